@@ -1,0 +1,69 @@
+//! The crate's one error type. Every fallible public function returns [`Result`]; the wasm seam
+//! converts it to a `JsError` exactly once.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong between input bytes and a label mask.
+///
+/// Messages name the offending value and what was expected, so a CLI user or a page can show them
+/// as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A parameter outside its domain, e.g. `tau must be in (0, 2], got 3`.
+    #[error("{name} must be {expected}, got {got}")]
+    InvalidParameter {
+        name: &'static str,
+        expected: &'static str,
+        got: String,
+    },
+
+    /// Features that cannot be segmented: wrong shape, non-finite values, ...
+    #[error("invalid features: {0}")]
+    InvalidFeatures(String),
+
+    /// A `.npy` file that is not the array we need (bad magic, dtype, rank, truncated data).
+    #[error("invalid .npy file: {0}")]
+    Npy(String),
+
+    /// An image that cannot be decoded (corrupt, unsupported, empty).
+    #[error("cannot decode image: {0}")]
+    ImageDecode(String),
+
+    /// An image whose dimensions exceed what we are willing to allocate.
+    #[error("image is {width}×{height} pixels; the limit is {max_pixels} pixels ({reason})")]
+    ImageTooLarge {
+        width: u64,
+        height: u64,
+        max_pixels: u64,
+        reason: &'static str,
+    },
+
+    /// An image could not be encoded (e.g. writing a PNG).
+    #[error("cannot encode image: {0}")]
+    ImageEncode(String),
+
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A serialised segment tree that does not parse or is inconsistent.
+    #[error("invalid segment tree: {0}")]
+    Tree(String),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Helper for [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Weight-free patch features. (Stub: being written.)

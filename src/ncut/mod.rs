@@ -1,0 +1,70 @@
+//! Recursive Normalized Cut (Shi & Malik 2000) as DiffCut uses it (Couairon et al. 2024, §3.2;
+//! spec §3–4).
+//!
+//! Three layers, as in scikit-image's `graph` module:
+//! - the algorithm: [`tree`] grows the recursive 2-way cut as a segment tree, re-cut at any τ;
+//! - math primitives: [`affinity`] (`W = minmax(X̂X̂ᵀ)^α`), [`lanczos`] (Fiedler vector),
+//!   [`tridiag`] (its small eigenproblem), [`bipartition`] (the 100-threshold sweep);
+//! - hot loops: [`simd`].
+//!
+//! [`dense`] is a dense eigensolver kept only as a test oracle.
+
+pub mod affinity;
+pub mod bipartition;
+pub mod dense;
+pub mod lanczos;
+pub mod simd;
+pub mod tree;
+pub mod tridiag;
+
+pub use affinity::{affinity, Affinity};
+pub use tree::{check_tau, SegmentTree, TreeOptions, ZeroMarker, DEFAULT_TAU_MAX};
+
+use crate::{Error, Result};
+
+/// A feature grid: `[h, w, c]` row-major `f32` (token `y·w + x` owns `data[(y·w + x)·c ..][..c]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureGrid {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub data: Vec<f32>,
+}
+
+impl FeatureGrid {
+    /// Wraps `[h, w, c]` data, checking the length and that every value is finite.
+    pub fn new(h: usize, w: usize, c: usize, data: Vec<f32>) -> Result<Self> {
+        if h == 0 || w == 0 || c == 0 {
+            return Err(Error::InvalidFeatures(format!("shape [{h}, {w}, {c}] has a zero dimension")));
+        }
+        if data.len() != h * w * c {
+            return Err(Error::InvalidFeatures(format!(
+                "shape [{h}, {w}, {c}] needs {} values, got {}",
+                h * w * c,
+                data.len()
+            )));
+        }
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            let cell = i / c;
+            return Err(Error::InvalidFeatures(format!(
+                "value {} at [{}, {}, {}] is not finite",
+                data[i],
+                cell / w,
+                cell % w,
+                i % c
+            )));
+        }
+        Ok(Self { h, w, c, data })
+    }
+
+    /// Number of tokens `h·w`.
+    pub fn cells(&self) -> usize {
+        self.h * self.w
+    }
+}
+
+/// Features → affinity → segment tree grown to `opts.tau_max`.
+pub fn segment_tree(features: &FeatureGrid, alpha: f32, opts: TreeOptions) -> Result<SegmentTree> {
+    let aff = affinity(&features.data, features.cells(), features.c, alpha)?;
+    SegmentTree::build(&aff, [features.h, features.w], alpha, opts)
+}

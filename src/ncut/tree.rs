@@ -1,0 +1,283 @@
+//! Recursive 2-way NCut as a **segment tree** (spec §4.3), so that τ can move instantly.
+//!
+//! The official recursion splits a region iff its best NCut is `< τ` and recurses depth-first,
+//! the `y > θ` side first. Nothing about *how* a region splits depends on τ — only *whether* it
+//! does. So we grow the tree once, splitting every region whose best NCut is `< tau_max`, and store
+//! each internal node's NCut. The segmentation at any `τ ≤ tau_max` is then the pruning that stops
+//! at every node whose NCut is `≥ τ`: O(nodes), no eigen-solve, and identical to a fresh recursion
+//! at that τ (tested in `tests/ncut_tree.rs`).
+//!
+//! # The zero-as-marker quirk
+//! The official code marks "already handled" nodes by zeroing affinities and, below the root,
+//! keeps only the nodes whose affinity row has **no exact zero** (`recursive_normalized_cut.py:9-16,
+//! 56-63`). A node whose row holds a genuine zero — always the two ends of the least similar pair,
+//! which min-max maps to exactly 0, plus any entry that underflows after `^α` — is therefore in the
+//! root's split but in no deeper one. Its final label is its membership pattern over the accepted
+//! splits: the root side it fell on, then "not in B" ever after, i.e. the leaf reached from that
+//! root child by always taking the `y ≤ θ` branch. [`ZeroMarker::Official`] (the default)
+//! reproduces this so that partitions match the official ones; [`ZeroMarker::Ignore`] keeps every
+//! node in every sub-graph (a clean NCut). The difference is a handful of cells.
+
+use serde::{Deserialize, Serialize};
+
+use super::affinity::Affinity;
+use super::bipartition::{best_cut, Bipartition};
+use super::lanczos::{fiedler, LanczosOptions};
+use crate::{Error, Result};
+
+/// How to treat nodes whose affinity row contains an exact zero (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ZeroMarker {
+    /// Drop them from every sub-graph below the root, as the official code does.
+    #[default]
+    Official,
+    /// Keep them: explicit index sets, a clean recursive NCut.
+    Ignore,
+}
+
+/// The largest τ a tree is built for by default. Published settings are 0.5 (SSD-1B) and 0.2
+/// (SD1.4); 1.0 leaves the slider room on both sides while keeping the tree small: beyond 1, a cut
+/// removes more association than it keeps and regions shatter into single cells.
+pub const DEFAULT_TAU_MAX: f64 = 1.0;
+
+/// Options for growing a [`SegmentTree`].
+#[derive(Clone, Copy, Debug)]
+pub struct TreeOptions {
+    /// Split every region whose best NCut is below this; any τ ≤ `tau_max` is then a pruning.
+    pub tau_max: f64,
+    pub zero_marker: ZeroMarker,
+    pub lanczos: LanczosOptions,
+}
+
+impl Default for TreeOptions {
+    fn default() -> Self {
+        Self { tau_max: DEFAULT_TAU_MAX, zero_marker: ZeroMarker::Official, lanczos: LanczosOptions::default() }
+    }
+}
+
+/// Checks τ ∈ (0, 2], the range of the NCut value.
+pub fn check_tau(tau: f64) -> Result<()> {
+    if tau.is_finite() && tau > 0.0 && tau <= 2.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter { name: "tau", expected: "in (0, 2] (the range of the NCut value)", got: tau.to_string() })
+    }
+}
+
+/// The best cut of one region, whether or not it was accepted.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct NodeCut {
+    /// The minimum NCut over the 100 thresholds: the region splits at τ iff `ncut < τ`.
+    pub ncut: f64,
+    /// λ₂ of `L_sym` (the relaxed NCut).
+    pub lambda: f64,
+    /// The chosen threshold θ on the Fiedler vector.
+    pub threshold: f64,
+    /// The Fiedler vector `y`, one entry per cell of the region (same order as `cells`).
+    pub fiedler: Vec<f64>,
+    /// NCut at each of the 100 thresholds (`None` where a side is empty), increasing θ.
+    pub curve: Vec<Option<f64>>,
+    /// The 100 thresholds.
+    pub thresholds: Vec<f64>,
+    /// Lanczos steps it took.
+    pub lanczos_steps: usize,
+}
+
+/// One region of the recursion.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TreeNode {
+    /// Cells (row-major grid indices) of the region, ascending.
+    pub cells: Vec<u32>,
+    /// 0 at the root.
+    pub depth: u32,
+    pub parent: Option<u32>,
+    /// `None` for regions of < 2 cells and graphs where every cut is alike.
+    pub cut: Option<NodeCut>,
+    /// `[y > θ side, the rest]`, present iff `cut.ncut < tau_max`.
+    pub children: Option<[u32; 2]>,
+}
+
+/// The recursive NCut of one feature grid, grown up to `tau_max`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SegmentTree {
+    /// Grid `[h, w]`; cells are numbered row-major.
+    pub grid: [usize; 2],
+    pub alpha: f32,
+    pub tau_max: f64,
+    pub zero_marker: ZeroMarker,
+    /// Pre-order (the `y > θ` side first); `nodes[0]` is the root.
+    pub nodes: Vec<TreeNode>,
+    /// Cells that only the root saw (the zero-as-marker quirk); empty with [`ZeroMarker::Ignore`].
+    pub dropped: Vec<u32>,
+}
+
+struct Builder<'a> {
+    aff: &'a Affinity,
+    /// Cells excluded below the root.
+    excluded: Vec<bool>,
+    opts: TreeOptions,
+}
+
+impl Builder<'_> {
+    /// The sub-matrix `W_S` (`[n, n]`) of a region and its degrees `d = W_S·1`.
+    fn subgraph(&self, cells: &[u32]) -> (Vec<f32>, Vec<f64>) {
+        let n = cells.len();
+        let mut w = Vec::with_capacity(n * n);
+        let mut d = Vec::with_capacity(n);
+        for &i in cells {
+            let row = self.aff.row(i as usize);
+            let start = w.len();
+            w.extend(cells.iter().map(|&j| row[j as usize]));
+            // Degrees in f64; a node with a zero row (only possible for a zero feature vector)
+            // is clamped so D^{-1/2} stays finite; it cannot pull a cut either way.
+            d.push(w[start..].iter().map(|&v| f64::from(v)).sum::<f64>().max(1e-30));
+        }
+        (w, d)
+    }
+
+    fn cut(&self, cells: &[u32]) -> Option<(NodeCut, Bipartition)> {
+        if cells.len() < 2 || self.aff.constant {
+            return None;
+        }
+        let (w, d) = self.subgraph(cells);
+        let f = fiedler(&w, &d, self.opts.lanczos)?;
+        let b = best_cut(&w, &d, &f.y);
+        if !b.ncut.is_finite() {
+            return None;
+        }
+        let cut = NodeCut {
+            ncut: b.ncut,
+            lambda: f.lambda,
+            threshold: b.threshold,
+            fiedler: f.y,
+            curve: b.curve.iter().map(|&v| v.is_finite().then_some(v)).collect(),
+            thresholds: b.thresholds.clone(),
+            lanczos_steps: f.iterations,
+        };
+        Some((cut, b))
+    }
+
+    /// Grows the subtree of one region; node indices in the result are local (root = 0).
+    fn grow(&self, cells: Vec<u32>, depth: u32) -> Vec<TreeNode> {
+        let found = self.cut(&cells);
+        let mut root = TreeNode { cells, depth, parent: None, cut: None, children: None };
+        let Some((cut, b)) = found else { return vec![root] };
+        let accept = cut.ncut < self.opts.tau_max;
+        root.cut = Some(cut);
+        if !accept {
+            return vec![root];
+        }
+        let keep = |&(&c, _): &(&u32, &bool)| !self.excluded[c as usize];
+        let a: Vec<u32> = root.cells.iter().zip(&b.in_a).filter(keep).filter(|(_, &s)| s).map(|(&c, _)| c).collect();
+        let r: Vec<u32> = root.cells.iter().zip(&b.in_a).filter(keep).filter(|(_, &s)| !s).map(|(&c, _)| c).collect();
+        let big = root.cells.len() >= 128;
+        let (left, right) = join(big, || self.grow(a, depth + 1), || self.grow(r, depth + 1));
+        let (l0, r0) = (1u32, 1 + left.len() as u32);
+        root.children = Some([l0, r0]);
+        let mut nodes = Vec::with_capacity(1 + left.len() + right.len());
+        nodes.push(root);
+        for (offset, sub) in [(l0, left), (r0, right)] {
+            for mut node in sub {
+                node.parent = Some(node.parent.map_or(0, |p| p + offset));
+                node.children = node.children.map(|[x, y]| [x + offset, y + offset]);
+                nodes.push(node);
+            }
+        }
+        nodes
+    }
+}
+
+#[cfg(feature = "parallel")]
+fn join<A: Send, B: Send>(par: bool, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    if par { rayon::join(a, b) } else { (a(), b()) }
+}
+
+#[cfg(not(feature = "parallel"))]
+fn join<A, B>(_par: bool, a: impl FnOnce() -> A, b: impl FnOnce() -> B) -> (A, B) {
+    (a(), b())
+}
+
+impl SegmentTree {
+    /// Grows the tree of the affinity `aff` over an `[h, w]` grid.
+    pub fn build(aff: &Affinity, grid: [usize; 2], alpha: f32, opts: TreeOptions) -> Result<Self> {
+        check_tau(opts.tau_max)?;
+        let n = aff.n;
+        if grid[0] * grid[1] != n {
+            return Err(Error::InvalidFeatures(format!("grid {}×{} does not have {n} cells", grid[0], grid[1])));
+        }
+        let excluded: Vec<bool> = match opts.zero_marker {
+            ZeroMarker::Official => (0..n).map(|i| aff.row(i).contains(&0.0)).collect(),
+            ZeroMarker::Ignore => vec![false; n],
+        };
+        let dropped = (0..n as u32).filter(|&i| excluded[i as usize]).collect();
+        let builder = Builder { aff, excluded, opts };
+        let nodes = builder.grow((0..n as u32).collect(), 0);
+        Ok(SegmentTree { grid, alpha, tau_max: opts.tau_max, zero_marker: opts.zero_marker, nodes, dropped })
+    }
+
+    /// Does node `i` split at τ?
+    #[inline]
+    pub fn splits_at(&self, i: usize, tau: f64) -> bool {
+        let node = &self.nodes[i];
+        node.children.is_some() && node.cut.as_ref().is_some_and(|c| c.ncut < tau)
+    }
+
+    /// The leaves at τ, in pre-order (the `y > θ` side first): segment `k` is `leaves[k]`.
+    pub fn leaves_at(&self, tau: f64) -> Result<Vec<usize>> {
+        self.check_recut(tau)?;
+        let mut leaves = Vec::new();
+        let mut stack = vec![0usize];
+        while let Some(i) = stack.pop() {
+            if self.splits_at(i, tau) {
+                let [a, b] = self.nodes[i].children.unwrap();
+                stack.push(b as usize);
+                stack.push(a as usize);
+            } else {
+                leaves.push(i);
+            }
+        }
+        Ok(leaves)
+    }
+
+    fn check_recut(&self, tau: f64) -> Result<()> {
+        check_tau(tau)?;
+        if tau > self.tau_max {
+            return Err(Error::InvalidParameter {
+                name: "tau",
+                expected: "at most the tree's tau_max (grow the tree with a larger tau_max)",
+                got: format!("{tau} > {}", self.tau_max),
+            });
+        }
+        Ok(())
+    }
+
+    /// Per-cell labels `[h·w]` at τ, numbered `0..K` by leaf pre-order, and K.
+    pub fn labels_at(&self, tau: f64) -> Result<(Vec<u32>, usize)> {
+        let leaves = self.leaves_at(tau)?;
+        let mut labels = vec![u32::MAX; self.grid[0] * self.grid[1]];
+        let mut label_of_node = vec![u32::MAX; self.nodes.len()];
+        for (k, &leaf) in leaves.iter().enumerate() {
+            label_of_node[leaf] = k as u32;
+            for &c in &self.nodes[leaf].cells {
+                labels[c as usize] = k as u32;
+            }
+        }
+        if !self.dropped.is_empty() && self.splits_at(0, tau) {
+            // Cells only the root saw: the root side they fell on, then the "rest" branch.
+            let root = &self.nodes[0];
+            let cut = root.cut.as_ref().expect("a split root has a cut");
+            for &c in &self.dropped {
+                let pos = root.cells.binary_search(&c).expect("dropped cells belong to the root");
+                let side = usize::from(!(cut.fiedler[pos] > cut.threshold));
+                let mut i = root.children.unwrap()[side] as usize;
+                while self.splits_at(i, tau) {
+                    i = self.nodes[i].children.unwrap()[1] as usize;
+                }
+                labels[c as usize] = label_of_node[i];
+            }
+        }
+        debug_assert!(labels.iter().all(|&l| l != u32::MAX));
+        Ok((labels, leaves.len()))
+    }
+}

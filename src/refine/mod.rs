@@ -1,0 +1,1 @@
+//! Refinement. (Stub: being written.)

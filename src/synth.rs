@@ -1,0 +1,1 @@
+//! Synthetic inputs. (Stub: being written.)

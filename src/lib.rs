@@ -18,6 +18,7 @@
 
 pub mod error;
 pub mod features;
+pub mod files;
 pub mod image_io;
 pub mod ncut;
 pub mod npy;

@@ -4,8 +4,6 @@
 //!
 //! Format: <https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html>.
 
-use std::path::Path;
-
 use crate::{Error, Result};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
@@ -151,16 +149,6 @@ pub fn encode_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
 /// `.npy` bytes of an `i32` array.
 pub fn encode_i32(shape: &[usize], values: &[i32]) -> Vec<u8> {
     encode("<i4", shape, &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())
-}
-
-/// Reads a file, naming it in the error.
-pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
-}
-
-/// Writes a file, naming it in the error.
-pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]

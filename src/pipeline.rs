@@ -1,1 +1,67 @@
-//! The end-to-end pipeline. (Stub: being written.)
+//! The end-to-end pipeline: image → patch features → segment tree → per-pixel labels.
+//!
+//! Non-square images are squashed to a square before feature extraction, as the official code
+//! does (`tools/ldm.py:131` resizes any input to S×S), and the labels are assigned directly at
+//! the original size (`mask_size = (orig_h, orig_w)` in the official demo), which maps the
+//! segmentation back to the original aspect.
+
+use crate::features::color_features;
+use crate::image_io::RgbImage;
+use crate::ncut::{self, check_tau, FeatureGrid, SegmentTree, TreeOptions, Mode};
+use crate::refine::assign;
+use crate::Result;
+
+/// Parameters of one segmentation.
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentParams {
+    /// NCut threshold τ ∈ (0, 2]: a region splits iff its best NCut is below it. Default 0.5.
+    pub tau: f64,
+    /// Affinity exponent α > 0. Default 10.
+    pub alpha: f32,
+    /// Feature grid side (cells per side). Default 32, the SSD-1B grid at 1024 px.
+    pub grid: usize,
+    /// Grow the tree up to this τ so later re-cuts are instant (≥ `tau`). Default `tau`.
+    pub tau_max: Option<f64>,
+    pub mode: Mode,
+}
+
+impl Default for SegmentParams {
+    fn default() -> Self {
+        Self { tau: 0.5, alpha: 10.0, grid: 32, tau_max: None, mode: Mode::Official }
+    }
+}
+
+/// A segmented image.
+#[derive(Clone, Debug)]
+pub struct Segmentation {
+    /// Patch features `[grid, grid, C]` of the squashed image.
+    pub features: FeatureGrid,
+    pub tree: SegmentTree,
+    /// Segments at `tau`.
+    pub segments: usize,
+    /// Grid labels `[grid · grid]` at `tau`.
+    pub cell_labels: Vec<u32>,
+}
+
+impl Segmentation {
+    /// Per-pixel labels `[height · width]` (row-major) by concept assignment.
+    pub fn pixel_labels(&self, width: usize, height: usize) -> Result<Vec<u32>> {
+        assign(&self.features, &self.cell_labels, self.segments, height, width)
+    }
+}
+
+/// Segments a feature grid: the tree up to `max(tau, tau_max)` and the labels at `tau`.
+pub fn segment_features(features: FeatureGrid, params: &SegmentParams) -> Result<Segmentation> {
+    check_tau(params.tau)?;
+    let tau_max = params.tau_max.unwrap_or(params.tau).max(params.tau);
+    let opts = TreeOptions { tau_max, mode: params.mode, ..TreeOptions::default() };
+    let tree = ncut::segment_tree(&features, params.alpha, opts)?;
+    let (cell_labels, segments) = tree.labels_at(params.tau)?;
+    Ok(Segmentation { features, tree, segments, cell_labels })
+}
+
+/// Segments an image with the weight-free colour/texture features.
+pub fn segment_image(image: &RgbImage, params: &SegmentParams) -> Result<Segmentation> {
+    let features = color_features(image, params.grid)?;
+    segment_features(features, params)
+}

@@ -1,1 +1,200 @@
-fn main() {}
+//! `diffcut`: DiffCut zero-shot segmentation from the command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use diffcut::files;
+use diffcut::image_io::{encode_mask_png, encode_rgb_png, load_image, overlay};
+use diffcut::ncut::{FeatureGrid, SegmentTree, Mode};
+use diffcut::pipeline::{segment_features, segment_image, SegmentParams};
+use diffcut::{npy, Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+const ABOUT: &str = "DiffCut: zero-shot segmentation by recursive Normalized Cut.
+
+A graph is built over a grid of patch features: W = minmax(cos)^α, the cosine similarity of
+every pair of patches, min-max scaled to [0, 1] and sharpened by the exponent α. It is cut in
+two along its Fiedler vector (the best of 100 thresholds by Shi & Malik's Normalized Cut), and
+each part is cut again while the best cut's NCut value stays below τ. Lower τ → fewer, larger
+segments; higher τ → more, smaller ones. NCut values lie in [0, 2].
+
+Couairon et al., \"DiffCut: Catalyzing Zero-Shot Semantic Segmentation with Diffusion Features
+and Recursive Normalized Cut\", NeurIPS 2024.";
+
+#[derive(Parser)]
+#[command(name = "diffcut", version, about = "DiffCut: zero-shot segmentation by recursive Normalized Cut", long_about = ABOUT)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by the commands that cut a graph.
+#[derive(clap::Args, Clone, Copy)]
+struct CutArgs {
+    /// NCut threshold τ in (0, 2]: a region is split while its best cut's NCut value is below τ.
+    /// 0.5 is DiffCut's setting for SSD-1B features.
+    #[arg(long, default_value_t = 0.5)]
+    tau: f64,
+    /// Affinity exponent α > 0 in W = minmax(cos)^α: larger α keeps only strong similarities.
+    #[arg(long, default_value_t = 10.0)]
+    alpha: f32,
+    /// Grow the segment tree up to this τ (≥ --tau) so that --tree can be re-cut at any τ up to it
+    /// with `diffcut recut`, instantly. Defaults to --tau.
+    #[arg(long)]
+    tau_max: Option<f64>,
+    /// `official` reproduces the official code's partitions exactly, quirks included: cells
+    /// with an exact zero in their affinity row are cut only at the root, and labels are
+    /// assembled in float32, which merges some leaves once there are a few dozen splits.
+    /// `clean` keeps every cell in the recursion and gives one label per leaf of the tree.
+    #[arg(long, value_enum, default_value_t = Mode::Official)]
+    mode: Mode,
+}
+
+impl CutArgs {
+    fn params(&self, grid: usize) -> SegmentParams {
+        SegmentParams { tau: self.tau, alpha: self.alpha, grid, tau_max: self.tau_max, mode: self.mode }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Recursive NCut of a feature grid: FEATURES.npy (float32 [H, W, C]) → LABELS.npy (int32
+    /// [H, W], one label per segment, 0..K-1).
+    ///
+    /// Example: diffcut ncut feats.npy --tau 0.5 --alpha 10 --out labels.npy --tree tree.json
+    Ncut {
+        /// Features, a float32 .npy of shape [H, W, C] (token (y, x) at [y, x, :]).
+        features: PathBuf,
+        #[command(flatten)]
+        cut: CutArgs,
+        /// Where to write the labels: an int32 .npy of shape [H, W].
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the segment tree (every split with its NCut value, Fiedler vector and the
+        /// 100-threshold NCut curve) as JSON.
+        #[arg(long)]
+        tree: Option<PathBuf>,
+    },
+    /// Segment an image with weight-free colour/texture features (no download needed).
+    ///
+    /// The image is squashed to a square, described by a GRID×GRID grid of patch features, cut
+    /// recursively, and every pixel is assigned to the segment whose mean feature it matches best,
+    /// at the image's own size.
+    ///
+    /// Example: diffcut segment samples/astronaut.png --out mask.png --overlay overlay.png
+    Segment {
+        /// Any PNG, JPEG, GIF, BMP, TIFF or WebP image (EXIF orientation is applied).
+        image: PathBuf,
+        #[command(flatten)]
+        cut: CutArgs,
+        /// Cells per side of the feature grid (1..=128). 32 is DiffCut's grid at 1024 px.
+        #[arg(long, default_value_t = 32)]
+        grid: usize,
+        /// The label mask: a grey PNG at the image's size, pixel value = segment id (8-bit for
+        /// ≤ 256 segments, else 16-bit).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the segments in colour over the photo.
+        #[arg(long)]
+        overlay: Option<PathBuf>,
+        /// Also write the segment tree as JSON (see `ncut --tree`).
+        #[arg(long)]
+        tree: Option<PathBuf>,
+    },
+    /// Re-cut a saved segment tree at another τ (≤ its tau_max) without solving anything again.
+    ///
+    /// Example: diffcut ncut f.npy --tau 0.5 --tau-max 1 --out a.npy --tree t.json &&
+    ///          diffcut recut t.json --tau 0.3 --out b.npy
+    Recut {
+        /// A tree written by `ncut --tree` or `segment --tree`.
+        tree: PathBuf,
+        /// The new τ, at most the tree's tau_max.
+        #[arg(long)]
+        tau: f64,
+        /// Labels on the feature grid: an int32 .npy of shape [H, W].
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn spinner(msg: &'static str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
+    pb.set_message(msg);
+    pb.enable_steady_tick(Duration::from_millis(100));
+    pb
+}
+
+fn read_features(path: &Path) -> Result<FeatureGrid> {
+    let bytes = files::read(path)?;
+    let (shape, data) = npy::read_f32(&bytes, 3).map_err(|e| match e {
+        Error::Npy(m) => Error::Npy(format!("{}: {m} (features must be float32 [H, W, C])", path.display())),
+        other => other,
+    })?;
+    FeatureGrid::new(shape[0], shape[1], shape[2], data)
+}
+
+fn write_labels(path: &Path, [h, w]: [usize; 2], labels: &[u32]) -> Result<()> {
+    let labels: Vec<i32> = labels.iter().map(|&l| l as i32).collect();
+    files::write(path, &npy::encode_i32(&[h, w], &labels))
+}
+
+fn write_tree(path: &Path, tree: &SegmentTree) -> Result<()> {
+    let json = serde_json::to_vec(tree).map_err(|e| Error::Tree(e.to_string()))?;
+    files::write(path, &json)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Ncut { features, cut, out, tree } => {
+            let f = read_features(&features)?;
+            let (h, w) = (f.h, f.w);
+            let seg = segment_features(f, &cut.params(0))?;
+            write_labels(&out, [h, w], &seg.cell_labels)?;
+            if let Some(t) = tree {
+                write_tree(&t, &seg.tree)?;
+            }
+            eprintln!("{} segments → {}", seg.segments, out.display());
+        }
+        Command::Segment { image, cut, grid, out, overlay: overlay_path, tree } => {
+            let pb = spinner("decoding");
+            let img = load_image(&image)?;
+            pb.set_message("features + recursive NCut");
+            let seg = segment_image(&img, &cut.params(grid))?;
+            pb.set_message("assigning pixels");
+            let (w, h) = img.dimensions();
+            let labels = seg.pixel_labels(w as usize, h as usize)?;
+            files::write(&out, &encode_mask_png(&labels, w, h, seg.segments)?)?;
+            if let Some(p) = overlay_path {
+                let ov = overlay(&img, &labels, seg.segments, 0.55);
+                files::write(&p, &encode_rgb_png(&ov)?)?;
+            }
+            if let Some(t) = tree {
+                write_tree(&t, &seg.tree)?;
+            }
+            pb.finish_and_clear();
+            eprintln!("{} segments → {}", seg.segments, out.display());
+        }
+        Command::Recut { tree, tau, out } => {
+            let bytes = files::read(&tree)?;
+            let t: SegmentTree = serde_json::from_slice(&bytes).map_err(|e| Error::Tree(format!("{}: {e}", tree.display())))?;
+            t.validate()?;
+            let (labels, k) = t.labels_at(tau)?;
+            write_labels(&out, t.grid, &labels)?;
+            eprintln!("{k} segments → {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -118,28 +118,59 @@ fn pow_f32(x: f32, alpha: f32) -> f32 {
     }
 }
 
-/// `X Xᵀ` for `X` `[n, c]` row-major, as an `[n, n]` row-major matrix (single-precision GEMM).
+/// `X Xᵀ` for `X` `[n, c]` row-major, as an `[n, n]` row-major matrix.
+///
+/// `S` is symmetric, so only the tiles on and above the diagonal are multiplied (single-precision
+/// GEMM per tile) and the rest is mirrored: about half the work of a full product. Tiles are
+/// independent, so they run on every core.
 fn gram(x: &[f32], n: usize, c: usize) -> Vec<f32> {
+    const TILE: usize = 256;
     let mut s = vec![0.0f32; n * n];
-    // SAFETY: `x` holds n·c values laid out with row stride c and column stride 1; its transpose is
-    // the same buffer with strides swapped. `s` holds n·n values with row stride n.
-    unsafe {
-        matrixmultiply::sgemm(
-            n,
-            c,
-            n,
-            1.0,
-            x.as_ptr(),
-            c as isize,
-            1,
-            x.as_ptr(),
-            1,
-            c as isize,
-            0.0,
-            s.as_mut_ptr(),
-            n as isize,
-            1,
-        );
+    let tiles = n.div_ceil(TILE);
+    let pairs: Vec<(usize, usize)> = (0..tiles).flat_map(|i| (i..tiles).map(move |j| (i, j))).collect();
+    let product = |&(ti, tj): &(usize, usize)| {
+        let (r0, c0) = (ti * TILE, tj * TILE);
+        let (m, k) = (TILE.min(n - r0), TILE.min(n - c0));
+        let mut out = vec![0.0f32; m * k];
+        // SAFETY: rows r0..r0+m and c0..c0+k of `x` lie inside its n·c values (row stride c,
+        // column stride 1); `out` holds m·k values with row stride k.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                c,
+                k,
+                1.0,
+                x[r0 * c..].as_ptr(),
+                c as isize,
+                1,
+                x[c0 * c..].as_ptr(),
+                1,
+                c as isize,
+                0.0,
+                out.as_mut_ptr(),
+                k as isize,
+                1,
+            );
+        }
+        out
+    };
+    #[cfg(feature = "parallel")]
+    let blocks: Vec<Vec<f32>> = {
+        use rayon::prelude::*;
+        pairs.par_iter().map(product).collect()
+    };
+    #[cfg(not(feature = "parallel"))]
+    let blocks: Vec<Vec<f32>> = pairs.iter().map(product).collect();
+    for (&(ti, tj), out) in pairs.iter().zip(&blocks) {
+        let (r0, c0) = (ti * TILE, tj * TILE);
+        let (m, k) = (TILE.min(n - r0), TILE.min(n - c0));
+        for a in 0..m {
+            for b in 0..k {
+                let v = out[a * k + b];
+                s[(r0 + a) * n + c0 + b] = v;
+                s[(c0 + b) * n + r0 + a] = v;
+            }
+        }
     }
     s
 }

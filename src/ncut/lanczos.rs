@@ -153,13 +153,11 @@ pub fn fiedler(w: &[f32], d: &[f64], opts: LanczosOptions) -> Option<Fiedler> {
         y.iter_mut().zip(qj).for_each(|(yi, qi)| *yi += sj * qi);
     }
     y.iter_mut().zip(&dis).for_each(|(yi, di)| *yi *= di);
-    // DiffCut's sign flip: the entry of largest magnitude is positive (first one on ties).
-    let mut imax = 0;
-    for i in 1..n {
-        if y[i].abs() > y[imax].abs() {
-            imax = i;
-        }
-    }
+    // DiffCut's sign flip: the entry of largest magnitude is positive, the first one on ties
+    // (torch.argmax). Exact ties are common — a 2-node region has y = (c, −c) when its degrees are
+    // equal — so magnitudes within our solver's accuracy of the maximum count as tied.
+    let ymax = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let imax = y.iter().position(|v| v.abs() >= ymax * (1.0 - 1e-6)).unwrap_or(0);
     if y[imax] < 0.0 {
         y.iter_mut().for_each(|v| *v = -*v);
     }

@@ -18,7 +18,7 @@ pub mod tree;
 pub mod tridiag;
 
 pub use affinity::{affinity, Affinity};
-pub use tree::{check_tau, SegmentTree, TreeOptions, ZeroMarker, DEFAULT_TAU_MAX};
+pub use tree::{check_tau, SegmentTree, TreeOptions, Mode, DEFAULT_TAU_MAX};
 
 use crate::{Error, Result};
 

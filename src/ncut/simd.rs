@@ -1,5 +1,5 @@
 //! The two inner loops everything else is made of, written so LLVM vectorises them, and compiled
-//! twice on x86-64: once for the baseline and once for AVX2+FMA, picked at run time. The results
+//! three times on x86-64 (baseline, AVX2, AVX-512), picked at run time. The results
 //! do not depend on the path taken (same association order: 16 independent lanes, then a fixed
 //! pairwise reduction), so segmentations are identical on every machine.
 
@@ -49,6 +49,12 @@ impl MulAddFast for f32 {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    dot_generic(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     dot_generic(a, b)
@@ -59,6 +65,10 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { dot_avx512(a, b) };
+        }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
             return unsafe { dot_avx2(a, b) };

@@ -14,8 +14,8 @@
 //! which min-max maps to exactly 0, plus any entry that underflows after `^α` — is therefore in the
 //! root's split but in no deeper one. Its final label is its membership pattern over the accepted
 //! splits: the root side it fell on, then "not in B" ever after, i.e. the leaf reached from that
-//! root child by always taking the `y ≤ θ` branch. [`ZeroMarker::Official`] (the default)
-//! reproduces this so that partitions match the official ones; [`ZeroMarker::Ignore`] keeps every
+//! root child by always taking the `y ≤ θ` branch. [`Mode::Official`] (the default)
+//! reproduces this so that partitions match the official ones; [`Mode::Clean`] keeps every
 //! node in every sub-graph (a clean NCut). The difference is a handful of cells.
 
 use serde::{Deserialize, Serialize};
@@ -25,15 +25,17 @@ use super::bipartition::{best_cut, Bipartition};
 use super::lanczos::{fiedler, LanczosOptions};
 use crate::{Error, Result};
 
-/// How to treat nodes whose affinity row contains an exact zero (see the module docs).
+/// Faithful to the official code, or the clean algorithm it intends (see the module docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
-pub enum ZeroMarker {
-    /// Drop them from every sub-graph below the root, as the official code does.
+pub enum Mode {
+    /// Reproduce the official partitions: nodes with an exact zero in their affinity row are
+    /// dropped below the root, and labels are assembled in `f32` as the official code does.
     #[default]
     Official,
-    /// Keep them: explicit index sets, a clean recursive NCut.
-    Ignore,
+    /// Explicit index sets and one label per leaf of the recursion.
+    Clean,
 }
 
 /// The largest τ a tree is built for by default. Published settings are 0.5 (SSD-1B) and 0.2
@@ -46,13 +48,13 @@ pub const DEFAULT_TAU_MAX: f64 = 1.0;
 pub struct TreeOptions {
     /// Split every region whose best NCut is below this; any τ ≤ `tau_max` is then a pruning.
     pub tau_max: f64,
-    pub zero_marker: ZeroMarker,
+    pub mode: Mode,
     pub lanczos: LanczosOptions,
 }
 
 impl Default for TreeOptions {
     fn default() -> Self {
-        Self { tau_max: DEFAULT_TAU_MAX, zero_marker: ZeroMarker::Official, lanczos: LanczosOptions::default() }
+        Self { tau_max: DEFAULT_TAU_MAX, mode: Mode::Official, lanczos: LanczosOptions::default() }
     }
 }
 
@@ -105,10 +107,10 @@ pub struct SegmentTree {
     pub grid: [usize; 2],
     pub alpha: f32,
     pub tau_max: f64,
-    pub zero_marker: ZeroMarker,
+    pub mode: Mode,
     /// Pre-order (the `y > θ` side first); `nodes[0]` is the root.
     pub nodes: Vec<TreeNode>,
-    /// Cells that only the root saw (the zero-as-marker quirk); empty with [`ZeroMarker::Ignore`].
+    /// Cells that only the root saw (the zero-as-marker quirk); empty with [`Mode::Clean`].
     pub dropped: Vec<u32>,
 }
 
@@ -206,14 +208,55 @@ impl SegmentTree {
         if grid[0] * grid[1] != n {
             return Err(Error::InvalidFeatures(format!("grid {}×{} does not have {n} cells", grid[0], grid[1])));
         }
-        let excluded: Vec<bool> = match opts.zero_marker {
-            ZeroMarker::Official => (0..n).map(|i| aff.row(i).contains(&0.0)).collect(),
-            ZeroMarker::Ignore => vec![false; n],
+        let excluded: Vec<bool> = match opts.mode {
+            Mode::Official => (0..n).map(|i| aff.row(i).contains(&0.0)).collect(),
+            Mode::Clean => vec![false; n],
         };
         let dropped = (0..n as u32).filter(|&i| excluded[i as usize]).collect();
         let builder = Builder { aff, excluded, opts };
         let nodes = builder.grow((0..n as u32).collect(), 0);
-        Ok(SegmentTree { grid, alpha, tau_max: opts.tau_max, zero_marker: opts.zero_marker, nodes, dropped })
+        Ok(SegmentTree { grid, alpha, tau_max: opts.tau_max, mode: opts.mode, nodes, dropped })
+    }
+
+    /// Checks a tree that came from outside (e.g. a JSON file): sizes, indices and structure, so
+    /// that re-cutting it cannot go out of bounds.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Tree(m));
+        let n = self.grid[0].checked_mul(self.grid[1]).unwrap_or(usize::MAX);
+        let Some(root) = self.nodes.first() else { return bad("it has no nodes".into()) };
+        if root.cells.len() != n || root.cells.iter().enumerate().any(|(i, &c)| c as usize != i) {
+            return bad(format!("the root must hold all {n} cells of the {}×{} grid in order", self.grid[0], self.grid[1]));
+        }
+        check_tau(self.tau_max).map_err(|e| Error::Tree(e.to_string()))?;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.cells.windows(2).any(|p| p[0] >= p[1]) || node.cells.last().is_some_and(|&c| c as usize >= n) {
+                return bad(format!("node {i}: cells must be ascending grid indices"));
+            }
+            if let Some(cut) = &node.cut {
+                if cut.fiedler.len() != node.cells.len() || !cut.ncut.is_finite() {
+                    return bad(format!("node {i}: its cut does not match its {} cells", node.cells.len()));
+                }
+            }
+            if let Some([a, b]) = node.children {
+                let ok = |c: u32| (c as usize) > i && (c as usize) < self.nodes.len() && self.nodes[c as usize].parent == Some(i as u32);
+                if !(ok(a) && ok(b)) || node.cut.is_none() {
+                    return bad(format!("node {i}: invalid children [{a}, {b}]"));
+                }
+                let (ca, cb) = (&self.nodes[a as usize].cells, &self.nodes[b as usize].cells);
+                let dropped_here = if i == 0 { self.dropped.len() } else { 0 };
+                if ca.iter().chain(cb).any(|c| node.cells.binary_search(c).is_err())
+                    || ca.iter().any(|c| cb.binary_search(c).is_ok())
+                    || ca.len() + cb.len() + dropped_here != node.cells.len()
+                    || (i == 0 && self.dropped.iter().any(|c| ca.binary_search(c).is_ok() || cb.binary_search(c).is_ok()))
+                {
+                    return bad(format!("node {i}: its children do not partition its cells"));
+                }
+            }
+        }
+        if self.dropped.iter().any(|&c| c as usize >= n) {
+            return bad("a dropped cell is outside the grid".into());
+        }
+        Ok(())
     }
 
     /// Does node `i` split at τ?
@@ -252,8 +295,64 @@ impl SegmentTree {
         Ok(())
     }
 
-    /// Per-cell labels `[h·w]` at τ, numbered `0..K` by leaf pre-order, and K.
+    /// The accepted splits at τ in the official order (pre-order), each as its "1"-side cell set
+    /// `B` — what the official code appends to its `accumulator_masks`.
+    pub fn masks_at(&self, tau: f64) -> Result<Vec<Vec<u32>>> {
+        self.check_recut(tau)?;
+        let mut masks = Vec::new();
+        let mut stack = vec![0usize];
+        while let Some(i) = stack.pop() {
+            if self.splits_at(i, tau) {
+                let node = &self.nodes[i];
+                let cut = node.cut.as_ref().expect("a split node has a cut");
+                // B = the region's y > θ side, dropped cells included (they are only in the root).
+                masks.push(node.cells.iter().zip(&cut.fiedler).filter(|(_, &y)| y > cut.threshold).map(|(&c, _)| c).collect());
+                let [a, b] = node.children.expect("a split node has children");
+                stack.push(b as usize);
+                stack.push(a as usize);
+            }
+        }
+        Ok(masks)
+    }
+
+    /// Per-cell labels at τ computed the way the official code assembles them
+    /// (`assemble_clusters`, spec §4.4): `acc += w·B_k; w = max(acc) + 1` **in `f32`**, labels =
+    /// ranks of the distinct values. In exact arithmetic this is one label per leaf; in `f32` the
+    /// super-increasing weights pass 2^24 after a few dozen splits and distinct leaves can collide
+    /// (and past 2^128 the sums overflow). Provided to reproduce official outputs bit for bit;
+    /// [`SegmentTree::labels_at`] is the intended result.
+    pub fn labels_at_official_f32(&self, tau: f64) -> Result<(Vec<u32>, usize)> {
+        let n = self.grid[0] * self.grid[1];
+        let mut acc = vec![0.0f32; n];
+        let mut in_mask = vec![0.0f32; n];
+        let mut w = 1.0f32;
+        for mask in self.masks_at(tau)? {
+            in_mask.iter_mut().for_each(|v| *v = 0.0);
+            mask.iter().for_each(|&c| in_mask[c as usize] = 1.0);
+            for (a, &m) in acc.iter_mut().zip(&in_mask) {
+                *a += w * m;
+            }
+            w = acc.iter().copied().fold(f32::NEG_INFINITY, f32::max) + 1.0;
+        }
+        // torch.unique sorts; cells whose value is NaN match no unique value and keep label 0.
+        let mut values: Vec<f32> = acc.iter().copied().filter(|v| !v.is_nan()).collect();
+        values.sort_by(f32::total_cmp);
+        values.dedup();
+        let labels = acc.iter().map(|v| values.binary_search_by(|p| p.total_cmp(v)).map_or(0, |k| k as u32)).collect();
+        Ok((labels, values.len().max(1)))
+    }
+
+    /// Per-cell labels `[h·w]` at τ and their number K, as the tree's [`Mode`] defines them:
+    /// [`SegmentTree::labels_at_official_f32`] or [`SegmentTree::leaf_labels_at`].
     pub fn labels_at(&self, tau: f64) -> Result<(Vec<u32>, usize)> {
+        match self.mode {
+            Mode::Official => self.labels_at_official_f32(tau),
+            Mode::Clean => self.leaf_labels_at(tau),
+        }
+    }
+
+    /// Per-cell labels `[h·w]` at τ, one per leaf, numbered `0..K` in leaf pre-order, and K.
+    pub fn leaf_labels_at(&self, tau: f64) -> Result<(Vec<u32>, usize)> {
         let leaves = self.leaves_at(tau)?;
         let mut labels = vec![u32::MAX; self.grid[0] * self.grid[1]];
         let mut label_of_node = vec![u32::MAX; self.nodes.len()];

@@ -76,6 +76,10 @@ enum Command {
         /// 100-threshold NCut curve) as JSON.
         #[arg(long)]
         tree: Option<PathBuf>,
+        /// Time the computation (affinity + tree + labels, no file I/O): run it N times and print
+        /// the best wall time to stderr.
+        #[arg(long, value_name = "N")]
+        bench: Option<u32>,
     },
     /// Segment an image with weight-free colour/texture features (no download needed).
     ///
@@ -148,9 +152,21 @@ fn write_tree(path: &Path, tree: &SegmentTree) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Ncut { features, cut, out, tree } => {
+        Command::Ncut { features, cut, out, tree, bench } => {
             let f = read_features(&features)?;
             let (h, w) = (f.h, f.w);
+            if let Some(runs) = bench {
+                let best = (0..runs.max(1))
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        segment_features(f.clone(), &cut.params(0)).map(|_| t.elapsed())
+                    })
+                    .collect::<Result<Vec<_>>>()?
+                    .into_iter()
+                    .min()
+                    .unwrap_or_default();
+                eprintln!("best of {runs}: {:.2} ms", best.as_secs_f64() * 1e3);
+            }
             let seg = segment_features(f, &cut.params(0))?;
             write_labels(&out, [h, w], &seg.cell_labels)?;
             if let Some(t) = tree {

@@ -29,7 +29,7 @@ pub struct LanczosOptions {
 
 impl Default for LanczosOptions {
     fn default() -> Self {
-        Self { tol: 1e-7, max_iter: 400 }
+        Self { tol: 1e-6, max_iter: 400 }
     }
 }
 

@@ -1,0 +1,166 @@
+//! The `diffcut` command line: its file interface and its answers to bad input. Each bad input
+//! must end with a clear one-line error and a non-zero exit status, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use diffcut::npy;
+
+fn diffcut(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_diffcut")).args(args).output().expect("run diffcut")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Fails with a message containing `needle`, without panicking.
+fn fails_with(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "expected '{needle}' in: {err}");
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn field(h: usize, w: usize, c: usize) -> Vec<f32> {
+    diffcut::synth::smooth_field(h, w, c, 2.0, 3).data
+}
+
+#[test]
+fn ncut_writes_int32_labels_and_a_tree_that_recuts() {
+    let d = tmp();
+    let f = write(d.path(), "f.npy", &npy::encode_f32(&[12, 10, 16], &field(12, 10, 16)));
+    let (out, tree) = (d.path().join("l.npy"), d.path().join("t.json"));
+    let o = diffcut(&["ncut", s(&f), "--tau", "0.5", "--alpha", "10", "--out", s(&out), "--tree", s(&tree), "--tau-max", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(String::from_utf8_lossy(&bytes[..80]).contains("'descr': '<i4'"));
+    let (shape, labels) = npy::read_labels(&bytes, 2).unwrap();
+    assert_eq!(shape, vec![12, 10]);
+    let k = *labels.iter().max().unwrap() + 1;
+    assert!(labels.iter().all(|&l| (0..k).contains(&l)));
+    assert!(stderr(&o).contains(&format!("{k} segments")));
+    // The tree re-cuts at another τ without features; at the same τ it gives the same labels.
+    let out2 = d.path().join("l2.npy");
+    let o = diffcut(&["recut", s(&tree), "--tau", "0.5", "--out", s(&out2)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&out2).unwrap(), bytes);
+    let o = diffcut(&["recut", s(&tree), "--tau", "0.9", "--out", s(&out2)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    fails_with(&diffcut(&["recut", s(&tree), "--tau", "1.5", "--out", s(&out2)]), "tau_max");
+    let bad = write(d.path(), "bad.json", b"{\"grid\": [2, 2]}");
+    fails_with(&diffcut(&["recut", s(&bad), "--tau", "0.5", "--out", s(&out2)]), "invalid segment tree");
+}
+
+#[test]
+fn ncut_rejects_bad_features() {
+    let d = tmp();
+    let out = d.path().join("l.npy");
+    let run = |name: &str, bytes: &[u8]| diffcut(&["ncut", s(&write(d.path(), name, bytes)), "--out", s(&out)]);
+    // Wrong dtype: float64.
+    let mut f64bytes = npy::encode_f32(&[2, 2, 1], &[0.0; 8]);
+    let at = f64bytes.windows(3).position(|w| w == b"<f4").unwrap();
+    f64bytes[at..at + 3].copy_from_slice(b"<f8");
+    fails_with(&run("f64.npy", &f64bytes), "dtype is <f8");
+    // Wrong rank.
+    fails_with(&run("r2.npy", &npy::encode_f32(&[4, 4], &[1.0; 16])), "rank 2");
+    // NaN and infinity, located.
+    let mut v = field(3, 3, 4);
+    v[4 * 4 + 2] = f32::NAN;
+    fails_with(&run("nan.npy", &npy::encode_f32(&[3, 3, 4], &v)), "at [1, 1, 2] is not finite");
+    v[4 * 4 + 2] = f32::INFINITY;
+    fails_with(&run("inf.npy", &npy::encode_f32(&[3, 3, 4], &v)), "not finite");
+    // Zero-sized, truncated, not an npy, missing.
+    fails_with(&run("zero.npy", &npy::encode_f32(&[0, 3, 4], &[])), "zero dimension");
+    let full = npy::encode_f32(&[3, 3, 4], &field(3, 3, 4));
+    fails_with(&run("trunc.npy", &full[..full.len() - 3]), "truncated");
+    fails_with(&run("text.npy", b"hello"), "not a .npy file");
+    fails_with(&diffcut(&["ncut", "/nonexistent/f.npy", "--out", s(&out)]), "/nonexistent/f.npy");
+    assert!(!out.exists(), "nothing is written on error");
+}
+
+#[test]
+fn ncut_rejects_parameters_out_of_range() {
+    let d = tmp();
+    let f = write(d.path(), "f.npy", &npy::encode_f32(&[4, 4, 3], &field(4, 4, 3)));
+    let out = d.path().join("l.npy");
+    for tau in ["0", "-0.5", "2.5", "NaN", "inf"] {
+        fails_with(&diffcut(&["ncut", s(&f), &format!("--tau={tau}"), "--out", s(&out)]), "tau must be in (0, 2]");
+    }
+    for alpha in ["0", "-1", "NaN", "inf"] {
+        fails_with(&diffcut(&["ncut", s(&f), &format!("--alpha={alpha}"), "--out", s(&out)]), "alpha must be");
+    }
+    fails_with(&diffcut(&["ncut", s(&f), "--tau", "abc", "--out", s(&out)]), "invalid value");
+    // τ = 2 is the top of the range and valid.
+    assert!(diffcut(&["ncut", s(&f), "--tau", "2", "--out", s(&out)]).status.success());
+}
+
+#[test]
+fn ncut_handles_trivial_grids() {
+    let d = tmp();
+    let out = d.path().join("l.npy");
+    // 1×1 grid and constant features: one segment each.
+    for (name, shape, data) in [("one.npy", [1, 1, 5], vec![1.0f32; 5]), ("const.npy", [4, 4, 2], vec![0.5f32; 32])] {
+        let f = write(d.path(), name, &npy::encode_f32(&shape, &data));
+        let o = diffcut(&["ncut", s(&f), "--out", s(&out)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let (_, labels) = npy::read_labels(&std::fs::read(&out).unwrap(), 2).unwrap();
+        assert!(labels.iter().all(|&l| l == 0), "{name}: {labels:?}");
+    }
+}
+
+#[test]
+fn segment_writes_a_mask_at_the_image_size() {
+    let d = tmp();
+    // A non-square image: left half red, right half blue.
+    let img = image::RgbImage::from_fn(60, 40, |x, _| if x < 30 { image::Rgb([220, 30, 30]) } else { image::Rgb([20, 40, 200]) });
+    let p = d.path().join("in.png");
+    img.save(&p).unwrap();
+    let (mask, ov) = (d.path().join("m.png"), d.path().join("o.png"));
+    let o = diffcut(&["segment", s(&p), "--grid", "16", "--out", s(&mask), "--overlay", s(&ov)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = image::open(&mask).unwrap();
+    assert_eq!((m.width(), m.height()), (60, 40));
+    let m = m.to_luma8();
+    assert_ne!(m.get_pixel(5, 20), m.get_pixel(55, 20), "the two halves are different segments");
+    assert_eq!(image::open(&ov).unwrap().width(), 60);
+}
+
+#[test]
+fn segment_rejects_bad_images_and_parameters() {
+    let d = tmp();
+    let mask = d.path().join("m.png");
+    fails_with(&diffcut(&["segment", s(&write(d.path(), "empty.png", b"")), "--out", s(&mask)]), "cannot decode image");
+    fails_with(&diffcut(&["segment", s(&write(d.path(), "junk.jpg", b"not an image at all")), "--out", s(&mask)]), "cannot decode image");
+    fails_with(&diffcut(&["segment", "/nonexistent.png", "--out", s(&mask)]), "/nonexistent.png");
+    let img = image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]));
+    let p = d.path().join("ok.png");
+    img.save(&p).unwrap();
+    fails_with(&diffcut(&["segment", s(&p), "--grid", "0", "--out", s(&mask)]), "grid");
+    fails_with(&diffcut(&["segment", s(&p), "--tau", "3", "--out", s(&mask)]), "tau must be in (0, 2]");
+    assert!(!mask.exists());
+}
+
+#[test]
+fn help_teaches_the_parameters() {
+    let o = diffcut(&["--help"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Normalized Cut") && text.contains("ncut") && text.contains("segment"));
+    let o = diffcut(&["ncut", "--help"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("--tau") && text.contains("(0, 2]") && text.contains("--alpha"));
+}

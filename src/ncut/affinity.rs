@@ -86,19 +86,21 @@ pub fn affinity(features: &[f32], n: usize, c: usize, alpha: f32) -> Result<Affi
     }
     let mut x = features.to_vec();
     l2_normalize_rows(&mut x, n, c)?;
-    let mut s = gram(&x, n, c); // [n, n]
-    let (lo, hi) = s
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (mut s, lo, hi) = gram(&x, n, c); // [n, n]
     if !(hi > lo) {
         // Deviation: the official code divides 0 by 0 here. See `Affinity::constant`.
         s.iter_mut().for_each(|v| *v = 1.0);
         return Ok(Affinity { n, w: s, constant: true });
     }
     let range = hi - lo;
-    for v in s.iter_mut() {
-        *v = pow_f32((*v - lo) / range, alpha);
+    let scale = |row: &mut [f32]| row.iter_mut().for_each(|v| *v = pow_f32((*v - lo) / range, alpha));
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        s.par_chunks_mut(n.max(1) * 64).for_each(scale);
     }
+    #[cfg(not(feature = "parallel"))]
+    scale(&mut s);
     Ok(Affinity { n, w: s, constant: false })
 }
 
@@ -118,14 +120,14 @@ fn pow_f32(x: f32, alpha: f32) -> f32 {
     }
 }
 
-/// `X Xᵀ` for `X` `[n, c]` row-major, as an `[n, n]` row-major matrix.
+/// `S = X Xᵀ` for `X` `[n, c]` row-major, as an `[n, n]` row-major matrix, with `min S` and
+/// `max S` (exact: min/max do not depend on the order of evaluation).
 ///
 /// `S` is symmetric, so only the tiles on and above the diagonal are multiplied (single-precision
-/// GEMM per tile) and the rest is mirrored: about half the work of a full product. Tiles are
-/// independent, so they run on every core.
-fn gram(x: &[f32], n: usize, c: usize) -> Vec<f32> {
+/// GEMM per tile) and mirrored: about half the work of a full product. Tiles are independent, so
+/// they run on every core.
+fn gram(x: &[f32], n: usize, c: usize) -> (Vec<f32>, f32, f32) {
     const TILE: usize = 256;
-    let mut s = vec![0.0f32; n * n];
     let tiles = n.div_ceil(TILE);
     let pairs: Vec<(usize, usize)> = (0..tiles).flat_map(|i| (i..tiles).map(move |j| (i, j))).collect();
     let product = |&(ti, tj): &(usize, usize)| {
@@ -152,27 +154,47 @@ fn gram(x: &[f32], n: usize, c: usize) -> Vec<f32> {
                 1,
             );
         }
-        out
+        // Over the values that are kept: the upper triangle of a diagonal tile (see below).
+        let kept = out.iter().enumerate().filter(|&(i, _)| ti != tj || i % k >= i / k);
+        let (lo, hi) = kept.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), (_, &v)| (lo.min(v), hi.max(v)));
+        (out, lo, hi)
     };
     #[cfg(feature = "parallel")]
-    let blocks: Vec<Vec<f32>> = {
+    let blocks: Vec<(Vec<f32>, f32, f32)> = {
         use rayon::prelude::*;
         pairs.par_iter().map(product).collect()
     };
     #[cfg(not(feature = "parallel"))]
-    let blocks: Vec<Vec<f32>> = pairs.iter().map(product).collect();
-    for (&(ti, tj), out) in pairs.iter().zip(&blocks) {
+    let blocks: Vec<(Vec<f32>, f32, f32)> = pairs.iter().map(product).collect();
+    let mut s = vec![0.0f32; n * n];
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for (&(ti, tj), (out, tlo, thi)) in pairs.iter().zip(&blocks) {
+        lo = lo.min(*tlo);
+        hi = hi.max(*thi);
         let (r0, c0) = (ti * TILE, tj * TILE);
         let (m, k) = (TILE.min(n - r0), TILE.min(n - c0));
-        for a in 0..m {
+        if ti == tj {
+            // GEMM need not round S_ab and S_ba identically: keep the upper triangle.
+            for a in 0..m {
+                let row = &mut s[(r0 + a) * n + c0..][..k];
+                for (b, v) in row.iter_mut().enumerate() {
+                    *v = if b >= a { out[a * k + b] } else { out[b * k + a] };
+                }
+            }
+        } else {
+            for a in 0..m {
+                s[(r0 + a) * n + c0..][..k].copy_from_slice(&out[a * k..(a + 1) * k]);
+            }
+            // The mirrored tile, written row by row (the small tile is in cache).
             for b in 0..k {
-                let v = out[a * k + b];
-                s[(r0 + a) * n + c0 + b] = v;
-                s[(c0 + b) * n + r0 + a] = v;
+                let row = &mut s[(c0 + b) * n + r0..][..m];
+                for (a, v) in row.iter_mut().enumerate() {
+                    *v = out[a * k + b];
+                }
             }
         }
     }
-    s
+    (s, lo, hi)
 }
 
 #[cfg(test)]

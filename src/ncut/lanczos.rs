@@ -57,13 +57,20 @@ fn dot64(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// `v ← v − Σ_i ⟨v, q_i⟩ q_i`, twice ("twice is enough", Giraud et al. 2005).
+/// `v ← v − Σ_i ⟨v, q_i⟩ q_i` (classical Gram–Schmidt), repeated once more when the first pass
+/// removed most of `v` — the Kahan–Parlett "twice is enough" criterion (Giraud et al. 2005).
 fn orthogonalise(v: &mut [f64], basis: &[Vec<f64>]) {
+    let mut norm = dot64(v, v).sqrt();
     for _ in 0..2 {
-        for q in basis {
-            let c = dot64(v, q);
+        let coeffs: Vec<f64> = basis.iter().map(|q| dot64(v, q)).collect();
+        for (q, c) in basis.iter().zip(coeffs) {
             v.iter_mut().zip(q).for_each(|(x, qi)| *x -= c * qi);
         }
+        let after = dot64(v, v).sqrt();
+        if after > 0.7 * norm {
+            break;
+        }
+        norm = after;
     }
 }
 

@@ -25,7 +25,10 @@ Pipeline (spec section in brackets)
 5. Labels [§4.4]. Every accepted mask is kept in pre-order. Each node's membership pattern over the
    masks is encoded as acc = Σ_k w_k·mask_k with w_1 = 1 and w_{k+1} = max(acc after k masks) + 1
    (super-increasing, so distinct patterns get distinct values); the segments are the distinct acc
-   values. With no accepted split the whole grid is one segment.
+   values. With no accepted split the whole grid is one segment. In exact arithmetic that is one
+   segment per leaf; the official code does it in float32, and once the weights pass 2^24 (after
+   ~40 accepted splits on 32×32 smooth fields) rounding merges distinct leaves into one label (and
+   past 2^128 the sums overflow to inf/NaN). Quirk mode reproduces that rounding.
 
 Two modes
 ---------
@@ -63,7 +66,7 @@ CLI
 The optional tree JSON lists every visited region (pre-order) with its size, depth, best NCut,
 whether it was accepted, and robustness margins (distance of NCut to tau, gap to the best NCut of a
 different partition, distance of the nearest y to the chosen threshold relative to the y range,
-relative eigen-gap); "min_margins" takes |NCut − tau| over all evaluated regions and the others over
+relative eigen-gap, sign_margin: see sign_margin()); "min_margins" takes |NCut − tau| over all evaluated regions and the others over
 accepted splits only.
 """
 from __future__ import annotations
@@ -128,6 +131,16 @@ def fiedler_vector(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         y = -y
     gap = float("inf") if len(evals) < 3 else float((evals[2] - evals[1]) / max(abs(evals[1]), 1e-300))
     return y, d, gap
+
+
+def sign_margin(y: np.ndarray) -> float:
+    """How decisively the sign flip is determined: (max|y| − max|y_j| over entries of the opposite
+    sign) / max|y|. ~1e-16 means the "1" side is a coin toss (e.g. any 2-node region with equal
+    degrees); that changes only pre-order/numbering, and in quirk mode the float32 assemble
+    rounding and the labels of dropped nodes, never the clean partition."""
+    top = np.max(np.abs(y))
+    other = np.abs(y[y < 0])
+    return float((top - (other.max() if other.size else 0.0)) / top)
 
 
 # ------------------------------------------------------------------------------------------ §4.2
@@ -197,6 +210,7 @@ def recursive_ncut(w: np.ndarray, tau: float, dropped: np.ndarray | None = None)
             runner_up_gap=split["runner_up_gap"],
             theta_margin=split["theta_margin"],
             eigen_gap=gap,
+            sign_margin=sign_margin(y),
         )
         if not accepted:
             res.leaves.append(region)
@@ -276,7 +290,7 @@ def tree_json(res: NCutResult, labels: np.ndarray, tau: float, alpha: float, qui
     accepted = [r for r in internal if r["accepted"]]
     margins = {"tau_margin": min((r["tau_margin"] for r in internal), default=float("inf"))}
     margins.update({k: min((r[k] for r in accepted), default=float("inf"))
-                    for k in ("runner_up_gap", "theta_margin", "eigen_gap")})
+                    for k in ("runner_up_gap", "theta_margin", "eigen_gap", "sign_margin")})
     return {
         "tau": tau, "alpha": alpha, "mode": "quirk" if quirk else "clean",
         "segments": int(labels.max()) + 1,

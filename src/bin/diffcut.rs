@@ -87,7 +87,7 @@ enum Command {
     /// recursively, and every pixel is assigned to the segment whose mean feature it matches best,
     /// at the image's own size.
     ///
-    /// Example: diffcut segment samples/astronaut.png --out mask.png --overlay overlay.png
+    /// Example: diffcut segment samples/astronaut.jpg --out mask.png --overlay overlay.png
     Segment {
         /// Any PNG, JPEG, GIF, BMP, TIFF or WebP image (EXIF orientation is applied).
         image: PathBuf,

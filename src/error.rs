@@ -50,6 +50,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The GPU path failed: no adapter, a lost device, a validation error.
+    #[error("GPU: {0}")]
+    Gpu(String),
+
+    /// A problem too large for the GPU's limits (e.g. the N×N affinity beyond one storage binding).
+    #[error("{what} needs {needed} bytes but this GPU allows {limit} per buffer; use a smaller grid or --device cpu")]
+    GpuLimit {
+        what: &'static str,
+        needed: u64,
+        limit: u64,
+    },
+
     /// A serialised segment tree that does not parse or is inconsistent.
     #[error("invalid segment tree: {0}")]
     Tree(String),

@@ -19,6 +19,8 @@
 pub mod error;
 pub mod features;
 pub mod files;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod image_io;
 pub mod ncut;
 pub mod npy;

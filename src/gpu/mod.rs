@@ -1,0 +1,246 @@
+//! The recursive NCut on the GPU, in our own WGSL compute shaders (wgpu: Vulkan, Metal, DX12
+//! natively; WebGPU in the browser).
+//!
+//! One folder per shader, each with its host code and tested against the CPU implementation in
+//! [`crate::ncut`], which is its reference:
+//!
+//! | kernel | computes | CPU reference |
+//! | --- | --- | --- |
+//! | [`affinity`] | `W = minmax(X̂X̂ᵀ)^α`, zero rows | [`crate::ncut::affinity`] |
+//! | [`lanczos`] | degrees, `D_S^-1/2 W_S D_S^-1/2 x` for every region of a level, Lanczos steps with full re-orthogonalisation, Ritz vectors | [`crate::ncut::lanczos`] |
+//! | [`sweep`] | sign flip, 100 thresholds, NCut of each, the best cut | [`crate::ncut::bipartition`] |
+//!
+//! [`tree`] drives them level by level: two readbacks per tree level (the Lanczos coefficients for
+//! the `f64` tridiagonal solve, then the cut decisions), nothing created inside the Lanczos loop.
+//!
+//! [`GpuContext`] can own its device or take one from elsewhere (burn's wgpu device), so the
+//! diffusion model and these kernels share one GPU queue.
+
+pub mod affinity;
+pub mod lanczos;
+pub mod sweep;
+pub mod tree;
+
+use std::sync::{Arc, Mutex};
+
+use crate::{Error, Result};
+
+pub use tree::{segment_tree_gpu, GpuStats};
+
+/// Buffer usages of our storage buffers.
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_DST).union(wgpu::BufferUsages::COPY_SRC);
+
+/// How a binding is used by a kernel (explicit layouts: each entry point declares only what it
+/// uses, so no pipeline needs more than 7 storage buffers).
+#[derive(Clone, Copy)]
+pub(crate) enum Slot {
+    /// Uniform parameters, at a dynamic offset.
+    Params,
+    /// Uniform parameters at a fixed offset.
+    ParamsFixed,
+    Read,
+    ReadWrite,
+}
+
+/// A compute pipeline with its explicit bind group layout.
+pub(crate) struct Kernel {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+    pub bindings: Vec<u32>,
+}
+
+impl Kernel {
+    pub fn new(device: &wgpu::Device, module: &wgpu::ShaderModule, entry: &str, slots: &[(u32, Slot)]) -> Self {
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
+            .iter()
+            .map(|&(binding, slot)| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: match slot {
+                    Slot::Params | Slot::ParamsFixed => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: matches!(slot, Slot::Params),
+                        min_binding_size: None,
+                    },
+                    Slot::Read | Slot::ReadWrite => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: matches!(slot, Slot::Read) },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                },
+                count: None,
+            })
+            .collect();
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(entry), entries: &entries });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(entry),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(&pipeline_layout),
+            module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        Self { pipeline, layout, bindings: slots.iter().map(|s| s.0).collect() }
+    }
+
+    /// A bind group over `buffers` (indexed by binding number); `params_size` is the size of one
+    /// uniform slot when the kernel reads parameters.
+    pub fn bind(&self, device: &wgpu::Device, buffers: &[(u32, &wgpu::Buffer)], params_size: u64) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = self
+            .bindings
+            .iter()
+            .map(|&b| {
+                let buf = buffers.iter().find(|(i, _)| *i == b).unwrap_or_else(|| panic!("kernel binding {b} has no buffer")).1;
+                let resource = if b == 0 {
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: buf, offset: 0, size: wgpu::BufferSize::new(params_size) })
+                } else {
+                    buf.as_entire_binding()
+                };
+                wgpu::BindGroupEntry { binding: b, resource }
+            })
+            .collect();
+        device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &self.layout, entries: &entries })
+    }
+}
+
+/// A wgpu device and queue with our compiled kernels.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    /// The adapter's name, backend and kind, for reports.
+    pub adapter: String,
+    pub(crate) limits: wgpu::Limits,
+    pub(crate) affinity: affinity::Kernels,
+    pub(crate) lanczos: lanczos::Kernels,
+    pub(crate) sweep: sweep::Kernels,
+    /// The first uncaptured device error or loss, reported at the next readback.
+    pub(crate) failure: Arc<Mutex<Option<String>>>,
+}
+
+impl GpuContext {
+    /// Opens the default adapter (high-performance preference) with all of its limits.
+    pub async fn new() -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("no GPU adapter with compute support was found ({e}); use --device cpu")))?;
+        let info = adapter.get_info();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor { label: Some("diffcut"), required_limits: adapter.limits(), ..Default::default() })
+            .await
+            .map_err(|e| Error::Gpu(format!("cannot open {}: {e}", info.name)))?;
+        Ok(Self::from_device(device, queue, format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)))
+    }
+
+    /// Wraps an existing device (e.g. the one burn-wgpu opened), compiling our kernels on it.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, adapter: String) -> Self {
+        let failure = Arc::new(Mutex::new(None::<String>));
+        let f = failure.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = f.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
+        let f = failure.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            let mut slot = f.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
+        });
+        let limits = device.limits();
+        let affinity = affinity::Kernels::new(&device);
+        let lanczos = lanczos::Kernels::new(&device);
+        let sweep = sweep::Kernels::new(&device);
+        Self { device, queue, adapter, limits, affinity, lanczos, sweep, failure }
+    }
+
+    /// The largest buffer (and storage binding) this device accepts.
+    pub fn max_buffer(&self) -> u64 {
+        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+    }
+
+    pub(crate) fn check_size(&self, what: &'static str, bytes: u64) -> Result<()> {
+        if bytes > self.max_buffer() {
+            return Err(Error::GpuLimit { what, needed: bytes, limit: self.max_buffer() });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes.max(16), usage: STORAGE, mapped_at_creation: false })
+    }
+
+    fn failed(&self) -> Result<()> {
+        match self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            Some(msg) => Err(Error::Gpu(msg)),
+            None => Ok(()),
+        }
+    }
+
+    /// Copies `regions` (buffer, byte offset, byte length) into `staging` back to back, submits
+    /// `encoder` and waits for the map: one readback. Returns the bytes of each region.
+    pub(crate) async fn read_back(&self, mut encoder: wgpu::CommandEncoder, staging: &wgpu::Buffer, regions: &[(&wgpu::Buffer, u64, u64)]) -> Result<Vec<Vec<u8>>> {
+        let mut at = 0u64;
+        for &(buf, offset, len) in regions {
+            encoder.copy_buffer_to_buffer(buf, offset, staging, at, len);
+            at += len.next_multiple_of(4);
+        }
+        self.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..at.max(4));
+        let (tx, rx) = futures_channel::oneshot::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        let mapped = rx.await.map_err(|_| Error::Gpu("the device was lost before the result came back".into()))?;
+        self.failed()?;
+        mapped.map_err(|e| Error::Gpu(format!("reading results back: {e}")))?;
+        let out = {
+            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading results back: {e}")))?;
+            let mut out = Vec::with_capacity(regions.len());
+            let mut at = 0usize;
+            for &(_, _, len) in regions {
+                out.push(view[at..at + len as usize].to_vec());
+                at += (len as usize).next_multiple_of(4);
+            }
+            out
+        };
+        staging.unmap();
+        Ok(out)
+    }
+}
+
+/// A compute pass with one dispatch, counting it.
+pub(crate) fn dispatch(encoder: &mut wgpu::CommandEncoder, kernel: &Kernel, group: &wgpu::BindGroup, offsets: &[u32], grid: (u32, u32), count: &mut u64) {
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+    pass.set_pipeline(&kernel.pipeline);
+    pass.set_bind_group(0, group, offsets);
+    pass.dispatch_workgroups(grid.0, grid.1, 1);
+    *count += 1;
+}
+
+/// A 2-D grid of at most 65 535 workgroups per side covering `groups` workgroups.
+pub(crate) fn grid(groups: u32) -> (u32, u32) {
+    let x = groups.clamp(1, 65_535);
+    (x, groups.div_ceil(x).max(1))
+}
+
+/// Reinterprets little-endian bytes as `f32`s.
+pub(crate) fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// Reinterprets little-endian bytes as `u32`s.
+pub(crate) fn u32s(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}

@@ -1,0 +1,82 @@
+//! `sweep.wgsl`: the sign flip, the 100 thresholds and the NCut of each, and the best cut of
+//! every region of a level. CPU reference: [`crate::ncut::bipartition`].
+
+use super::{dispatch, grid, Kernel, Slot};
+
+/// Thresholds per region (`bipartition::THRESHOLDS`).
+pub(crate) const T: usize = 100;
+/// Floats per region in the output: ncut, t*, θ*, 0, then the curve.
+pub(crate) const OUT: usize = 104;
+/// NCut where a side is empty.
+pub(crate) const NO_CUT: f32 = 3.0e38;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    pub n: u32,
+    pub n_pos: u32,
+    pub n_seg: u32,
+    pub _pad: u32,
+}
+
+/// Binding numbers of `sweep.wgsl`.
+pub(crate) mod b {
+    pub const PARAMS: u32 = 0;
+    pub const W: u32 = 1;
+    pub const ORDER: u32 = 2;
+    pub const SEG: u32 = 3;
+    pub const RANGES: u32 = 4;
+    pub const Y: u32 = 5;
+    pub const BUCKET: u32 = 6;
+    pub const R: u32 = 7;
+    pub const DIS: u32 = 8;
+    pub const STATS: u32 = 9;
+    pub const OUT: u32 = 10;
+}
+
+pub(crate) struct Kernels {
+    stats: Kernel,
+    buckets: Kernel,
+    rows: Kernel,
+    decide: Kernel,
+}
+
+impl Kernels {
+    pub fn new(device: &wgpu::Device) -> Self {
+        let module = device.create_shader_module(wgpu::include_wgsl!("sweep.wgsl"));
+        use Slot::{ParamsFixed as P, Read as R, ReadWrite as RW};
+        Self {
+            stats: Kernel::new(device, &module, "stats_kernel", &[(b::PARAMS, P), (b::RANGES, R), (b::Y, RW), (b::STATS, RW)]),
+            buckets: Kernel::new(device, &module, "buckets", &[(b::PARAMS, P), (b::SEG, R), (b::Y, RW), (b::BUCKET, RW), (b::STATS, RW)]),
+            rows: Kernel::new(device, &module, "rows", &[(b::PARAMS, P), (b::W, R), (b::ORDER, R), (b::SEG, R), (b::RANGES, R), (b::BUCKET, RW), (b::R, RW)]),
+            decide: Kernel::new(device, &module, "decide", &[(b::PARAMS, P), (b::RANGES, R), (b::BUCKET, RW), (b::R, RW), (b::DIS, R), (b::STATS, RW), (b::OUT, RW)]),
+        }
+    }
+}
+
+pub(crate) struct Groups {
+    stats: wgpu::BindGroup,
+    buckets: wgpu::BindGroup,
+    rows: wgpu::BindGroup,
+    decide: wgpu::BindGroup,
+}
+
+impl Groups {
+    pub fn new(device: &wgpu::Device, k: &Kernels, buffers: &[(u32, &wgpu::Buffer)]) -> Self {
+        let size = std::mem::size_of::<Params>() as u64;
+        Self {
+            stats: k.stats.bind(device, buffers, size),
+            buckets: k.buckets.bind(device, buffers, size),
+            rows: k.rows.bind(device, buffers, size),
+            decide: k.decide.bind(device, buffers, size),
+        }
+    }
+
+    /// Records the whole per-region decision for `n_seg` regions over `n_pos` positions.
+    pub fn encode(&self, k: &Kernels, e: &mut wgpu::CommandEncoder, n_pos: u32, n_seg: u32, count: &mut u64) {
+        dispatch(e, &k.stats, &self.stats, &[], (n_seg, 1), count);
+        dispatch(e, &k.buckets, &self.buckets, &[], grid(n_pos.div_ceil(64)), count);
+        dispatch(e, &k.rows, &self.rows, &[], grid(n_pos), count);
+        dispatch(e, &k.decide, &self.decide, &[], (n_seg, 1), count);
+    }
+}

@@ -50,14 +50,34 @@ impl Segmentation {
     }
 }
 
-/// Segments a feature grid: the tree up to `max(tau, tau_max)` and the labels at `tau`.
+impl SegmentParams {
+    /// The tree options these parameters ask for: grown to `max(tau, tau_max)`.
+    pub fn tree_options(&self) -> Result<TreeOptions> {
+        check_tau(self.tau)?;
+        let tau_max = self.tau_max.unwrap_or(self.tau).max(self.tau);
+        Ok(TreeOptions { tau_max, mode: self.mode, ..TreeOptions::default() })
+    }
+}
+
+impl Segmentation {
+    /// Cuts a grown tree at `tau`.
+    pub fn new(features: FeatureGrid, tree: SegmentTree, tau: f64) -> Result<Self> {
+        let (cell_labels, segments) = tree.labels_at(tau)?;
+        Ok(Segmentation { features, tree, segments, cell_labels })
+    }
+}
+
+/// Segments a feature grid on the CPU: the tree up to `max(tau, tau_max)` and the labels at `tau`.
 pub fn segment_features(features: FeatureGrid, params: &SegmentParams) -> Result<Segmentation> {
-    check_tau(params.tau)?;
-    let tau_max = params.tau_max.unwrap_or(params.tau).max(params.tau);
-    let opts = TreeOptions { tau_max, mode: params.mode, ..TreeOptions::default() };
-    let tree = ncut::segment_tree(&features, params.alpha, opts)?;
-    let (cell_labels, segments) = tree.labels_at(params.tau)?;
-    Ok(Segmentation { features, tree, segments, cell_labels })
+    let tree = ncut::segment_tree(&features, params.alpha, params.tree_options()?)?;
+    Segmentation::new(features, tree, params.tau)
+}
+
+/// Segments a feature grid with the WGSL kernels on `ctx`'s GPU.
+#[cfg(feature = "gpu")]
+pub async fn segment_features_gpu(ctx: &crate::gpu::GpuContext, features: FeatureGrid, params: &SegmentParams) -> Result<Segmentation> {
+    let (tree, _) = crate::gpu::segment_tree_gpu(ctx, &features, params.alpha, params.tree_options()?).await?;
+    Segmentation::new(features, tree, params.tau)
 }
 
 /// Segments an image with the weight-free colour/texture features.

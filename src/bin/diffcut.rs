@@ -5,10 +5,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use diffcut::features::color_features;
 use diffcut::files;
 use diffcut::image_io::{encode_mask_png, encode_rgb_png, load_image, overlay};
 use diffcut::ncut::{FeatureGrid, SegmentTree, Mode};
-use diffcut::pipeline::{segment_features, segment_image, SegmentParams};
+use diffcut::gpu::GpuContext;
+use diffcut::pipeline::{segment_features, segment_features_gpu, SegmentParams, Segmentation};
 use diffcut::{npy, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -50,6 +52,34 @@ struct CutArgs {
     /// `clean` keeps every cell in the recursion and gives one label per leaf of the tree.
     #[arg(long, value_enum, default_value_t = Mode::Official)]
     mode: Mode,
+    /// Where the NCut runs: `cpu` (Lanczos in Rust) or `gpu` (our WGSL kernels through wgpu:
+    /// Vulkan, Metal or DX12). Same partitions up to floating-point ties.
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Device {
+    Cpu,
+    Gpu,
+}
+
+impl CutArgs {
+    /// Segments `features` on the chosen device.
+    fn segment(&self, features: FeatureGrid, gpu: Option<&GpuContext>) -> Result<Segmentation> {
+        let params = self.params(0);
+        match gpu {
+            Some(ctx) => pollster::block_on(segment_features_gpu(ctx, features, &params)),
+            None => segment_features(features, &params),
+        }
+    }
+
+    fn gpu(&self) -> Result<Option<GpuContext>> {
+        match self.device {
+            Device::Cpu => Ok(None),
+            Device::Gpu => pollster::block_on(GpuContext::new()).map(Some),
+        }
+    }
 }
 
 impl CutArgs {
@@ -155,11 +185,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ncut { features, cut, out, tree, bench } => {
             let f = read_features(&features)?;
             let (h, w) = (f.h, f.w);
+            let gpu = cut.gpu()?;
             if let Some(runs) = bench {
                 let best = (0..runs.max(1))
                     .map(|_| {
                         let t = std::time::Instant::now();
-                        segment_features(f.clone(), &cut.params(0)).map(|_| t.elapsed())
+                        cut.segment(f.clone(), gpu.as_ref()).map(|_| t.elapsed())
                     })
                     .collect::<Result<Vec<_>>>()?
                     .into_iter()
@@ -167,7 +198,7 @@ fn run(cli: Cli) -> Result<()> {
                     .unwrap_or_default();
                 eprintln!("best of {runs}: {:.2} ms", best.as_secs_f64() * 1e3);
             }
-            let seg = segment_features(f, &cut.params(0))?;
+            let seg = cut.segment(f, gpu.as_ref())?;
             write_labels(&out, [h, w], &seg.cell_labels)?;
             if let Some(t) = tree {
                 write_tree(&t, &seg.tree)?;
@@ -178,7 +209,8 @@ fn run(cli: Cli) -> Result<()> {
             let pb = spinner("decoding");
             let img = load_image(&image)?;
             pb.set_message("features + recursive NCut");
-            let seg = segment_image(&img, &cut.params(grid))?;
+            let gpu = cut.gpu()?;
+            let seg = cut.segment(color_features(&img, grid)?, gpu.as_ref())?;
             pb.set_message("assigning pixels");
             let (w, h) = img.dimensions();
             let labels = seg.pixel_labels(w as usize, h as usize)?;

@@ -60,7 +60,7 @@ fn gpu_tree_matches_cpu_tree_on_smooth_fields() {
             let cpu = segment_tree(&f, 10.0, opts).unwrap();
             let (gpu, stats) = pollster::block_on(segment_tree_gpu(&ctx, &f, 10.0, opts)).unwrap();
             gpu.validate().unwrap();
-            assert_eq!(stats.readbacks, 2 * stats.levels, "two readbacks per level");
+            assert_eq!(stats.readbacks, stats.levels + 1, "one readback per level, plus the root's");
             assert_eq!(gpu.dropped, cpu.dropped);
             // The tree's partitions (one label per leaf). The official float32 label assembly on
             // top of them is tested on the CPU; with ~100 splits it amplifies sign ties.

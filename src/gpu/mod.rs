@@ -9,15 +9,18 @@
 //! | [`affinity`] | `W = minmax(X̂X̂ᵀ)^α`, zero rows | [`crate::ncut::affinity`] |
 //! | [`lanczos`] | degrees, `D_S^-1/2 W_S D_S^-1/2 x` for every region of a level, Lanczos steps with full re-orthogonalisation, Ritz vectors | [`crate::ncut::lanczos`] |
 //! | [`sweep`] | sign flip, 100 thresholds, NCut of each, the best cut | [`crate::ncut::bipartition`] |
+//! | [`split`] | the next level's regions from the cuts | the children in [`crate::ncut::tree`] |
 //!
-//! [`tree`] drives them level by level: two readbacks per tree level (the Lanczos coefficients for
-//! the `f64` tridiagonal solve, then the cut decisions), nothing created inside the Lanczos loop.
+//! [`tree`] drives them level by level with one readback per level (this level's Lanczos
+//! coefficients for the `f64` tridiagonal solve, with the previous level's decisions), and
+//! nothing created inside the Lanczos loop.
 //!
 //! [`GpuContext`] can own its device or take one from elsewhere (burn's wgpu device), so the
 //! diffusion model and these kernels share one GPU queue.
 
 pub mod affinity;
 pub mod lanczos;
+pub mod split;
 pub mod sweep;
 pub mod tree;
 
@@ -118,6 +121,7 @@ pub struct GpuContext {
     pub(crate) affinity: affinity::Kernels,
     pub(crate) lanczos: lanczos::Kernels,
     pub(crate) sweep: sweep::Kernels,
+    pub(crate) split: split::Kernels,
     /// The first uncaptured device error or loss, reported at the next readback.
     pub(crate) failure: Arc<Mutex<Option<String>>>,
 }
@@ -160,7 +164,8 @@ impl GpuContext {
         let affinity = affinity::Kernels::new(&device);
         let lanczos = lanczos::Kernels::new(&device);
         let sweep = sweep::Kernels::new(&device);
-        Self { device, queue, adapter, limits, affinity, lanczos, sweep, failure }
+        let split = split::Kernels::new(&device);
+        Self { device, queue, adapter, limits, affinity, lanczos, sweep, split, failure }
     }
 
     /// The largest buffer (and storage binding) this device accepts.

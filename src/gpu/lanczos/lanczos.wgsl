@@ -1,7 +1,9 @@
 // Lanczos for the Fiedler vectors of every region of one tree level at once (spec §4.1).
 //
 // Regions ("segments") are laid out contiguously: position p holds cell order[p] of segment
-// seg[p], and segment s owns positions ranges[2s] .. ranges[2s] + ranges[2s+1], cells ascending.
+// seg[p]; ranges = [n_pos, n_seg, start_0, len_0, start_1, len_1, ...], segment s owning positions
+// start_s .. start_s + len_s, cells ascending. The counts live in `ranges` (not in the uniforms)
+// because the GPU itself lays out the next level (`split.wgsl`) without a readback.
 // For each segment S the operator is M_S = D_S^-1/2 W_S D_S^-1/2 with d = W_S·1, applied
 // matrix-free by gathering W[order[p], order[q]] — no sub-matrix is ever copied. Every segment
 // advances one Lanczos step per dispatch sequence:
@@ -18,8 +20,8 @@
 // y = D^-1/2 Σ_i s_i Q_{1+i} here from the CPU's coefficients.
 //
 // Bindings (group 0):
-//   params  uniform (dynamic offset) { n, n_pos, n_seg, j, k, coef_off, dst, m, mode }
-//   w_aff   [n, n] f32 affinity          order [n] u32    seg [n] u32    ranges [2·n_seg] u32
+//   params  uniform (dynamic offset) { n, j, k, coef_off, dst, m, mode, coef2 }
+//   w_aff   [n, n] f32 affinity          order [n] u32    seg [n] u32    ranges [2 + 2·n_seg] u32
 //   dis     [n] f32: D^-1/2 per position  q [(m+2)·n] f32: the basis, vector i at i·n
 //   w       [n] f32 work vector (y after `ritz`)
 //   coef    [2·n_seg·(m+2)] f32 Gram–Schmidt coefficients (Ritz coefficients for `ritz`)
@@ -29,17 +31,13 @@
 
 struct Params {
     n: u32,        // cells in the grid (row stride of w_aff, stride of q)
-    n_pos: u32,    // active positions at this level
-    n_seg: u32,    // segments at this level
     j: u32,        // Lanczos step
     k: u32,        // basis vectors to orthogonalise against
     coef_off: u32, // offset of this pass's coefficients in `coef`
-    dst: u32,      // basis slot written by `finish` / read by `load`
+    dst: u32,      // basis slot written by `finish`
     m: u32,        // basis capacity m (α/β stride), slots m + 2
     mode: u32,     // finish: 0 = normalise only, 1 = a Lanczos step (record α, β)
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    coef2: u32,    // offset of the second pass's coefficients
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -73,10 +71,10 @@ fn wg_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 fn degrees(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
     let p = wg_index(wid, nwg);
-    if (p >= params.n_pos) { return; }
+    if (p >= ranges[0]) { return; }
     let s = seg[p];
-    let start = ranges[2u * s];
-    let len = ranges[2u * s + 1u];
+    let start = ranges[2u + 2u * s];
+    let len = ranges[3u + 2u * s];
     let row = order[p] * params.n;
     var acc = 0.0;
     for (var t = lid; t < len; t += 64u) {
@@ -102,8 +100,8 @@ fn pcg_hash(v: u32) -> u32 {
 @compute @workgroup_size(64)
 fn start(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let p = g.y * nwg.x * 64u + g.x;
-    if (p >= params.n_pos) { return; }
-    let local = p - ranges[2u * seg[p]];
+    if (p >= ranges[0]) { return; }
+    let local = p - ranges[2u + 2u * seg[p]];
     w[p] = f32(pcg_hash(local)) / 4294967296.0 * 2.0 - 1.0;
 }
 
@@ -112,10 +110,10 @@ fn start(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) n
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let p = wg_index(wid, nwg);
-    if (p >= params.n_pos) { return; }
+    if (p >= ranges[0]) { return; }
     let s = seg[p];
-    let start = ranges[2u * s];
-    let len = ranges[2u * s + 1u];
+    let start = ranges[2u + 2u * s];
+    let len = ranges[3u + 2u * s];
     let row = order[p] * params.n;
     let qv = (1u + params.j) * params.n;
     var acc = 0.0;
@@ -133,9 +131,9 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 fn dots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let s = wid.x;
     let i = wid.y;
-    if (s >= params.n_seg || i >= params.k) { return; }
-    let start = ranges[2u * s];
-    let len = ranges[2u * s + 1u];
+    if (s >= ranges[1] || i >= params.k) { return; }
+    let start = ranges[2u + 2u * s];
+    let len = ranges[3u + 2u * s];
     let qv = i * params.n;
     var acc = 0.0;
     for (var t = lid; t < len; t += 64u) {
@@ -150,7 +148,7 @@ fn dots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 @compute @workgroup_size(64)
 fn sub(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let p = g.y * nwg.x * 64u + g.x;
-    if (p >= params.n_pos) { return; }
+    if (p >= ranges[0]) { return; }
     let base = params.coef_off + seg[p] * (params.m + 2u);
     var v = w[p];
     for (var i = 0u; i < params.k; i++) {
@@ -164,9 +162,9 @@ fn sub(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg
 @compute @workgroup_size(64)
 fn finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let s = wid.x;
-    if (s >= params.n_seg) { return; }
-    let start = ranges[2u * s];
-    let len = ranges[2u * s + 1u];
+    if (s >= ranges[1]) { return; }
+    let start = ranges[2u + 2u * s];
+    let len = ranges[3u + 2u * s];
     var acc = 0.0;
     for (var t = lid; t < len; t += 64u) {
         let v = w[start + t];
@@ -183,25 +181,17 @@ fn finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     if (params.mode == 1u && lid == 0u) {
         let stride = params.m + 2u;
         let slot = 1u + params.j;
-        let alpha = coef[s * stride + slot] + coef[params.n_seg * stride + s * stride + slot];
+        let alpha = coef[s * stride + slot] + coef[params.coef2 + s * stride + slot];
         ab[2u * (s * params.m + params.j)] = alpha;
         ab[2u * (s * params.m + params.j) + 1u] = beta;
     }
-}
-
-// w = Q_dst (to orthogonalise a stored vector).
-@compute @workgroup_size(64)
-fn load(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let p = g.y * nwg.x * 64u + g.x;
-    if (p >= params.n_pos) { return; }
-    w[p] = q[params.dst * params.n + p];
 }
 
 // y = D^-1/2 Σ_{i<k} s_i Q_{1+i}, the Ritz vector, with s from coef[seg·m + i].
 @compute @workgroup_size(64)
 fn ritz(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let p = g.y * nwg.x * 64u + g.x;
-    if (p >= params.n_pos) { return; }
+    if (p >= ranges[0]) { return; }
     let base = seg[p] * params.m;
     var v = 0.0;
     for (var i = 0u; i < params.k; i++) {

@@ -9,15 +9,13 @@ use super::{dispatch, grid, Kernel, Slot};
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct Params {
     pub n: u32,
-    pub n_pos: u32,
-    pub n_seg: u32,
     pub j: u32,
     pub k: u32,
     pub coef_off: u32,
     pub dst: u32,
     pub m: u32,
     pub mode: u32,
-    pub _pad: [u32; 3],
+    pub coef2: u32,
 }
 
 /// Bytes between parameter slots (the WebGPU minimum uniform offset alignment).
@@ -56,9 +54,9 @@ impl Kernels {
             start: Kernel::new(device, &module, "start", &[(b::PARAMS, P), (b::SEG, R), (b::RANGES, R), (b::WORK, RW)]),
             matvec: Kernel::new(device, &module, "matvec", &[(b::PARAMS, P), (b::W, R), (b::ORDER, R), (b::SEG, R), (b::RANGES, R), (b::DIS, RW), (b::Q, RW), (b::WORK, RW)]),
             dots: Kernel::new(device, &module, "dots", &[(b::PARAMS, P), (b::RANGES, R), (b::Q, RW), (b::WORK, RW), (b::COEF, RW)]),
-            sub: Kernel::new(device, &module, "sub", &[(b::PARAMS, P), (b::SEG, R), (b::Q, RW), (b::WORK, RW), (b::COEF, RW)]),
+            sub: Kernel::new(device, &module, "sub", &[(b::PARAMS, P), (b::SEG, R), (b::RANGES, R), (b::Q, RW), (b::WORK, RW), (b::COEF, RW)]),
             finish: Kernel::new(device, &module, "finish", &[(b::PARAMS, P), (b::RANGES, R), (b::Q, RW), (b::WORK, RW), (b::COEF, RW), (b::AB, RW)]),
-            ritz: Kernel::new(device, &module, "ritz", &[(b::PARAMS, P), (b::SEG, R), (b::DIS, RW), (b::Q, RW), (b::WORK, RW), (b::COEF, RW)]),
+            ritz: Kernel::new(device, &module, "ritz", &[(b::PARAMS, P), (b::SEG, R), (b::RANGES, R), (b::DIS, RW), (b::Q, RW), (b::WORK, RW), (b::COEF, RW)]),
         }
     }
 }
@@ -76,11 +74,11 @@ pub(crate) mod slot {
     }
 }
 
-/// The parameter slots of one level: `n_pos` positions in `n_seg` segments, `steps` Lanczos steps,
-/// basis capacity `m`.
-pub(crate) fn slots(n: u32, n_pos: u32, n_seg: u32, steps: u32, m: u32) -> Vec<Params> {
-    let pass2 = n_seg * (m + 2);
-    let base = Params { n, n_pos, n_seg, m, ..Default::default() };
+/// The parameter slots for an `n`-cell grid with basis capacity `m`; the Ritz step sums `steps`
+/// vectors. Segment counts are read from the layout on the GPU, not from here.
+pub(crate) fn slots(n: u32, steps: u32, m: u32) -> Vec<Params> {
+    let pass2 = n * (m + 2);
+    let base = Params { n, m, coef2: pass2, ..Default::default() };
     let mut out = vec![
         Params { dst: 0, mode: 0, ..base },
         Params { k: 1, coef_off: 0, ..base },
@@ -127,6 +125,9 @@ impl Groups {
 
     /// Records one level's Lanczos run: degrees and `Q_0 = √d/‖√d‖`, the start vector
     /// orthogonalised against it, then `steps` Lanczos steps for every segment at once.
+    ///
+    /// `n_pos`, `n_seg` and `steps` are upper bounds (the layout may come from the GPU): surplus
+    /// workgroups return at once, surplus steps only extend bases the CPU then ignores.
     pub fn encode_lanczos(&self, k: &Kernels, e: &mut wgpu::CommandEncoder, n_pos: u32, n_seg: u32, steps: u32, count: &mut u64) {
         let per_pos = (grid(n_pos), grid(n_pos.div_ceil(64)));
         dispatch(e, &k.degrees, &self.degrees, &off(slot::V1), per_pos.0, count);

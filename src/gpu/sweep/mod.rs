@@ -14,9 +14,7 @@ pub(crate) const NO_CUT: f32 = 3.0e38;
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct Params {
     pub n: u32,
-    pub n_pos: u32,
-    pub n_seg: u32,
-    pub _pad: u32,
+    pub _pad: [u32; 3],
 }
 
 /// Binding numbers of `sweep.wgsl`.
@@ -47,7 +45,7 @@ impl Kernels {
         use Slot::{ParamsFixed as P, Read as R, ReadWrite as RW};
         Self {
             stats: Kernel::new(device, &module, "stats_kernel", &[(b::PARAMS, P), (b::RANGES, R), (b::Y, RW), (b::STATS, RW)]),
-            buckets: Kernel::new(device, &module, "buckets", &[(b::PARAMS, P), (b::SEG, R), (b::Y, RW), (b::BUCKET, RW), (b::STATS, RW)]),
+            buckets: Kernel::new(device, &module, "buckets", &[(b::PARAMS, P), (b::SEG, R), (b::RANGES, R), (b::Y, RW), (b::BUCKET, RW), (b::STATS, RW)]),
             rows: Kernel::new(device, &module, "rows", &[(b::PARAMS, P), (b::W, R), (b::ORDER, R), (b::SEG, R), (b::RANGES, R), (b::BUCKET, RW), (b::R, RW)]),
             decide: Kernel::new(device, &module, "decide", &[(b::PARAMS, P), (b::RANGES, R), (b::BUCKET, RW), (b::R, RW), (b::DIS, R), (b::STATS, RW), (b::OUT, RW)]),
         }

@@ -11,8 +11,8 @@
 //                                                                   one workgroup (128) per segment
 //
 // Bindings (group 0):
-//   params  uniform { n, n_pos, n_seg }      w_aff [n, n] f32    order [n] u32   seg [n] u32
-//   ranges  [2·n_seg] u32                     y [n] f32 (sign-flipped in place by `stats`)
+//   params  uniform { n }                    w_aff [n, n] f32    order [n] u32   seg [n] u32
+//   ranges  [n_pos, n_seg, (start, len)…]     y [n] f32 (sign-flipped in place by `stats`)
 //   bucket  [n] u32                           r [n·100] f32       dis [n] f32 (D^-1/2)
 //   stats   [n_seg·4] f32: (lo, hi, 0, 0)     out [n_seg·104] f32: (ncut, t*, θ*, 0, curve[100])
 // Long sums are compensated (Kahan) and run in a fixed order: results are identical run to run.
@@ -23,9 +23,9 @@ const NO_CUT: f32 = 3.0e38;
 
 struct Params {
     n: u32,
-    n_pos: u32,
-    n_seg: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -46,9 +46,9 @@ var<workgroup> ua: array<u32, 128>;
 @compute @workgroup_size(64)
 fn stats_kernel(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let s = wid.x;
-    if (s >= params.n_seg) { return; }
-    let start = ranges[2u * s];
-    let len = ranges[2u * s + 1u];
+    if (s >= ranges[1]) { return; }
+    let start = ranges[2u + 2u * s];
+    let len = ranges[3u + 2u * s];
     // 1. max |y|
     var m = 0.0;
     for (var t = lid; t < len; t += 64u) { m = max(m, abs(y[start + t])); }
@@ -110,7 +110,7 @@ fn theta(s: u32, t: u32) -> f32 {
 @compute @workgroup_size(64)
 fn buckets(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let p = g.y * nwg.x * 64u + g.x;
-    if (p >= params.n_pos) { return; }
+    if (p >= ranges[0]) { return; }
     let s = seg[p];
     let v = y[p];
     var b = 0u;
@@ -124,14 +124,14 @@ fn buckets(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups)
 fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
     let p = wid.y * nwg.x + wid.x;
-    if (p >= params.n_pos || t >= T) { return; }
+    if (p >= ranges[0] || t >= T) { return; }
     if (bucket[p] <= t) {
         r[p * T + t] = 0.0;   // p is not in A_t: it contributes nothing there
         return;
     }
     let s = seg[p];
-    let start = ranges[2u * s];
-    let len = ranges[2u * s + 1u];
+    let start = ranges[2u + 2u * s];
+    let len = ranges[3u + 2u * s];
     let row = order[p] * params.n;
     var sum = 0.0;
     var comp = 0.0;
@@ -150,9 +150,9 @@ fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 @compute @workgroup_size(128)
 fn decide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let s = wid.x;
-    if (s >= params.n_seg) { return; }
-    let start = ranges[2u * s];
-    let len = ranges[2u * s + 1u];
+    if (s >= ranges[1]) { return; }
+    let start = ranges[2u + 2u * s];
+    let len = ranges[3u + 2u * s];
     var ncut = NO_CUT;
     if (t < T) {
         var assoc = 0.0;

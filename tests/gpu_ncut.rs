@@ -148,7 +148,7 @@ fn gpu_trivial_graphs_and_bad_input() {
 fn a_graph_beyond_the_device_limits_is_a_typed_error() {
     let ctx = ctx();
     // N×N floats beyond one storage binding: the check happens before any allocation.
-    let side = ((ctx.max_buffer() / 4) as f64).sqrt() as usize / 1 + 64;
+    let side = ((ctx.max_buffer() / 4) as f64).sqrt() as usize + 64;
     let f = FeatureGrid { h: side, w: 1, c: 1, data: vec![1.0; side] };
     let err = pollster::block_on(segment_tree_gpu(&ctx, &f, 10.0, TreeOptions::default())).unwrap_err();
     assert!(matches!(err, diffcut::Error::GpuLimit { .. }), "{err}");

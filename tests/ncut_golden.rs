@@ -64,9 +64,13 @@ fn partitions_match_the_numpy_reference() {
             let agree = agreement(&seg.cell_labels, &want);
             report.push(format!("{} {suffix}: {} segments, agreement {agree:.4}", case.name, seg.segments));
             if mode == Mode::Official {
-                //assert_eq!(seg.segments, case.segments, "{}", report.join("\n"));
+                assert_eq!(seg.segments, case.segments, "{}", report.join("\n"));
+                if case.quirk_labels_fragile {
+                    assert!(agree > 0.9, "{}", report.join("\n"));
+                    continue;
+                }
             }
-            //assert_eq!(agree, 1.0, "{}", report.join("\n"));
+            assert_eq!(agree, 1.0, "{}", report.join("\n"));
         }
     }
     println!("{}", report.join("\n"));

@@ -170,7 +170,7 @@ impl GpuContext {
 
     /// The largest buffer (and storage binding) this device accepts.
     pub fn max_buffer(&self) -> u64 {
-        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
     pub(crate) fn check_size(&self, what: &'static str, bytes: u64) -> Result<()> {

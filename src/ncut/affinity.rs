@@ -218,7 +218,7 @@ mod tests {
     fn minimum_pair_is_exactly_zero_and_symmetric() {
         let f: Vec<f32> = (0..40).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.3).collect();
         let a = affinity(&f, 10, 4, 10.0).unwrap();
-        assert!(a.w.iter().any(|&v| v == 0.0));
+        assert!(a.w.contains(&0.0));
         for i in 0..10 {
             for j in 0..10 {
                 assert_eq!(a.w[i * 10 + j], a.w[j * 10 + i]);

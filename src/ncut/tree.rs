@@ -222,7 +222,7 @@ impl SegmentTree {
     /// that re-cutting it cannot go out of bounds.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Tree(m));
-        let n = self.grid[0].checked_mul(self.grid[1]).unwrap_or(usize::MAX);
+        let n = self.grid[0].saturating_mul(self.grid[1]);
         let Some(root) = self.nodes.first() else { return bad("it has no nodes".into()) };
         if root.cells.len() != n || root.cells.iter().enumerate().any(|(i, &c)| c as usize != i) {
             return bad(format!("the root must hold all {n} cells of the {}×{} grid in order", self.grid[0], self.grid[1]));

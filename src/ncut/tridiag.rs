@@ -92,7 +92,7 @@ pub fn eigenvector(a: &[f64], b: &[f64], lambda: f64) -> Vec<f64> {
             d[i + 1] = tmp - f * d[i + 1];
             if i + 2 < k {
                 du2[i] = du[i + 1];
-                du[i + 1] = -f * du[i + 1];
+                du[i + 1] *= -f;
             }
         }
     }
@@ -158,9 +158,9 @@ mod tests {
             let a: Vec<f64> = (0..k).map(|_| rnd()).collect();
             let b: Vec<f64> = (0..k.saturating_sub(1)).map(|_| rnd()).collect();
             let (vals, vecs) = symmetric_eigen(&dense(&a, &b), k);
-            for j in 0..k {
+            for (j, want) in vals.iter().enumerate() {
                 let l = eigenvalue(&a, &b, j);
-                assert!((l - vals[j]).abs() < 1e-12, "k={k} j={j}: {l} vs {}", vals[j]);
+                assert!((l - want).abs() < 1e-12, "k={k} j={j}: {l} vs {want}");
             }
             let top = eigenvalue(&a, &b, k - 1);
             let v = eigenvector(&a, &b, top);

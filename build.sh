@@ -31,6 +31,17 @@ wasm_target_dir() {
 
 stage() { printf '\n==> %s\n' "$*"; }
 
+# Mesa/EGL print "XDG_RUNTIME_DIR is invalid or not set" for every wgpu instance when it is unset
+# (harmless, but it buries the test output): give the test run a private one.
+ensure_xdg_runtime_dir() {
+  if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
+    XDG_RUNTIME_DIR="$(mktemp -d)"
+    chmod 700 "$XDG_RUNTIME_DIR"
+    export XDG_RUNTIME_DIR
+    trap 'rm -rf "$XDG_RUNTIME_DIR"' EXIT
+  fi
+}
+
 # --- ./build.sh test, one function per stage ------------------------------------------------
 test_native() {
   stage "native tests: cargo test --release --locked --all-targets"
@@ -58,16 +69,23 @@ install_test_deps() {
 }
 
 test_browser() {
-  local dir log passed
+  local dir log passed rc=0
   dir="$(wasm_target_dir)"
   stage "browser WebGPU tests: wasm-tests/ in headless Chromium (target dir $dir)"
   log="$(mktemp)"
-  # pipefail: a failing cargo test fails the build; a missing WebGPU adapter fails the test.
+  # A missing WebGPU adapter fails the test (it panics), and a failing test fails the build.
+  # Release: SwiftShader runs the kernels on the CPU and the CPU reference runs as wasm, both slow
+  # unoptimised; the runner's default 20 s per test is too short for them.
   (cd wasm-tests && CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" CARGO_TARGET_DIR="$dir" \
-     cargo test --locked --target wasm32-unknown-unknown) 2>&1 | tee "$log"
+     WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-600}" \
+     cargo test --release --locked --target wasm32-unknown-unknown) 2>&1 | tee "$log" || rc=$?
   # Refuse a green run that ran no browser test at all (a filter, a runner that found nothing).
   passed="$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')"
   rm -f "$log"
+  if [ "$rc" -ne 0 ]; then
+    echo "error: the browser WebGPU tests failed (exit status $rc)" >&2
+    exit "$rc"
+  fi
   if [ "$passed" -lt 1 ]; then
     echo "error: the browser test run passed no tests; the GPU code was not exercised" >&2
     exit 1
@@ -94,10 +112,13 @@ case "$cmd" in
     ;;
   test)
     need_cargo
+    ensure_xdg_runtime_dir
+    # First: the native GPU tests need lavapipe (mesa-vulkan-drivers) as much as the browser
+    # tests need Chromium.
+    install_test_deps
     test_native
     test_doc
     if ! browser_tests_skipped; then
-      install_test_deps
       test_browser
     fi
     stage "all tests passed"

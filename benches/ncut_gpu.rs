@@ -1,9 +1,10 @@
-//! `cargo bench --bench gpu_ncut`: the WGSL recursive NCut beside the CPU path, in the same run,
+//! `cargo bench --bench ncut_gpu`: the WGSL recursive NCut beside the CPU path, in the same run,
 //! on smooth random fields (C = 1280, σ = 3, τ = 0.5, α = 10), with the GPU's dispatch and
 //! readback counts per image. Uses wgpu's default adapter: lavapipe on a machine without a GPU
 //! (a software floor, not a GPU timing). Results are recorded in BENCHMARKS.md.
 //!
-//! `GRIDS=32,48 RUNS=3 cargo bench --bench gpu_ncut` to choose sizes and repetitions.
+//! `GRIDS=32,48 RUNS=3 cargo bench --bench ncut_gpu` to choose sizes and repetitions. Run as a test
+//! (`cargo test --all-targets`, no `--bench` argument) it does one tiny pass, as a smoke test.
 
 use std::time::{Duration, Instant};
 
@@ -24,8 +25,10 @@ fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
 }
 
 fn main() {
-    let grids: Vec<usize> = std::env::var("GRIDS").unwrap_or_else(|_| "32,48,64".into()).split(',').map(|g| g.trim().parse().expect("GRIDS=32,48,64")).collect();
-    let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let default_grids = if benchmarking { "32,48,64" } else { "8" };
+    let grids: Vec<usize> = std::env::var("GRIDS").unwrap_or_else(|_| default_grids.into()).split(',').map(|g| g.trim().parse().expect("GRIDS=32,48,64")).collect();
+    let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(if benchmarking { 3 } else { 1 });
     let ctx = pollster::block_on(GpuContext::new()).expect("a wgpu adapter");
     println!("adapter: {}", ctx.adapter);
     println!("| grid | segments | CPU best of {runs} | GPU best of {runs} | GPU levels | dispatches | readbacks |");

@@ -1,0 +1,133 @@
+//! Helpers shared by DiffCut-rs's browser tests: WebGPU in headless Chromium through
+//! wasm-bindgen-test. See README.md for how to run them.
+//!
+//! Everything is `async`: a browser cannot block on the GPU, so device creation and
+//! read-back go through promises (`map_async` + a oneshot channel, never `device.poll(Wait)`).
+//!
+//! A missing WebGPU adapter is a test FAILURE (a panic), never a skip: CI must not pass
+//! without having run the GPU code.
+
+#[cfg(not(target_arch = "wasm32"))]
+compile_error!(
+    "diffcut-wasm-tests only runs in a browser: `cargo test --target wasm32-unknown-unknown` \
+     (the default inside wasm-tests/), see wasm-tests/README.md"
+);
+
+pub use wgpu;
+
+use wgpu::util::DeviceExt;
+
+/// A WebGPU adapter with its device and queue.
+pub struct Gpu {
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+}
+
+/// Logs to the browser console (wasm-bindgen-test shows it with the test's output).
+pub fn log(msg: &str) {
+    web_sys::console::log_1(&msg.into());
+}
+
+/// Opens the browser's WebGPU adapter and a device with the adapter's own limits.
+///
+/// Panics, failing the test, when the browser offers no WebGPU adapter.
+pub async fn gpu() -> Gpu {
+    if !wgpu::util::is_browser_webgpu_supported().await {
+        panic!(
+            "no WebGPU adapter: navigator.gpu is missing or requestAdapter() returned null. \
+             Chromium needs the flags in wasm-tests/webdriver.json (--enable-unsafe-webgpu, \
+             --enable-unsafe-swiftshader, ...); see wasm-tests/README.md"
+        );
+    }
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::BROWSER_WEBGPU,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    let adapter = instance
+        .request_adapter(&wgpu::RequestAdapterOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("no WebGPU adapter: {e}"));
+    let info = adapter.get_info();
+    let limits = adapter.limits();
+    log(&format!(
+        "WebGPU adapter: {:?} ({:?}, {:?}); max_storage_buffer_binding_size={} \
+         max_compute_invocations_per_workgroup={} shader_f16={}",
+        info.name,
+        info.device_type,
+        info.backend,
+        limits.max_storage_buffer_binding_size,
+        limits.max_compute_invocations_per_workgroup,
+        adapter.features().contains(wgpu::Features::SHADER_F16),
+    ));
+    let (device, queue) = adapter
+        .request_device(&wgpu::DeviceDescriptor {
+            label: Some("diffcut-wasm-tests"),
+            required_limits: limits,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("WebGPU request_device failed: {e}"));
+    Gpu {
+        adapter,
+        device,
+        queue,
+    }
+}
+
+impl Gpu {
+    /// A read-only storage buffer holding `data`.
+    pub fn storage_from(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(data),
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+    }
+
+    /// A writable storage buffer of `len` f32s that can be read back with [`Gpu::read_f32`].
+    pub fn storage_out(&self, label: &str, len: usize) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (len * std::mem::size_of::<f32>()) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Copies `src` (which needs `COPY_SRC`) to a staging buffer and maps it asynchronously.
+    pub async fn read_f32(&self, src: &wgpu::Buffer) -> Vec<f32> {
+        let size = src.size();
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.await
+            .expect("map_async callback dropped")
+            .unwrap_or_else(|e| panic!("map_async failed: {e}"));
+        let out = bytemuck::cast_slice::<u8, f32>(
+            &staging.slice(..).get_mapped_range().expect("mapped range"),
+        )
+        .to_vec();
+        staging.unmap();
+        out
+    }
+
+    /// Fails the test if anything in `scope` raised a WebGPU validation error.
+    pub async fn assert_no_validation_error(scope: wgpu::ErrorScopeGuard) {
+        if let Some(err) = scope.pop().await {
+            panic!("WebGPU validation error: {err}");
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The WGSL recursive NCut in the browser (WebGPU; SwiftShader in CI) against the CPU path of
+//! the same crate compiled to wasm, on the golden fixtures and on smooth random fields.
+
+use diffcut::gpu::affinity::affinity_gpu;
+use diffcut::gpu::{segment_tree_gpu, GpuContext};
+use diffcut::ncut::{affinity, segment_tree, FeatureGrid, Mode, TreeOptions};
+use diffcut::npy;
+use diffcut::synth::smooth_field;
+use diffcut_wasm_tests::log;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+async fn ctx() -> GpuContext {
+    let ctx = GpuContext::new().await.expect("a WebGPU adapter (see wasm-tests/webdriver.json)");
+    log(&format!("GpuContext on {}", ctx.adapter));
+    ctx
+}
+
+/// Best one-to-one agreement between two labelings (greedy on the contingency table).
+fn agreement(a: &[u32], b: &[u32]) -> f64 {
+    let mut table = std::collections::HashMap::<(u32, u32), usize>::new();
+    for (&x, &y) in a.iter().zip(b) {
+        *table.entry((x, y)).or_default() += 1;
+    }
+    let mut pairs: Vec<_> = table.into_iter().collect();
+    pairs.sort_by(|p, q| q.1.cmp(&p.1).then(p.0.cmp(&q.0)));
+    let (mut ua, mut ub, mut hit) = (Vec::new(), Vec::new(), 0);
+    for ((x, y), k) in pairs {
+        if !ua.contains(&x) && !ub.contains(&y) {
+            ua.push(x);
+            ub.push(y);
+            hit += k;
+        }
+    }
+    hit as f64 / a.len() as f64
+}
+
+#[wasm_bindgen_test]
+async fn affinity_kernel_matches_cpu_in_the_browser() {
+    let ctx = ctx().await;
+    let f = smooth_field(12, 12, 80, 2.0, 5);
+    let cpu = affinity(&f.data, 144, 80, 10.0).unwrap();
+    let gpu = affinity_gpu(&ctx, &f, 10.0).await.unwrap();
+    let diff = cpu.w.iter().zip(&gpu.w).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(diff < 2e-5, "max |W_gpu − W_cpu| = {diff}");
+}
+
+/// The golden fixtures (from the NumPy reference) embedded in the test binary.
+const FIXTURES: &[(&str, &[u8], &[u8], f64, f32)] = &[
+    ("smooth_12x12x64_t0.5_a10", include_bytes!("../../tests/fixtures/ncut/smooth_12x12x64_t0.5_a10.features.npy"), include_bytes!("../../tests/fixtures/ncut/smooth_12x12x64_t0.5_a10.labels.npy"), 0.5, 10.0),
+    ("smooth_16x24x64_t0.5_a10", include_bytes!("../../tests/fixtures/ncut/smooth_16x24x64_t0.5_a10.features.npy"), include_bytes!("../../tests/fixtures/ncut/smooth_16x24x64_t0.5_a10.labels.npy"), 0.5, 10.0),
+    ("smooth_16x16x256_t0.5_a5", include_bytes!("../../tests/fixtures/ncut/smooth_16x16x256_t0.5_a5.features.npy"), include_bytes!("../../tests/fixtures/ncut/smooth_16x16x256_t0.5_a5.labels.npy"), 0.5, 5.0),
+    ("blobs_16x16x3_t0.5_a10", include_bytes!("../../tests/fixtures/ncut/blobs_16x16x3_t0.5_a10.features.npy"), include_bytes!("../../tests/fixtures/ncut/blobs_16x16x3_t0.5_a10.labels.npy"), 0.5, 10.0),
+];
+
+#[wasm_bindgen_test]
+async fn gpu_partitions_match_the_reference_and_the_cpu_in_the_browser() {
+    let ctx = ctx().await;
+    for &(name, feats, labels, tau, alpha) in FIXTURES {
+        let (shape, data) = npy::read_f32(feats, 3).unwrap();
+        let f = FeatureGrid::new(shape[0], shape[1], shape[2], data).unwrap();
+        let (_, want) = npy::read_labels(labels, 2).unwrap();
+        let want: Vec<u32> = want.iter().map(|&v| v as u32).collect();
+        let opts = TreeOptions { tau_max: tau, mode: Mode::Official, ..Default::default() };
+        let (gpu, stats) = segment_tree_gpu(&ctx, &f, alpha, opts).await.unwrap();
+        let cpu = segment_tree(&f, alpha, opts).unwrap();
+        let (g, kg) = gpu.labels_at(tau).unwrap();
+        let (c, kc) = cpu.labels_at(tau).unwrap();
+        let (vs_ref, vs_cpu) = (agreement(&g, &want), agreement(&g, &c));
+        log(&format!("{name}: GPU {kg} segments, CPU {kc}; agreement with the reference {vs_ref:.4}, with the CPU {vs_cpu:.4}; {} levels, {} dispatches, {} readbacks", stats.levels, stats.dispatches, stats.readbacks));
+        assert!(vs_ref >= 0.99 && vs_cpu >= 0.99, "{name}: {vs_ref} / {vs_cpu}");
+        assert_eq!(stats.readbacks, stats.levels + 1);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn gpu_tree_matches_cpu_tree_for_every_tau_in_the_browser() {
+    let ctx = ctx().await;
+    let f = smooth_field(12, 16, 64, 3.0, 4);
+    let opts = TreeOptions { tau_max: 1.0, mode: Mode::Clean, ..Default::default() };
+    let (gpu, _) = segment_tree_gpu(&ctx, &f, 10.0, opts).await.unwrap();
+    let cpu = segment_tree(&f, 10.0, opts).unwrap();
+    for tau in [0.2, 0.4, 0.6, 0.8, 1.0] {
+        let agree = agreement(&gpu.leaf_labels_at(tau).unwrap().0, &cpu.leaf_labels_at(tau).unwrap().0);
+        assert!(agree >= 0.99, "τ = {tau}: {agree}");
+    }
+    // Deterministic run to run.
+    let (again, _) = segment_tree_gpu(&ctx, &f, 10.0, opts).await.unwrap();
+    assert_eq!(gpu, again);
+}
+
+#[wasm_bindgen_test]
+async fn trivial_graphs_and_limits_in_the_browser() {
+    let ctx = ctx().await;
+    let one = FeatureGrid::new(1, 1, 3, vec![1.0, 2.0, 3.0]).unwrap();
+    assert_eq!(segment_tree_gpu(&ctx, &one, 10.0, TreeOptions::default()).await.unwrap().0.labels_at(0.5).unwrap().1, 1);
+    let same = FeatureGrid::new(4, 4, 2, vec![0.3; 32]).unwrap();
+    assert_eq!(segment_tree_gpu(&ctx, &same, 10.0, TreeOptions::default()).await.unwrap().0.labels_at(0.5).unwrap().1, 1);
+    let side = ((ctx.max_buffer() / 4) as f64).sqrt() as usize + 64;
+    let big = FeatureGrid { h: side, w: 1, c: 1, data: vec![1.0; side] };
+    let err = segment_tree_gpu(&ctx, &big, 10.0, TreeOptions::default()).await.unwrap_err();
+    assert!(matches!(err, diffcut::Error::GpuLimit { .. }), "{err}");
+}

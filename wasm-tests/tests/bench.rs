@@ -1,0 +1,48 @@
+//! The browser benchmark: the WGSL recursive NCut beside the CPU path (both compiled to wasm, in
+//! the same page) on smooth random fields, C = 1280, τ = 0.5, α = 10, with dispatch and readback
+//! counts. Run with
+//!
+//! ```sh
+//! cd wasm-tests && WASM_BINDGEN_TEST_TIMEOUT=3600 cargo test --release --features bench --test bench -- --nocapture
+//! ```
+//!
+//! In CI's headless Chromium the WebGPU adapter is SwiftShader (a CPU), so these are software
+//! floors, not GPU timings.
+#![cfg(feature = "bench")]
+
+use diffcut::gpu::{segment_tree_gpu, GpuContext};
+use diffcut::ncut::{segment_tree, TreeOptions};
+use diffcut::synth::smooth_field;
+use diffcut_wasm_tests::log;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+#[wasm_bindgen_test]
+async fn ncut_cpu_and_gpu_in_the_browser() {
+    let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+    log(&format!("adapter: {}", ctx.adapter));
+    log("| grid | segments CPU / GPU | CPU (wasm) | GPU (WebGPU) | levels | dispatches | readbacks |");
+    let opts = TreeOptions { tau_max: 0.5, ..Default::default() };
+    for g in [32usize, 48, 64] {
+        let f = smooth_field(g, g, 1280, 3.0, 42);
+        let t = now();
+        let cpu = segment_tree(&f, 10.0, opts).unwrap();
+        let t_cpu = now() - t;
+        let t = now();
+        let (gpu, stats) = segment_tree_gpu(&ctx, &f, 10.0, opts).await.unwrap();
+        let t_gpu = now() - t;
+        log(&format!(
+            "| {g}² | {} / {} | {t_cpu:.0} ms | {t_gpu:.0} ms | {} | {} | {} |",
+            cpu.labels_at(0.5).unwrap().1,
+            gpu.labels_at(0.5).unwrap().1,
+            stats.levels,
+            stats.dispatches,
+            stats.readbacks
+        ));
+    }
+}

@@ -65,6 +65,12 @@ pub enum Error {
     /// A serialised segment tree that does not parse or is inconsistent.
     #[error("invalid segment tree: {0}")]
     Tree(String),
+
+    /// Evaluation inputs that do not fit together: a ground-truth file without a prediction (or
+    /// the reverse), sizes that differ, a ground-truth value that is neither a class nor the
+    /// ignore value, an empty directory. The message starts with the offending file or directory.
+    #[error("mIoU evaluation: {0}")]
+    Eval(String),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -20,6 +20,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod error;
+pub mod eval;
 pub mod features;
 pub mod files;
 #[cfg(feature = "gpu")]

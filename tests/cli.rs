@@ -164,3 +164,26 @@ fn help_teaches_the_parameters() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("--tau") && text.contains("(0, 2]") && text.contains("--alpha"));
 }
+
+#[test]
+fn miou_scores_a_folder_and_names_a_missing_file() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/miou");
+    let d = tmp();
+    let json = d.path().join("m.json");
+    let o = diffcut(&["miou", "--gt", s(&fixtures.join("gt")), "--pred", s(&fixtures.join("pred")), "--classes", "7", "--ignore", "255", "--json", s(&json)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let want: serde_json::Value = serde_json::from_slice(&std::fs::read(fixtures.join("expected.json")).unwrap()).unwrap();
+    assert!((got["miou"].as_f64().unwrap() - want["miou"].as_f64().unwrap()).abs() < 1e-9);
+    // A prediction folder missing one file: the error names it.
+    let pred = d.path().join("pred");
+    std::fs::create_dir(&pred).unwrap();
+    let mut names: Vec<_> = std::fs::read_dir(fixtures.join("pred")).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    let missing = names.pop().unwrap();
+    for p in &names {
+        std::fs::copy(p, pred.join(p.file_name().unwrap())).unwrap();
+    }
+    let o = diffcut(&["miou", "--gt", s(&fixtures.join("gt")), "--pred", s(&pred), "--classes", "7", "--ignore", "255"]);
+    fails_with(&o, missing.file_name().unwrap().to_str().unwrap());
+}

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use diffcut::eval::{evaluate_dirs_with, Protocol};
 use diffcut::features::color_features;
 use diffcut::files;
 use diffcut::image_io::{encode_mask_png, encode_rgb_png, load_image, overlay};
@@ -137,6 +138,35 @@ enum Command {
         #[arg(long)]
         tree: Option<PathBuf>,
     },
+    /// Score predicted segmentations against ground truth: DiffCut's protocol (per-image Hungarian
+    /// matching of segments to classes, TP/FP/FN accumulated over the set, mIoU = mean IoU over the
+    /// classes that occur).
+    ///
+    /// Both folders hold label PNGs (8- or 16-bit grey) with the same file names. Ground-truth
+    /// values are classes 0..N-1 or the ignore value; predictions are any segment ids, per image.
+    ///
+    /// Example: diffcut miou --gt gt/ --pred pred/ --classes 27 --ignore 255 --json scores.json
+    Miou {
+        /// Folder of ground-truth label PNGs.
+        #[arg(long)]
+        gt: PathBuf,
+        /// Folder of predicted label PNGs, same names.
+        #[arg(long)]
+        pred: PathBuf,
+        /// Number of classes N.
+        #[arg(long)]
+        classes: usize,
+        /// Ground-truth value to ignore (must be ≥ N).
+        #[arg(long)]
+        ignore: Option<u16>,
+        /// Merge unmatched segments into a background class first (VOC, Context, COCO-Object;
+        /// the last class is the background), as DiffCut's evaluation does.
+        #[arg(long)]
+        background_merge: bool,
+        /// Also write {miou, pixel_accuracy, per_class_iou, images} as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Re-cut a saved segment tree at another τ (≤ its tau_max) without solving anything again.
     ///
     /// Example: diffcut ncut f.npy --tau 0.5 --tau-max 1 --out a.npy --tree t.json &&
@@ -224,6 +254,21 @@ fn run(cli: Cli) -> Result<()> {
             }
             pb.finish_and_clear();
             eprintln!("{} segments → {}", seg.segments, out.display());
+        }
+        Command::Miou { gt, pred, classes, ignore, background_merge, json } => {
+            let protocol = Protocol { classes, ignore, background_merge };
+            let bar = ProgressBar::new(0);
+            bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} images, {eta} left").expect("valid template"));
+            let report = evaluate_dirs_with(&gt, &pred, &protocol, |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })?;
+            bar.finish_and_clear();
+            println!("{}", report.summary());
+            if let Some(f) = json {
+                let text = serde_json::to_string_pretty(&report.to_json()).map_err(|e| Error::Eval(e.to_string()))?;
+                files::write(&f, text.as_bytes())?;
+            }
         }
         Command::Recut { tree, tau, out } => {
             let bytes = files::read(&tree)?;

@@ -1,0 +1,15 @@
+//! Evaluation: the official DiffCut metric (spec §6).
+//!
+//! - [`miou`]: mIoU and pixel accuracy with per-image Hungarian matching (§6.3), optionally with
+//!   the background merge of VOC / Context / COCO-Object (§6.4); over label PNG directories
+//!   ([`evaluate_dirs`]) or in memory ([`Accumulator`]).
+//! - [`lsap`]: the matching itself, a port of SciPy's `linear_sum_assignment` that breaks ties as
+//!   SciPy does (which the official numbers depend on).
+
+pub mod lsap;
+pub mod miou;
+
+pub use lsap::linear_sum_assignment;
+pub use miou::{
+    evaluate_dirs, evaluate_dirs_with, load_label_png, paired_files, Accumulator, MiouReport, Protocol, MAX_HIST_CELLS,
+};

@@ -191,6 +191,18 @@ fn spinner(msg: &'static str) -> ProgressBar {
     pb
 }
 
+/// Tells the user when the official float32 label assembly merged leaves of the tree.
+fn warn_if_merged(seg: &Segmentation, tau: f64) {
+    let leaves = seg.tree.leaves_at(tau).map(|l| l.len()).unwrap_or(seg.segments);
+    if seg.tree.mode == Mode::Official && leaves > seg.segments {
+        eprintln!(
+            "note: the official float32 label assembly merged the tree's {leaves} leaves into {} labels \
+             (as the official code does); --mode clean gives one label per leaf",
+            seg.segments
+        );
+    }
+}
+
 fn read_features(path: &Path) -> Result<FeatureGrid> {
     let bytes = files::read(path)?;
     let (shape, data) = npy::read_f32(&bytes, 3).map_err(|e| match e {
@@ -229,6 +241,7 @@ fn run(cli: Cli) -> Result<()> {
                 eprintln!("best of {runs}: {:.2} ms", best.as_secs_f64() * 1e3);
             }
             let seg = cut.segment(f, gpu.as_ref())?;
+            warn_if_merged(&seg, cut.tau);
             write_labels(&out, [h, w], &seg.cell_labels)?;
             if let Some(t) = tree {
                 write_tree(&t, &seg.tree)?;
@@ -253,6 +266,7 @@ fn run(cli: Cli) -> Result<()> {
                 write_tree(&t, &seg.tree)?;
             }
             pb.finish_and_clear();
+            warn_if_merged(&seg, cut.tau);
             eprintln!("{} segments → {}", seg.segments, out.display());
         }
         Command::Miou { gt, pred, classes, ignore, background_merge, json } => {

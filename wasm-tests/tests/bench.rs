@@ -26,7 +26,7 @@ fn now() -> f64 {
 async fn ncut_cpu_and_gpu_in_the_browser() {
     let ctx = GpuContext::new().await.expect("a WebGPU adapter");
     log(&format!("adapter: {}", ctx.adapter));
-    log("| grid | segments CPU / GPU | CPU (wasm) | GPU (WebGPU) | levels | dispatches | readbacks |");
+    log("| grid | leaves CPU / GPU | CPU (wasm) | GPU (WebGPU) | levels | dispatches | readbacks |");
     let opts = TreeOptions { tau_max: 0.5, ..Default::default() };
     for g in [32usize, 48, 64] {
         let f = smooth_field(g, g, 1280, 3.0, 42);
@@ -38,8 +38,8 @@ async fn ncut_cpu_and_gpu_in_the_browser() {
         let t_gpu = now() - t;
         log(&format!(
             "| {g}² | {} / {} | {t_cpu:.0} ms | {t_gpu:.0} ms | {} | {} | {} |",
-            cpu.labels_at(0.5).unwrap().1,
-            gpu.labels_at(0.5).unwrap().1,
+            cpu.leaves_at(0.5).unwrap().len(),
+            gpu.leaves_at(0.5).unwrap().len(),
             stats.levels,
             stats.dispatches,
             stats.readbacks

@@ -10,6 +10,7 @@
 //! | [`lanczos`] | degrees, `D_S^-1/2 W_S D_S^-1/2 x` for every region of a level, Lanczos steps with full re-orthogonalisation, Ritz vectors | [`crate::ncut::lanczos`] |
 //! | [`sweep`] | sign flip, 100 thresholds, NCut of each, the best cut | [`crate::ncut::bipartition`] |
 //! | [`split`] | the next level's regions from the cuts | the children in [`crate::ncut::tree`] |
+//! | [`pamr`] | PAMR refinement: neighbour weights, propagation, argmax, 3×3 median | [`crate::refine::pamr`] |
 //!
 //! [`tree`] drives them level by level with one readback per level (this level's Lanczos
 //! coefficients for the `f64` tridiagonal solve, with the previous level's decisions), and
@@ -20,6 +21,7 @@
 
 pub mod affinity;
 pub mod lanczos;
+pub mod pamr;
 pub mod split;
 pub mod sweep;
 pub mod tree;
@@ -122,6 +124,7 @@ pub struct GpuContext {
     pub(crate) lanczos: lanczos::Kernels,
     pub(crate) sweep: sweep::Kernels,
     pub(crate) split: split::Kernels,
+    pub(crate) pamr: pamr::Kernels,
     /// The first uncaptured device error or loss, reported at the next readback.
     pub(crate) failure: Arc<Mutex<Option<String>>>,
 }
@@ -165,7 +168,8 @@ impl GpuContext {
         let lanczos = lanczos::Kernels::new(&device);
         let sweep = sweep::Kernels::new(&device);
         let split = split::Kernels::new(&device);
-        Self { device, queue, adapter, limits, affinity, lanczos, sweep, split, failure }
+        let pamr = pamr::Kernels::new(&device);
+        Self { device, queue, adapter, limits, affinity, lanczos, sweep, split, pamr, failure }
     }
 
     /// The largest buffer (and storage binding) this device accepts.
@@ -225,13 +229,19 @@ impl GpuContext {
     }
 }
 
-/// A compute pass with one dispatch, counting it.
-pub(crate) fn dispatch(encoder: &mut wgpu::CommandEncoder, kernel: &Kernel, group: &wgpu::BindGroup, offsets: &[u32], grid: (u32, u32), count: &mut u64) {
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+/// One dispatch in `pass`, counted. Callers record a whole sequence in one compute pass: a pass per
+/// dispatch costs tens of microseconds each on a real GPU, and thousands of them per tree would
+/// dominate the run time.
+pub(crate) fn dispatch(pass: &mut wgpu::ComputePass<'_>, kernel: &Kernel, group: &wgpu::BindGroup, offsets: &[u32], grid: (u32, u32), count: &mut u64) {
     pass.set_pipeline(&kernel.pipeline);
     pass.set_bind_group(0, group, offsets);
     pass.dispatch_workgroups(grid.0, grid.1, 1);
     *count += 1;
+}
+
+/// A compute pass on `encoder`.
+pub(crate) fn pass(encoder: &mut wgpu::CommandEncoder) -> wgpu::ComputePass<'_> {
+    encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None })
 }
 
 /// A 2-D grid of at most 65 535 workgroups per side covering `groups` workgroups.

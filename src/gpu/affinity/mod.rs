@@ -1,7 +1,7 @@
 //! `affinity.wgsl`: `W = minmax(X̂X̂ᵀ)^α` and the rows holding an exact zero, on the GPU.
 //! CPU reference: [`crate::ncut::affinity`].
 
-use super::{dispatch, Kernel, Slot};
+use super::{dispatch, pass, Kernel, Slot};
 
 /// Uniform parameters of `affinity.wgsl` (16 bytes).
 #[repr(C)]
@@ -68,10 +68,11 @@ impl Groups {
 
     /// Records the four passes: normalise, Gram + tile min/max, global min/max, power.
     pub fn encode(&self, k: &Kernels, encoder: &mut wgpu::CommandEncoder, count: &mut u64) {
-        dispatch(encoder, &k.normalize, &self.normalize, &[], (self.n, 1), count);
-        dispatch(encoder, &k.gram, &self.gram, &[], (self.tiles, self.tiles), count);
-        dispatch(encoder, &k.reduce, &self.reduce, &[], (1, 1), count);
-        dispatch(encoder, &k.power, &self.power, &[], (self.tiles, self.tiles), count);
+        let mut p = pass(encoder);
+        dispatch(&mut p, &k.normalize, &self.normalize, &[], (self.n, 1), count);
+        dispatch(&mut p, &k.gram, &self.gram, &[], (self.tiles, self.tiles), count);
+        dispatch(&mut p, &k.reduce, &self.reduce, &[], (1, 1), count);
+        dispatch(&mut p, &k.power, &self.power, &[], (self.tiles, self.tiles), count);
     }
 }
 

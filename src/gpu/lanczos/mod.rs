@@ -2,7 +2,7 @@
 //! region of a tree level at once, Lanczos steps with full re-orthogonalisation, Ritz vectors.
 //! CPU reference: [`crate::ncut::lanczos`].
 
-use super::{dispatch, grid, Kernel, Slot};
+use super::{dispatch, pass, grid, Kernel, Slot};
 
 /// Uniform parameters of `lanczos.wgsl`, one 256-byte slot per dispatch variant (dynamic offsets).
 #[repr(C)]
@@ -129,28 +129,30 @@ impl Groups {
     /// `n_pos`, `n_seg` and `steps` are upper bounds (the layout may come from the GPU): surplus
     /// workgroups return at once, surplus steps only extend bases the CPU then ignores.
     pub fn encode_lanczos(&self, k: &Kernels, e: &mut wgpu::CommandEncoder, n_pos: u32, n_seg: u32, steps: u32, count: &mut u64) {
+        let mut p = pass(e);
         let per_pos = (grid(n_pos), grid(n_pos.div_ceil(64)));
-        dispatch(e, &k.degrees, &self.degrees, &off(slot::V1), per_pos.0, count);
-        dispatch(e, &k.finish, &self.finish, &off(slot::V1), (n_seg, 1), count);
-        dispatch(e, &k.start, &self.start, &off(slot::V1), per_pos.1, count);
-        dispatch(e, &k.dots, &self.dots, &off(slot::START_PASS1), (n_seg, 1), count);
-        dispatch(e, &k.sub, &self.sub, &off(slot::START_PASS1), per_pos.1, count);
-        dispatch(e, &k.dots, &self.dots, &off(slot::START_PASS2), (n_seg, 1), count);
-        dispatch(e, &k.sub, &self.sub, &off(slot::START_PASS2), per_pos.1, count);
-        dispatch(e, &k.finish, &self.finish, &off(slot::START_FINISH), (n_seg, 1), count);
+        dispatch(&mut p, &k.degrees, &self.degrees, &off(slot::V1), per_pos.0, count);
+        dispatch(&mut p, &k.finish, &self.finish, &off(slot::V1), (n_seg, 1), count);
+        dispatch(&mut p, &k.start, &self.start, &off(slot::V1), per_pos.1, count);
+        dispatch(&mut p, &k.dots, &self.dots, &off(slot::START_PASS1), (n_seg, 1), count);
+        dispatch(&mut p, &k.sub, &self.sub, &off(slot::START_PASS1), per_pos.1, count);
+        dispatch(&mut p, &k.dots, &self.dots, &off(slot::START_PASS2), (n_seg, 1), count);
+        dispatch(&mut p, &k.sub, &self.sub, &off(slot::START_PASS2), per_pos.1, count);
+        dispatch(&mut p, &k.finish, &self.finish, &off(slot::START_FINISH), (n_seg, 1), count);
         for j in 0..steps {
             let s = slot::STEP + 3 * j;
-            dispatch(e, &k.matvec, &self.matvec, &off(s), per_pos.0, count);
-            dispatch(e, &k.dots, &self.dots, &off(s), (n_seg, j + 2), count);
-            dispatch(e, &k.sub, &self.sub, &off(s), per_pos.1, count);
-            dispatch(e, &k.dots, &self.dots, &off(s + 1), (n_seg, j + 2), count);
-            dispatch(e, &k.sub, &self.sub, &off(s + 1), per_pos.1, count);
-            dispatch(e, &k.finish, &self.finish, &off(s + 2), (n_seg, 1), count);
+            dispatch(&mut p, &k.matvec, &self.matvec, &off(s), per_pos.0, count);
+            dispatch(&mut p, &k.dots, &self.dots, &off(s), (n_seg, j + 2), count);
+            dispatch(&mut p, &k.sub, &self.sub, &off(s), per_pos.1, count);
+            dispatch(&mut p, &k.dots, &self.dots, &off(s + 1), (n_seg, j + 2), count);
+            dispatch(&mut p, &k.sub, &self.sub, &off(s + 1), per_pos.1, count);
+            dispatch(&mut p, &k.finish, &self.finish, &off(s + 2), (n_seg, 1), count);
         }
     }
 
     /// Records the Ritz vectors `y = D^-1/2 Σ_i s_i Q_{1+i}` into the work vector.
     pub fn encode_ritz(&self, k: &Kernels, e: &mut wgpu::CommandEncoder, n_pos: u32, m: u32, count: &mut u64) {
-        dispatch(e, &k.ritz, &self.ritz, &off(slot::ritz(m)), grid(n_pos.div_ceil(64)), count);
+        let mut p = pass(e);
+        dispatch(&mut p, &k.ritz, &self.ritz, &off(slot::ritz(m)), grid(n_pos.div_ceil(64)), count);
     }
 }

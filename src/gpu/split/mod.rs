@@ -1,7 +1,7 @@
 //! `split.wgsl`: the next level's layout from this level's cut decisions, on the GPU.
 //! CPU reference: the children that [`crate::ncut::tree`] and the mirror in [`super::tree`] make.
 
-use super::{dispatch, Kernel, Slot};
+use super::{dispatch, pass, Kernel, Slot};
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
@@ -58,9 +58,10 @@ impl Groups {
 
     /// Records the split of at most `n_seg` segments into the next level's layout.
     pub fn encode(&self, k: &Kernels, e: &mut wgpu::CommandEncoder, n_seg: u32, count: &mut u64) {
+        let mut p = pass(e);
         let groups = n_seg.div_ceil(64).max(1);
-        dispatch(e, &k.count, &self.count, &[], (groups, 1), count);
-        dispatch(e, &k.scan, &self.scan, &[], (1, 1), count);
-        dispatch(e, &k.scatter, &self.scatter, &[], (groups, 1), count);
+        dispatch(&mut p, &k.count, &self.count, &[], (groups, 1), count);
+        dispatch(&mut p, &k.scan, &self.scan, &[], (1, 1), count);
+        dispatch(&mut p, &k.scatter, &self.scatter, &[], (groups, 1), count);
     }
 }

@@ -1,7 +1,7 @@
 //! `sweep.wgsl`: the sign flip, the 100 thresholds and the NCut of each, and the best cut of
 //! every region of a level. CPU reference: [`crate::ncut::bipartition`].
 
-use super::{dispatch, grid, Kernel, Slot};
+use super::{dispatch, pass, grid, Kernel, Slot};
 
 /// Thresholds per region (`bipartition::THRESHOLDS`).
 pub(crate) const T: usize = 100;
@@ -72,9 +72,10 @@ impl Groups {
 
     /// Records the whole per-region decision for `n_seg` regions over `n_pos` positions.
     pub fn encode(&self, k: &Kernels, e: &mut wgpu::CommandEncoder, n_pos: u32, n_seg: u32, count: &mut u64) {
-        dispatch(e, &k.stats, &self.stats, &[], (n_seg, 1), count);
-        dispatch(e, &k.buckets, &self.buckets, &[], grid(n_pos.div_ceil(64)), count);
-        dispatch(e, &k.rows, &self.rows, &[], grid(n_pos), count);
-        dispatch(e, &k.decide, &self.decide, &[], (n_seg, 1), count);
+        let mut p = pass(e);
+        dispatch(&mut p, &k.stats, &self.stats, &[], (n_seg, 1), count);
+        dispatch(&mut p, &k.buckets, &self.buckets, &[], grid(n_pos.div_ceil(64)), count);
+        dispatch(&mut p, &k.rows, &self.rows, &[], grid(n_pos), count);
+        dispatch(&mut p, &k.decide, &self.decide, &[], (n_seg, 1), count);
     }
 }

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # DiffCut-rs build entry point.
 #
-#   ./build.sh            build the native `diffcut` CLI (release)
+#   ./build.sh            build the native `diffcut` CLI (release), then the browser app (`web`)
+#   ./build.sh cli        build only the native CLI
+#   ./build.sh web        build only the browser app: the crate for wasm32 (feature `web`),
+#                         wasm-bindgen --target web, wasm-opt (npm's binaryen), then the site (Vite,
+#                         TypeScript checked) → www/dist/  (needs Node.js ≥ 20 and npm)
+#   ./build.sh serve      serve www/dist on http://127.0.0.1:8080 (PORT, HOST override), building
+#                         it first if it is missing
 #   ./build.sh demo       segment a bundled sample photo → out/ (mask, overlay, tree)
 #   ./build.sh test       run every test (unit, integration, golden, CLI), then the browser
 #                         WebGPU tests in wasm-tests/ (headless Chromium; installs what they need
-#                         with scripts/install-deps.sh, see wasm-tests/README.md)
+#                         with scripts/install-deps.sh, see wasm-tests/README.md), then the web
+#                         app's tests (www/: vitest unit tests, then end to end in headless Chromium)
 #   ./build.sh bench      run the benchmarks (cargo bench), see BENCHMARKS.md
 #
 # Set CARGO_TARGET_DIR to share a build cache between checkouts. The wasm32 build of wasm-tests/
 # goes to CARGO_TARGET_DIR_WASM (default: "$CARGO_TARGET_DIR-wasm" when CARGO_TARGET_DIR is set,
-# else wasm-tests/target). SKIP_BROWSER_TESTS=1 skips the browser stage, loudly (never in CI).
+# else wasm-tests/target); the web app's wasm32 build to CARGO_TARGET_DIR_WEB (default: the
+# native target dir, under wasm32-unknown-unknown/). SKIP_BROWSER_TESTS=1 skips the browser
+# stages, loudly (never in CI).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -40,6 +49,78 @@ ensure_xdg_runtime_dir() {
     export XDG_RUNTIME_DIR
     trap 'rm -rf "$XDG_RUNTIME_DIR"' EXIT
   fi
+}
+
+# --- the browser app (www/) -------------------------------------------------------------------
+web_target_dir() { echo "${CARGO_TARGET_DIR_WEB:-$(target_dir)}"; }
+
+need_node() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "error: node and npm not found. The browser app needs Node.js >= 20 with npm (https://nodejs.org)." >&2
+    exit 1
+  fi
+}
+
+# The wasm-bindgen CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock;
+# installed here when it is not (a one-off build of a few minutes).
+need_wasm_bindgen() {
+  local want have
+  want="$(awk '$0 == "name = \"wasm-bindgen\"" { w = 1; next } w && /^version = / { gsub(/"/, "", $3); print $3; exit }' Cargo.lock)"
+  have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" || true
+  if [ "$have" != "$want" ]; then
+    stage "installing wasm-bindgen-cli $want (it must match the wasm-bindgen crate; was: ${have:-missing})"
+    # No --locked: its lockfile pins crates some registry mirrors lack.
+    cargo install wasm-bindgen-cli --version "$want" --force
+  fi
+}
+
+# npm ci in www/ (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: the tests drive Debian's Chromium, never a
+# downloaded one). With "if-stale", only when package-lock.json changed since the last install.
+web_npm_ci() {
+  if [ "${1:-}" = if-stale ] && [ -f www/node_modules/.package-lock.json ] \
+     && [ ! www/package-lock.json -nt www/node_modules/.package-lock.json ]; then
+    return 0
+  fi
+  stage "web: npm ci (www/)"
+  (cd www && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+}
+
+build_wasm() {
+  local dir wasm pkg=www/pkg t0=$SECONDS
+  dir="$(web_target_dir)"
+  if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    stage "adding the wasm32-unknown-unknown target (rustup)"
+    rustup target add wasm32-unknown-unknown
+  fi
+  stage "web: the crate for wasm32 (feature web,gpu; target dir $dir)"
+  # No debug info in the wasm (the profile's line tables would only be stripped again), and fat
+  # LTO with one codegen unit: 15 % less wasm after wasm-opt (gzipped), for the same CPU time cold.
+  CARGO_TARGET_DIR="$dir" CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_LTO=true \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 cargo build --release --locked --lib --target wasm32-unknown-unknown --no-default-features --features web,gpu
+  wasm="$dir/wasm32-unknown-unknown/release/diffcut.wasm"
+  need_wasm_bindgen
+  rm -rf "$pkg"
+  wasm-bindgen --target web --out-dir "$pkg" --out-name diffcut "$wasm"
+  if [ -x www/node_modules/.bin/wasm-opt ]; then
+    # -O2: within 2 % of -O3's size (gzipped) in two thirds of the time. The feature flags are
+    # those rustc's wasm32 target emits by default.
+    www/node_modules/.bin/wasm-opt -O2 --enable-bulk-memory --enable-nontrapping-float-to-int \
+      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      "$pkg/diffcut_bg.wasm" -o "$pkg/diffcut_bg.wasm"
+  else
+    echo "note: www/node_modules/.bin/wasm-opt (npm's binaryen) not found; the wasm is not size-optimised"
+  fi
+  echo "wasm: $(wc -c <"$pkg/diffcut_bg.wasm") bytes, $(gzip -9 -c "$pkg/diffcut_bg.wasm" | wc -c) gzipped ($((SECONDS - t0)) s)"
+}
+
+build_web() {
+  need_cargo
+  need_node
+  web_npm_ci if-stale
+  build_wasm
+  stage "web: the site (tsc + vite build) → www/dist/"
+  (cd www && npm run --silent build)
+  echo "built www/dist/ (./build.sh serve to open it)"
 }
 
 # --- ./build.sh test, one function per stage ------------------------------------------------
@@ -93,12 +174,40 @@ test_browser() {
   echo "browser WebGPU tests: $passed passed"
 }
 
+test_web_unit() {
+  need_node
+  web_npm_ci
+  stage "web app unit tests: vitest (www/test, the pure TypeScript)"
+  (cd www && npm test)
+}
+
+test_web_e2e() {
+  local t0=$SECONDS
+  build_web
+  stage "web app end to end: www/e2e in headless Chromium (served on 127.0.0.1)"
+  (cd www && CHROMIUM="${CHROMIUM:-/usr/bin/chromium}" npm run test:e2e)
+  echo "web app: built and tested end to end in $((SECONDS - t0)) s; screenshots and timings in www/test-results/"
+}
+
 cmd="${1:-build}"
 case "$cmd" in
-  build)
+  build|cli)
     need_cargo
     cargo build --release --locked
     echo "built $(target_dir)/release/diffcut"
+    if [ "$cmd" = build ]; then
+      build_web
+    fi
+    ;;
+  web)
+    build_web
+    ;;
+  serve)
+    need_node
+    if [ ! -f www/dist/index.html ]; then
+      build_web
+    fi
+    exec node www/scripts/serve.mjs www/dist
     ;;
   demo)
     need_cargo
@@ -121,6 +230,10 @@ case "$cmd" in
     if ! browser_tests_skipped; then
       test_browser
     fi
+    test_web_unit
+    if ! browser_tests_skipped; then
+      test_web_e2e
+    fi
     stage "all tests passed"
     ;;
   bench)
@@ -128,7 +241,7 @@ case "$cmd" in
     cargo bench --locked --bench ncut
     ;;
   *)
-    echo "usage: ./build.sh [build|demo|test|bench]" >&2
+    echo "usage: ./build.sh [build|cli|web|serve|demo|test|bench]" >&2
     exit 2
     ;;
 esac

@@ -31,5 +31,7 @@ pub mod npy;
 pub mod pipeline;
 pub mod refine;
 pub mod synth;
+#[cfg(all(target_arch = "wasm32", feature = "web"))]
+pub mod web;
 
 pub use error::{Error, Result};

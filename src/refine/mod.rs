@@ -1,7 +1,10 @@
 //! From a coarse segmentation on the feature grid to a label per output pixel.
 //!
 //! - [`assign`]: DiffCut's high-resolution concept assignment (spec §5.1–5.2).
+//! - [`pamr`]: PAMR refinement of a label map along the image's edges (spec §5.3).
 
 pub mod assign;
+pub mod pamr;
 
 pub use assign::{assign, upsample_bilinear};
+pub use pamr::{median3x3, pamr, pamr_f32, pamr_mask, PamrConfig};

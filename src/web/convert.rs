@@ -1,0 +1,92 @@
+//! Conversions between the library's types and what crosses the JS boundary: typed-array
+//! payloads, the tree summary the teaching view draws, and the one `Error` → `JsError` mapping.
+//! No segmentation logic lives here.
+
+use serde::Serialize;
+use wasm_bindgen::JsError;
+
+use crate::ncut::tree::{NodeCut, SegmentTree};
+use crate::Error;
+
+/// The one conversion of the crate's error at the boundary: its `Display` text becomes the
+/// `message` of a JS `Error`, which the page shows as it is.
+pub fn js_error(e: Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// A light view of a [`SegmentTree`] for the page: structure and NCut values, no vectors.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TreeSummary {
+    /// `[h, w]` of the feature grid.
+    pub grid: [usize; 2],
+    pub alpha: f32,
+    pub tau_max: f64,
+    /// Cells only the root saw (the official zero-as-marker quirk).
+    pub dropped: usize,
+    /// Pre-order, `nodes[0]` the root; same indices as the library's tree.
+    pub nodes: Vec<NodeSummary>,
+}
+
+/// One node of [`TreeSummary`].
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSummary {
+    pub depth: u32,
+    pub parent: Option<u32>,
+    /// `[y > θ side, the rest]`, present iff the node splits at `tau_max`.
+    pub children: Option<[u32; 2]>,
+    /// Best NCut over the thresholds; `None` for regions that cannot be cut.
+    pub ncut: Option<f64>,
+    /// The chosen threshold θ on the Fiedler vector.
+    pub threshold: Option<f64>,
+    /// λ₂ of the normalised Laplacian (the relaxed NCut).
+    pub lambda: Option<f64>,
+    /// Number of grid cells in the region.
+    pub cells: usize,
+}
+
+impl TreeSummary {
+    pub fn of(tree: &SegmentTree) -> Self {
+        let nodes = tree
+            .nodes
+            .iter()
+            .map(|n| NodeSummary {
+                depth: n.depth,
+                parent: n.parent,
+                children: n.children,
+                ncut: n.cut.as_ref().map(|c| c.ncut),
+                threshold: n.cut.as_ref().map(|c| c.threshold),
+                lambda: n.cut.as_ref().map(|c| c.lambda),
+                cells: n.cells.len(),
+            })
+            .collect();
+        TreeSummary { grid: tree.grid, alpha: tree.alpha, tau_max: tree.tau_max, dropped: tree.dropped.len(), nodes }
+    }
+}
+
+/// `f64` values as `f32`, `None` as NaN (a typed array has no "missing").
+pub fn to_f32(values: impl IntoIterator<Item = Option<f64>>) -> Vec<f32> {
+    values.into_iter().map(|v| v.map_or(f32::NAN, |x| x as f32)).collect()
+}
+
+/// A region's Fiedler vector scattered over the whole grid (`[h·w]` row-major), NaN outside it.
+pub fn fiedler_on_grid(cut: &NodeCut, cells: &[u32], grid_cells: usize) -> Vec<f32> {
+    let mut out = vec![f32::NAN; grid_cells];
+    for (&c, &y) in cells.iter().zip(&cut.fiedler) {
+        if let Some(slot) = out.get_mut(c as usize) {
+            *slot = y as f32;
+        }
+    }
+    out
+}
+
+/// RGB pixels as RGBA (opaque), what a canvas `ImageData` holds.
+pub fn rgb_to_rgba(image: &crate::image_io::RgbImage) -> Vec<u8> {
+    image.pixels().flat_map(|p| [p[0], p[1], p[2], 255]).collect()
+}
+
+/// Serialises for the page; a failure (impossible for these types) becomes a crate error.
+pub fn to_json<T: Serialize>(value: &T) -> crate::Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Tree(format!("cannot serialise: {e}")))
+}

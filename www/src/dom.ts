@@ -1,0 +1,65 @@
+/** Typed access to the page's elements (index.html); a missing one is a build bug, reported loudly. */
+
+function byId<T extends Element>(id: string, type: abstract new (...args: never[]) => T): T {
+  const e = document.getElementById(id);
+  if (!(e instanceof type)) throw new Error(`index.html: #${id} is missing or not a ${type.name}`);
+  return e;
+}
+
+/** Every element the page script uses. */
+export function pageElements() {
+  return {
+    overlay: byId("overlay", HTMLCanvasElement),
+    dropzone: byId("dropzone", HTMLDivElement),
+    dropHint: byId("drop-hint", HTMLParagraphElement),
+    segmentCount: byId("segment-count", HTMLOutputElement),
+    hoverInfo: byId("hover-info", HTMLSpanElement),
+    recutMs: byId("recut-ms", HTMLSpanElement),
+    imageInput: byId("image-input", HTMLInputElement),
+    samples: byId("samples", HTMLDivElement),
+    mode: byId("mode", HTMLSelectElement),
+    device: byId("device", HTMLSelectElement),
+    grid: byId("grid", HTMLSelectElement),
+    tau: byId("tau", HTMLInputElement),
+    tauValue: byId("tau-value", HTMLOutputElement),
+    alpha: byId("alpha", HTMLInputElement),
+    alphaValue: byId("alpha-value", HTMLOutputElement),
+    opacity: byId("opacity", HTMLInputElement),
+    opacityValue: byId("opacity-value", HTMLOutputElement),
+    downloadMask: byId("download-mask", HTMLButtonElement),
+    downloadTree: byId("download-tree", HTMLButtonElement),
+    status: byId("status", HTMLParagraphElement),
+    facts: byId("facts", HTMLDListElement),
+    treeView: byId("tree-view", SVGSVGElement),
+    nodeDetail: byId("node-detail", HTMLDivElement),
+    nodeTitle: byId("node-title", HTMLHeadingElement),
+    curve: byId("curve", SVGSVGElement),
+    nodeText: byId("node-text", HTMLParagraphElement),
+    showSegments: byId("show-segments", HTMLButtonElement),
+    credits: byId("credits", HTMLParagraphElement),
+  };
+}
+
+export type PageElements = ReturnType<typeof pageElements>;
+
+/** The states of `[data-testid=status]` (the test contract). */
+export type StatusState = "idle" | "busy" | "ready" | "error";
+
+/** Sets the status line: its `data-state` and its text (the error message when in error). */
+export function setStatus(status: HTMLElement, state: StatusState, text: string): void {
+  status.dataset["state"] = state;
+  status.textContent = text;
+}
+
+/** Saves bytes as a file through a temporary object URL. */
+export function download(data: string | Uint8Array, type: string, fileName: string): void {
+  const part = typeof data === "string" ? data : new Uint8Array(data);
+  const url = URL.createObjectURL(new Blob([part], { type }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = fileName;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

@@ -1,0 +1,35 @@
+/** Typed errors of the page; each carries the underlying `cause` when there is one. */
+
+/** The image could not be read or prepared in the browser. */
+export class ImageInputError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ImageInputError";
+  }
+}
+
+/** The worker (and the wasm module in it) reported a failure. */
+export class WorkerError extends Error {
+  /** The wasm instance trapped and the worker was replaced. */
+  readonly fatal: boolean;
+
+  constructor(message: string, fatal: boolean, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WorkerError";
+    this.fatal = fatal;
+  }
+}
+
+/** A request was dropped because a newer one of the same kind replaced it before it ran. */
+export class SupersededError extends Error {
+  constructor(kind: string) {
+    super(`superseded by a newer ${kind} request`);
+    this.name = "SupersededError";
+  }
+}
+
+/** The message of any thrown value. */
+export function messageOf(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return typeof e === "string" ? e : JSON.stringify(e);
+}

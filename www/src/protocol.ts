@@ -1,0 +1,221 @@
+/**
+ * The messages between the page (main thread) and the worker that owns the wasm module.
+ *
+ * Every request carries an `id`; the worker answers each request with exactly one response with
+ * the same `id`: the matching `*-done` type, or `error`. Large arrays travel as transferables.
+ */
+
+/** Where the segment tree is grown. */
+export type Backend = "webgpu" | "cpu";
+
+/**
+ * What the user asked for: `auto` takes WebGPU when the browser offers a hardware adapter (a
+ * software one such as SwiftShader is far slower than the CPU path), `webgpu` takes any WebGPU
+ * adapter, `cpu` the CPU path (Rust compiled to wasm).
+ */
+export type DevicePreference = "auto" | "webgpu" | "cpu";
+
+/** Parameters that change the tree (and so need a recomputation). */
+export interface TreeParams {
+  /** Feature grid side (cells per side). */
+  readonly grid: number;
+  /** Affinity exponent α > 0. */
+  readonly alpha: number;
+  /** The tree is grown up to this τ; any τ ≤ tauMax is then a pruning. */
+  readonly tauMax: number;
+}
+
+/** One node of the tree summary the wasm `tree()` returns (pre-order; `nodes[0]` is the root). */
+export interface TreeNodeJson {
+  readonly depth: number;
+  readonly parent: number | null;
+  /** `[y > θ side, the rest]`, present iff the node splits at `tauMax`. */
+  readonly children: readonly [number, number] | null;
+  /** Best NCut of the region's cut; `null` when it cannot be cut. */
+  readonly ncut: number | null;
+  readonly threshold: number | null;
+  readonly lambda: number | null;
+  /** Grid cells in the region. */
+  readonly cells: number;
+}
+
+/** The tree summary: structure and NCut values. */
+export interface TreeJson {
+  readonly grid: readonly [number, number];
+  readonly alpha: number;
+  readonly tauMax: number;
+  readonly dropped: number;
+  readonly nodes: readonly TreeNodeJson[];
+}
+
+/** What one segmentation computed, with its timings in milliseconds. */
+export interface SegmentSummary {
+  readonly width: number;
+  readonly height: number;
+  readonly grid: number;
+  readonly nodes: number;
+  readonly finestSegments: number;
+  readonly backend: Backend;
+  readonly note: string | null;
+  readonly decodeMs: number;
+  readonly featuresMs: number;
+  readonly treeMs: number;
+  /** Both per-pixel assignments (finest leaves and τ). */
+  readonly labelsMs: number;
+}
+
+/** Page → worker. */
+export type Request =
+  | { readonly type: "init"; readonly id: number; readonly device: DevicePreference }
+  | {
+      readonly type: "segment";
+      readonly id: number;
+      /** The encoded image (PNG, JPEG, ...), decoded by the wasm module. */
+      readonly bytes: ArrayBuffer;
+      readonly params: TreeParams;
+      /** Exact per-pixel labels are returned at this τ as well. */
+      readonly tau: number;
+    }
+  | { readonly type: "labels"; readonly id: number; readonly tau: number }
+  | { readonly type: "node"; readonly id: number; readonly node: number }
+  | { readonly type: "mask"; readonly id: number; readonly tau: number }
+  | { readonly type: "tree-file"; readonly id: number };
+
+/** Worker → page. */
+export type Response =
+  | {
+      readonly type: "init-done";
+      readonly id: number;
+      readonly backend: Backend;
+      readonly adapter: string | null;
+      readonly note: string | null;
+    }
+  | {
+      readonly type: "segment-done";
+      readonly id: number;
+      readonly info: SegmentSummary;
+      readonly tree: TreeJson;
+      /** The decoded image, RGBA `[height·width·4]`. */
+      readonly rgba: Uint8ClampedArray;
+      /** Per pixel, the index of its finest leaf (a segment at `tauMax`). */
+      readonly finest: Uint32Array;
+      /** Per pixel, its segment at the request's τ (exact assignment). */
+      readonly labels: Uint32Array;
+      readonly tau: number;
+    }
+  | {
+      readonly type: "labels-done";
+      readonly id: number;
+      readonly tau: number;
+      readonly labels: Uint32Array;
+      readonly ms: number;
+    }
+  | {
+      readonly type: "node-done";
+      readonly id: number;
+      readonly node: number;
+      /** `[grid·grid]`, NaN outside the node's region. */
+      readonly fiedler: Float32Array;
+      readonly curve: Float32Array;
+      readonly thresholds: Float32Array;
+    }
+  | { readonly type: "mask-done"; readonly id: number; readonly png: Uint8Array }
+  | { readonly type: "tree-file-done"; readonly id: number; readonly json: string }
+  | {
+      readonly type: "error";
+      readonly id: number;
+      readonly message: string;
+      /** The wasm instance is unusable (a trap); the worker must be replaced. */
+      readonly fatal: boolean;
+    };
+
+export type RequestType = Request["type"];
+
+/** The successful response to a request type. */
+export type ResponseFor<T extends RequestType> = Extract<Response, { type: `${T}-done` }>;
+
+/** Distributes `Omit` over a union, so each variant keeps its own fields. */
+export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** A request before the client gives it an id. */
+export type RequestBody = DistributiveOmit<Request, "id">;
+
+/** The arrays a response can hand over without copying. */
+export function transferables(msg: Response): Transferable[] {
+  switch (msg.type) {
+    case "segment-done":
+      return [msg.rgba.buffer, msg.finest.buffer, msg.labels.buffer];
+    case "labels-done":
+      return [msg.labels.buffer];
+    case "node-done":
+      return [msg.fiedler.buffer, msg.curve.buffer, msg.thresholds.buffer];
+    case "mask-done":
+      return [msg.png.buffer];
+    case "init-done":
+    case "tree-file-done":
+    case "error":
+      return [];
+  }
+}
+
+/** Thrown by {@link parseTreeJson} for JSON that is not a tree summary. */
+export class TreeFormatError extends Error {
+  constructor(message: string) {
+    super(`invalid tree summary: ${message}`);
+    this.name = "TreeFormatError";
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const isIndex = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
+const numberOrNull = (v: unknown): v is number | null => v === null || isFiniteNumber(v);
+
+/**
+ * Parses and checks the wasm `tree()` JSON: shapes, types, and that every parent/child index is
+ * in range and consistent, with children after their parent (pre-order). The page indexes arrays
+ * with these numbers, so nothing unchecked gets through.
+ *
+ * @throws {TreeFormatError} naming the first problem found.
+ */
+export function parseTreeJson(text: string): TreeJson {
+  const raw: unknown = JSON.parse(text);
+  if (!isObject(raw)) throw new TreeFormatError("not an object");
+  const { grid, alpha, tauMax, dropped, nodes } = raw;
+  if (!Array.isArray(grid) || grid.length !== 2 || !grid.every((g) => isIndex(g) && g > 0)) {
+    throw new TreeFormatError("grid must be [h, w] with positive integers");
+  }
+  if (!isFiniteNumber(alpha) || !isFiniteNumber(tauMax) || !isIndex(dropped)) {
+    throw new TreeFormatError("alpha, tauMax and dropped must be numbers");
+  }
+  if (!Array.isArray(nodes) || nodes.length === 0) throw new TreeFormatError("nodes must be a non-empty array");
+  const parsed: TreeNodeJson[] = nodes.map((n: unknown, i): TreeNodeJson => {
+    if (!isObject(n)) throw new TreeFormatError(`node ${i} is not an object`);
+    const { depth, parent, children, ncut, threshold, lambda, cells } = n;
+    if (!isIndex(depth) || !isIndex(cells)) throw new TreeFormatError(`node ${i}: depth and cells must be integers`);
+    const parentOk = parent === null ? i === 0 : isIndex(parent) && parent < i;
+    if (!parentOk || (parent !== null && !isIndex(parent))) {
+      throw new TreeFormatError(`node ${i}: parent must be an earlier node (null only for the root)`);
+    }
+    let kids: readonly [number, number] | null = null;
+    if (children !== null) {
+      if (!Array.isArray(children) || children.length !== 2) throw new TreeFormatError(`node ${i}: children must be a pair or null`);
+      const [a, b]: unknown[] = children;
+      if (!isIndex(a) || !isIndex(b) || a <= i || b <= i || a >= nodes.length || b >= nodes.length) {
+        throw new TreeFormatError(`node ${i}: children [${String(a)}, ${String(b)}] out of range`);
+      }
+      kids = [a, b];
+    }
+    if (!numberOrNull(ncut) || !numberOrNull(threshold) || !numberOrNull(lambda)) {
+      throw new TreeFormatError(`node ${i}: ncut, threshold and lambda must be numbers or null`);
+    }
+    if (kids !== null && ncut === null) throw new TreeFormatError(`node ${i}: a split node needs its ncut`);
+    return { depth, parent, children: kids, ncut, threshold, lambda, cells };
+  });
+  parsed.forEach((n, i) => {
+    n.children?.forEach((c) => {
+      if (parsed[c]?.parent !== i) throw new TreeFormatError(`node ${c} does not name ${i} as its parent`);
+    });
+  });
+  return { grid: [grid[0], grid[1]], alpha, tauMax, dropped, nodes: parsed };
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { parseTreeJson, transferables, TreeFormatError, type Response } from "../src/protocol";
+import { SMALL } from "./fixtures";
+
+describe("parseTreeJson", () => {
+  it("accepts what the wasm module writes", () => {
+    const text = JSON.stringify(SMALL);
+    expect(parseTreeJson(text)).toEqual(SMALL);
+  });
+
+  it("names the first problem", () => {
+    const bad = (mutate: (t: { grid: unknown; nodes: Record<string, unknown>[] }) => void): string => {
+      const t = JSON.parse(JSON.stringify(SMALL)) as { grid: unknown; nodes: Record<string, unknown>[] };
+      mutate(t);
+      return JSON.stringify(t);
+    };
+    const cases: [string, string][] = [
+      ["[]", "not an object"],
+      [bad((t) => (t.grid = [4])), "grid"],
+      [bad((t) => (t.nodes = [])), "non-empty"],
+      [bad((t) => (t.nodes[3] = { ...t.nodes[3], parent: 7 })), "node 3: parent"],
+      [bad((t) => (t.nodes[0] = { ...t.nodes[0], parent: 0 })), "node 0: parent"],
+      [bad((t) => (t.nodes[1] = { ...t.nodes[1], children: [2, 42] })), "out of range"],
+      [bad((t) => (t.nodes[1] = { ...t.nodes[1], children: [2, 8] })), "node 8 does not name 1"],
+      [bad((t) => (t.nodes[4] = { ...t.nodes[4], ncut: null })), "needs its ncut"],
+      [bad((t) => (t.nodes[2] = { ...t.nodes[2], ncut: "0.5" })), "numbers or null"],
+      [bad((t) => (t.nodes[2] = { ...t.nodes[2], depth: -1 })), "integers"],
+    ];
+    for (const [text, message] of cases) {
+      expect(() => parseTreeJson(text), message).toThrow(TreeFormatError);
+      expect(() => parseTreeJson(text)).toThrow(message);
+    }
+    expect(() => parseTreeJson("{")).toThrow(SyntaxError);
+  });
+});
+
+describe("transferables", () => {
+  it("hands over every large array of a response", () => {
+    const labels = new Uint32Array(4);
+    const msg: Response = { type: "labels-done", id: 1, tau: 0.5, labels, ms: 1 };
+    expect(transferables(msg)).toEqual([labels.buffer]);
+    const node: Response = {
+      type: "node-done",
+      id: 2,
+      node: 0,
+      fiedler: new Float32Array(1),
+      curve: new Float32Array(2),
+      thresholds: new Float32Array(3),
+    };
+    expect(transferables(node)).toHaveLength(3);
+    expect(transferables({ type: "error", id: 3, message: "x", fatal: false })).toEqual([]);
+  });
+});

@@ -80,6 +80,31 @@ pub async fn segment_features_gpu(ctx: &crate::gpu::GpuContext, features: Featur
     Segmentation::new(features, tree, params.tau)
 }
 
+/// The longest side PAMR runs at; larger images are refined at this size and the labels scaled back
+/// (nearest). The official demo refines at 1024 × 1024, and the demo preset's weights take
+/// 64 floats per pixel (256 MiB at 1024²).
+pub const PAMR_MAX_SIDE: u32 = 1024;
+
+/// Per-pixel labels of `image` refined by PAMR (spec §5.3): the concept assignment at a working
+/// size (the image, or its downscale to [`PAMR_MAX_SIDE`]), PAMR there, then nearest scaling to
+/// the image's size. `gpu` runs PAMR in our WGSL kernel.
+pub fn refined_labels(image: &RgbImage, seg: &Segmentation, cfg: &crate::refine::PamrConfig, gpu: Option<&dyn Fn(&RgbImage, &[u32], usize, usize) -> Result<Vec<u32>>>) -> Result<Vec<u32>> {
+    let (w, h) = image.dimensions();
+    let scale = (f64::from(PAMR_MAX_SIDE) / f64::from(w.max(h))).min(1.0);
+    let (ww, wh) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));
+    let work = if (ww, wh) == (w, h) { image.clone() } else { crate::image_io::resize_bilinear(image, ww, wh) };
+    let coarse = seg.pixel_labels(ww as usize, wh as usize)?;
+    let refined = match gpu {
+        Some(run) => run(&work, &coarse, ww as usize, wh as usize)?,
+        None => crate::refine::pamr(&work, &coarse, ww as usize, wh as usize, seg.segments, cfg)?,
+    };
+    if (ww, wh) == (w, h) {
+        return Ok(refined);
+    }
+    let (w, h, ww, wh) = (w as usize, h as usize, ww as usize, wh as usize);
+    Ok((0..h * w).map(|p| refined[((p / w) * wh / h) * ww + (p % w) * ww / w]).collect())
+}
+
 /// Segments an image with the weight-free colour/texture features.
 pub fn segment_image(image: &RgbImage, params: &SegmentParams) -> Result<Segmentation> {
     let features = color_features(image, params.grid)?;

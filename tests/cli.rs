@@ -138,6 +138,13 @@ fn segment_writes_a_mask_at_the_image_size() {
     let m = m.to_luma8();
     assert_ne!(m.get_pixel(5, 20), m.get_pixel(55, 20), "the two halves are different segments");
     assert_eq!(image::open(&ov).unwrap().width(), 60);
+    // Without PAMR, and with its evaluation preset: the same two halves.
+    for refine in ["none", "eval"] {
+        let o = diffcut(&["segment", s(&p), "--grid", "16", "--refine", refine, "--out", s(&mask)]);
+        assert!(o.status.success(), "{refine}: {}", stderr(&o));
+        let m = image::open(&mask).unwrap().to_luma8();
+        assert_ne!(m.get_pixel(5, 20), m.get_pixel(55, 20), "{refine}");
+    }
 }
 
 #[test]

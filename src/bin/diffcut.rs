@@ -10,8 +10,10 @@ use diffcut::features::color_features;
 use diffcut::files;
 use diffcut::image_io::{encode_mask_png, encode_rgb_png, load_image, overlay};
 use diffcut::ncut::{FeatureGrid, SegmentTree, Mode};
+use diffcut::gpu::pamr::pamr_gpu;
 use diffcut::gpu::GpuContext;
-use diffcut::pipeline::{segment_features, segment_features_gpu, SegmentParams, Segmentation};
+use diffcut::refine::PamrConfig;
+use diffcut::pipeline::{refined_labels, segment_features, segment_features_gpu, SegmentParams, Segmentation};
 use diffcut::{npy, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -57,6 +59,13 @@ struct CutArgs {
     /// Vulkan, Metal or DX12). Same partitions up to floating-point ties.
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     device: Device,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Refine {
+    Demo,
+    Eval,
+    None,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -137,6 +146,11 @@ enum Command {
         /// Also write the segment tree as JSON (see `ncut --tree`).
         #[arg(long)]
         tree: Option<PathBuf>,
+        /// Edge refinement: `demo` = PAMR with DiffCut's demo preset (30 iterations, dilations
+        /// 1–64, at up to 1024 px), `eval` = its evaluation preset (10 iterations, dilations 1–8),
+        /// `none` = the concept assignment alone.
+        #[arg(long, value_enum, default_value_t = Refine::Demo)]
+        refine: Refine,
     },
     /// Score predicted segmentations against ground truth: DiffCut's protocol (per-image Hungarian
     /// matching of segments to classes, TP/FP/FN accumulated over the set, mIoU = mean IoU over the
@@ -248,7 +262,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             eprintln!("{} segments → {}", seg.segments, out.display());
         }
-        Command::Segment { image, cut, grid, out, overlay: overlay_path, tree } => {
+        Command::Segment { image, cut, grid, out, overlay: overlay_path, tree, refine } => {
             let pb = spinner("decoding");
             let img = load_image(&image)?;
             pb.set_message("features + recursive NCut");
@@ -256,7 +270,19 @@ fn run(cli: Cli) -> Result<()> {
             let seg = cut.segment(color_features(&img, grid)?, gpu.as_ref())?;
             pb.set_message("assigning pixels");
             let (w, h) = img.dimensions();
-            let labels = seg.pixel_labels(w as usize, h as usize)?;
+            let labels = match refine {
+                Refine::None => seg.pixel_labels(w as usize, h as usize)?,
+                Refine::Demo | Refine::Eval => {
+                    pb.set_message("assigning pixels + PAMR");
+                    let cfg = if refine == Refine::Demo { PamrConfig::demo() } else { PamrConfig::eval() };
+                    let k = seg.segments;
+                    let on_gpu = |work: &image::RgbImage, coarse: &[u32], ww: usize, wh: usize| -> Result<Vec<u32>> {
+                        let ctx = gpu.as_ref().expect("only called with a GPU");
+                        pollster::block_on(pamr_gpu(ctx, work, coarse, ww, wh, k, &cfg))
+                    };
+                    refined_labels(&img, &seg, &cfg, gpu.as_ref().map(|_| &on_gpu as &dyn Fn(&image::RgbImage, &[u32], usize, usize) -> Result<Vec<u32>>))?
+                }
+            };
             files::write(&out, &encode_mask_png(&labels, w, h, seg.segments)?)?;
             if let Some(p) = overlay_path {
                 let ov = overlay(&img, &labels, seg.segments, 0.55);

@@ -14,23 +14,8 @@ fn ctx() -> GpuContext {
     pollster::block_on(GpuContext::new()).expect("a GPU adapter (install mesa-vulkan-drivers for lavapipe)")
 }
 
-/// Best one-to-one agreement between two labelings (greedy on the contingency table).
 fn agreement(a: &[u32], b: &[u32]) -> f64 {
-    let mut table = std::collections::HashMap::<(u32, u32), usize>::new();
-    for (&x, &y) in a.iter().zip(b) {
-        *table.entry((x, y)).or_default() += 1;
-    }
-    let mut pairs: Vec<_> = table.into_iter().collect();
-    pairs.sort_by(|p, q| q.1.cmp(&p.1).then(p.0.cmp(&q.0)));
-    let (mut ua, mut ub, mut hit) = (Vec::new(), Vec::new(), 0);
-    for ((x, y), k) in pairs {
-        if !ua.contains(&x) && !ub.contains(&y) {
-            ua.push(x);
-            ub.push(y);
-            hit += k;
-        }
-    }
-    hit as f64 / a.len() as f64
+    diffcut::eval::partition_agreement(a, b).unwrap()
 }
 
 #[test]

@@ -4,7 +4,6 @@
 //! mode (`NAME.labels.npy`: zero-as-marker and float32 label assembly) and in the clean mode
 //! (`NAME.clean.labels.npy`).
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use diffcut::ncut::{FeatureGrid, Mode};
@@ -29,24 +28,9 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Fraction of cells on which two labelings agree under the best one-to-one renaming (greedy
-/// on the contingency table; exact when the partitions are equal).
 fn agreement(a: &[u32], b: &[i64]) -> f64 {
-    let mut table: HashMap<(u32, i64), usize> = HashMap::new();
-    for (&x, &y) in a.iter().zip(b) {
-        *table.entry((x, y)).or_default() += 1;
-    }
-    let mut pairs: Vec<_> = table.into_iter().collect();
-    pairs.sort_by(|p, q| q.1.cmp(&p.1).then(p.0.cmp(&q.0)));
-    let (mut used_a, mut used_b, mut hit) = (Vec::new(), Vec::new(), 0usize);
-    for ((x, y), n) in pairs {
-        if !used_a.contains(&x) && !used_b.contains(&y) {
-            used_a.push(x);
-            used_b.push(y);
-            hit += n;
-        }
-    }
-    hit as f64 / a.len() as f64
+    let b: Vec<u32> = b.iter().map(|&v| v as u32).collect();
+    diffcut::eval::partition_agreement(a, &b).unwrap()
 }
 
 #[test]

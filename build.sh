@@ -25,7 +25,7 @@ cd "$(dirname "$0")"
 
 need_cargo() {
   if ! command -v cargo >/dev/null 2>&1; then
-    echo "error: cargo not found. Install Rust from https://rustup.rs (stable ≥ 1.85), then re-run." >&2
+    echo "error: cargo not found. Install Rust from https://rustup.rs (stable ≥ 1.95), then re-run." >&2
     exit 1
   fi
 }

@@ -194,3 +194,27 @@ fn miou_scores_a_folder_and_names_a_missing_file() {
     let o = diffcut(&["miou", "--gt", s(&fixtures.join("gt")), "--pred", s(&pred), "--classes", "7", "--ignore", "255"]);
     fails_with(&o, missing.file_name().unwrap().to_str().unwrap());
 }
+
+#[test]
+fn the_gpu_path_gives_the_cpu_partition() {
+    // lavapipe in CI; the WGSL kernels through wgpu.
+    let d = tmp();
+    let f = write(d.path(), "f.npy", &npy::encode_f32(&[12, 12, 32], &field(12, 12, 32)));
+    let (cpu, gpu) = (d.path().join("c.npy"), d.path().join("g.npy"));
+    let o = diffcut(&["ncut", s(&f), "--out", s(&cpu), "--mode", "clean"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = diffcut(&["ncut", s(&f), "--out", s(&gpu), "--mode", "clean", "--device", "gpu"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (_, a) = npy::read_labels(&std::fs::read(&cpu).unwrap(), 2).unwrap();
+    let (_, b) = npy::read_labels(&std::fs::read(&gpu).unwrap(), 2).unwrap();
+    let (a, b): (Vec<u32>, Vec<u32>) = (a.iter().map(|&v| v as u32).collect(), b.iter().map(|&v| v as u32).collect());
+    assert!(diffcut::eval::partition_agreement(&a, &b).unwrap() >= 0.99);
+    // segment with PAMR on the GPU as well.
+    let img = image::RgbImage::from_fn(48, 32, |x, y| if (x / 12 + y / 16) % 2 == 0 { image::Rgb([200, 40, 40]) } else { image::Rgb([30, 60, 210]) });
+    let p = d.path().join("in.png");
+    img.save(&p).unwrap();
+    let mask = d.path().join("m.png");
+    let o = diffcut(&["segment", s(&p), "--grid", "16", "--device", "gpu", "--refine", "eval", "--out", s(&mask)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(image::open(&mask).unwrap().width(), 48);
+}

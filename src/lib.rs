@@ -8,7 +8,7 @@
 //! | step | module |
 //! | --- | --- |
 //! | patch features `[h, w, C]` (weight-free colour/texture features) | [`features`] |
-//! | affinity `W = minmax(X Xᵀ)^α` | [`ncut::affinity`] |
+//! | affinity `W = minmax(X Xᵀ)^α` | [`ncut::affinity()`] |
 //! | recursive 2-way NCut → segment tree, re-cut at any τ | [`ncut`] |
 //! | high-resolution concept assignment | [`refine`] |
 //! | images in, label masks out | [`image_io`], [`npy`] |

@@ -6,11 +6,11 @@
 //!
 //! | kernel | computes | CPU reference |
 //! | --- | --- | --- |
-//! | [`affinity`] | `W = minmax(X̂X̂ᵀ)^α`, zero rows | [`crate::ncut::affinity`] |
+//! | [`affinity`] | `W = minmax(X̂X̂ᵀ)^α`, zero rows | [`crate::ncut::affinity()`] |
 //! | [`lanczos`] | degrees, `D_S^-1/2 W_S D_S^-1/2 x` for every region of a level, Lanczos steps with full re-orthogonalisation, Ritz vectors | [`crate::ncut::lanczos`] |
 //! | [`sweep`] | sign flip, 100 thresholds, NCut of each, the best cut | [`crate::ncut::bipartition`] |
 //! | [`split`] | the next level's regions from the cuts | the children in [`crate::ncut::tree`] |
-//! | [`pamr`] | PAMR refinement: neighbour weights, propagation, argmax, 3×3 median | [`crate::refine::pamr`] |
+//! | [`pamr`] | PAMR refinement: neighbour weights, propagation, argmax, 3×3 median | [`crate::refine::pamr()`] |
 //!
 //! [`tree`] drives them level by level with one readback per level (this level's Lanczos
 //! coefficients for the `f64` tridiagonal solve, with the previous level's decisions), and

@@ -3,7 +3,7 @@
 //!
 //! Three layers, as in scikit-image's `graph` module:
 //! - the algorithm: [`tree`] grows the recursive 2-way cut as a segment tree, re-cut at any τ;
-//! - math primitives: [`affinity`] (`W = minmax(X̂X̂ᵀ)^α`), [`lanczos`] (Fiedler vector),
+//! - math primitives: [`affinity`](mod@affinity) (`W = minmax(X̂X̂ᵀ)^α`), [`lanczos`] (Fiedler vector),
 //!   [`tridiag`] (its small eigenproblem), [`bipartition`] (the 100-threshold sweep);
 //! - hot loops: [`simd`].
 //!

@@ -1,5 +1,5 @@
 //! `affinity.wgsl`: `W = minmax(X̂X̂ᵀ)^α` and the rows holding an exact zero, on the GPU.
-//! CPU reference: [`crate::ncut::affinity`].
+//! CPU reference: [`crate::ncut::affinity()`].
 
 use super::{dispatch, pass, Kernel, Slot};
 

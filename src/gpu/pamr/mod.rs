@@ -1,4 +1,4 @@
-//! `pamr.wgsl`: PAMR refinement (spec §5.3) on the GPU. CPU reference: [`crate::refine::pamr`].
+//! `pamr.wgsl`: PAMR refinement (spec §5.3) on the GPU. CPU reference: [`crate::refine::pamr()`].
 //!
 //! One call builds its buffers and bind groups once, records every pass into one command buffer
 //! and reads back once:

@@ -85,10 +85,13 @@ pub async fn segment_features_gpu(ctx: &crate::gpu::GpuContext, features: Featur
 /// 64 floats per pixel (256 MiB at 1024²).
 pub const PAMR_MAX_SIDE: u32 = 1024;
 
+/// Runs PAMR somewhere else (e.g. on the GPU): `(image, labels, label_w, label_h) → labels`.
+pub type PamrRunner<'a> = &'a dyn Fn(&RgbImage, &[u32], usize, usize) -> Result<Vec<u32>>;
+
 /// Per-pixel labels of `image` refined by PAMR (spec §5.3): the concept assignment at a working
 /// size (the image, or its downscale to [`PAMR_MAX_SIDE`]), PAMR there, then nearest scaling to
 /// the image's size. `gpu` runs PAMR in our WGSL kernel.
-pub fn refined_labels(image: &RgbImage, seg: &Segmentation, cfg: &crate::refine::PamrConfig, gpu: Option<&dyn Fn(&RgbImage, &[u32], usize, usize) -> Result<Vec<u32>>>) -> Result<Vec<u32>> {
+pub fn refined_labels(image: &RgbImage, seg: &Segmentation, cfg: &crate::refine::PamrConfig, gpu: Option<PamrRunner<'_>>) -> Result<Vec<u32>> {
     let (w, h) = image.dimensions();
     let scale = (f64::from(PAMR_MAX_SIDE) / f64::from(w.max(h))).min(1.0);
     let (ww, wh) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));

@@ -13,7 +13,7 @@ use diffcut::ncut::{FeatureGrid, SegmentTree, Mode};
 use diffcut::gpu::pamr::pamr_gpu;
 use diffcut::gpu::GpuContext;
 use diffcut::refine::PamrConfig;
-use diffcut::pipeline::{refined_labels, segment_features, segment_features_gpu, SegmentParams, Segmentation};
+use diffcut::pipeline::{refined_labels, PamrRunner, segment_features, segment_features_gpu, SegmentParams, Segmentation};
 use diffcut::{npy, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -181,6 +181,55 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Evaluate on a benchmark with DiffCut's protocol (spec §6): centre crop (side min(H, W) − 1),
+    /// 1024 px image, features on the grid, recursive NCut, assignment at 128×128, the background
+    /// merge for VOC / Context / COCO-Object, PAMR (eval preset), per-image Hungarian matching.
+    ///
+    /// Only the weight-free colour features exist here, so the numbers are NOT comparable with the
+    /// paper's (SSD-1B features); the paper's number is printed beside ours for reference.
+    ///
+    /// Example: diffcut eval --dataset voc --root ~/data --cache cache/ --json voc.json
+    Eval {
+        /// voc, context, coco-object, coco-stuff, cityscapes or ade20k.
+        #[arg(long)]
+        dataset: String,
+        /// The dataset folder (e.g. the one holding VOCdevkit/, ADEChallengeData2016/,
+        /// leftImg8bit/ + gtFine/, or images/val2017 + annotations/val2017 for COCO).
+        #[arg(long)]
+        root: PathBuf,
+        /// Features: only `color` (weight-free) exists so far.
+        #[arg(long, default_value = "color")]
+        features: String,
+        /// Evaluate only the first N images.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Folder for per-image 128×128 predictions (PNG); a rerun reuses them.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Write the report (mIoU, pixel accuracy, per-class IoU, counts, settings) as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// NCut threshold τ.
+        #[arg(long, default_value_t = 0.5)]
+        tau: f64,
+        /// Affinity exponent α.
+        #[arg(long, default_value_t = 10.0)]
+        alpha: f32,
+        /// Feature grid side.
+        #[arg(long, default_value_t = 32)]
+        grid: usize,
+        /// `eval` = PAMR with the evaluation preset at 128×128, `none` = assignment only.
+        #[arg(long, value_enum, default_value_t = Refine::Eval)]
+        refine: Refine,
+        /// Raw value → class map (`RAW CLASS` lines or a JSON object): required for coco-stuff
+        /// (fine → coarse 27), optional for coco-object and cityscapes.
+        #[arg(long)]
+        class_map: Option<PathBuf>,
+        /// Image list (one name per line): required for the COCO benchmarks (the 2175-image
+        /// subset), optional elsewhere (replaces the split list).
+        #[arg(long)]
+        image_list: Option<PathBuf>,
+    },
     /// Re-cut a saved segment tree at another τ (≤ its tau_max) without solving anything again.
     ///
     /// Example: diffcut ncut f.npy --tau 0.5 --tau-max 1 --out a.npy --tree t.json &&
@@ -280,7 +329,7 @@ fn run(cli: Cli) -> Result<()> {
                         let ctx = gpu.as_ref().expect("only called with a GPU");
                         pollster::block_on(pamr_gpu(ctx, work, coarse, ww, wh, k, &cfg))
                     };
-                    refined_labels(&img, &seg, &cfg, gpu.as_ref().map(|_| &on_gpu as &dyn Fn(&image::RgbImage, &[u32], usize, usize) -> Result<Vec<u32>>))?
+                    refined_labels(&img, &seg, &cfg, gpu.as_ref().map(|_| &on_gpu as PamrRunner<'_>))?
                 }
             };
             files::write(&out, &encode_mask_png(&labels, w, h, seg.segments)?)?;
@@ -310,6 +359,9 @@ fn run(cli: Cli) -> Result<()> {
                 files::write(&f, text.as_bytes())?;
             }
         }
+        Command::Eval { dataset, root, features, limit, cache, json, tau, alpha, grid, refine, class_map, image_list } => {
+            run_eval(EvalArgs { dataset, root, features, limit, cache, json, tau, alpha, grid, refine, class_map, image_list })?;
+        }
         Command::Recut { tree, tau, out } => {
             let bytes = files::read(&tree)?;
             let t: SegmentTree = serde_json::from_slice(&bytes).map_err(|e| Error::Tree(format!("{}: {e}", tree.display())))?;
@@ -318,6 +370,150 @@ fn run(cli: Cli) -> Result<()> {
             write_labels(&out, t.grid, &labels)?;
             eprintln!("{k} segments → {}", out.display());
         }
+    }
+    Ok(())
+}
+
+struct EvalArgs {
+    dataset: String,
+    root: PathBuf,
+    features: String,
+    limit: Option<usize>,
+    cache: Option<PathBuf>,
+    json: Option<PathBuf>,
+    tau: f64,
+    alpha: f32,
+    grid: usize,
+    refine: Refine,
+    class_map: Option<PathBuf>,
+    image_list: Option<PathBuf>,
+}
+
+/// `diffcut eval`: one benchmark through the official protocol (spec §6).
+fn run_eval(a: EvalArgs) -> Result<()> {
+    use diffcut::eval::datasets::{eval_gt, eval_image, predict_colour, Dataset, DatasetKind, DatasetOptions, EvalSettings, EVAL_MASK_SIDE};
+    use diffcut::eval::{load_label_png, Accumulator};
+
+    let kind = DatasetKind::parse(&a.dataset)?;
+    if a.features != "color" {
+        return Err(Error::InvalidParameter {
+            name: "features",
+            expected: "`color` (the weight-free features; the diffusion features are not available yet)",
+            got: a.features.clone(),
+        });
+    }
+    let refine_name = match a.refine {
+        Refine::None => "none",
+        Refine::Eval => "eval",
+        Refine::Demo => "demo",
+    };
+    let settings = EvalSettings {
+        segment: SegmentParams { tau: a.tau, alpha: a.alpha, grid: a.grid, tau_max: None, mode: Mode::Official },
+        refine: match a.refine {
+            Refine::None => None,
+            Refine::Eval => Some(PamrConfig::eval()),
+            Refine::Demo => Some(PamrConfig::demo()),
+        },
+    };
+    settings.segment.tree_options()?;
+    let opts = DatasetOptions { class_map: a.class_map.clone(), image_list: a.image_list.clone() };
+    let ds = Dataset::open(kind, &a.root, &opts)?;
+    let mut samples = ds.samples.clone();
+    if let Some(n) = a.limit {
+        samples.truncate(n);
+    }
+    let protocol = ds.protocol();
+    // The background merge runs before PAMR inside the prediction (§6.4); the cached labels are
+    // already merged, so the final matching is the plain one over all classes.
+    let mut acc = Accumulator::with_protocol(diffcut::eval::Protocol { background_merge: false, ..protocol })?;
+    let merge = protocol.background_merge.then_some(protocol.classes);
+    let cache_dir = a.cache.as_ref().map(|c| {
+        c.join(format!("{}_{}_tau{}_alpha{}_grid{}_{}", kind.name(), a.features, a.tau, a.alpha, a.grid, refine_name))
+    });
+    if let Some(d) = &cache_dir {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    let side = EVAL_MASK_SIDE as u32;
+    let bar = ProgressBar::new(samples.len() as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} images, {elapsed} elapsed, {eta} left {msg}").expect("valid template"));
+    let (mut computed, mut cached) = (0usize, 0usize);
+    for s in &samples {
+        let (gw, gh, raw_gt) = ds.load_gt(s)?;
+        let gt = eval_gt(&raw_gt, gw, gh);
+        let cache_file = cache_dir.as_ref().map(|d| d.join(format!("{}.png", s.name.replace(['/', '\\'], "_"))));
+        let from_cache = match &cache_file {
+            Some(f) if f.is_file() => match load_label_png(f) {
+                Ok((w, h, v)) if w == side && h == side => Some(v.into_iter().map(u32::from).collect::<Vec<u32>>()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let pred = match from_cache {
+            Some(p) => {
+                cached += 1;
+                p
+            }
+            None => {
+                let img = load_image(&s.image)?;
+                let (iw, ih) = img.dimensions();
+                if (iw, ih) != (gw, gh) {
+                    return Err(Error::Eval(format!(
+                        "{}: ground truth is {gw}×{gh} but the image {} is {iw}×{ih}",
+                        s.gt.display(),
+                        s.image.display()
+                    )));
+                }
+                let p = predict_colour(&eval_image(&img), &gt, merge, &settings)?;
+                if let Some(f) = &cache_file {
+                    let k = p.iter().copied().max().unwrap_or(0) as usize + 1;
+                    files::write(f, &encode_mask_png(&p, side, side, k)?)?;
+                }
+                computed += 1;
+                p
+            }
+        };
+        let pred16: Vec<u16> = pred.iter().map(|&l| l.min(u32::from(u16::MAX)) as u16).collect();
+        acc.add(&gt, &pred16).map_err(|e| match e {
+            Error::Eval(m) => Error::Eval(format!("{}: {m}", s.gt.display())),
+            other => other,
+        })?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let report = acc.finish();
+    let note = format!(
+        "features: {} (weight-free colour/texture features, NOT the paper's SSD-1B diffusion features; the numbers are not comparable)",
+        a.features
+    );
+    println!("| Dataset | mIoU (ours) | pixel acc. (ours) | images | mIoU (paper, SSD-1B) |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {} | {:.1} | {:.1} | {} | {:.1} |",
+        kind.title(),
+        100.0 * report.miou,
+        100.0 * report.pixel_accuracy,
+        report.images,
+        kind.paper_miou()
+    );
+    println!();
+    println!("{note}; τ = {}, α = {}, grid = {}, refine = {refine_name}", a.tau, a.alpha, a.grid);
+    println!("images: {computed} computed, {cached} from cache");
+    if let Some(f) = a.json {
+        let mut j = report.to_json();
+        if let Some(o) = j.as_object_mut() {
+            o.insert("dataset".into(), kind.name().into());
+            o.insert("features".into(), a.features.clone().into());
+            o.insert("note".into(), note.into());
+            o.insert("paper_miou".into(), (kind.paper_miou() / 100.0).into());
+            o.insert("tau".into(), a.tau.into());
+            o.insert("alpha".into(), f64::from(a.alpha).into());
+            o.insert("grid".into(), a.grid.into());
+            o.insert("refine".into(), refine_name.into());
+            o.insert("computed".into(), computed.into());
+            o.insert("cached".into(), cached.into());
+        }
+        let text = serde_json::to_string_pretty(&j).map_err(|e| Error::Eval(e.to_string()))?;
+        files::write(&f, text.as_bytes())?;
     }
     Ok(())
 }

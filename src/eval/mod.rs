@@ -3,11 +3,13 @@
 //! - [`miou`]: mIoU and pixel accuracy with per-image Hungarian matching (§6.3), optionally with
 //!   the background merge of VOC / Context / COCO-Object (§6.4); over label PNG directories
 //!   ([`evaluate_dirs`]) or in memory ([`Accumulator`]).
+//! - [`datasets`]: readers for the six benchmarks and the per-image protocol (§6.1, §6.2).
 //! - [`agreement`]: how far two segmentations agree up to a renaming of the segments.
 //! - [`lsap`]: the matching itself, a port of SciPy's `linear_sum_assignment` that breaks ties as
 //!   SciPy does (which the official numbers depend on).
 
 pub mod agreement;
+pub mod datasets;
 pub mod lsap;
 pub mod miou;
 

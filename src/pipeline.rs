@@ -92,14 +92,26 @@ pub type PamrRunner<'a> = &'a dyn Fn(&RgbImage, &[u32], usize, usize) -> Result<
 /// size (the image, or its downscale to [`PAMR_MAX_SIDE`]), PAMR there, then nearest scaling to
 /// the image's size. `gpu` runs PAMR in our WGSL kernel.
 pub fn refined_labels(image: &RgbImage, seg: &Segmentation, cfg: &crate::refine::PamrConfig, gpu: Option<PamrRunner<'_>>) -> Result<Vec<u32>> {
+    refine_assignment(image, &seg.features, &seg.cell_labels, seg.segments, cfg, gpu)
+}
+
+/// One label per leaf of the tree cut at `tau`, per pixel of `image`, refined by PAMR (`cfg`, at up
+/// to [`PAMR_MAX_SIDE`]); and the number of segments. The page's refined view.
+pub fn refined_leaf_labels(image: &RgbImage, seg: &Segmentation, tau: f64, cfg: &crate::refine::PamrConfig) -> Result<(Vec<u32>, usize)> {
+    let (cell_labels, segments) = seg.tree.leaf_labels_at(tau)?;
+    Ok((refine_assignment(image, &seg.features, &cell_labels, segments, cfg, None)?, segments))
+}
+
+/// [`refined_labels`] for any grid labelling of `features`.
+fn refine_assignment(image: &RgbImage, features: &FeatureGrid, cell_labels: &[u32], segments: usize, cfg: &crate::refine::PamrConfig, gpu: Option<PamrRunner<'_>>) -> Result<Vec<u32>> {
     let (w, h) = image.dimensions();
     let scale = (f64::from(PAMR_MAX_SIDE) / f64::from(w.max(h))).min(1.0);
     let (ww, wh) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));
     let work = if (ww, wh) == (w, h) { image.clone() } else { crate::image_io::resize_bilinear(image, ww, wh) };
-    let coarse = seg.pixel_labels(ww as usize, wh as usize)?;
+    let coarse = assign(features, cell_labels, segments, wh as usize, ww as usize)?;
     let refined = match gpu {
         Some(run) => run(&work, &coarse, ww as usize, wh as usize)?,
-        None => crate::refine::pamr(&work, &coarse, ww as usize, wh as usize, seg.segments, cfg)?,
+        None => crate::refine::pamr(&work, &coarse, ww as usize, wh as usize, segments, cfg)?,
     };
     if (ww, wh) == (w, h) {
         return Ok(refined);

@@ -94,6 +94,12 @@ describe("the DiffCut page", () => {
     timings["backend"] = (await page.textContent("#facts")) ?? "";
     expect(await segmentCount()).toBeGreaterThan(1);
     expect(await page.getAttribute("[data-testid=overlay]", "data-labels")).toBe("exact");
+    // PAMR's refinement replaces the exact view shortly after, with the same segments.
+    const before = await segmentCount();
+    const t1 = performance.now();
+    await page.waitForSelector("[data-testid=overlay][data-refined=true]", { timeout: 30_000 });
+    timings["readyToRefinedMs"] = Math.round(performance.now() - t1);
+    expect(await segmentCount()).toBe(before);
     // The overlay holds a picture: many distinct colours, not a blank canvas.
     const colours = await page.$eval("[data-testid=overlay]", (c) => {
       const canvas = c as HTMLCanvasElement;

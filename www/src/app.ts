@@ -270,6 +270,7 @@ export class App {
     this.labels = new Uint32Array(info.width * info.height);
     if (r.tau === this.tau()) {
       this.setCut(cutAt(tree, r.tau, this.loaded.finestNodes), r.labels, true);
+      void this.refinedLabels();
     } else {
       this.liveRecut();
       void this.exactLabels();
@@ -340,8 +341,31 @@ export class App {
       if (r.tau !== this.tau() || !l || r.labels.length !== l.info.width * l.info.height) return;
       this.setCut(cutAt(l.tree, r.tau, l.finestNodes), r.labels, true);
       this.status("ready", this.readyText());
+      void this.refinedLabels();
     } catch (e) {
       this.fail(e);
+    }
+  }
+
+  /**
+   * PAMR's refinement of the exact view (edges that follow the photo), once that view is on
+   * screen: it replaces the view when it arrives, if τ and the image are still the same. The
+   * page stays `ready` meanwhile; `data-refined` on the canvas says which view is shown.
+   */
+  private async refinedLabels(): Promise<void> {
+    const client = this.client;
+    const l = this.loaded;
+    if (!l || !client) return;
+    const tau = this.tau();
+    try {
+      const r = await client.request({ type: "refine", tau });
+      if (r.tau !== this.tau() || this.loaded !== l || r.labels.length !== l.info.width * l.info.height) return;
+      this.setCut(cutAt(l.tree, r.tau, l.finestNodes), r.labels, true);
+      this.ui.overlay.dataset["refined"] = "true";
+      console.debug(`[diffcut] PAMR refinement at τ = ${tau.toFixed(2)}: ${r.ms.toFixed(0)} ms`);
+    } catch (e) {
+      // A superseded refinement (τ moved, a new image) is expected; anything else is shown.
+      if (!(e instanceof SupersededError)) this.fail(e);
     }
   }
 
@@ -351,6 +375,7 @@ export class App {
     this.cut = cut;
     this.labels = labels;
     this.ui.overlay.dataset["labels"] = exact ? "exact" : "live";
+    this.ui.overlay.dataset["refined"] = "false";
     this.colours = coloursForKeys(
       cut.segmentNodes.map((n) => l.keys[n] ?? 0),
       this.palette,

@@ -38,11 +38,12 @@ interface Job {
 }
 
 /** Order in which waiting kinds are sent. */
-const ORDER: readonly RequestType[] = ["init", "segment", "labels", "node", "mask", "tree-file"];
+const ORDER: readonly RequestType[] = ["init", "segment", "labels", "node", "mask", "tree-file", "refine"];
 /** Kinds a new request of the key kind makes obsolete. */
 const OBSOLETES: Partial<Record<RequestType, readonly RequestType[]>> = {
-  init: ["segment", "labels", "node", "mask", "tree-file"],
-  segment: ["labels", "node", "mask", "tree-file"],
+  init: ["segment", "labels", "node", "mask", "tree-file", "refine"],
+  segment: ["labels", "node", "mask", "tree-file", "refine"],
+  labels: ["refine"],
 };
 
 export class WorkerClient {

@@ -77,6 +77,8 @@ export type Request =
       readonly tau: number;
     }
   | { readonly type: "labels"; readonly id: number; readonly tau: number }
+  /** The labels at τ refined by PAMR (slower; asked for once the exact view is on screen). */
+  | { readonly type: "refine"; readonly id: number; readonly tau: number }
   | { readonly type: "node"; readonly id: number; readonly node: number }
   | { readonly type: "mask"; readonly id: number; readonly tau: number }
   | { readonly type: "tree-file"; readonly id: number };
@@ -105,6 +107,13 @@ export type Response =
     }
   | {
       readonly type: "labels-done";
+      readonly id: number;
+      readonly tau: number;
+      readonly labels: Uint32Array;
+      readonly ms: number;
+    }
+  | {
+      readonly type: "refine-done";
       readonly id: number;
       readonly tau: number;
       readonly labels: Uint32Array;
@@ -146,6 +155,7 @@ export function transferables(msg: Response): Transferable[] {
     case "segment-done":
       return [msg.rgba.buffer, msg.finest.buffer, msg.labels.buffer];
     case "labels-done":
+    case "refine-done":
       return [msg.labels.buffer];
     case "node-done":
       return [msg.fiedler.buffer, msg.curve.buffer, msg.thresholds.buffer];

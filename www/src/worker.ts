@@ -114,6 +114,12 @@ async function handle(msg: Request): Promise<Response> {
       const labels = dc.pixelLabels(msg.tau, dc.imageWidth, dc.imageHeight);
       return { type: "labels-done", id: msg.id, tau: msg.tau, labels, ms: performance.now() - t0 };
     }
+    case "refine": {
+      const dc = current();
+      const t0 = performance.now();
+      const labels = dc.refinedLabels(msg.tau);
+      return { type: "refine-done", id: msg.id, tau: msg.tau, labels, ms: performance.now() - t0 };
+    }
     case "node": {
       const dc = current();
       return {

@@ -145,6 +145,16 @@ pub struct Dataset {
     decode: GtDecode,
 }
 
+/// An 8-bit GT value table: raw values `first .. first + classes` become classes `0..classes`,
+/// every other value becomes `fill` (background or ignore).
+fn shifted_table(first: u16, classes: u16, fill: u16) -> Vec<u16> {
+    let mut table = vec![fill; 256];
+    for class in 0..classes {
+        table[usize::from(first + class)] = class;
+    }
+    table
+}
+
 fn missing(path: &Path, what: &str) -> Error {
     Error::Eval(format!("{}: {what} not found", path.display()))
 }
@@ -274,11 +284,7 @@ fn coco_object_table() -> Vec<u16> {
 /// labels.py`): the 27 non-void labelIds 7 (road) … 33 (bicycle) → 0..26; the void ids 0..6 and
 /// the license plate (−1, stored as 255 or absent) → ignore.
 fn cityscapes_table() -> Vec<u16> {
-    let mut table = vec![IGNORE; 256];
-    for id in 7..=33u16 {
-        table[id as usize] = id - 7;
-    }
-    table
+    shifted_table(7, 27, IGNORE)
 }
 
 /// The VOC colour map (`VOCdevkit/VOCcode/VOClabelcolormap.m`): index → RGB.
@@ -355,10 +361,7 @@ impl Dataset {
         require_file(&list, "VOC split list")?;
         let names = read_list(&list)?;
         // §6.1: 1..20 → 0..19; background 0 and void 255 → the background class 20.
-        let mut table = vec![20u16; 256];
-        for v in 1..=20u16 {
-            table[v as usize] = v - 1;
-        }
+        let table = shifted_table(1, 20, 20);
         Ok(Dataset {
             kind: DatasetKind::Voc,
             samples: samples_from_names(&names, &images, ".jpg", &gts, ".png")?,
@@ -381,10 +384,7 @@ impl Dataset {
             if names.is_empty() {
                 return Err(Error::Eval(format!("{}: no annotation PNGs", ctx59.display())));
             }
-            let mut table = vec![59u16; 256];
-            for v in 0..59u16 {
-                table[v as usize] = v;
-            }
+            let table = shifted_table(0, 59, 59);
             Ok(Dataset {
                 kind: DatasetKind::Context,
                 samples: samples_from_names(&names, &images, ".jpg", &ctx59, ".png")?,
@@ -398,10 +398,7 @@ impl Dataset {
             };
             require_file(&list, "Pascal Context split list")?;
             let names = read_list(&list)?;
-            let mut table = vec![59u16; 256];
-            for v in 1..=59u16 {
-                table[v as usize] = v - 1;
-            }
+            let table = shifted_table(1, 59, 59);
             Ok(Dataset {
                 kind: DatasetKind::Context,
                 samples: samples_from_names(&names, &images, ".jpg", &mmseg, ".png")?,
@@ -505,10 +502,7 @@ impl Dataset {
             return Err(Error::Eval(format!("{}: no .jpg images", images.display())));
         }
         // 0 = "other" → ignore; 1..150 → 0..149.
-        let mut table = vec![IGNORE; 256];
-        for v in 1..=150u16 {
-            table[v as usize] = v - 1;
-        }
+        let table = shifted_table(1, 150, IGNORE);
         Ok(Dataset {
             kind: DatasetKind::Ade20k,
             samples: samples_from_names(&names, &images, ".jpg", &gts, ".png")?,

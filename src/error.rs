@@ -71,6 +71,24 @@ pub enum Error {
     /// ignore value, an empty directory. The message starts with the offending file or directory.
     #[error("mIoU evaluation: {0}")]
     Eval(String),
+
+    /// A converted model folder that cannot be used: a manifest or config that does not parse, an
+    /// unsupported kind or topology, a size without folded constants.
+    #[error("model: {0}")]
+    Model(String),
+
+    /// A tensor of a model's weights that is missing, mis-shaped, of the wrong dtype, or not used
+    /// by the config. Names the key and both shapes.
+    #[error("model tensor {key}: expected {expected}, found {found}")]
+    ModelTensor {
+        key: String,
+        expected: String,
+        found: String,
+    },
+
+    /// A model file whose bytes do not match its manifest (truncated, corrupted, not safetensors).
+    #[error("model file {file}: {reason}")]
+    ModelFile { file: String, reason: String },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -244,7 +244,7 @@ pub fn resize_bilinear(img: &RgbImage, w: u32, h: u32) -> RgbImage {
 
 /// For each output index along one axis: (index 0, index 1, weight of index 1), as torch's
 /// `area_pixel_compute_source_index` with `align_corners=False` computes them.
-fn source_taps(input: u32, output: u32) -> Vec<(usize, usize, f32)> {
+pub(crate) fn source_taps(input: u32, output: u32) -> Vec<(usize, usize, f32)> {
     let scale = input as f32 / output as f32;
     (0..output)
         .map(|d| {

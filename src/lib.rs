@@ -8,6 +8,7 @@
 //! | step | module |
 //! | --- | --- |
 //! | patch features `[h, w, C]` (weight-free colour/texture features) | [`features`] |
+//! | diffusion features `[h, w, C]` (SSD-1B encoder slice + SDXL VAE in burn; feature `model`) | `model` |
 //! | affinity `W = minmax(X Xᵀ)^α` | [`ncut::affinity()`] |
 //! | recursive 2-way NCut → segment tree, re-cut at any τ | [`ncut`] |
 //! | high-resolution concept assignment | [`refine`] |
@@ -26,6 +27,8 @@ pub mod files;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod image_io;
+#[cfg(feature = "model")]
+pub mod model;
 pub mod ncut;
 pub mod npy;
 pub mod pipeline;

@@ -14,6 +14,7 @@ use diffcut::gpu::pamr::pamr_gpu;
 use diffcut::gpu::GpuContext;
 use diffcut::refine::PamrConfig;
 use diffcut::pipeline::{refined_labels, PamrRunner, segment_features, segment_features_gpu, SegmentParams, Segmentation};
+use diffcut::model::{native_device, DiffusionModel, FeatureMap, Noise};
 use diffcut::{npy, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -59,6 +60,58 @@ struct CutArgs {
     /// Vulkan, Metal or DX12). Same partitions up to floating-point ties.
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     device: Device,
+}
+
+/// A model folder and how to run it.
+#[derive(clap::Args, Clone)]
+struct ModelArgs {
+    /// A folder made by models/convert.py (manifest.json, config.json, weight shards).
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    opts: ModelOpts,
+}
+
+#[derive(clap::Args, Clone)]
+struct ModelOpts {
+    /// Input size S: the image is resized to S×S (the model must hold constants for S).
+    #[arg(long, default_value_t = 1024)]
+    size: u32,
+    /// The noise added to the latent: `seed42` (the official draw, shipped with the model),
+    /// `zero`, or a float32 .npy of shape [1, 4, S/8, S/8].
+    #[arg(long, default_value = "seed42")]
+    noise: String,
+    /// Where the model runs: `cpu` (burn-flex) or `gpu` (burn on wgpu: Vulkan, Metal or DX12,
+    /// the same WGSL as the browser).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    model_device: Device,
+}
+
+impl ModelOpts {
+    fn noise(&self) -> Result<Noise> {
+        match self.noise.as_str() {
+            "seed42" => Ok(Noise::Seed42),
+            "zero" => Ok(Noise::Zero),
+            path => {
+                let bytes = files::read(Path::new(path))?;
+                let (shape, values) = npy::read_f32(&bytes, 4)
+                    .or_else(|_| npy::read_f32(&bytes, 3))
+                    .map_err(|e| Error::Npy(format!("{path}: {e} (noise must be float32 [1, 4, S/8, S/8])")))?;
+                Ok(Noise::Values { shape, values })
+            }
+        }
+    }
+
+    /// Loads the model and computes the features of `img`.
+    fn features(&self, dir: &Path, img: &image::RgbImage, pb: &ProgressBar) -> Result<FeatureMap> {
+        let noise = self.noise()?;
+        pb.set_message("loading the model");
+        let device = native_device(self.model_device == Device::Gpu)?;
+        let model = DiffusionModel::load_dir(dir, &device, false)?;
+        model.config.check_size(self.size)?;
+        pb.set_message("diffusion features");
+        pollster::block_on(model.features(img, self.size, &noise))
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -151,6 +204,13 @@ enum Command {
         /// `none` = the concept assignment alone.
         #[arg(long, value_enum, default_value_t = Refine::Demo)]
         refine: Refine,
+        /// Use diffusion features from this converted model folder (models/convert.py) instead of
+        /// the weight-free colour features; the grid is then the model's (S/32 for SSD-1B).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// With --model: the input size S, the noise and the device that runs the model.
+        #[command(flatten)]
+        model_opts: ModelOpts,
     },
     /// Score predicted segmentations against ground truth: DiffCut's protocol (per-image Hungarian
     /// matching of segments to classes, TP/FP/FN accumulated over the set, mIoU = mean IoU over the
@@ -229,6 +289,20 @@ enum Command {
         /// subset), optional elsewhere (replaces the split list).
         #[arg(long)]
         image_list: Option<PathBuf>,
+    },
+    /// Diffusion features of an image (spec §1–2): the VAE encoder, DDIM noise at t = 50, and the
+    /// UNet down path up to DiffCut's hook, from a model folder made by models/convert.py.
+    /// Writes float32 [h, w, C] on the hook's grid (S/32 for SSD-1B), ready for `diffcut ncut`.
+    ///
+    /// Example: diffcut features photo.jpg --model ssd-1b-q8/ --size 1024 --out feats.npy
+    Features {
+        /// Any PNG, JPEG, GIF, BMP, TIFF or WebP image; it is squashed to SIZE×SIZE.
+        image: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Where to write the features: a float32 .npy of shape [h, w, C].
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Re-cut a saved segment tree at another τ (≤ its tau_max) without solving anything again.
     ///
@@ -311,12 +385,27 @@ fn run(cli: Cli) -> Result<()> {
             }
             eprintln!("{} segments → {}", seg.segments, out.display());
         }
-        Command::Segment { image, cut, grid, out, overlay: overlay_path, tree, refine } => {
+        Command::Features { image, model, out } => {
             let pb = spinner("decoding");
             let img = load_image(&image)?;
-            pb.set_message("features + recursive NCut");
+            let f = model.opts.features(&model.model, &img, &pb)?;
+            files::write(&out, &npy::encode_f32(&[f.h, f.w, f.c], &f.values))?;
+            pb.finish_and_clear();
+            eprintln!("features [{}, {}, {}] → {}", f.h, f.w, f.c, out.display());
+        }
+        Command::Segment { image, cut, grid, out, overlay: overlay_path, tree, refine, model, model_opts } => {
+            let pb = spinner("decoding");
+            let img = load_image(&image)?;
+            let features = match &model {
+                Some(dir) => {
+                    let f = model_opts.features(dir, &img, &pb)?;
+                    FeatureGrid::new(f.h, f.w, f.c, f.values)?
+                }
+                None => color_features(&img, grid)?,
+            };
+            pb.set_message("recursive NCut");
             let gpu = cut.gpu()?;
-            let seg = cut.segment(color_features(&img, grid)?, gpu.as_ref())?;
+            let seg = cut.segment(features, gpu.as_ref())?;
             pb.set_message("assigning pixels");
             let (w, h) = img.dimensions();
             let labels = match refine {

@@ -1,0 +1,180 @@
+//! The layers both networks are made of, on burn tensors: Linear, Conv2d, GroupNorm, LayerNorm and
+//! multi-head attention, each built from a [`WeightStore`] by diffusers name.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::module::{conv2d, layer_norm};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::Tensor;
+
+use super::weights::{Weight, WeightStore};
+use crate::Result;
+
+/// `y = x Wᵀ + b` over the last dim. W is PyTorch's `[out, in]`.
+#[derive(Clone)]
+pub struct Linear {
+    weight: Weight,
+    bias: Option<Tensor<1>>,
+}
+
+impl Linear {
+    pub fn load(store: &mut WeightStore, key: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Self> {
+        let weight = store.weight(&format!("{key}.weight"), &[d_out, d_in])?;
+        let bias = if bias { Some(store.float(&format!("{key}.bias"), [d_out])?) } else { None };
+        Ok(Linear { weight, bias })
+    }
+
+    /// `[B, N, in] → [B, N, out]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, n, d_in] = x.dims();
+        let w: Tensor<2> = self.weight.value();
+        let d_out = w.dims()[0];
+        let y = x.reshape([b * n, d_in]).matmul(w.transpose());
+        let y = match &self.bias {
+            Some(bias) => y + bias.clone().unsqueeze_dim(0),
+            None => y,
+        };
+        y.reshape([b, n, d_out])
+    }
+}
+
+/// 2-D convolution with square kernel, PyTorch weight `[out, in, k, k]`.
+#[derive(Clone)]
+pub struct Conv2d {
+    weight: Weight,
+    bias: Tensor<1>,
+    stride: usize,
+    padding: [(usize, usize); 2],
+}
+
+impl Conv2d {
+    /// A conv with symmetric padding `pad`.
+    pub fn load(
+        store: &mut WeightStore,
+        key: &str,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<Self> {
+        Self::load_padded(store, key, c_in, c_out, kernel, stride, [(pad, pad), (pad, pad)])
+    }
+
+    /// A conv with per-side padding `[(top, bottom), (left, right)]` (zeros).
+    pub fn load_padded(
+        store: &mut WeightStore,
+        key: &str,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: [(usize, usize); 2],
+    ) -> Result<Self> {
+        let weight = store.weight(&format!("{key}.weight"), &[c_out, c_in, kernel, kernel])?;
+        let bias = store.float(&format!("{key}.bias"), [c_out])?;
+        Ok(Conv2d { weight, bias, stride, padding })
+    }
+
+    /// `[B, in, H, W] → [B, out, H', W']`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let options = ConvOptions::new_with_padding([self.stride; 2], self.padding, [1, 1], 1);
+        conv2d(x, self.weight.value(), Some(self.bias.clone()), options)
+    }
+}
+
+/// GroupNorm over `[B, C, H, W]` with per-channel affine parameters.
+#[derive(Clone)]
+pub struct GroupNorm {
+    groups: usize,
+    eps: f64,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+}
+
+impl GroupNorm {
+    pub fn load(store: &mut WeightStore, key: &str, groups: usize, channels: usize, eps: f64) -> Result<Self> {
+        Ok(GroupNorm {
+            groups,
+            eps,
+            gamma: store.float(&format!("{key}.weight"), [channels])?,
+            beta: store.float(&format!("{key}.bias"), [channels])?,
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let g = self.groups;
+        let grouped = x.reshape([b, g, (c / g) * h * w]);
+        // Biased variance, as torch's group_norm.
+        let (var, mean) = grouped.clone().var_mean_bias(2);
+        let normed = (grouped - mean) / (var + self.eps).sqrt();
+        let normed = normed.reshape([b, c, h, w]);
+        normed * self.gamma.clone().reshape([1, c, 1, 1]) + self.beta.clone().reshape([1, c, 1, 1])
+    }
+}
+
+/// LayerNorm over the last dim with affine parameters.
+#[derive(Clone)]
+pub struct LayerNorm {
+    eps: f64,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+}
+
+impl LayerNorm {
+    pub fn load(store: &mut WeightStore, key: &str, dim: usize, eps: f64) -> Result<Self> {
+        Ok(LayerNorm {
+            eps,
+            gamma: store.float(&format!("{key}.weight"), [dim])?,
+            beta: store.float(&format!("{key}.bias"), [dim])?,
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        layer_norm(x, self.gamma.clone(), Some(self.beta.clone()), self.eps)
+    }
+}
+
+/// Score-matrix budget of one attention chunk, in f32 values (64 MiB): half of lavapipe's
+/// 128 MiB storage-binding limit, and small enough that the 10-head, 4096-token attention of
+/// `down_blocks.1` and the 16 384-token VAE mid-attention never materialise their full scores.
+pub const ATTENTION_CHUNK_VALUES: usize = 16 << 20;
+
+/// `softmax(Q Kᵀ / √d) V` per head, for `q [B, Nq, H·d]`, `k, v [B, Nk, H·d]` → `[B, Nq, H·d]`.
+///
+/// Computed one head and one block of query rows at a time so that no score block exceeds
+/// [`ATTENTION_CHUNK_VALUES`]; exact (each query row's softmax sees all keys).
+pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize) -> Tensor<3> {
+    let [b, nq, inner] = q.dims();
+    let nk = k.dims()[1];
+    let d = inner / heads;
+    let scale = 1.0 / (d as f64).sqrt();
+    // [B, N, H·d] → [B, H, N, d]
+    let split = |t: Tensor<3>, n: usize| t.reshape([b, n, heads, d]).swap_dims(1, 2);
+    let (q, k, v) = (split(q, nq), split(k, nk), split(v, nk));
+    let rows = (ATTENTION_CHUNK_VALUES / (b * nk).max(1)).clamp(1, nq);
+    let whole = rows == nq && b * heads * nq * nk <= ATTENTION_CHUNK_VALUES;
+    let out = if whole {
+        let scores = q.matmul(k.swap_dims(2, 3)) * scale;
+        softmax(scores, 3).matmul(v)
+    } else {
+        let mut per_head = Vec::with_capacity(heads);
+        for h in 0..heads {
+            let qh = q.clone().narrow(1, h, 1);
+            let kt = k.clone().narrow(1, h, 1).swap_dims(2, 3);
+            let vh = v.clone().narrow(1, h, 1);
+            let mut blocks = Vec::with_capacity(nq.div_ceil(rows));
+            let mut start = 0;
+            while start < nq {
+                let len = rows.min(nq - start);
+                let scores = qh.clone().narrow(2, start, len).matmul(kt.clone()) * scale;
+                blocks.push(softmax(scores, 3).matmul(vh.clone()));
+                start += len;
+            }
+            per_head.push(Tensor::cat(blocks, 2));
+        }
+        Tensor::cat(per_head, 1)
+    };
+    // [B, H, Nq, d] → [B, Nq, H·d], heads in order (diffusers' head_to_batch_dim inverse).
+    out.swap_dims(1, 2).reshape([b, nq, inner])
+}

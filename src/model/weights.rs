@@ -1,0 +1,367 @@
+//! The manifest, file verification, and safetensors shards → device tensors.
+//!
+//! Loading is shard by shard: [`WeightStore::add_shard`] parses one shard's bytes, uploads each
+//! tensor to the device and returns, so the caller can drop the shard before reading the next one.
+//! Peak host memory is one shard plus the widened copy of one tensor. q8/q4 weights are handed to
+//! burn in their packed form and stay quantized on the device.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// The manifest format this build reads.
+pub const FORMAT: &str = "diffcut-model";
+/// The manifest format version this build reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `manifest.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    /// How the big weights are stored: `f32`, `f16`, `q8` or `q4`.
+    pub dtype: String,
+    #[serde(default)]
+    pub source: serde_json::Value,
+    /// The config file's name.
+    pub config: String,
+    pub files: Vec<ManifestFile>,
+    #[serde(default)]
+    pub total_bytes: u64,
+}
+
+/// One file of the folder, with the bytes and hash it must have.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestFile {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+    /// `config`, `weights` or `noise`.
+    pub kind: String,
+    /// For `noise`: the input size it belongs to.
+    #[serde(default)]
+    pub size: Option<u32>,
+}
+
+impl Manifest {
+    /// Parses and checks `manifest.json`.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        let m: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Model(format!("manifest.json does not parse: {e}")))?;
+        if m.format != FORMAT || m.format_version != FORMAT_VERSION {
+            return Err(Error::Model(format!(
+                "manifest.json is format {:?} version {}; this build reads {FORMAT:?} version {FORMAT_VERSION}",
+                m.format, m.format_version
+            )));
+        }
+        if !["f32", "f16", "q8", "q4"].contains(&m.dtype.as_str()) {
+            return Err(Error::Model(format!("manifest.json: unknown dtype {:?}", m.dtype)));
+        }
+        for f in &m.files {
+            // Names come from a file we may have fetched from anywhere: no paths out of the folder.
+            if f.name.is_empty()
+                || f.name.starts_with('/')
+                || f.name.split('/').any(|p| p == ".." || p.is_empty())
+                || f.name.contains('\\')
+            {
+                return Err(Error::Model(format!("manifest.json: file name {:?} is not a relative path inside the folder", f.name)));
+            }
+            if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Error::Model(format!("manifest.json: {} has a malformed sha256", f.name)));
+            }
+        }
+        if !m.files.iter().any(|f| f.name == m.config) {
+            return Err(Error::Model(format!("manifest.json does not list its config {:?}", m.config)));
+        }
+        if !m.files.iter().any(|f| f.kind == "weights") {
+            return Err(Error::Model("manifest.json lists no weight shards".into()));
+        }
+        Ok(m)
+    }
+
+    /// The weight shards in load order.
+    pub fn shards(&self) -> impl Iterator<Item = &ManifestFile> {
+        self.files.iter().filter(|f| f.kind == "weights")
+    }
+
+    /// Total bytes of the weight shards (the download a user waits for, without config/noise).
+    pub fn weight_bytes(&self) -> u64 {
+        self.shards().map(|f| f.bytes).sum()
+    }
+
+    /// The manifest entry named `name`.
+    pub fn file(&self, name: &str) -> Option<&ManifestFile> {
+        self.files.iter().find(|f| f.name == name)
+    }
+}
+
+/// Checks a file's length and sha256 against its manifest entry.
+pub fn verify(file: &ManifestFile, bytes: &[u8]) -> Result<()> {
+    if bytes.len() as u64 != file.bytes {
+        return Err(Error::ModelFile {
+            file: file.name.clone(),
+            reason: format!(
+                "{} bytes, the manifest says {} ({})",
+                bytes.len(),
+                file.bytes,
+                if (bytes.len() as u64) < file.bytes { "truncated download?" } else { "wrong file?" }
+            ),
+        });
+    }
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    if !hex.eq_ignore_ascii_case(&file.sha256) {
+        return Err(Error::ModelFile {
+            file: file.name.clone(),
+            reason: format!("sha256 is {hex}, the manifest says {} (corrupted?)", file.sha256),
+        });
+    }
+    Ok(())
+}
+
+/// Q8S or Q4S, per block of 32 along the last dim, packed in u32 words, f32 scales: the layout
+/// convert.py writes (models/FORMAT.md).
+pub fn quant_scheme(bits: u8) -> QuantScheme {
+    let value = if bits == 4 { QuantValue::Q4S } else { QuantValue::Q8S };
+    QuantScheme::default()
+        .with_value(value)
+        .with_store(QuantStore::PackedU32(0))
+        .per_block([32], ScaleDtype::F32)
+}
+
+/// A tensor as uploaded: float (flattened, with its shape) or quantized 2-D `[out, L]`.
+pub enum Stored {
+    Float { tensor: Tensor<1>, shape: Vec<usize> },
+    Quant { tensor: Tensor<2>, shape: [usize; 2] },
+}
+
+impl Stored {
+    fn describe(&self) -> String {
+        match self {
+            Stored::Float { shape, .. } => format!("{shape:?}"),
+            Stored::Quant { shape, .. } => format!("quantized {shape:?}"),
+        }
+    }
+}
+
+/// Every tensor of a model, on the device, by diffusers name. Modules take their tensors out by
+/// name and shape; whatever is left at the end was not used by the config, which is an error.
+pub struct WeightStore {
+    device: Device,
+    tensors: BTreeMap<String, Stored>,
+    /// Dequantize on the host instead of uploading packed bytes (backends without quantized
+    /// tensors).
+    host_dequantize: bool,
+}
+
+fn tensor_error(key: &str, expected: impl Into<String>, found: impl Into<String>) -> Error {
+    Error::ModelTensor {
+        key: key.to_string(),
+        expected: expected.into(),
+        found: found.into(),
+    }
+}
+
+impl WeightStore {
+    pub fn new(device: &Device, host_dequantize: bool) -> Self {
+        WeightStore {
+            device: device.clone(),
+            tensors: BTreeMap::new(),
+            host_dequantize,
+        }
+    }
+
+    /// Parses one safetensors shard and uploads its tensors. `file` names it in errors.
+    pub fn add_shard(&mut self, file: &str, bytes: &[u8]) -> Result<()> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::ModelFile {
+            file: file.to_string(),
+            reason: format!("not a safetensors file: {e}"),
+        })?;
+        let mut names: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
+        names.sort();
+        for name in names {
+            if name.ends_with(".scales") {
+                continue; // read with its `.q8`/`.q4`
+            }
+            let view = st.tensor(&name).map_err(|e| Error::ModelFile {
+                file: file.to_string(),
+                reason: format!("{name}: {e}"),
+            })?;
+            let (key, stored) = if let Some(base) = name.strip_suffix(".q8") {
+                (base.to_string(), self.quantized(&st, file, base, 8, &view)?)
+            } else if let Some(base) = name.strip_suffix(".q4") {
+                (base.to_string(), self.quantized(&st, file, base, 4, &view)?)
+            } else {
+                let values = widen(&name, &view)?;
+                let shape = view.shape().to_vec();
+                let n = values.len();
+                let tensor = Tensor::<1>::from_data(TensorData::new(values, [n]), &self.device);
+                (name.clone(), Stored::Float { tensor, shape })
+            };
+            if self.tensors.insert(key.clone(), stored).is_some() {
+                return Err(tensor_error(&key, "one copy", format!("a second copy in {file}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn quantized(
+        &self,
+        st: &SafeTensors,
+        file: &str,
+        base: &str,
+        bits: u8,
+        view: &safetensors::tensor::TensorView,
+    ) -> Result<Stored> {
+        let qname = format!("{base}.q{bits}");
+        let shape = view.shape();
+        let want_dtype = if bits == 8 { Dtype::I8 } else { Dtype::U8 };
+        if view.dtype() != want_dtype || shape.len() != 2 {
+            return Err(tensor_error(&qname, format!("{want_dtype:?} 2-D"), format!("{:?} {shape:?}", view.dtype())));
+        }
+        let rows = shape[0];
+        let cols = if bits == 8 { shape[1] } else { shape[1] * 2 };
+        if cols % 32 != 0 {
+            return Err(tensor_error(&qname, "rows of a multiple of 32 values", format!("{cols} values per row")));
+        }
+        let sname = format!("{base}.scales");
+        let scales = st.tensor(&sname).map_err(|_| {
+            tensor_error(&sname, format!("F32 [{}] beside {qname}", rows * cols / 32), "missing")
+        })?;
+        if scales.dtype() != Dtype::F32 || scales.shape() != [rows * cols / 32] {
+            return Err(tensor_error(
+                &sname,
+                format!("F32 [{}]", rows * cols / 32),
+                format!("{:?} {:?}", scales.dtype(), scales.shape()),
+            ));
+        }
+        let _ = file;
+        if self.host_dequantize {
+            let scale: Vec<f32> = scales
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let q = view.data();
+            let mut out = Vec::with_capacity(rows * cols);
+            for i in 0..rows * cols {
+                let v = if bits == 8 {
+                    q[i] as i8 as f32
+                } else {
+                    let nib = (q[i / 2] >> ((i % 2) * 4)) & 0x0f;
+                    ((nib as i8) << 4 >> 4) as f32
+                };
+                out.push(v * scale[i / 32]);
+            }
+            let n = out.len();
+            let tensor = Tensor::<1>::from_data(TensorData::new(out, [n]), &self.device);
+            return Ok(Stored::Float { tensor, shape: vec![rows, cols] });
+        }
+        let mut bytes = Vec::with_capacity(view.data().len() + scales.data().len());
+        bytes.extend_from_slice(view.data());
+        bytes.extend_from_slice(scales.data());
+        let scheme = quant_scheme(bits);
+        let data = TensorData::from_bytes_vec(bytes, [rows, cols], DType::QFloat(scheme));
+        let tensor = Tensor::<2>::from_data(data, &self.device);
+        Ok(Stored::Quant { tensor, shape: [rows, cols] })
+    }
+
+    fn take(&mut self, key: &str) -> Result<Stored> {
+        self.tensors
+            .remove(key)
+            .ok_or_else(|| tensor_error(key, "a tensor", "missing (is the config the one this model was converted with?)"))
+    }
+
+    /// A float tensor of exactly `shape`, as a rank-`D` tensor.
+    pub fn float<const D: usize>(&mut self, key: &str, shape: [usize; D]) -> Result<Tensor<D>> {
+        match self.take(key)? {
+            Stored::Float { tensor, shape: got } if got == shape => Ok(tensor.reshape(shape)),
+            other => Err(tensor_error(key, format!("{shape:?}"), other.describe())),
+        }
+    }
+
+    /// A weight that may be quantized: `[out, in]` (Linear) or `[out, in, kh, kw]` (conv), quantized
+    /// as `[out, in·kh·kw]`.
+    pub fn weight(&mut self, key: &str, shape: &[usize]) -> Result<Weight> {
+        let rows = shape[0];
+        let cols: usize = shape[1..].iter().product();
+        match self.take(key)? {
+            Stored::Float { tensor, shape: got } if got == shape => Ok(Weight::Float { tensor, shape: shape.to_vec() }),
+            // Host-dequantized weights keep the 2-D shape they were stored in.
+            Stored::Float { tensor, shape: got } if got == [rows, cols] => Ok(Weight::Float { tensor, shape: shape.to_vec() }),
+            Stored::Quant { tensor, shape: got } if got == [rows, cols] => Ok(Weight::Quant { tensor, shape: shape.to_vec() }),
+            other => Err(tensor_error(key, format!("{shape:?}"), other.describe())),
+        }
+    }
+
+    /// Fails when tensors are left over: the weights hold layers the config does not have.
+    pub fn finish(self) -> Result<()> {
+        if self.tensors.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&String> = self.tensors.keys().take(3).collect();
+        Err(Error::ModelTensor {
+            key: keys[0].clone(),
+            expected: "no tensor (the config does not use it)".into(),
+            found: format!(
+                "{} unused tensor(s), e.g. {keys:?}; is the config the one this model was converted with?",
+                self.tensors.len()
+            ),
+        })
+    }
+}
+
+/// F32, F16 or BF16 safetensors data → f32 values.
+fn widen(name: &str, view: &safetensors::tensor::TensorView) -> Result<Vec<f32>> {
+    let data = view.data();
+    let v = match view.dtype() {
+        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F16 => data
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => data
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        other => return Err(tensor_error(name, "F32, F16 or BF16", format!("{other:?}"))),
+    };
+    Ok(v)
+}
+
+/// A Linear or conv weight, float or quantized.
+#[derive(Clone)]
+pub enum Weight {
+    /// f32, flattened; `shape` is PyTorch's.
+    Float { tensor: Tensor<1>, shape: Vec<usize> },
+    /// Q8S/Q4S `[out, in·kh·kw]`; dequantized on the device at each use.
+    Quant { tensor: Tensor<2>, shape: Vec<usize> },
+}
+
+impl Weight {
+    /// The weight as f32 of rank `D` in PyTorch's shape.
+    pub fn value<const D: usize>(&self) -> Tensor<D> {
+        match self {
+            Weight::Float { tensor, shape } => tensor.clone().reshape(shape_array::<D>(shape)),
+            Weight::Quant { tensor, shape } => tensor.clone().dequantize().reshape(shape_array::<D>(shape)),
+        }
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Weight::Float { shape, .. } | Weight::Quant { shape, .. } => shape,
+        }
+    }
+}
+
+fn shape_array<const D: usize>(shape: &[usize]) -> [usize; D] {
+    let mut out = [0; D];
+    out.copy_from_slice(shape);
+    out
+}

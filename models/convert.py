@@ -432,13 +432,23 @@ def write_shards(enc, out, shard_mb):
     from safetensors.numpy import save_file
 
     limit = int(shard_mb * 1_000_000)
-    groups, cur, cur_bytes = [], OrderedDict(), 8
+    # A quantized weight's values ({name}.q8 / .q4) and its {name}.scales are one unit: they always
+    # go into the same shard, so a loader can rebuild the weight from one shard at a time.
+    units = OrderedDict()
     for name, a in enc.items():
-        nb = a.nbytes + len(name) + 96  # data + a generous header entry estimate
+        base = name
+        for suffix in (".q8", ".q4", ".scales"):
+            if name.endswith(suffix):
+                base = name[: -len(suffix)]
+        units.setdefault(base, []).append((name, a))
+    groups, cur, cur_bytes = [], OrderedDict(), 8
+    for members in units.values():
+        nb = sum(a.nbytes + len(name) + 96 for name, a in members)  # data + a generous header estimate
         if cur and cur_bytes + nb > limit:
             groups.append(cur)
             cur, cur_bytes = OrderedDict(), 8
-        cur[name] = a
+        for name, a in members:
+            cur[name] = a
         cur_bytes += nb
     if cur:
         groups.append(cur)

@@ -218,3 +218,59 @@ fn the_gpu_path_gives_the_cpu_partition() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(image::open(&mask).unwrap().width(), 48);
 }
+
+fn model_fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").join(rel)
+}
+
+#[test]
+fn features_writes_the_diffusers_features_of_a_converted_model() {
+    let d = tmp();
+    let out = d.path().join("f.npy");
+    let (img, model, noise) = (model_fixture("ssd-tiny/image.png"), model_fixture("ssd-tiny/q8"), model_fixture("ssd-tiny/noise.npy"));
+    let o = diffcut(&["features", s(&img), "--model", s(&model), "--size", "128", "--noise", s(&noise), "--out", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (shape, got) = npy::read_f32(&std::fs::read(&out).unwrap(), 3).unwrap();
+    let (want_shape, want) =
+        npy::read_f32(&std::fs::read(model_fixture("ssd-tiny/expected/features_q8.npy")).unwrap(), 3).unwrap();
+    assert_eq!(shape, want_shape);
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(err < 2e-4 * scale, "max |Δ| = {err} (max |f| = {scale})");
+    // The features feed `diffcut ncut` as they are.
+    let labels = d.path().join("l.npy");
+    let o = diffcut(&["ncut", s(&out), "--out", s(&labels)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn segment_with_a_model_writes_a_mask_at_the_image_size() {
+    let d = tmp();
+    let mask = d.path().join("m.png");
+    let img = model_fixture("ssd-tiny/image.png");
+    let o = diffcut(&[
+        "segment", s(&img), "--model", s(&model_fixture("ssd-tiny/f16")), "--size", "128", "--noise", "zero",
+        "--tau", "1.5", "--out", s(&mask),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = image::open(&mask).unwrap();
+    assert_eq!((m.width(), m.height()), (150, 110));
+}
+
+#[test]
+fn features_names_what_is_wrong_with_a_model_or_its_options() {
+    let d = tmp();
+    let out = d.path().join("f.npy");
+    let img = model_fixture("ssd-tiny/image.png");
+    let model = model_fixture("ssd-tiny/q8");
+    fails_with(&diffcut(&["features", s(&img), "--model", "/nonexistent-model", "--out", s(&out)]), "/nonexistent-model/manifest.json");
+    // The default size 1024 has no folded constants in this tiny model.
+    fails_with(&diffcut(&["features", s(&img), "--model", s(&model), "--out", s(&out)]), "sizes [128, 256], not 1024");
+    // No official noise is shipped for 128.
+    fails_with(&diffcut(&["features", s(&img), "--model", s(&model), "--size", "128", "--out", s(&out)]), "seed-42 noise");
+    let bad = write(d.path(), "n.npy", &npy::encode_f32(&[1, 4, 3, 3], &[0.0; 36]));
+    fails_with(&diffcut(&["features", s(&img), "--model", s(&model), "--size", "128", "--noise", s(&bad), "--out", s(&out)]), "[1, 4, 3, 3]");
+    let junk = write(d.path(), "junk.png", b"junk");
+    fails_with(&diffcut(&["features", s(&junk), "--model", s(&model), "--size", "128", "--noise", "zero", "--out", s(&out)]), "cannot decode image");
+    assert!(!out.exists());
+}

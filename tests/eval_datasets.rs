@@ -279,3 +279,47 @@ fn cli_eval_missing_annotation_names_the_file() {
     let o = diffcut(&["eval", "--dataset", "voc", "--root", t.path().to_str().unwrap(), "--features", "ssd1b"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("features"));
 }
+
+#[test]
+fn cli_eval_with_a_model_caches_features_and_resumes() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("data");
+    voc(&root, &["2007_000001", "2007_000002"]);
+    let cache = t.path().join("cache");
+    let out = t.path().join("voc.json");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model/ssd-tiny/q8");
+    let args = [
+        "eval", "--dataset", "voc", "--root", root.to_str().unwrap(), "--cache", cache.to_str().unwrap(), "--json",
+        out.to_str().unwrap(), "--model", model.to_str().unwrap(), "--size", "128", "--noise", "zero", "--tau", "1.5",
+    ];
+    let o = diffcut(&args);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("diffusion features of") && !stdout.contains("not comparable"), "{stdout}");
+    let j = json(&out);
+    assert_eq!(j["features"], "diffusion");
+    assert!((0.0..=1.0).contains(&j["miou"].as_f64().unwrap()), "{j}");
+    // One feature file per image, [4, 4, 64] for this model at 128 px.
+    let feature_files: Vec<PathBuf> = walk(&cache).into_iter().filter(|p| p.extension().is_some_and(|e| e == "npy")).collect();
+    assert_eq!(feature_files.len(), 2, "{feature_files:?}");
+    let (shape, _) = diffcut::npy::read_f32(&std::fs::read(&feature_files[0]).unwrap(), 3).unwrap();
+    assert_eq!(shape, vec![4, 4, 64]);
+    // Resume: the predictions come from the cache, same score.
+    let o = diffcut(&args);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 computed, 2 from cache"));
+    assert_eq!(json(&out)["miou"], j["miou"]);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

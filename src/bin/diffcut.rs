@@ -245,10 +245,11 @@ enum Command {
     /// 1024 px image, features on the grid, recursive NCut, assignment at 128×128, the background
     /// merge for VOC / Context / COCO-Object, PAMR (eval preset), per-image Hungarian matching.
     ///
-    /// Only the weight-free colour features exist here, so the numbers are NOT comparable with the
-    /// paper's (SSD-1B features); the paper's number is printed beside ours for reference.
+    /// With --model (an SSD-1B folder from models/convert.py) this is the paper's setting and the
+    /// paper's number printed beside ours is comparable; without it the weight-free colour features
+    /// are used and it is not.
     ///
-    /// Example: diffcut eval --dataset voc --root ~/data --cache cache/ --json voc.json
+    /// Example: diffcut eval --dataset voc --root ~/data --model ssd-1b-q8 --cache cache/ --json voc.json
     Eval {
         /// voc, context, coco-object, coco-stuff, cityscapes or ade20k.
         #[arg(long)]
@@ -257,9 +258,16 @@ enum Command {
         /// leftImg8bit/ + gtFine/, or images/val2017 + annotations/val2017 for COCO).
         #[arg(long)]
         root: PathBuf,
-        /// Features: only `color` (weight-free) exists so far.
+        /// Features: `color` (weight-free). Ignored with --model.
         #[arg(long, default_value = "color")]
         features: String,
+        /// Diffusion features from this converted model folder (models/convert.py): the paper's
+        /// setting with SSD-1B. Features are cached per image in --cache, so a run resumes.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// With --model: input size, noise, device.
+        #[command(flatten)]
+        model_opts: ModelOpts,
         /// Evaluate only the first N images.
         #[arg(long)]
         limit: Option<usize>,
@@ -338,6 +346,12 @@ fn warn_if_merged(seg: &Segmentation, tau: f64) {
             seg.segments
         );
     }
+}
+
+/// A short content tag of a model (from its manifest's hashes), so caches of different models
+/// never mix.
+fn short_hash(files: &[diffcut::model::ManifestFile]) -> String {
+    files.iter().find(|f| f.kind == "weights").map_or_else(|| "none".into(), |f| f.sha256.chars().take(8).collect())
 }
 
 fn read_features(path: &Path) -> Result<FeatureGrid> {
@@ -448,8 +462,8 @@ fn run(cli: Cli) -> Result<()> {
                 files::write(&f, text.as_bytes())?;
             }
         }
-        Command::Eval { dataset, root, features, limit, cache, json, tau, alpha, grid, refine, class_map, image_list } => {
-            run_eval(EvalArgs { dataset, root, features, limit, cache, json, tau, alpha, grid, refine, class_map, image_list })?;
+        Command::Eval { dataset, root, features, model, model_opts, limit, cache, json, tau, alpha, grid, refine, class_map, image_list } => {
+            run_eval(EvalArgs { dataset, root, features, model, model_opts, limit, cache, json, tau, alpha, grid, refine, class_map, image_list })?;
         }
         Command::Recut { tree, tau, out } => {
             let bytes = files::read(&tree)?;
@@ -467,6 +481,8 @@ struct EvalArgs {
     dataset: String,
     root: PathBuf,
     features: String,
+    model: Option<PathBuf>,
+    model_opts: ModelOpts,
     limit: Option<usize>,
     cache: Option<PathBuf>,
     json: Option<PathBuf>,
@@ -480,17 +496,31 @@ struct EvalArgs {
 
 /// `diffcut eval`: one benchmark through the official protocol (spec §6).
 fn run_eval(a: EvalArgs) -> Result<()> {
-    use diffcut::eval::datasets::{eval_gt, eval_image, predict_colour, Dataset, DatasetKind, DatasetOptions, EvalSettings, EVAL_MASK_SIDE};
+    use diffcut::eval::datasets::{eval_gt, eval_image, predict_colour, predict_from_features, Dataset, DatasetKind, DatasetOptions, EvalSettings, EVAL_MASK_SIDE};
     use diffcut::eval::{load_label_png, Accumulator};
 
     let kind = DatasetKind::parse(&a.dataset)?;
-    if a.features != "color" {
+    let mut a = a;
+    if a.model.is_some() {
+        a.features = "diffusion".into();
+    } else if a.features != "color" {
         return Err(Error::InvalidParameter {
             name: "features",
-            expected: "`color` (the weight-free features; the diffusion features are not available yet)",
+            expected: "`color` (or diffusion features with --model DIR)",
             got: a.features.clone(),
         });
     }
+    // The model, loaded once; its features are cached per image next to the predictions.
+    let model = match &a.model {
+        Some(dir) => {
+            let device = native_device(a.model_opts.model_device == Device::Gpu)?;
+            let m = DiffusionModel::load_dir(dir, &device, false)?;
+            m.config.check_size(a.model_opts.size)?;
+            Some(m)
+        }
+        None => None,
+    };
+    let noise = a.model_opts.noise()?;
     let refine_name = match a.refine {
         Refine::None => "none",
         Refine::Eval => "eval",
@@ -517,7 +547,11 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     let mut acc = Accumulator::with_protocol(diffcut::eval::Protocol { background_merge: false, ..protocol })?;
     let merge = protocol.background_merge.then_some(protocol.classes);
     let cache_dir = a.cache.as_ref().map(|c| {
-        c.join(format!("{}_{}_tau{}_alpha{}_grid{}_{}", kind.name(), a.features, a.tau, a.alpha, a.grid, refine_name))
+        let features = match &model {
+            Some(m) => format!("diffusion-{}-{}-S{}-{}", m.manifest.dtype, short_hash(&m.manifest.files), a.model_opts.size, a.model_opts.noise.replace(['/', '\\', '.'], "_")),
+            None => format!("{}_grid{}", a.features, a.grid),
+        };
+        c.join(format!("{}_{features}_tau{}_alpha{}_{}", kind.name(), a.tau, a.alpha, refine_name))
     });
     if let Some(d) = &cache_dir {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
@@ -552,7 +586,26 @@ fn run_eval(a: EvalArgs) -> Result<()> {
                         s.image.display()
                     )));
                 }
-                let p = predict_colour(&eval_image(&img), &gt, merge, &settings)?;
+                let eval_img = eval_image(&img);
+                let p = match &model {
+                    None => predict_colour(&eval_img, &gt, merge, &settings)?,
+                    Some(m) => {
+                        let feature_file = cache_dir.as_ref().map(|d| d.join("features").join(format!("{}.npy", s.name.replace(['/', '\\'], "_"))));
+                        let cached_features = feature_file.as_ref().filter(|f| f.is_file()).and_then(|f| read_features(f).ok());
+                        let features = match cached_features {
+                            Some(f) => f,
+                            None => {
+                                let f = pollster::block_on(m.features(&eval_img, a.model_opts.size, &noise))?;
+                                if let Some(path) = &feature_file {
+                                    std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(|e| Error::io(path, e))?;
+                                    files::write(path, &npy::encode_f32(&[f.h, f.w, f.c], &f.values))?;
+                                }
+                                FeatureGrid::new(f.h, f.w, f.c, f.values)?
+                            }
+                        };
+                        predict_from_features(&eval_img, features, &gt, merge, &settings)?
+                    }
+                };
                 if let Some(f) = &cache_file {
                     let k = p.iter().copied().max().unwrap_or(0) as usize + 1;
                     files::write(f, &encode_mask_png(&p, side, side, k)?)?;
@@ -570,10 +623,13 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let report = acc.finish();
-    let note = format!(
-        "features: {} (weight-free colour/texture features, NOT the paper's SSD-1B diffusion features; the numbers are not comparable)",
-        a.features
-    );
+    let note = match &a.model {
+        Some(dir) => format!("features: diffusion features of {} (as the paper's SSD-1B setting when the folder holds SSD-1B)", dir.display()),
+        None => format!(
+            "features: {} (weight-free colour/texture features, NOT the paper's SSD-1B diffusion features; the numbers are not comparable)",
+            a.features
+        ),
+    };
     println!("| Dataset | mIoU (ours) | pixel acc. (ours) | images | mIoU (paper, SSD-1B) |");
     println!("|---|---|---|---|---|");
     println!(

@@ -678,6 +678,18 @@ pub struct EvalSettings {
 /// Returns 128×128 labels `0..k`.
 pub fn predict_colour(image: &RgbImage, gt: &[u16], background_merge_classes: Option<usize>, settings: &EvalSettings) -> Result<Vec<u32>> {
     let features = crate::features::color_features(image, settings.segment.grid)?;
+    predict_from_features(image, features, gt, background_merge_classes, settings)
+}
+
+/// [`predict_colour`] with features computed elsewhere (e.g. the diffusion model's, on its own
+/// grid): recursive NCut, assignment at 128², background merge, PAMR.
+pub fn predict_from_features(
+    image: &RgbImage,
+    features: crate::ncut::FeatureGrid,
+    gt: &[u16],
+    background_merge_classes: Option<usize>,
+    settings: &EvalSettings,
+) -> Result<Vec<u32>> {
     let seg = crate::pipeline::segment_features(features, &settings.segment)?;
     let coarse = seg.pixel_labels(EVAL_MASK_SIDE, EVAL_MASK_SIDE)?;
     let (labels, k) = match background_merge_classes {

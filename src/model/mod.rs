@@ -177,6 +177,25 @@ impl DiffusionModel {
         &self.device
     }
 
+    /// The noise the official code uses at `size` when this model ships it (seed 42), else zero.
+    pub fn default_noise(&self, size: u32) -> Noise {
+        if self.noise.contains_key(&size) {
+            Noise::Seed42
+        } else {
+            Noise::Zero
+        }
+    }
+
+    /// The stored size nearest to `want` (ties: the smaller), for callers that let the model pick.
+    pub fn nearest_size(&self, want: u32) -> u32 {
+        *self
+            .config
+            .sizes
+            .iter()
+            .min_by_key(|&&s| ((s as i64 - want as i64).abs(), s))
+            .expect("validated non-empty")
+    }
+
     /// Sizes with seed-42 noise shipped.
     pub fn seed42_sizes(&self) -> Vec<u32> {
         self.noise.keys().copied().collect()
@@ -323,4 +342,21 @@ pub fn native_device(gpu: bool) -> Result<Device> {
     } else {
         Ok(Device::flex())
     }
+}
+
+/// burn's WebGPU device in the browser (opened once per worker; later calls share it).
+#[cfg(target_arch = "wasm32")]
+pub async fn browser_device() -> Result<Device> {
+    thread_local! {
+        static DEVICE: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
+    }
+    if let Some(d) = DEVICE.with(|d| d.borrow().clone()) {
+        return Ok(d);
+    }
+    let (device, _setup) = Device::wgpu_options()
+        .init_with_setup_async()
+        .await
+        .map_err(|e| Error::Gpu(format!("no WebGPU device for the model: {e:?}")))?;
+    DEVICE.with(|d| *d.borrow_mut() = Some(device.clone()));
+    Ok(device)
 }

@@ -1,0 +1,84 @@
+//! `cargo bench --bench model`: time per image of the diffusion feature extractor (VAE encoder,
+//! UNet slice, whole), per input size and device, with the device memory burn's allocator holds.
+//!
+//! `MODEL=/path/to/converted SIZES=512,1024 DEVICES=cpu,gpu RUNS=2 cargo bench --bench model`.
+//! `cpu` is burn-flex; `gpu` is burn on wgpu (the same WGSL as the browser; lavapipe on a machine
+//! without a GPU, a software floor). Run as a test (`cargo test --all-targets`, no `--bench`) it
+//! does one pass of the tiny fixture model, as a smoke test. Results go to BENCHMARKS.md.
+
+use std::time::{Duration, Instant};
+
+use burn::tensor::Device;
+use diffcut::model::{native_device, read_f32, DiffusionModel};
+
+fn env_list(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name).unwrap_or_else(|_| default.into()).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+/// Waits for the device's queued work (burn is lazy on the GPU).
+fn sync(device: &Device) {
+    device.sync().expect("device sync");
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let default_model = format!("{root}/tests/fixtures/model/ssd-tiny/q8");
+    let model_dir = std::env::var("MODEL").unwrap_or(default_model);
+    let sizes: Vec<u32> = env_list("SIZES", if benchmarking { "512,1024" } else { "128" })
+        .iter()
+        .map(|s| s.parse().expect("SIZES=512,1024"))
+        .collect();
+    let devices = env_list("DEVICES", "cpu");
+    let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(if benchmarking { 2 } else { 1 });
+    let image = image::open(format!("{root}/samples/coffee.jpg")).expect("samples/coffee.jpg").to_rgb8();
+
+    println!("model: {model_dir}");
+    println!("| device | size | load | VAE | UNet slice | whole (best of {runs}) | first run | memory held |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for dev in &devices {
+        let device = native_device(dev == "gpu").expect("device");
+        let t = Instant::now();
+        let model = DiffusionModel::load_dir(std::path::Path::new(&model_dir), &device, false).expect("model");
+        sync(&device);
+        let load = t.elapsed();
+        for &size in &sizes {
+            let noise = model.default_noise(size);
+            let first = Instant::now();
+            pollster::block_on(model.features(&image, size, &noise)).expect("features");
+            let first = first.elapsed();
+            let (mut vae, mut unet, mut whole) = (Duration::MAX, Duration::MAX, Duration::MAX);
+            for _ in 0..runs {
+                let t0 = Instant::now();
+                let input = DiffusionModel::preprocess(&image, size).unwrap();
+                let latent = model.encode(input, size).unwrap();
+                sync(&device);
+                let t1 = Instant::now();
+                let noisy = model.add_noise(latent, size, &noise).unwrap();
+                let z = model.unet(noisy, size, &mut |_, _| {}).unwrap();
+                let values = pollster::block_on(read_f32(z)).unwrap();
+                let t2 = Instant::now();
+                assert!(values.iter().all(|v| v.is_finite()));
+                vae = vae.min(t1 - t0);
+                unet = unet.min(t2 - t1);
+                whole = whole.min(t2 - t0);
+            }
+            let held = device
+                .memory_pool_usage()
+                .map(|u| format!("{:.0} MiB reserved, {:.0} MiB in use", u.bytes_reserved as f64 / 1048576.0, u.bytes_in_use as f64 / 1048576.0))
+                .unwrap_or_else(|| "n/a".into());
+            println!(
+                "| {dev} | {size} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {held} |",
+                ms(load),
+                ms(vae),
+                ms(unet),
+                ms(whole),
+                ms(first)
+            );
+        }
+    }
+}

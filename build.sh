@@ -85,23 +85,27 @@ web_npm_ci() {
   (cd www && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 }
 
-build_wasm() {
-  local dir wasm pkg=www/pkg t0=$SECONDS
+# Builds the crate for wasm32 with cargo features $1 into the wasm-bindgen package $2 (www/pkg or
+# www/pkg-model), then, when $3 is "opt", shrinks it with wasm-opt. Extra environment for cargo in
+# $4.. (profile).
+build_wasm_pkg() {
+  local features=$1 pkg=$2 opt=$3 dir wasm t0=$SECONDS
+  shift 3
   dir="$(web_target_dir)"
   if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     stage "adding the wasm32-unknown-unknown target (rustup)"
     rustup target add wasm32-unknown-unknown
   fi
-  stage "web: the crate for wasm32 (feature web,gpu; target dir $dir)"
-  # No debug info in the wasm (the profile's line tables would only be stripped again), and fat
-  # LTO with one codegen unit: 15 % less wasm after wasm-opt (gzipped), for the same CPU time cold.
-  CARGO_TARGET_DIR="$dir" CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_LTO=true \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 cargo build --release --locked --lib --target wasm32-unknown-unknown --no-default-features --features web,gpu
+  stage "web: the crate for wasm32 (features $features → $pkg; target dir $dir)"
+  env CARGO_TARGET_DIR="$dir" CARGO_PROFILE_RELEASE_DEBUG=0 "$@" \
+    cargo build --release --locked --lib --target wasm32-unknown-unknown --no-default-features --features "$features"
   wasm="$dir/wasm32-unknown-unknown/release/diffcut.wasm"
   need_wasm_bindgen
   rm -rf "$pkg"
   wasm-bindgen --target web --out-dir "$pkg" --out-name diffcut "$wasm"
-  if [ -x www/node_modules/.bin/wasm-opt ]; then
+  if [ "$opt" != opt ]; then
+    :
+  elif [ -x www/node_modules/.bin/wasm-opt ]; then
     # -O2: within 2 % of -O3's size (gzipped) in two thirds of the time. The feature flags are
     # those rustc's wasm32 target emits by default.
     www/node_modules/.bin/wasm-opt -O2 --enable-bulk-memory --enable-nontrapping-float-to-int \
@@ -110,7 +114,18 @@ build_wasm() {
   else
     echo "note: www/node_modules/.bin/wasm-opt (npm's binaryen) not found; the wasm is not size-optimised"
   fi
-  echo "wasm: $(wc -c <"$pkg/diffcut_bg.wasm") bytes, $(gzip -9 -c "$pkg/diffcut_bg.wasm" | wc -c) gzipped ($((SECONDS - t0)) s)"
+  echo "wasm ($pkg): $(wc -c <"$pkg/diffcut_bg.wasm") bytes, $(gzip -9 -c "$pkg/diffcut_bg.wasm" | wc -c) gzipped ($((SECONDS - t0)) s)"
+}
+
+build_wasm() {
+  # The page's start-up module: weight-free features + the WGSL NCut. Fat LTO with one codegen
+  # unit: 15 % less wasm after wasm-opt (gzipped), for the same CPU time cold.
+  build_wasm_pkg web,gpu www/pkg opt CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+  # The diffusion module (burn on WebGPU + the same API), loaded by the worker only when the
+  # diffusion mode is chosen. No LTO: burn's graph is large, and a fat-LTO link of it on two
+  # cores costs many minutes for a module that is downloaded once and cached. No wasm-opt either:
+  # on 30 MB it takes 2-5 minutes for 4.9 → 3.7-3.9 MB gzipped, next to ~400 MB of weights.
+  build_wasm_pkg web,gpu,model www/pkg-model no-opt
 }
 
 build_web() {

@@ -144,10 +144,10 @@ impl ModelConfig {
             }
             let c = u.block_out_channels[i];
             let heads = u.num_attention_heads[i];
-            if c % u.norm_num_groups != 0 {
+            if !c.is_multiple_of(u.norm_num_groups) {
                 return Err(bad(format!("unet block {i}: {c} channels are not divisible into {} groups", u.norm_num_groups)));
             }
-            if kind == "CrossAttnDownBlock2D" && (heads == 0 || c % heads != 0) {
+            if kind == "CrossAttnDownBlock2D" && (heads == 0 || !c.is_multiple_of(heads)) {
                 return Err(bad(format!("unet block {i}: {c} channels are not divisible into {heads} heads")));
             }
         }
@@ -168,14 +168,14 @@ impl ModelConfig {
         if v.block_out_channels.is_empty() || v.layers_per_block == 0 || v.norm_num_groups == 0 {
             return Err(bad("vae.block_out_channels, layers_per_block and norm_num_groups must be non-empty / ≥ 1"));
         }
-        if let Some(c) = v.block_out_channels.iter().find(|&&c| c % v.norm_num_groups != 0) {
+        if let Some(c) = v.block_out_channels.iter().find(|&&c| !c.is_multiple_of(v.norm_num_groups)) {
             return Err(bad(format!("vae: {c} channels are not divisible into {} groups", v.norm_num_groups)));
         }
         if self.sizes.is_empty() {
             return Err(bad("sizes is empty: no folded constants"));
         }
         let factor = self.size_factor();
-        if let Some(s) = self.sizes.iter().find(|&&s| s == 0 || s as usize % factor != 0) {
+        if let Some(s) = self.sizes.iter().find(|&&s| s == 0 || !(s as usize).is_multiple_of(factor)) {
             return Err(bad(format!("size {s} is not a positive multiple of {factor}")));
         }
         let n = &self.noise;

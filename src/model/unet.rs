@@ -78,7 +78,7 @@ struct Attention {
 }
 
 enum AttentionKv {
-    SelfAttn { to_k: Linear, to_v: Linear },
+    SelfAttn { to_k: Box<Linear>, to_v: Box<Linear> },
     /// `to_k(ctx)`, `to_v(ctx)`: `[1, T, C]`.
     Folded { k: Tensor<3>, v: Tensor<3> },
 }
@@ -89,8 +89,8 @@ impl Attention {
             heads,
             to_q: Linear::load(store, &format!("{key}.to_q"), c, c, false)?,
             kv: AttentionKv::SelfAttn {
-                to_k: Linear::load(store, &format!("{key}.to_k"), c, c, false)?,
-                to_v: Linear::load(store, &format!("{key}.to_v"), c, c, false)?,
+                to_k: Box::new(Linear::load(store, &format!("{key}.to_k"), c, c, false)?),
+                to_v: Box::new(Linear::load(store, &format!("{key}.to_v"), c, c, false)?),
             },
             to_out: Linear::load(store, &format!("{key}.to_out.0"), c, c, true)?,
         })

@@ -20,6 +20,8 @@
 //! unwraps; the panic hook is there to make a library bug readable in the console.
 
 mod convert;
+#[cfg(feature = "model")]
+mod model;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -89,6 +91,9 @@ struct Inner {
     /// Why there is no GPU (not offered, not asked for, lost).
     gpu_note: Option<String>,
     current: Option<Current>,
+    /// The diffusion model: being loaded, or ready.
+    #[cfg(feature = "model")]
+    model: model::ModelSlot,
 }
 
 /// The last segmented image and its segmentation.
@@ -110,6 +115,8 @@ impl DiffCut {
             adapter: None,
             gpu_note: None,
             current: None,
+            #[cfg(feature = "model")]
+            model: model::ModelSlot::None,
         };
         if !prefer_gpu.unwrap_or(true) {
             inner.gpu_note = Some("the CPU was requested".into());
@@ -163,7 +170,7 @@ impl DiffCut {
         let inner = self.inner.clone();
         let bytes = bytes.to_vec();
         wasm_bindgen_futures::future_to_promise(async move {
-            match segment(&inner, &bytes, grid, alpha, tau_max).await {
+            match segment(&inner, &bytes, Source::Color { grid }, alpha, tau_max).await {
                 Ok(info) => Ok(info.into()),
                 Err(e) => Err(js_error(e).into()),
             }
@@ -275,14 +282,31 @@ impl DiffCut {
     }
 }
 
+/// Where the features come from.
+enum Source {
+    /// The weight-free colour/texture features on a `grid`×`grid` grid.
+    Color { grid: usize },
+    /// The loaded diffusion model at input size `size`.
+    #[cfg(feature = "model")]
+    Diffusion { size: u32 },
+}
+
 /// Decode → features → tree (GPU or CPU), keeping the result in `inner`.
-async fn segment(inner: &RefCell<Inner>, bytes: &[u8], grid: usize, alpha: f32, tau_max: f64) -> Result<SegmentInfo> {
-    let params = SegmentParams { tau: tau_max, alpha, grid, tau_max: Some(tau_max), mode: Mode::Official };
-    params.tree_options()?;
+async fn segment(inner: &RefCell<Inner>, bytes: &[u8], source: Source, alpha: f32, tau_max: f64) -> Result<SegmentInfo> {
     let t0 = performance_now();
     let image = decode_image(bytes)?;
     let t1 = performance_now();
-    let features = color_features(&image, grid)?;
+    let features = match source {
+        Source::Color { grid } => {
+            SegmentParams { tau: tau_max, alpha, grid, tau_max: Some(tau_max), mode: Mode::Official }.tree_options()?;
+            color_features(&image, grid)?
+        }
+        #[cfg(feature = "model")]
+        Source::Diffusion { size } => model::features(inner, &image, size).await?,
+    };
+    let grid = features.h;
+    let params = SegmentParams { tau: tau_max, alpha, grid, tau_max: Some(tau_max), mode: Mode::Official };
+    params.tree_options()?;
     let t2 = performance_now();
     let (seg, backend, note) = grow(inner, features, &params).await?;
     let t3 = performance_now();

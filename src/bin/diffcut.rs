@@ -81,10 +81,34 @@ struct ModelOpts {
     /// `zero`, or a float32 .npy of shape [1, 4, S/8, S/8].
     #[arg(long, default_value = "seed42")]
     noise: String,
-    /// Where the model runs: `cpu` (burn-flex) or `gpu` (burn on wgpu: Vulkan, Metal or DX12,
-    /// the same WGSL as the browser).
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
-    model_device: Device,
+    /// Where the model runs: `cpu` (burn-flex), `gpu` (burn on wgpu: Vulkan, Metal or DX12, the
+    /// same WGSL as the browser) or `cuda` (burn's CUDA backend; builds with `--features cuda`).
+    #[arg(long, value_enum, default_value_t = ModelDevice::Cpu)]
+    model_device: ModelDevice,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ModelDevice {
+    Cpu,
+    Gpu,
+    Cuda,
+}
+
+impl ModelDevice {
+    fn open(self) -> Result<burn::tensor::Device> {
+        match self {
+            ModelDevice::Cpu => native_device(false),
+            ModelDevice::Gpu => native_device(true),
+            #[cfg(feature = "cuda")]
+            ModelDevice::Cuda => Ok(diffcut::model::cuda_device()),
+            #[cfg(not(feature = "cuda"))]
+            ModelDevice::Cuda => Err(Error::InvalidParameter {
+                name: "model-device",
+                expected: "cpu or gpu (this build has no CUDA backend: cargo build --release --features cuda)",
+                got: "cuda".into(),
+            }),
+        }
+    }
 }
 
 impl ModelOpts {
@@ -106,7 +130,7 @@ impl ModelOpts {
     fn features(&self, dir: &Path, img: &image::RgbImage, pb: &ProgressBar) -> Result<FeatureMap> {
         let noise = self.noise()?;
         pb.set_message("loading the model");
-        let device = native_device(self.model_device == Device::Gpu)?;
+        let device = self.model_device.open()?;
         let model = DiffusionModel::load_dir(dir, &device, false)?;
         model.config.check_size(self.size)?;
         pb.set_message("diffusion features");
@@ -513,7 +537,7 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     // The model, loaded once; its features are cached per image next to the predictions.
     let model = match &a.model {
         Some(dir) => {
-            let device = native_device(a.model_opts.model_device == Device::Gpu)?;
+            let device = a.model_opts.model_device.open()?;
             let m = DiffusionModel::load_dir(dir, &device, false)?;
             m.config.check_size(a.model_opts.size)?;
             Some(m)

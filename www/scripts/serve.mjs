@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // A small static file server for dist/ (no dependencies): the right MIME types (application/wasm
 // for streaming compilation), the page's Content-Security-Policy as a header too (workers take
-// their CSP from headers, not from the page's meta tag), no caching, and nothing outside the root.
+// their CSP from headers, not from the page's meta tag; it is read from ROOT/index.html, so it
+// lists the model hosts the page was built with), no caching, and nothing outside the root.
 //
 //   node scripts/serve.mjs [ROOT=dist]     PORT (default 8080) and HOST (default 127.0.0.1) override
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createServer } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { contentSecurityPolicy, cspOfHtml } from "./csp.mjs";
 
 export const MIME = {
   ".html": "text/html; charset=utf-8",
@@ -24,18 +26,37 @@ export const MIME = {
   ".ico": "image/x-icon",
   ".txt": "text/plain; charset=utf-8",
   ".md": "text/markdown; charset=utf-8",
+  ".safetensors": "application/octet-stream",
+  ".npy": "application/octet-stream",
 };
 
-export const CSP =
-  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; " +
-  "img-src 'self' blob: data:; style-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'";
+/** The policy without model hosts (what a page built without VITE_MODEL_HOSTS has). */
+export const CSP = contentSecurityPolicy();
+
+/** The policy of `root/index.html`'s meta tag, else {@link CSP}. */
+function cspOfRoot(root) {
+  try {
+    return cspOfHtml(readFileSync(path.join(root, "index.html"), "utf8")) ?? CSP;
+  } catch {
+    return CSP;
+  }
+}
 
 /**
- * Serves `root` on `host:port` (port 0 picks a free one).
+ * Serves `root` on `host:port` (port 0 picks a free one). `mounts` serves more folders under URL
+ * prefixes, e.g. `{ "/models/ssd-tiny-q8/": "../tests/fixtures/model/ssd-tiny/q8" }` (the
+ * end-to-end test's model).
+ * @param {{ root: string, port?: number, host?: string, mounts?: Record<string, string> }} options
  * @returns {Promise<{ url: string, close: () => Promise<void> }>}
  */
-export function serve({ root, port = 8080, host = "127.0.0.1" }) {
-  const base = path.resolve(root);
+export function serve({ root, port = 8080, host = "127.0.0.1", mounts = {} }) {
+  const csp = cspOfRoot(root);
+  const folders = Object.entries(mounts)
+    .map(([prefix, dir]) => {
+      if (!prefix.startsWith("/") || !prefix.endsWith("/")) throw new Error(`mount ${prefix}: a URL prefix starts and ends with /`);
+      return { prefix, dir: path.resolve(dir) };
+    })
+    .sort((a, b) => b.prefix.length - a.prefix.length);
   const server = createServer(async (req, res) => {
     try {
       if (req.method !== "GET" && req.method !== "HEAD") {
@@ -43,7 +64,10 @@ export function serve({ root, port = 8080, host = "127.0.0.1" }) {
         return;
       }
       const url = new URL(req.url ?? "/", "http://localhost");
-      let file = path.resolve(base, "." + decodeURIComponent(url.pathname));
+      const pathname = decodeURIComponent(url.pathname);
+      const mount = folders.find((m) => pathname.startsWith(m.prefix));
+      const base = mount ? mount.dir : path.resolve(root);
+      let file = path.resolve(base, "." + (mount ? pathname.slice(mount.prefix.length - 1) : pathname));
       if (file !== base && !file.startsWith(base + path.sep)) {
         res.writeHead(403).end("forbidden");
         return;
@@ -61,7 +85,7 @@ export function serve({ root, port = 8080, host = "127.0.0.1" }) {
         "Content-Type": MIME[path.extname(file).toLowerCase()] ?? "application/octet-stream",
         "Content-Length": info.size,
         "Cache-Control": "no-cache",
-        "Content-Security-Policy": CSP,
+        "Content-Security-Policy": csp,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
       });

@@ -8,13 +8,19 @@
  * assignment at τ along segment borders (a pixel follows its finest leaf, not the coarse
  * segment's mean feature), so when the slider is released (`change`) the worker computes the
  * exact labels at τ, which replace it; those are what the mask download contains.
+ *
+ * Two feature modes: `color` (weight-free, the grid select) and `diffusion` (a converted model the
+ * worker loads on request, with a progress bar and Cancel; the model implies the grid, the size
+ * select picks its input size). Everything after the features (τ, α, the tree, exports) is the same.
  */
+import { parseModelHosts } from "../scripts/csp.mjs";
 import { WorkerClient, workerTransport } from "./client";
 import { coloursForKeys, fiedlerRgba, Palette } from "./colour";
 import { download, setStatus, type PageElements, type StatusState } from "./dom";
-import { messageOf, SupersededError, WorkerError } from "./errors";
+import { CancelledError, messageOf, SupersededError, WorkerError } from "./errors";
 import { firstFile, prepareImage } from "./image-input";
-import type { DevicePreference, ResponseFor, SegmentSummary, TreeJson } from "./protocol";
+import { configuredModelUrl, formatBytes, modelUrlAllowed, progressText } from "./model-load";
+import type { DevicePreference, FeatureKind, Features, ModelSource, ModelSummary, Progress, ResponseFor, SegmentSummary, TreeJson } from "./protocol";
 import { composeOverlay, drawGridMap, pixelAt, segmentSizes } from "./render";
 import { DEFAULT_SAMPLE, SAMPLES } from "./samples";
 import { colourKeys, cutAt, finestLeaves, mapLabels, type Cut } from "./tree-model";
@@ -22,6 +28,22 @@ import { drawCurve, drawTree } from "./tree-view";
 
 /** The tree is grown to this τ, the top of the τ slider: beyond ~0.95 colour-feature trees shatter. */
 export const TAU_MAX = 0.9;
+
+/** Origins besides the page's own that models may be fetched from (the build's CSP lists them too). */
+const MODEL_HOSTS: readonly string[] = parseModelHosts(import.meta.env.VITE_MODEL_HOSTS);
+
+/** Whether this browser offers WebGPU at all (diffusion features need it). */
+function hasWebGpu(): boolean {
+  return typeof navigator !== "undefined" && "gpu" in navigator && (navigator as { gpu?: unknown }).gpu != null;
+}
+
+/** A model loaded in a worker. */
+interface LoadedModel {
+  readonly summary: ModelSummary;
+  readonly source: ModelSource;
+  /** The worker that holds it (a replaced worker has lost it). */
+  readonly client: WorkerClient;
+}
 
 /** An image the user chose, kept to recompute with other parameters. */
 interface Source {
@@ -45,6 +67,7 @@ type NodeDetail = ResponseFor<"node">;
 
 export class App {
   private client: WorkerClient | null = null;
+  private clientReady: Promise<WorkerClient> | null = null;
   private backendText = "";
   private source: Source | null = null;
   private loaded: Loaded | null = null;
@@ -60,6 +83,15 @@ export class App {
   private view: "segments" | "fiedler" = "segments";
   private readonly recutTimes: number[] = [];
   private redrawQueued = false;
+  /** The features segmentations use now (the mode select may show a mode being loaded). */
+  private mode: FeatureKind = "color";
+  private model: LoadedModel | null = null;
+  /** The model load in progress, if any. */
+  private modelLoad: Promise<boolean> | null = null;
+  /** The colour grid, kept while the grid select says the model sets it. */
+  private colourGrid = "32";
+  /** The status text of the model load in progress (the status line shows it until it ends). */
+  private loadingText: string | null = null;
 
   constructor(private readonly ui: PageElements) {}
 
@@ -70,7 +102,11 @@ export class App {
     const device = params.get("device");
     if (device === "cpu" || device === "webgpu") this.ui.device.value = device;
     const grid = params.get("grid");
-    if (grid !== null && Array.from(this.ui.grid.options).some((o) => o.value === grid)) this.ui.grid.value = grid;
+    if (grid !== null && grid !== "model" && Array.from(this.ui.grid.options).some((o) => o.value === grid)) this.ui.grid.value = grid;
+    this.ui.modelUrl.value = configuredModelUrl(location.search, location.href);
+    // A reload may restore the form's last values: the page starts in colour mode, without a model.
+    this.ui.mode.value = "color";
+    if (this.ui.grid.value === "model") this.ui.grid.value = this.colourGrid;
     const wanted = params.get("sample");
     if (wanted === "none") {
       this.status("idle", "No image yet: drop, paste or choose one, or pick a sample.");
@@ -140,14 +176,29 @@ export class App {
     ui.alpha.addEventListener("change", () => void this.segment());
     ui.grid.addEventListener("change", () => void this.segment());
     ui.device.addEventListener("change", () => {
-      this.client?.terminate();
-      this.client = null;
+      // A new worker: a loaded model is loaded again (from the browser's cache) when needed.
+      this.dropWorker();
       void this.segment();
     });
     ui.opacity.addEventListener("input", () => {
       ui.opacityValue.value = `${Math.round(this.opacity() * 100)}%`;
       this.queueRedraw();
     });
+    ui.mode.addEventListener("change", () => void this.modeChanged());
+    ui.modelLoad.addEventListener("click", () => void this.loadModelAndUse({ kind: "url", url: this.modelUrlValue() }));
+    ui.modelUrl.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") void this.loadModelAndUse({ kind: "url", url: this.modelUrlValue() });
+    });
+    for (const input of [ui.modelFolder, ui.modelFiles]) {
+      input.addEventListener("change", () => {
+        const files = Array.from(input.files ?? []).map((file) => ({ path: file.webkitRelativePath || file.name, file }));
+        input.value = "";
+        if (files.length > 0) void this.loadModelAndUse({ kind: "files", files });
+      });
+    }
+    ui.modelCancel.addEventListener("click", () => this.client?.cancel("load-model"));
+    ui.modelSize.addEventListener("change", () => void this.segment());
+    ui.clearModelCache.addEventListener("click", () => void this.clearModelCache());
     ui.downloadMask.addEventListener("click", () => void this.downloadMask());
     ui.downloadTree.addEventListener("click", () => void this.downloadTree());
     ui.showSegments.addEventListener("click", () => this.showSegments());
@@ -170,7 +221,15 @@ export class App {
     return Number(this.ui.opacity.value);
   }
 
+  /**
+   * Sets the status line. While a model loads, the page is busy with that (its progress), even
+   * when something else finished meanwhile (τ, colour segmentations go on during a download).
+   */
   private status(state: StatusState, text: string): void {
+    if (this.loadingText !== null && (state === "ready" || state === "idle")) {
+      state = "busy";
+      text = this.loadingText;
+    }
     setStatus(this.ui.status, state, text);
     const busy = state === "busy";
     this.ui.dropzone.setAttribute("aria-busy", String(busy));
@@ -179,27 +238,43 @@ export class App {
   }
 
   private fail(e: unknown): void {
-    if (e instanceof SupersededError) return;
-    if (e instanceof WorkerError && e.fatal) {
-      this.client?.terminate();
-      this.client = null;
-    }
+    if (e instanceof SupersededError || e instanceof CancelledError) return;
+    if (e instanceof WorkerError && e.fatal) this.dropWorker();
     console.error(e);
     this.status("error", messageOf(e));
   }
 
   // --- worker -----------------------------------------------------------------------------------
 
-  private async worker(): Promise<WorkerClient> {
-    if (this.client) return this.client;
+  /**
+   * The worker, started and initialised once: every caller waits for the same `init` (a model
+   * load must not reach the worker before it knows where the tree is grown).
+   */
+  private worker(): Promise<WorkerClient> {
+    if (this.client !== null && this.clientReady !== null) return this.clientReady;
     const client = new WorkerClient(workerTransport(new Worker(new URL("./worker.ts", import.meta.url), { type: "module" })));
     this.client = client;
     const device = this.ui.device.value;
-    const r = await client.request({ type: "init", device: device === "cpu" || device === "webgpu" ? device : ("auto" satisfies DevicePreference) });
-    const adapter = r.adapter?.trim().replace(/^\((.*)\)$/, "$1") ?? "";
-    this.backendText = r.backend === "webgpu" ? `WebGPU${adapter ? ` (${adapter})` : ""}` : `CPU (WebAssembly)${r.note ? `: ${r.note}` : ""}`;
-    console.info(`[diffcut] segment tree on ${this.backendText}`);
-    return client;
+    const ready = (async () => {
+      const r = await client.request({ type: "init", device: device === "cpu" || device === "webgpu" ? device : ("auto" satisfies DevicePreference) });
+      const adapter = r.adapter?.trim().replace(/^\((.*)\)$/, "$1") ?? "";
+      this.backendText = r.backend === "webgpu" ? `WebGPU${adapter ? ` (${adapter})` : ""}` : `CPU (WebAssembly)${r.note ? `: ${r.note}` : ""}`;
+      console.info(`[diffcut] segment tree on ${this.backendText}`);
+      return client;
+    })();
+    this.clientReady = ready;
+    // A failed start is not kept: the next request starts a new worker.
+    ready.catch(() => {
+      if (this.client === client) this.dropWorker();
+    });
+    return ready;
+  }
+
+  /** Stops the worker (a device change, a trap); the next request starts a new one. */
+  private dropWorker(): void {
+    this.client?.terminate();
+    this.client = null;
+    this.clientReady = null;
   }
 
   private async loadSample(id: string): Promise<void> {
@@ -230,14 +305,16 @@ export class App {
   private async segment(): Promise<void> {
     const source = this.source;
     if (!source) return;
-    this.status("busy", `Segmenting ${source.name}…`);
+    // Busy at once (synchronously, in the event that asked for it).
+    this.status("busy", `Segmenting ${source.name}${this.mode === "diffusion" ? " with the diffusion features" : ""}…`);
     try {
+      const features = await this.features();
       const client = await this.worker();
       const t0 = performance.now();
       const r = await client.request({
         type: "segment",
         bytes: source.bytes,
-        params: { grid: Number(this.ui.grid.value), alpha: this.alpha(), tauMax: TAU_MAX },
+        params: { features, alpha: this.alpha(), tauMax: TAU_MAX },
         tau: this.tau(),
       });
       const total = performance.now() - t0;
@@ -282,11 +359,19 @@ export class App {
   private readyText(): string {
     const l = this.loaded;
     if (!l) return "Ready.";
-    return `Ready: ${l.name}, ${l.info.width}×${l.info.height}, grid ${l.info.grid}×${l.info.grid}.`;
+    const features = l.info.features.kind === "diffusion" ? `diffusion features at ${l.info.features.size} px, ` : "";
+    return `Ready: ${l.name}, ${l.info.width}×${l.info.height}, ${features}grid ${l.info.grid}×${l.info.grid}.`;
   }
 
   private facts(info: SegmentSummary, source: Source, totalMs: number): void {
+    const f = info.features;
+    const model = this.model?.summary;
+    const features =
+      f.kind === "color"
+        ? `colour + texture (weight-free), grid ${info.grid}×${info.grid}`
+        : `diffusion${model ? ` (${model.name ?? "model"}, ${model.dtype}, ${model.channels} channels)` : ""}: ${f.size}×${f.size} input, grid ${info.grid}×${info.grid}`;
     const rows: [string, string][] = [
+      ["Features", features],
       ["Tree on", info.backend === "webgpu" ? this.backendText : info.note ? `CPU (WebAssembly): ${info.note}` : this.backendText],
       ["Tree", `${info.nodes} nodes, ${info.finestSegments} segments at τ ≤ ${TAU_MAX}`],
       [
@@ -304,6 +389,205 @@ export class App {
         return [dt, dd];
       }),
     );
+  }
+
+  // --- the diffusion model -----------------------------------------------------------------------
+
+  /** The features of the next segmentation; loads the model again if its worker was replaced. */
+  private async features(): Promise<Features> {
+    if (this.mode === "color") return { kind: "color", grid: this.gridValue() };
+    const model = this.model;
+    if (model === null) {
+      this.setMode("color");
+      return { kind: "color", grid: this.gridValue() };
+    }
+    if (model.client !== this.client || this.client === null) {
+      // A new worker (another device, or a crash): the model goes in again, from the browser's cache.
+      if (!(await this.loadModel(model.source))) {
+        // The image on screen came from the old worker: segment it again, with colour features.
+        this.model = null;
+        this.setMode("color");
+        return { kind: "color", grid: this.gridValue() };
+      }
+    }
+    const size = Number(this.ui.modelSize.value);
+    return { kind: "diffusion", size: this.model?.summary.sizes.includes(size) ? size : (this.model?.summary.size ?? size) };
+  }
+
+  /** The colour features' grid side. */
+  private gridValue(): number {
+    return Number(this.ui.grid.value === "model" ? this.colourGrid : this.ui.grid.value);
+  }
+
+  /** Shows `mode` in the select and enables what it uses (the grid select belongs to colour). */
+  private setMode(mode: FeatureKind): void {
+    const grid = this.ui.grid;
+    if (mode === "diffusion" && grid.value !== "model") {
+      this.colourGrid = grid.value;
+      grid.value = "model";
+    } else if (mode === "color" && grid.value === "model") {
+      grid.value = this.colourGrid;
+    }
+    this.mode = mode;
+    this.ui.mode.value = mode;
+    grid.disabled = mode === "diffusion";
+    grid.title = mode === "diffusion" ? "The diffusion model sets the grid (its input size / 32 for SSD-1B)" : "";
+    this.ui.modelSize.disabled = this.model === null;
+  }
+
+  private modelUrlValue(): string {
+    const text = this.ui.modelUrl.value.trim();
+    try {
+      return new URL(text || configuredModelUrl(location.search, location.href), location.href).href;
+    } catch {
+      return text;
+    }
+  }
+
+  private async modeChanged(): Promise<void> {
+    const wanted = this.ui.mode.value === "diffusion" ? "diffusion" : "color";
+    if (wanted === "color") {
+      this.client?.cancel("load-model");
+      this.setMode("color");
+      await this.segment();
+      return;
+    }
+    if (this.model !== null) {
+      this.setMode("diffusion");
+      await this.segment();
+      return;
+    }
+    await this.loadModelAndUse({ kind: "url", url: this.modelUrlValue() });
+  }
+
+  /** Loads a model, then segments the image with it; on failure the mode stays what it was. */
+  private async loadModelAndUse(source: ModelSource): Promise<void> {
+    if (await this.loadModel(source)) {
+      this.setMode("diffusion");
+      if (this.source) await this.segment();
+      else this.status("idle", "Model loaded: drop, paste or choose an image, or pick a sample.");
+    } else {
+      this.setMode(this.mode);
+    }
+  }
+
+  /**
+   * Loads a model into the worker, showing the progress; resolves to whether it worked. A failure
+   * shows the error; a cancel says so. Either way the model and segmentation before stay.
+   */
+  private async loadModel(source: ModelSource): Promise<boolean> {
+    if (this.modelLoad !== null) {
+      this.client?.cancel("load-model");
+      await this.modelLoad;
+    }
+    const load = this.runModelLoad(source);
+    this.modelLoad = load;
+    try {
+      return await load;
+    } finally {
+      if (this.modelLoad === load) this.modelLoad = null;
+      this.ui.modelProgressRow.hidden = true;
+    }
+  }
+
+  private async runModelLoad(source: ModelSource): Promise<boolean> {
+    const ui = this.ui;
+    if (!hasWebGpu()) {
+      this.status("error", "Diffusion features need WebGPU, which this browser does not offer (navigator.gpu is missing): staying with the colour features. Try a recent Chrome, Edge or Safari, or Firefox with WebGPU enabled.");
+      return false;
+    }
+    if (source.kind === "url" && !modelUrlAllowed(source.url, location.origin, MODEL_HOSTS)) {
+      const origin = URL.canParse(source.url) ? new URL(source.url).origin : source.url;
+      const allowed = ["this site", ...MODEL_HOSTS].join(", ");
+      this.status("error", `Cannot load a model from ${origin}: this page may fetch models from ${allowed} only (its Content-Security-Policy). Pick the model folder from disk instead, or build the page with VITE_MODEL_HOSTS=${origin}.`);
+      return false;
+    }
+    const what = source.kind === "url" ? source.url : `${source.files.length} picked files`;
+    this.loadingText = "Loading the diffusion model…";
+    this.status("busy", this.loadingText);
+    ui.modelNote.textContent = `Loading ${what}…`;
+    // Indeterminate until the first bytes arrive.
+    ui.modelProgress.removeAttribute("value");
+    ui.modelProgress.max = 1;
+    delete ui.modelProgress.dataset["loaded"];
+    delete ui.modelProgress.dataset["total"];
+    ui.modelProgressText.textContent = "starting…";
+    ui.modelProgressRow.hidden = false;
+    const notes: string[] = [];
+    try {
+      const client = await this.worker();
+      const r = await client.request({ type: "load-model", source }, [], {
+        onProgress: (p) => {
+          if (p.note !== null) {
+            notes.push(p.note);
+            ui.modelNote.textContent = `Loading ${what}: ${notes.join("; ")}.`;
+          }
+          this.showProgress(p);
+        },
+      });
+      this.loadingText = null;
+      this.model = { summary: r.model, source, client };
+      this.fillSizes(r.model);
+      ui.modelNote.textContent = this.modelText(r.model);
+      console.info(`[diffcut] model loaded in ${r.model.ms.toFixed(0)} ms: ${this.modelText(r.model)}`);
+      return true;
+    } catch (e) {
+      this.loadingText = null;
+      if (e instanceof CancelledError) {
+        ui.modelNote.textContent = `Model download cancelled.${this.model ? ` Still loaded: ${this.modelText(this.model.summary)}` : ""}`;
+        if (this.loaded) this.status("ready", this.readyText());
+        else this.status("idle", "Model download cancelled.");
+      } else if (!(e instanceof SupersededError)) {
+        ui.modelNote.textContent = `Loading the model failed: ${messageOf(e)}${this.model ? ` Still loaded: ${this.modelText(this.model.summary)}` : ""}`;
+        this.fail(e);
+      }
+      return false;
+    }
+  }
+
+  private showProgress(p: Progress): void {
+    const ui = this.ui;
+    ui.modelProgress.max = Math.max(1, p.total);
+    ui.modelProgress.value = Math.min(p.loaded, p.total);
+    ui.modelProgress.dataset["loaded"] = String(p.loaded);
+    ui.modelProgress.dataset["total"] = String(p.total);
+    const text = progressText(p.loaded, p.total);
+    ui.modelProgressText.textContent = text;
+    this.loadingText = `Loading the diffusion model: ${text}${p.file ? `, ${p.file}` : ""}…`;
+    this.status("busy", this.loadingText);
+  }
+
+  private fillSizes(model: ModelSummary): void {
+    const select = this.ui.modelSize;
+    const keep = Number(select.value);
+    select.replaceChildren(
+      ...model.sizes.map((s) => {
+        const o = document.createElement("option");
+        o.value = String(s);
+        o.textContent = `${s} × ${s}${model.seed42Sizes.includes(s) ? "" : " (no noise)"}`;
+        o.title = model.seed42Sizes.includes(s) ? "with DiffCut's seed-42 noise" : "the model has no seed-42 noise for this size: no noise is added";
+        return o;
+      }),
+    );
+    select.value = String(model.sizes.includes(keep) ? keep : model.size);
+    select.disabled = false;
+  }
+
+  private modelText(m: ModelSummary): string {
+    const from = m.fromCache === m.files ? "from the browser's cache" : m.fromCache > 0 ? `${m.fromCache} of ${m.files} files from the browser's cache` : m.cached ? "now cached" : "not cached";
+    const notes = m.notes.length > 0 ? ` Note: ${m.notes.join("; ")}.` : "";
+    return `${m.name ?? "Model"} (${m.dtype}, ${formatBytes(m.totalBytes)}, ${from}${m.licence ? `, licence ${m.licence}` : ""}).${notes}`;
+  }
+
+  private async clearModelCache(): Promise<void> {
+    try {
+      const client = await this.worker();
+      const r = await client.request({ type: "clear-model-cache" });
+      this.ui.modelNote.textContent =
+        r.files === 0 ? "The browser's cache holds no model files." : `Removed ${r.files} cached model file${r.files === 1 ? "" : "s"} (${formatBytes(r.bytes)}) from the browser's cache.`;
+    } catch (e) {
+      this.fail(e);
+    }
   }
 
   // --- τ ------------------------------------------------------------------------------------------

@@ -1,18 +1,26 @@
 /**
- * The page's side of the worker protocol: one request in flight at a time, and at most one
- * waiting per kind. A newer request of a kind replaces the waiting one (so dragging a slider
+ * The page's side of the worker protocol: one request in flight at a time per lane, and at most
+ * one waiting per kind. Model loads (and clearing their cache) run in a lane of their own, so the
+ * page keeps segmenting with colour features and moving τ while a model downloads. A newer request of a kind replaces the waiting one (so dragging a slider
  * never builds a backlog), and a new segmentation also drops waiting label and node requests,
- * which would be about the old tree.
+ * which would be about the old tree. A request may take progress messages (a model load) before
+ * its answer, and the running one can be cancelled.
  */
-import { SupersededError, WorkerError } from "./errors";
-import type { Request, RequestBody, RequestType, Response, ResponseFor } from "./protocol";
+import { CancelledError, SupersededError, WorkerError } from "./errors";
+import { laneOf, type FromWorker, type Lane, type Progress, type Request, type RequestBody, type RequestType, type Response, type ResponseFor, type ToWorker } from "./protocol";
 
 /** How the client talks to the worker (a `Worker`, or a fake in tests). */
 export interface Transport {
-  post(msg: Request, transfer: Transferable[]): void;
+  post(msg: ToWorker, transfer: Transferable[]): void;
   /** Registers the handler for the worker's messages and its crashes (`error` events). */
-  listen(onMessage: (msg: Response) => void, onCrash: (message: string) => void): void;
+  listen(onMessage: (msg: FromWorker) => void, onCrash: (message: string) => void): void;
   terminate(): void;
+}
+
+/** Options of {@link WorkerClient.request}. */
+export interface RequestOptions {
+  /** Called with each progress message of the request while it runs. */
+  readonly onProgress?: (p: Progress) => void;
 }
 
 /** A {@link Transport} over a dedicated worker. */
@@ -20,7 +28,7 @@ export function workerTransport(worker: Worker): Transport {
   return {
     post: (msg, transfer) => worker.postMessage(msg, transfer),
     listen: (onMessage, onCrash) => {
-      worker.addEventListener("message", (e: MessageEvent<Response>) => onMessage(e.data));
+      worker.addEventListener("message", (e: MessageEvent<FromWorker>) => onMessage(e.data));
       worker.addEventListener("error", (e: ErrorEvent) => {
         e.preventDefault();
         onCrash(e.message || "the worker failed to start");
@@ -35,10 +43,11 @@ interface Job {
   readonly transfer: Transferable[];
   readonly resolve: (r: Response) => void;
   readonly reject: (e: Error) => void;
+  readonly onProgress: ((p: Progress) => void) | undefined;
 }
 
 /** Order in which waiting kinds are sent. */
-const ORDER: readonly RequestType[] = ["init", "segment", "labels", "node", "mask", "tree-file", "refine"];
+const ORDER: readonly RequestType[] = ["init", "load-model", "segment", "labels", "node", "mask", "tree-file", "refine", "clear-model-cache"];
 /** Kinds a new request of the key kind makes obsolete. */
 const OBSOLETES: Partial<Record<RequestType, readonly RequestType[]>> = {
   init: ["segment", "labels", "node", "mask", "tree-file", "refine"],
@@ -48,7 +57,7 @@ const OBSOLETES: Partial<Record<RequestType, readonly RequestType[]>> = {
 
 export class WorkerClient {
   private nextId = 1;
-  private inFlight: Job | null = null;
+  private readonly inFlight = new Map<Lane, Job>();
   private readonly waiting = new Map<RequestType, Job>();
   private dead: string | null = null;
 
@@ -61,7 +70,7 @@ export class WorkerClient {
 
   /** True while a request is being processed or waiting. */
   get busy(): boolean {
-    return this.inFlight !== null || this.waiting.size > 0;
+    return this.inFlight.size > 0 || this.waiting.size > 0;
   }
 
   /**
@@ -70,14 +79,14 @@ export class WorkerClient {
    * @throws {SupersededError} when a newer request replaced this one before it was sent.
    * @throws {WorkerError} when the worker answered with an error or crashed.
    */
-  request<T extends RequestType>(body: Extract<RequestBody, { type: T }>, transfer: Transferable[] = []): Promise<ResponseFor<T>> {
+  request<T extends RequestType>(body: Extract<RequestBody, { type: T }>, transfer: Transferable[] = [], options: RequestOptions = {}): Promise<ResponseFor<T>> {
     return new Promise<ResponseFor<T>>((resolve, reject) => {
       if (this.dead !== null) {
         reject(new WorkerError(this.dead, true));
         return;
       }
       const msg = { ...body, id: this.nextId++ } as Request;
-      const job: Job = { msg, transfer, resolve: resolve as (r: Response) => void, reject };
+      const job: Job = { msg, transfer, resolve: resolve as (r: Response) => void, reject, onProgress: options.onProgress };
       for (const kind of [body.type, ...(OBSOLETES[body.type] ?? [])]) {
         this.waiting.get(kind)?.reject(new SupersededError(kind));
         this.waiting.delete(kind);
@@ -87,34 +96,56 @@ export class WorkerClient {
     });
   }
 
+  /**
+   * Cancels the request of kind `kind`: a waiting one fails at once with {@link CancelledError};
+   * the running one is asked to stop, and fails with {@link CancelledError} when the worker has
+   * stopped it (or resolves, if it finished first). Anything else is left alone.
+   */
+  cancel(kind: RequestType): void {
+    const waiting = this.waiting.get(kind);
+    if (waiting) {
+      this.waiting.delete(kind);
+      waiting.reject(new CancelledError(`the ${kind} request was cancelled`));
+    }
+    const running = this.inFlight.get(laneOf(kind));
+    if (running?.msg.type === kind && this.dead === null) this.transport.post({ type: "cancel", id: running.msg.id }, []);
+  }
+
   /** Stops the worker; the requests not yet answered fail with {@link SupersededError}. */
   terminate(): void {
     this.dead = "the worker was stopped";
-    this.inFlight?.reject(new SupersededError("worker"));
-    this.inFlight = null;
+    for (const job of this.inFlight.values()) job.reject(new SupersededError("worker"));
+    this.inFlight.clear();
     for (const job of this.waiting.values()) job.reject(new SupersededError("worker"));
     this.waiting.clear();
     this.transport.terminate();
   }
 
   private pump(): void {
-    if (this.inFlight !== null) return;
-    const kind = ORDER.find((k) => this.waiting.has(k));
-    if (kind === undefined) return;
-    const job = this.waiting.get(kind);
-    this.waiting.delete(kind);
-    if (!job) return;
-    this.inFlight = job;
-    this.transport.post(job.msg, job.transfer);
+    for (const lane of ["main", "model"] as const) {
+      if (this.inFlight.has(lane)) continue;
+      const kind = ORDER.find((k) => laneOf(k) === lane && this.waiting.has(k));
+      if (kind === undefined) continue;
+      const job = this.waiting.get(kind);
+      this.waiting.delete(kind);
+      if (!job) continue;
+      this.inFlight.set(lane, job);
+      this.transport.post(job.msg, job.transfer);
+    }
   }
 
-  private receive(msg: Response): void {
-    const job = this.inFlight;
-    if (job === null || job.msg.id !== msg.id) return; // a stray answer (cannot happen with one in flight)
-    this.inFlight = null;
+  private receive(msg: FromWorker): void {
+    const lane = [...this.inFlight.entries()].find(([, j]) => j.msg.id === msg.id)?.[0];
+    const job = lane === undefined ? undefined : this.inFlight.get(lane);
+    if (lane === undefined || job === undefined) return; // a stray answer (cannot happen: ids are unique)
+    if (msg.type === "progress") {
+      job.onProgress?.(msg);
+      return;
+    }
+    this.inFlight.delete(lane);
     if (msg.type === "error") {
       if (msg.fatal) this.dead = msg.message;
-      job.reject(new WorkerError(msg.message, msg.fatal));
+      job.reject(msg.cancelled === true && !msg.fatal ? new CancelledError(msg.message) : new WorkerError(msg.message, msg.fatal));
     } else if (msg.type !== `${job.msg.type}-done`) {
       job.reject(new WorkerError(`the worker answered ${msg.type} to ${job.msg.type}`, false));
     } else {
@@ -126,12 +157,13 @@ export class WorkerClient {
 
   private crash(message: string): void {
     this.dead = message;
-    this.inFlight?.reject(new WorkerError(message, true));
-    this.inFlight = null;
     this.failAll(message);
   }
 
+  /** Fails everything running and waiting (the worker is gone or unusable). */
   private failAll(message: string): void {
+    for (const job of this.inFlight.values()) job.reject(new WorkerError(message, true));
+    this.inFlight.clear();
     for (const job of this.waiting.values()) job.reject(new WorkerError(message, true));
     this.waiting.clear();
   }

@@ -28,6 +28,14 @@ export class SupersededError extends Error {
   }
 }
 
+/** The user cancelled the request (a model download); nothing changed. */
+export class CancelledError extends Error {
+  constructor(message = "cancelled") {
+    super(message);
+    this.name = "CancelledError";
+  }
+}
+
 /** The message of any thrown value. */
 export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message;

@@ -2,7 +2,10 @@
  * The messages between the page (main thread) and the worker that owns the wasm module.
  *
  * Every request carries an `id`; the worker answers each request with exactly one response with
- * the same `id`: the matching `*-done` type, or `error`. Large arrays travel as transferables.
+ * the same `id`: the matching `*-done` type, or `error`. Before that final response, a model load
+ * also sends `progress` messages with its `id`; and the page may send `cancel` with the `id` of a
+ * running load, which then ends with an `error` marked `cancelled`. Large arrays travel as
+ * transferables.
  */
 
 /** Where the segment tree is grown. */
@@ -15,10 +18,18 @@ export type Backend = "webgpu" | "cpu";
  */
 export type DevicePreference = "auto" | "webgpu" | "cpu";
 
+/** Where the features come from. */
+export type Features =
+  /** The weight-free colour/texture features on a `grid`×`grid` grid (the light wasm module). */
+  | { readonly kind: "color"; readonly grid: number }
+  /** The loaded diffusion model at input size `size` (one of its sizes); the model implies the grid. */
+  | { readonly kind: "diffusion"; readonly size: number };
+
+export type FeatureKind = Features["kind"];
+
 /** Parameters that change the tree (and so need a recomputation). */
 export interface TreeParams {
-  /** Feature grid side (cells per side). */
-  readonly grid: number;
+  readonly features: Features;
   /** Affinity exponent α > 0. */
   readonly alpha: number;
   /** The tree is grown up to this τ; any τ ≤ tauMax is then a pruning. */
@@ -52,6 +63,8 @@ export interface TreeJson {
 export interface SegmentSummary {
   readonly width: number;
   readonly height: number;
+  readonly features: Features;
+  /** Feature grid side (for diffusion features, implied by the model and the size). */
   readonly grid: number;
   readonly nodes: number;
   readonly finestSegments: number;
@@ -62,6 +75,47 @@ export interface SegmentSummary {
   readonly treeMs: number;
   /** Both per-pixel assignments (finest leaves and τ). */
   readonly labelsMs: number;
+}
+
+/** A model file picked from disk: its path inside the picked folder (or its name) and the file. */
+export interface PickedModelFile {
+  readonly path: string;
+  readonly file: File;
+}
+
+/** Where a converted model (models/FORMAT.md) comes from. */
+export type ModelSource =
+  /** The absolute URL of its `manifest.json`; the files are fetched next to it. */
+  | { readonly kind: "url"; readonly url: string }
+  /** Files picked from disk (a folder or the files themselves), matched to the manifest by name. */
+  | { readonly kind: "files"; readonly files: readonly PickedModelFile[] };
+
+/** A loaded diffusion model. */
+export interface ModelSummary {
+  /** `source.name` of the manifest (`segmind/SSD-1B`), when it has one. */
+  readonly name: string | null;
+  readonly licence: string | null;
+  /** How the weights are stored: `f32`, `f16`, `q8` or `q4`. */
+  readonly dtype: string;
+  /** Input sizes S the model has constants for (the image is squashed to S×S). */
+  readonly sizes: readonly number[];
+  /** The size to use by default: the stored one nearest 1024. */
+  readonly size: number;
+  /** Sizes with DiffCut's official seed-42 noise. */
+  readonly seed42Sizes: readonly number[];
+  readonly channels: number;
+  readonly weightBytes: number;
+  /** Bytes of all the files read. */
+  readonly totalBytes: number;
+  readonly files: number;
+  /** Files read from the browser's cache rather than the network. */
+  readonly fromCache: number;
+  /** Every file is in the browser's cache now. */
+  readonly cached: boolean;
+  /** What the user should know (no caching and why, ...). */
+  readonly notes: readonly string[];
+  /** Wall time of the whole load (download, checks, upload, building the networks). */
+  readonly ms: number;
 }
 
 /** Page → worker. */
@@ -81,7 +135,32 @@ export type Request =
   | { readonly type: "refine"; readonly id: number; readonly tau: number }
   | { readonly type: "node"; readonly id: number; readonly node: number }
   | { readonly type: "mask"; readonly id: number; readonly tau: number }
-  | { readonly type: "tree-file"; readonly id: number };
+  | { readonly type: "tree-file"; readonly id: number }
+  /** Loads a diffusion model (progress messages follow, then `load-model-done` or `error`). */
+  | { readonly type: "load-model"; readonly id: number; readonly source: ModelSource }
+  /** Empties the browser's cache of model files. */
+  | { readonly type: "clear-model-cache"; readonly id: number };
+
+/** Page → worker, outside the request/response pairs: stop the running request `id` (a model load). */
+export interface Cancel {
+  readonly type: "cancel";
+  readonly id: number;
+}
+
+/** Everything the page sends the worker. */
+export type ToWorker = Request | Cancel;
+
+/** Worker → page, before the final response of a model load: bytes read so far. */
+export interface Progress {
+  readonly type: "progress";
+  readonly id: number;
+  readonly loaded: number;
+  readonly total: number;
+  /** The file being read, if any. */
+  readonly file: string | null;
+  /** A message for the user (e.g. the model is downloaded without caching, and why). */
+  readonly note: string | null;
+}
 
 /** Worker → page. */
 export type Response =
@@ -130,15 +209,33 @@ export type Response =
     }
   | { readonly type: "mask-done"; readonly id: number; readonly png: Uint8Array }
   | { readonly type: "tree-file-done"; readonly id: number; readonly json: string }
+  | { readonly type: "load-model-done"; readonly id: number; readonly model: ModelSummary }
+  | { readonly type: "clear-model-cache-done"; readonly id: number; readonly files: number; readonly bytes: number }
   | {
       readonly type: "error";
       readonly id: number;
       readonly message: string;
       /** The wasm instance is unusable (a trap); the worker must be replaced. */
       readonly fatal: boolean;
+      /** The request was cancelled (`cancel`); what was there before it is unchanged. */
+      readonly cancelled?: true;
     };
 
+/** Everything the worker sends the page: final responses and progress. */
+export type FromWorker = Response | Progress;
+
 export type RequestType = Request["type"];
+
+/**
+ * The worker's two queues, each handling one request at a time: the segmenters, and the model
+ * loader beside them (so τ and the colour features keep working while a model downloads).
+ */
+export type Lane = "main" | "model";
+
+/** The lane of a request kind. */
+export function laneOf(kind: RequestType): Lane {
+  return kind === "load-model" || kind === "clear-model-cache" ? "model" : "main";
+}
 
 /** The successful response to a request type. */
 export type ResponseFor<T extends RequestType> = Extract<Response, { type: `${T}-done` }>;
@@ -163,6 +260,8 @@ export function transferables(msg: Response): Transferable[] {
       return [msg.png.buffer];
     case "init-done":
     case "tree-file-done":
+    case "load-model-done":
+    case "clear-model-cache-done":
     case "error":
       return [];
   }

@@ -1,22 +1,96 @@
 /**
- * The worker that owns the wasm module: every call into DiffCut-rs happens here, off the page's
+ * The worker that owns the wasm modules: every call into DiffCut-rs happens here, off the page's
  * thread. It answers each request of `protocol.ts` with exactly one response.
+ *
+ * Two builds of the crate: the light module (`pkg/`, weight-free colour features) loads at
+ * start-up; the diffusion module (`pkg-model/`, the same API plus burn's model on WebGPU, several
+ * MB) is imported only when a model is first loaded. The segmenter that did the last segmentation
+ * is the *active* one: τ, PAMR, the teaching view and the exports ask it.
  */
 import init, { DiffCut } from "../pkg/diffcut.js";
 import wasmUrl from "../pkg/diffcut_bg.wasm?url";
+import modelWasmUrl from "../pkg-model/diffcut_bg.wasm?url";
 import { messageOf } from "./errors";
-import { parseTreeJson, transferables } from "./protocol";
-import type { Backend, Request, Response } from "./protocol";
+import { abortError, CACHE_NAME, isAbort, loadFromPicked, loadFromUrl, type CacheLike, type LoadProgress, type LoadReport, type ModelSink } from "./model-fetch";
+import { laneOf, parseTreeJson, transferables } from "./protocol";
+import type { Backend, FromWorker, Lane, ModelSummary, Request, Response, ToWorker } from "./protocol";
 
 /** The part of `DedicatedWorkerGlobalScope` used here (the DOM and WebWorker libs cannot mix). */
 interface WorkerScope {
-  postMessage(msg: Response, transfer: Transferable[]): void;
-  addEventListener(type: "message", listener: (e: MessageEvent<Request>) => void): void;
+  postMessage(msg: FromWorker, transfer: Transferable[]): void;
+  addEventListener(type: "message", listener: (e: MessageEvent<ToWorker>) => void): void;
 }
 const scope = self as unknown as WorkerScope;
 
+/** What one segmentation reports (both modules' `SegmentInfo`). */
+interface SegmentInfoLike {
+  readonly width: number;
+  readonly height: number;
+  readonly grid: number;
+  readonly nodes: number;
+  readonly finestSegments: number;
+  readonly backend: string;
+  readonly note: string | undefined;
+  readonly decodeMs: number;
+  readonly featuresMs: number;
+  readonly treeMs: number;
+  free(): void;
+}
+
+/** What either module's `DiffCut` offers once it has segmented an image. */
+interface Segmenter {
+  readonly imageWidth: number;
+  readonly imageHeight: number;
+  pixelLabels(tau: number, width: number, height: number): Uint32Array;
+  refinedLabels(tau: number): Uint32Array;
+  fiedler(node: number): Float32Array;
+  ncutCurve(node: number): Float32Array;
+  cutThresholds(node: number): Float32Array;
+  maskPng(tau: number, width: number, height: number): Uint8Array;
+  tree(): string;
+  treeFile(): string;
+  imageRgba(): Uint8Array;
+  free(): void;
+}
+
+/** The diffusion module's `ModelInfo` (free it after reading). */
+interface ModelInfoLike {
+  readonly sizes: Uint32Array;
+  readonly size: number;
+  readonly seed42Sizes: Uint32Array;
+  readonly channels: number;
+  readonly dtype: string;
+  readonly weightBytes: number;
+  free(): void;
+}
+
+/** The diffusion module's `DiffCut`: the light one's API plus the model. */
+interface ModelDiffCut extends Segmenter {
+  modelBegin(manifest: Uint8Array): Promise<string[]>;
+  modelAddFile(name: string, bytes: Uint8Array): void;
+  modelFinish(): ModelInfoLike;
+  modelUnload(): void;
+  segmentDiffusion(bytes: Uint8Array, size: number, alpha: number, tauMax: number): Promise<SegmentInfoLike>;
+}
+
+/** The parts of `pkg-model/diffcut.js` used here (the assignment in `modelModule` checks them). */
+interface ModelModule {
+  default(input: { module_or_path: string }): Promise<unknown>;
+  DiffCut: { create(preferGpu?: boolean | null): Promise<ModelDiffCut> };
+}
+
 let ready: Promise<unknown> | null = null;
-let diffcut: DiffCut | null = null;
+/** The light module's segmenter (colour features). */
+let light: DiffCut | null = null;
+/** The diffusion module's segmenter holding the loaded model. */
+let modelDc: ModelDiffCut | null = null;
+/** The segmenter of the image on screen. */
+let active: Segmenter | null = null;
+/** Whether the tree is grown on WebGPU (the `init` request's choice), for the diffusion module too. */
+let preferGpu = true;
+let modelModulePromise: Promise<ModelModule> | null = null;
+/** Model loads in progress, by request id (for `cancel`). */
+const loads = new Map<number, AbortController>();
 
 /** The parts of WebGPU's adapter info used here (TypeScript's DOM library has no WebGPU types). */
 interface GpuAdapterInfoLike {
@@ -54,9 +128,120 @@ function asBackend(s: string): Backend {
   return s === "webgpu" ? "webgpu" : "cpu";
 }
 
-function current(): DiffCut {
-  if (diffcut === null) throw new Error("the segmenter is not initialised yet");
-  return diffcut;
+function current(): Segmenter {
+  if (active === null) throw new Error("no image has been segmented yet");
+  return active;
+}
+
+/** Segmenters inside an `await` (a model load may replace one meanwhile: it must not be freed). */
+const inUse = new Set<Segmenter>();
+
+/** Frees `dc` unless something still uses it. */
+function release(dc: Segmenter | null): void {
+  if (dc !== null && dc !== light && dc !== modelDc && dc !== active && !inUse.has(dc)) dc.free();
+}
+
+function setActive(dc: Segmenter): void {
+  const before = active;
+  active = dc;
+  if (before !== dc) release(before);
+}
+
+/** The diffusion module, imported and instantiated on first use. */
+function modelModule(): Promise<ModelModule> {
+  modelModulePromise ??= (async () => {
+    const mod: ModelModule = await import("../pkg-model/diffcut.js");
+    await mod.default({ module_or_path: modelWasmUrl });
+    return mod;
+  })().catch((e: unknown) => {
+    modelModulePromise = null; // a failed download can be retried
+    throw new Error(`cannot load the diffusion module: ${messageOf(e)}`, { cause: e });
+  });
+  return modelModulePromise;
+}
+
+/** Cache Storage, where the worker has it (secure contexts only). */
+function openCache(): (() => Promise<CacheLike>) | null {
+  const storage = (self as unknown as { caches?: CacheStorage }).caches;
+  return storage ? () => storage.open(CACHE_NAME) : null;
+}
+
+async function estimate(): Promise<{ quota?: number; usage?: number } | null> {
+  const storage = (navigator as unknown as { storage?: { estimate?: () => Promise<{ quota?: number; usage?: number }> } }).storage;
+  return storage?.estimate ? storage.estimate() : null;
+}
+
+/** Posts progress, at most every 100 ms unless it ends a file or carries a note. */
+function progressPoster(id: number): (p: LoadProgress) => void {
+  let last = 0;
+  return (p) => {
+    const now = performance.now();
+    if (!p.force && now - last < 100) return;
+    last = now;
+    scope.postMessage({ type: "progress", id, loaded: p.loaded, total: p.total, file: p.file, note: p.note }, []);
+  };
+}
+
+/**
+ * Loads a model into a fresh segmenter of the diffusion module, which replaces the current
+ * model only when everything succeeded: a failed or cancelled load leaves the old one in place.
+ */
+async function loadModel(msg: Extract<Request, { type: "load-model" }>, signal: AbortSignal): Promise<ModelSummary> {
+  const t0 = performance.now();
+  const mod = await modelModule();
+  if (signal.aborted) throw abortError();
+  const dc = await mod.DiffCut.create(preferGpu);
+  try {
+    const sink: ModelSink = { begin: (m) => dc.modelBegin(m), add: (name, bytes) => dc.modelAddFile(name, bytes) };
+    const onProgress = progressPoster(msg.id);
+    const report: LoadReport =
+      msg.source.kind === "url"
+        ? await loadFromUrl({ manifestUrl: msg.source.url, fetch: (url, init) => fetch(url, init), openCache: openCache(), estimate, sink, onProgress, signal })
+        : await loadFromPicked({ picked: msg.source.files, sink, onProgress, signal });
+    if (signal.aborted) throw abortError();
+    const info = dc.modelFinish();
+    let model: ModelSummary;
+    try {
+      model = {
+        name: report.manifest.name,
+        licence: report.manifest.licence,
+        dtype: info.dtype,
+        sizes: Array.from(info.sizes),
+        size: info.size,
+        seed42Sizes: Array.from(info.seed42Sizes),
+        channels: info.channels,
+        weightBytes: info.weightBytes,
+        totalBytes: report.bytes,
+        files: report.files,
+        fromCache: report.fromCache,
+        cached: report.cached,
+        notes: report.notes,
+        ms: performance.now() - t0,
+      };
+    } finally {
+      info.free();
+    }
+    const old = modelDc;
+    modelDc = dc;
+    if (old !== null && old === active) old.modelUnload(); // its tree stays on screen; its model goes
+    release(old);
+    return model;
+  } catch (e) {
+    if (dc !== modelDc) dc.free();
+    throw e;
+  }
+}
+
+/** Empties the model cache; returns how many files and bytes it held. */
+async function clearModelCache(): Promise<{ files: number; bytes: number }> {
+  const storage = (self as unknown as { caches?: CacheStorage }).caches;
+  if (!storage || !(await storage.has(CACHE_NAME))) return { files: 0, bytes: 0 };
+  const cache = await storage.open(CACHE_NAME);
+  const keys = await cache.keys();
+  let bytes = 0;
+  for (const k of keys) bytes += Number((await cache.match(k))?.headers.get("content-length") ?? 0) || 0;
+  await storage.delete(CACHE_NAME);
+  return { files: keys.length, bytes };
 }
 
 async function handle(msg: Request): Promise<Response> {
@@ -64,22 +249,47 @@ async function handle(msg: Request): Promise<Response> {
     case "init": {
       ready ??= init({ module_or_path: wasmUrl });
       await ready;
-      diffcut?.free();
-      diffcut = null;
       const software = msg.device === "auto" ? await softwareAdapter() : null;
-      const dc = await DiffCut.create(msg.device !== "cpu" && software === null);
-      diffcut = dc;
+      preferGpu = msg.device !== "cpu" && software === null;
+      const dc = await DiffCut.create(preferGpu);
+      const old = light;
+      light = dc;
+      release(old);
       const note = software !== null ? `the WebGPU adapter is a software one (${software}), slower than the CPU path` : (dc.gpuNote ?? null);
       return { type: "init-done", id: msg.id, backend: asBackend(dc.backend), adapter: dc.adapter ?? null, note };
     }
     case "segment": {
-      const dc = current();
-      const info = await dc.segmentImage(new Uint8Array(msg.bytes), msg.params.grid, msg.params.alpha, msg.params.tauMax);
+      const { features, alpha, tauMax } = msg.params;
+      const bytes = new Uint8Array(msg.bytes);
+      let dc: Segmenter;
+      let running: Promise<SegmentInfoLike>;
+      if (features.kind === "color") {
+        if (light === null) throw new Error("the segmenter is not initialised yet");
+        dc = light;
+        running = light.segmentImage(bytes, features.grid, alpha, tauMax);
+      } else {
+        if (modelDc === null) throw new Error("no diffusion model is loaded");
+        dc = modelDc;
+        running = modelDc.segmentDiffusion(bytes, features.size, alpha, tauMax);
+      }
+      let info: SegmentInfoLike;
+      inUse.add(dc);
+      try {
+        info = await running;
+      } catch (e) {
+        inUse.delete(dc);
+        release(dc);
+        throw e;
+      }
+      inUse.delete(dc);
+      // The segmenter that succeeded holds the image now (a failure keeps the previous one active
+      // and frees this one if a model load replaced it meanwhile).
+      setActive(dc);
       try {
         const t0 = performance.now();
         const tree = parseTreeJson(dc.tree());
-        const finest = dc.pixelLabels(msg.params.tauMax, info.width, info.height);
-        const labels = dc.pixelLabels(Math.min(msg.tau, msg.params.tauMax), info.width, info.height);
+        const finest = dc.pixelLabels(tauMax, info.width, info.height);
+        const labels = dc.pixelLabels(Math.min(msg.tau, tauMax), info.width, info.height);
         const labelsMs = performance.now() - t0;
         const rgba = new Uint8ClampedArray(dc.imageRgba().buffer);
         return {
@@ -88,6 +298,7 @@ async function handle(msg: Request): Promise<Response> {
           info: {
             width: info.width,
             height: info.height,
+            features,
             grid: info.grid,
             nodes: info.nodes,
             finestSegments: info.finestSegments,
@@ -137,21 +348,40 @@ async function handle(msg: Request): Promise<Response> {
     }
     case "tree-file":
       return { type: "tree-file-done", id: msg.id, json: current().treeFile() };
+    case "load-model": {
+      const controller = new AbortController();
+      loads.set(msg.id, controller);
+      try {
+        return { type: "load-model-done", id: msg.id, model: await loadModel(msg, controller.signal) };
+      } finally {
+        loads.delete(msg.id);
+      }
+    }
+    case "clear-model-cache":
+      return { type: "clear-model-cache-done", id: msg.id, ...(await clearModelCache()) };
   }
 }
 
-// Requests are handled one at a time, in order (the page sends one at a time anyway).
-let queue: Promise<void> = Promise.resolve();
-scope.addEventListener("message", (e: MessageEvent<Request>) => {
+// Requests are handled one at a time per lane, in order (the page sends one at a time per lane
+// anyway): model loads run beside the segmenters, on a segmenter of their own until they succeed.
+// A cancel acts at once on the load it names, which then answers with a `cancelled` error.
+const queues: Record<Lane, Promise<void>> = { main: Promise.resolve(), model: Promise.resolve() };
+scope.addEventListener("message", (e: MessageEvent<ToWorker>) => {
   const msg = e.data;
-  queue = queue.then(async () => {
+  if (msg.type === "cancel") {
+    loads.get(msg.id)?.abort();
+    return;
+  }
+  const lane = laneOf(msg.type);
+  queues[lane] = queues[lane].then(async () => {
     let reply: Response;
     try {
       reply = await handle(msg);
     } catch (err) {
       // A trap (a Rust panic, out of memory) leaves the wasm instance unusable.
       const fatal = err instanceof WebAssembly.RuntimeError;
-      reply = { type: "error", id: msg.id, message: messageOf(err), fatal };
+      const message = messageOf(err);
+      reply = isAbort(err) && !fatal ? { type: "error", id: msg.id, message, fatal, cancelled: true } : { type: "error", id: msg.id, message, fatal };
     }
     scope.postMessage(reply, transferables(reply));
   });

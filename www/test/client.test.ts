@@ -1,26 +1,28 @@
 import { describe, expect, it } from "vitest";
 import { WorkerClient, type Transport } from "../src/client";
-import { SupersededError, WorkerError } from "../src/errors";
-import type { Request, Response } from "../src/protocol";
+import { CancelledError, SupersededError, WorkerError } from "../src/errors";
+import type { FromWorker, Progress, Request, Response, ToWorker } from "../src/protocol";
 
 /** A transport that records what is posted and lets the test answer. */
 class FakeTransport implements Transport {
   readonly posted: Request[] = [];
-  private onMessage: (msg: Response) => void = () => {};
+  readonly cancels: number[] = [];
+  private onMessage: (msg: FromWorker) => void = () => {};
   private onCrash: (message: string) => void = () => {};
   terminated = false;
 
-  post(msg: Request): void {
-    this.posted.push(msg);
+  post(msg: ToWorker): void {
+    if (msg.type === "cancel") this.cancels.push(msg.id);
+    else this.posted.push(msg);
   }
-  listen(onMessage: (msg: Response) => void, onCrash: (message: string) => void): void {
+  listen(onMessage: (msg: FromWorker) => void, onCrash: (message: string) => void): void {
     this.onMessage = onMessage;
     this.onCrash = onCrash;
   }
   terminate(): void {
     this.terminated = true;
   }
-  answer(msg: Response): void {
+  answer(msg: FromWorker): void {
     this.onMessage(msg);
   }
   crash(message: string): void {
@@ -31,7 +33,30 @@ class FakeTransport implements Transport {
     if (!r) throw new Error("nothing posted");
     return r;
   }
+  /** The last posted request of `type`. */
+  lastOf(type: Request["type"]): Request {
+    const r = [...this.posted].reverse().find((p) => p.type === type);
+    if (!r) throw new Error(`no ${type} posted`);
+    return r;
+  }
 }
+
+const MODEL = {
+  name: "test/tiny",
+  licence: "MIT",
+  dtype: "q8",
+  sizes: [128, 256],
+  size: 256,
+  seed42Sizes: [256],
+  channels: 64,
+  weightBytes: 805104,
+  totalBytes: 822841,
+  files: 3,
+  fromCache: 0,
+  cached: true,
+  notes: [],
+  ms: 1,
+} as const;
 
 const labelsDone = (id: number, tau: number): Response => ({ type: "labels-done", id, tau, labels: new Uint32Array(1), ms: 0 });
 
@@ -71,7 +96,7 @@ describe("WorkerClient", () => {
     const running = c.request({ type: "mask", tau: 0.5 });
     const labels = c.request({ type: "labels", tau: 0.4 });
     const node = c.request({ type: "node", node: 3 });
-    const seg = c.request({ type: "segment", bytes: new ArrayBuffer(1), params: { grid: 8, alpha: 10, tauMax: 0.9 }, tau: 0.5 });
+    const seg = c.request({ type: "segment", bytes: new ArrayBuffer(1), params: { features: { kind: "color", grid: 8 }, alpha: 10, tauMax: 0.9 }, tau: 0.5 });
     await expect(labels).rejects.toBeInstanceOf(SupersededError);
     await expect(node).rejects.toBeInstanceOf(SupersededError);
     t.answer({ type: "mask-done", id: t.last().id, png: new Uint8Array(1) });
@@ -113,5 +138,62 @@ describe("WorkerClient", () => {
     const a = c.request({ type: "init", device: "auto" });
     c.terminate();
     await expect(a).rejects.toBeInstanceOf(SupersededError);
+  });
+
+  it("runs a model load beside the segmenter, passing its progress on", async () => {
+    const t = new FakeTransport();
+    const c = new WorkerClient(t);
+    const progress: Progress[] = [];
+    const load = c.request({ type: "load-model", source: { kind: "url", url: "http://x/m/manifest.json" } }, [], { onProgress: (p) => progress.push(p) });
+    const labels = c.request({ type: "labels", tau: 0.3 });
+    // Both are sent at once: the load does not hold up τ.
+    expect(t.posted.map((r) => r.type)).toEqual(["load-model", "labels"]);
+    const loadId = t.lastOf("load-model").id;
+    t.answer({ type: "progress", id: loadId, loaded: 10, total: 100, file: "config.json", note: null });
+    t.answer(labelsDone(t.lastOf("labels").id, 0.3));
+    await expect(labels).resolves.toMatchObject({ tau: 0.3 });
+    t.answer({ type: "progress", id: loadId, loaded: 100, total: 100, file: "w", note: "no caching" });
+    expect(progress.map((p) => p.loaded)).toEqual([10, 100]);
+    // Clearing the cache waits for the load (same lane).
+    const clear = c.request({ type: "clear-model-cache" });
+    expect(t.posted.map((r) => r.type)).toEqual(["load-model", "labels"]);
+    t.answer({ type: "load-model-done", id: loadId, model: MODEL });
+    await expect(load).resolves.toMatchObject({ model: { size: 256 } });
+    expect(t.last().type).toBe("clear-model-cache");
+    t.answer({ type: "clear-model-cache-done", id: t.last().id, files: 3, bytes: 822841 });
+    await expect(clear).resolves.toMatchObject({ files: 3 });
+    expect(c.busy).toBe(false);
+  });
+
+  it("cancels a waiting load at once and asks the worker to stop a running one", async () => {
+    const t = new FakeTransport();
+    const c = new WorkerClient(t);
+    const running = c.request({ type: "load-model", source: { kind: "url", url: "http://x/a/manifest.json" } });
+    const waiting = c.request({ type: "load-model", source: { kind: "url", url: "http://x/b/manifest.json" } });
+    c.cancel("load-model");
+    await expect(waiting).rejects.toBeInstanceOf(CancelledError);
+    const id = t.lastOf("load-model").id;
+    expect(t.cancels).toEqual([id]);
+    t.answer({ type: "error", id, message: "the model download was cancelled", fatal: false, cancelled: true });
+    await expect(running).rejects.toBeInstanceOf(CancelledError);
+    // Nothing running: a cancel sends nothing.
+    c.cancel("load-model");
+    expect(t.cancels).toEqual([id]);
+    // Another kind is not cancelled by it.
+    const labels = c.request({ type: "labels", tau: 0.2 });
+    c.cancel("load-model");
+    expect(t.cancels).toEqual([id]);
+    t.answer(labelsDone(t.last().id, 0.2));
+    await expect(labels).resolves.toMatchObject({ tau: 0.2 });
+  });
+
+  it("fails a running load too when the worker crashes", async () => {
+    const t = new FakeTransport();
+    const c = new WorkerClient(t);
+    const load = c.request({ type: "load-model", source: { kind: "url", url: "http://x/manifest.json" } });
+    const seg = c.request({ type: "segment", bytes: new ArrayBuffer(1), params: { features: { kind: "diffusion", size: 256 }, alpha: 10, tauMax: 0.9 }, tau: 0.5 });
+    t.answer({ type: "error", id: t.lastOf("segment").id, message: "unreachable executed", fatal: true });
+    await expect(seg).rejects.toSatisfy((e: unknown) => e instanceof WorkerError && e.fatal);
+    await expect(load).rejects.toSatisfy((e: unknown) => e instanceof WorkerError && e.fatal);
   });
 });

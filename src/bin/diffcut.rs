@@ -81,8 +81,8 @@ struct ModelOpts {
     /// `zero`, or a float32 .npy of shape [1, 4, S/8, S/8].
     #[arg(long, default_value = "seed42")]
     noise: String,
-    /// Where the model runs: `cpu` (burn-flex), `gpu` (burn on wgpu: Vulkan, Metal or DX12, the
-    /// same WGSL as the browser) or `cuda` (burn's CUDA backend; builds with `--features cuda`).
+    /// Where the model runs: `cpu` (burn-flex) or `gpu` (burn on wgpu: Vulkan, Metal or DX12, the
+    /// same WGSL as the browser).
     #[arg(long, value_enum, default_value_t = ModelDevice::Cpu)]
     model_device: ModelDevice,
 }
@@ -91,7 +91,6 @@ struct ModelOpts {
 enum ModelDevice {
     Cpu,
     Gpu,
-    Cuda,
 }
 
 impl ModelDevice {
@@ -99,14 +98,6 @@ impl ModelDevice {
         match self {
             ModelDevice::Cpu => native_device(false),
             ModelDevice::Gpu => native_device(true),
-            #[cfg(feature = "cuda")]
-            ModelDevice::Cuda => Ok(diffcut::model::cuda_device()),
-            #[cfg(not(feature = "cuda"))]
-            ModelDevice::Cuda => Err(Error::InvalidParameter {
-                name: "model-device",
-                expected: "cpu or gpu (this build has no CUDA backend: cargo build --release --features cuda)",
-                got: "cuda".into(),
-            }),
         }
     }
 }

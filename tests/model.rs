@@ -243,7 +243,7 @@ fn edit_shard(
     let (name, bytes) = shards
         .iter()
         .map(|p| (p.file_name().unwrap().to_str().unwrap().to_string(), std::fs::read(p).unwrap()))
-        .find(|(_, b)| safetensors::SafeTensors::deserialize(b).unwrap().names().iter().any(|n| *n == key))
+        .find(|(_, b)| safetensors::SafeTensors::deserialize(b).unwrap().names().contains(&key))
         .unwrap_or_else(|| panic!("no shard holds {key}"));
     let name = name.as_str();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();

@@ -11,6 +11,7 @@
 //! The same code runs on burn's wgpu backend (WGSL: WebGPU in the browser, Vulkan/Metal/DX12
 //! natively, lavapipe in CI) and on burn-flex (CPU). Nothing here is async except the final read.
 
+pub mod banded;
 pub mod config;
 pub mod layers;
 pub mod unet;

@@ -77,8 +77,10 @@ struct Attention {
     to_out: Linear,
 }
 
+// One per attention layer, built once: the variants' size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 enum AttentionKv {
-    SelfAttn { to_k: Box<Linear>, to_v: Box<Linear> },
+    SelfAttn { to_k: Linear, to_v: Linear },
     /// `to_k(ctx)`, `to_v(ctx)`: `[1, T, C]`.
     Folded { k: Tensor<3>, v: Tensor<3> },
 }
@@ -89,8 +91,8 @@ impl Attention {
             heads,
             to_q: Linear::load(store, &format!("{key}.to_q"), c, c, false)?,
             kv: AttentionKv::SelfAttn {
-                to_k: Box::new(Linear::load(store, &format!("{key}.to_k"), c, c, false)?),
-                to_v: Box::new(Linear::load(store, &format!("{key}.to_v"), c, c, false)?),
+                to_k: Linear::load(store, &format!("{key}.to_k"), c, c, false)?,
+                to_v: Linear::load(store, &format!("{key}.to_v"), c, c, false)?,
             },
             to_out: Linear::load(store, &format!("{key}.to_out.0"), c, c, true)?,
         })

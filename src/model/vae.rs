@@ -1,12 +1,13 @@
 //! The SDXL VAE encoder (diffusers `AutoencoderKL.encoder` + `quant_conv`), returning the
-//! posterior mean × scaling factor (spec §1.2): deterministic, no sampling.
+//! posterior mean × scaling factor (spec §1.2): deterministic, no sampling. The big early levels
+//! run on row bands (src/model/banded.rs) so that memory and storage bindings stay bounded.
 
 use burn::tensor::activation::silu;
 use burn::tensor::Tensor;
 
+use super::banded::{self, band_rows, Bands, BAND_BYTES};
 use super::config::VaeConfig;
 use super::layers::{attention, Conv2d, GroupNorm, Linear};
-use super::unet::ResnetBlock2D;
 use super::weights::WeightStore;
 use crate::Result;
 
@@ -40,12 +41,86 @@ impl MidAttention {
     }
 }
 
+/// diffusers `ResnetBlock2D` as the VAE uses it (no time embedding): the same tensors as
+/// `unet::ResnetBlock2D` (`norm1`, `conv1`, `norm2`, `conv2`, `conv_shortcut`), with a banded
+/// forward.
+struct VaeResnet {
+    norm1: banded::GroupNorm,
+    conv1: banded::Conv2d,
+    norm2: banded::GroupNorm,
+    conv2: banded::Conv2d,
+    shortcut: Option<banded::Conv2d>,
+}
+
+impl VaeResnet {
+    fn load(store: &mut WeightStore, key: &str, c_in: usize, c_out: usize, groups: usize, eps: f64) -> Result<Self> {
+        Ok(VaeResnet {
+            norm1: banded::GroupNorm::load(store, &format!("{key}.norm1"), groups, c_in, eps)?,
+            conv1: banded::Conv2d::load(store, &format!("{key}.conv1"), c_in, c_out, 3)?,
+            norm2: banded::GroupNorm::load(store, &format!("{key}.norm2"), groups, c_out, eps)?,
+            conv2: banded::Conv2d::load(store, &format!("{key}.conv2"), c_out, c_out, 3)?,
+            shortcut: if c_in != c_out {
+                Some(banded::Conv2d::load(store, &format!("{key}.conv_shortcut"), c_in, c_out, 1)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// `[B, c_in, H, W] → [B, c_out, H, W]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let skip = match &self.shortcut {
+            Some(conv) => conv.forward(x),
+            None => x,
+        };
+        skip + h
+    }
+
+    /// [`VaeResnet::forward`] on bands. The normalised activations are never stored whole: each
+    /// conv normalises (and SiLUs) its band and halo rows on the fly. Alive at the peak: the
+    /// input (kept for the skip, dropped band by band during the second conv), `h`, and the
+    /// output so far.
+    fn forward_bands(&self, x: Bands) -> Bands {
+        let s1 = self.norm1.stats(&x);
+        let h = self.conv1.forward_bands_with(x.clone(), |t| silu(self.norm1.normalize(&s1, t)), |_, y| y);
+        let s2 = self.norm2.stats(&h);
+        let mut skips: Vec<Option<Tensor<4>>> = x.into_bands().into_iter().map(Some).collect();
+        self.conv2.forward_bands_with(
+            h,
+            |t| silu(self.norm2.normalize(&s2, t)),
+            |i, y| {
+                let x = skips[i].take().expect("each skip band is used once");
+                let skip = match &self.shortcut {
+                    Some(conv) => conv.forward(x),
+                    None => x,
+                };
+                skip + y
+            },
+        )
+    }
+}
+
+/// One level of the encoder's down path.
+struct Level {
+    resnets: Vec<VaeResnet>,
+    /// The downsampler (all levels but the last).
+    down: Option<banded::Conv2d>,
+    /// Channels in and out.
+    c_in: usize,
+    c_out: usize,
+}
+
 /// `Encoder` → `quant_conv` (mean rows only) → × `scaling_factor`.
+///
+/// The down levels run on row bands ([`Bands`]) of at most [`BAND_BYTES`] each, so that no
+/// activation tensor outgrows a storage binding at S = 1024 and the peak memory stays about two
+/// activations; the mid block and after run on whole tensors (at S = 1024 they are 32 MiB).
 pub struct VaeEncoder {
-    conv_in: Conv2d,
-    /// Per level: its resnets, then its downsampler (all levels but the last).
-    levels: Vec<(Vec<ResnetBlock2D>, Option<Conv2d>)>,
-    mid: (ResnetBlock2D, Option<MidAttention>, ResnetBlock2D),
+    conv_in: banded::Conv2d,
+    levels: Vec<Level>,
+    mid: (VaeResnet, Option<MidAttention>, VaeResnet),
     norm_out: GroupNorm,
     conv_out: Conv2d,
     quant_conv: Conv2d,
@@ -56,7 +131,7 @@ impl VaeEncoder {
     pub fn load(store: &mut WeightStore, v: &VaeConfig) -> Result<Self> {
         let (g, eps) = (v.norm_num_groups, v.eps);
         let chans = &v.block_out_channels;
-        let conv_in = Conv2d::load(store, "vae.encoder.conv_in", v.in_channels, chans[0], 3, 1, 1)?;
+        let conv_in = banded::Conv2d::load(store, "vae.encoder.conv_in", v.in_channels, chans[0], 3)?;
         let mut levels = Vec::new();
         let mut c_prev = chans[0];
         for (i, &c) in chans.iter().enumerate() {
@@ -64,28 +139,28 @@ impl VaeEncoder {
             let resnets = (0..v.layers_per_block)
                 .map(|j| {
                     let c_in = if j == 0 { c_prev } else { c };
-                    ResnetBlock2D::load(store, &format!("{key}.resnets.{j}"), c_in, c, g, eps, &[])
+                    VaeResnet::load(store, &format!("{key}.resnets.{j}"), c_in, c, g, eps)
                 })
                 .collect::<Result<Vec<_>>>()?;
             // diffusers' VAE Downsample2D pads (0, 1, 0, 1) with zeros, then a stride-2 conv.
             let down = if i + 1 < chans.len() {
-                Some(Conv2d::load_padded(store, &format!("{key}.downsamplers.0.conv"), c, c, 3, 2, [(0, 1), (0, 1)])?)
+                Some(banded::Conv2d::load(store, &format!("{key}.downsamplers.0.conv"), c, c, 3)?)
             } else {
                 None
             };
-            levels.push((resnets, down));
+            levels.push(Level { resnets, down, c_in: c_prev, c_out: c });
             c_prev = c;
         }
         let c = *chans.last().expect("validated non-empty");
         let key = "vae.encoder.mid_block";
         let mid = (
-            ResnetBlock2D::load(store, &format!("{key}.resnets.0"), c, c, g, eps, &[])?,
+            VaeResnet::load(store, &format!("{key}.resnets.0"), c, c, g, eps)?,
             if v.mid_block_add_attention {
                 Some(MidAttention::load(store, &format!("{key}.attentions.0"), c, g, eps)?)
             } else {
                 None
             },
-            ResnetBlock2D::load(store, &format!("{key}.resnets.1"), c, c, g, eps, &[])?,
+            VaeResnet::load(store, &format!("{key}.resnets.1"), c, c, g, eps)?,
         );
         let z = v.latent_channels;
         Ok(VaeEncoder {
@@ -99,22 +174,49 @@ impl VaeEncoder {
         })
     }
 
-    /// `[B, 3, S, S]` in [−1, 1] → latent `[B, z, S/f, S/f]` (posterior mean × scaling factor).
+    /// `[B, 3, S, S]` in [−1, 1] → latent `[B, z, S/f, S/f]` (posterior mean × scaling factor),
+    /// with bands of at most [`BAND_BYTES`].
     pub fn encode(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = self.conv_in.forward(x);
-        for (resnets, down) in &self.levels {
-            for r in resnets {
-                h = r.forward(h, None);
+        self.encode_with_budget(x, BAND_BYTES)
+    }
+
+    /// The rows of each band at each down level for an input `[batch, _, height, width]`: every
+    /// band of a level holds at most `band_bytes` at the level's widest channel count (at least
+    /// one row, two on levels that downsample, whose bands start at even rows). A level that fits
+    /// in `band_bytes` is one band.
+    pub fn band_plan(&self, batch: usize, height: usize, width: usize, band_bytes: usize) -> Vec<Vec<usize>> {
+        let (mut h, mut w) = (height, width);
+        let mut plan = Vec::with_capacity(self.levels.len());
+        for level in &self.levels {
+            let row_bytes = batch * level.c_in.max(level.c_out) * w * std::mem::size_of::<f32>();
+            plan.push(band_rows(h, row_bytes, band_bytes, level.down.is_some()));
+            // The downsample's output: ⌊(H + 1 − 3) / 2⌋ + 1 = ⌊H / 2⌋.
+            (h, w) = (h / 2, w / 2);
+        }
+        plan
+    }
+
+    /// [`VaeEncoder::encode`] with bands of at most `band_bytes` (see [`VaeEncoder::band_plan`]);
+    /// the result does not depend on the budget beyond f32 summation order.
+    pub fn encode_with_budget(&self, x: Tensor<4>, band_bytes: usize) -> Tensor<4> {
+        let [b, _, height, width] = x.dims();
+        let plan = self.band_plan(b, height, width, band_bytes);
+        let mut h = self.conv_in.forward_bands(Bands::from_tensor_rows(x, &plan[0]));
+        for (level, rows) in self.levels.iter().zip(&plan) {
+            h = h.rebanded(rows);
+            for r in &level.resnets {
+                h = r.forward_bands(h);
             }
-            if let Some(d) = down {
-                h = d.forward(h);
+            if let Some(d) = &level.down {
+                h = d.downsample_bands(h);
             }
         }
-        h = self.mid.0.forward(h, None);
+        let mut h = h.into_tensor();
+        h = self.mid.0.forward(h);
         if let Some(a) = &self.mid.1 {
             h = a.forward(h);
         }
-        h = self.mid.2.forward(h, None);
+        h = self.mid.2.forward(h);
         let h = self.conv_out.forward(silu(self.norm_out.forward(h)));
         self.quant_conv.forward(h) * self.scaling_factor
     }

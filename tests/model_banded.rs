@@ -1,0 +1,517 @@
+//! The VAE encoder on row bands (src/model/banded.rs) against the unbanded computation: the
+//! band ops against the plain ops on random data, and the whole encoder with tiny band budgets
+//! against one band and against diffusers' latents of the fixture models, on burn-flex (CPU) and
+//! wgpu (lavapipe in CI). The ignored `bench_vae_*` tests time the full-size encoder.
+#![cfg(feature = "model")]
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Tensor, TensorData};
+use diffcut::model::banded::{self, band_rows, Bands, BAND_BYTES};
+use diffcut::model::layers;
+use diffcut::model::vae::VaeEncoder;
+use diffcut::model::weights::WeightStore;
+use diffcut::model::{native_device, read_f32, Manifest, ModelConfig};
+use diffcut::npy;
+
+fn cpu() -> Device {
+    native_device(false).unwrap()
+}
+
+fn gpu() -> Device {
+    native_device(true).expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/model")
+        .join(name)
+}
+
+fn expected(model: &str, file: &str) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(fixture(model).join("expected").join(file)).expect(file);
+    let header = npy::parse(&bytes).unwrap().0;
+    npy::read_f32(&bytes, header.shape.len()).unwrap()
+}
+
+/// max |a − b| / max |b|.
+fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "lengths");
+    let scale = b.iter().fold(0f64, |m, &v| m.max(v.abs() as f64)).max(1e-30);
+    a.iter().zip(b).fold(0f64, |m, (&p, &q)| m.max((p - q).abs() as f64)) / scale
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    pollster::block_on(read_f32(t)).unwrap()
+}
+
+/// `offset + scale · U[−1, 1]` of shape `dims`.
+fn random(dims: [usize; 4], seed: u64, offset: f32, scale: f32, device: &Device) -> Tensor<4> {
+    let v: Vec<f32> = pseudo_random(dims.iter().product(), seed)
+        .into_iter()
+        .map(|x| offset + scale * x)
+        .collect();
+    Tensor::from_data(TensorData::new(v, dims), device)
+}
+
+/// A store holding `tensors` (F32), built from one safetensors shard.
+fn store(tensors: &[(String, Vec<usize>, Vec<f32>)], device: &Device) -> WeightStore {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((k, shape, _), b)| {
+            (
+                k.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    let shard = safetensors::serialize(views, None).unwrap();
+    let mut store = WeightStore::new(device, false);
+    store.add_shard("test.safetensors", &shard).unwrap();
+    store
+}
+
+/// A conv's `weight` and `bias` under `key`, with weights of a sensible scale.
+fn conv_tensors(key: &str, c_in: usize, c_out: usize, k: usize, seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let fan_in = (c_in * k * k) as f32;
+    let w = pseudo_random(c_out * c_in * k * k, seed)
+        .into_iter()
+        .map(|x| x / fan_in.sqrt())
+        .collect();
+    vec![
+        (format!("{key}.weight"), vec![c_out, c_in, k, k], w),
+        (format!("{key}.bias"), vec![c_out], pseudo_random(c_out, seed + 1)),
+    ]
+}
+
+/// A `VaeEncoder` loaded straight from a model folder (every shard is uploaded; the store is not
+/// finished, so the UNet's tensors are simply left in it).
+fn load_vae(dir: &Path, device: &Device, host_dequantize: bool) -> (VaeEncoder, ModelConfig) {
+    let manifest = Manifest::from_json(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let config = ModelConfig::from_json(&std::fs::read(dir.join(&manifest.config)).unwrap()).unwrap();
+    let mut store = WeightStore::new(device, host_dequantize);
+    for shard in manifest.shards() {
+        let bytes = std::fs::read(dir.join(&shard.name)).unwrap();
+        store.add_shard(&shard.name, &bytes).unwrap();
+    }
+    let vae = VaeEncoder::load(&mut store, &config.vae).unwrap();
+    (vae, config)
+}
+
+/// Deterministic values in [−1, 1].
+fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+// ---- band bookkeeping -------------------------------------------------------------------------
+
+#[test]
+fn band_rows_cover_the_height_within_the_budget() {
+    assert_eq!(BAND_BYTES, 32 << 20);
+    // S = 1024, VAE level 0 (128 channels): 16 bands of 64 rows, 32 MiB each.
+    assert_eq!(band_rows(1024, 128 * 1024 * 4, BAND_BYTES, true), vec![64; 16]);
+    // S/8 = 128 at 512 channels is exactly 32 MiB: one band.
+    assert_eq!(band_rows(128, 512 * 128 * 4, BAND_BYTES, false), vec![128]);
+    assert_eq!(band_rows(16, 2048, 7168, false), vec![3, 3, 3, 3, 2, 2]);
+    for even in [false, true] {
+        let unit = if even { 2 } else { 1 };
+        for height in 1..=70 {
+            for row_bytes in [1, 3, 64] {
+                for budget in [0, 1, 5, 64, 100, 190, 1 << 20] {
+                    let rows = band_rows(height, row_bytes, budget, even);
+                    let what = format!("height {height}, row {row_bytes} B, budget {budget} B, even {even}: {rows:?}");
+                    assert_eq!(rows.iter().sum::<usize>(), height, "{what}");
+                    assert!(rows.iter().all(|&r| r > 0), "{what}");
+                    let most = ((budget / row_bytes) / unit * unit).max(unit);
+                    assert!(rows.iter().all(|&r| r <= most), "{what}");
+                    if even {
+                        assert!(rows[..rows.len() - 1].iter().all(|r| r % 2 == 0), "{what}");
+                    }
+                    // As few bands as the budget allows, as equal as possible.
+                    assert_eq!(rows.len(), height.div_ceil(unit).div_ceil(most / unit), "{what}");
+                    let (lo, hi) = (rows.iter().min().unwrap(), rows.iter().max().unwrap());
+                    assert!(hi - lo <= unit || rows.last() == Some(lo), "{what}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bands_split_join_and_reband_exactly() {
+    let device = cpu();
+    let t = random([2, 3, 37, 5], 7, 0.0, 1.0, &device);
+    let want = values(t.clone());
+    let b = Bands::from_tensor_rows(t.clone(), &[5, 1, 13, 2, 16]);
+    assert_eq!(b.rows(), vec![5, 1, 13, 2, 16]);
+    assert_eq!(b.dims(), [2, 3, 37, 5]);
+    assert_eq!(values(b.clone().into_tensor()), want);
+    let mut b = b;
+    for rows in [
+        vec![10, 10, 17],
+        vec![37],
+        vec![1; 37],
+        vec![36, 1],
+        vec![2, 3, 5, 7, 11, 9],
+    ] {
+        b = b.rebanded(&rows);
+        assert_eq!(b.rows(), rows);
+        assert_eq!(values(b.clone().into_tensor()), want, "rebanded to {rows:?}");
+    }
+    // From a budget: 2·3·5·4 = 120 bytes per row.
+    let b = Bands::from_tensor(t.clone(), 120 * 6);
+    assert_eq!(b.rows(), vec![6, 6, 6, 6, 6, 4, 3]);
+    assert!(b.max_band_bytes() <= 120 * 6);
+    assert_eq!(values(b.clone().into_tensor()), want);
+    assert_eq!(
+        values(b.clone().scale(2.0).add_bands(b).into_tensor()),
+        want.iter().map(|v| 3.0 * v).collect::<Vec<_>>()
+    );
+}
+
+// ---- band ops against the plain ops -----------------------------------------------------------
+
+/// GroupNorm in f64 on the host (two-pass), for `[b, c, h, w]` row-major values.
+fn group_norm_f64(x: &[f32], [b, c, h, w]: [usize; 4], g: usize, eps: f64, gamma: &[f32], beta: &[f32]) -> Vec<f32> {
+    let per = (c / g) * h * w;
+    let mut out = vec![0f32; x.len()];
+    for (i, chunk) in x.chunks(per).enumerate() {
+        let mean = chunk.iter().map(|&v| v as f64).sum::<f64>() / per as f64;
+        let var = chunk.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / per as f64;
+        for (j, &v) in chunk.iter().enumerate() {
+            let ch = (i % g) * (c / g) + j / (h * w);
+            out[i * per + j] = (((v as f64 - mean) / (var + eps).sqrt()) * gamma[ch] as f64 + beta[ch] as f64) as f32;
+        }
+    }
+    let _ = b;
+    out
+}
+
+fn group_norm_matches(device: &Device) {
+    let (c, g, eps) = (12, 4, 1e-6);
+    let gamma: Vec<f32> = pseudo_random(c, 3).into_iter().map(|x| 1.0 + 0.5 * x).collect();
+    let beta = pseudo_random(c, 4);
+    let tensors = vec![
+        ("gn.weight".to_string(), vec![c], gamma.clone()),
+        ("gn.bias".to_string(), vec![c], beta.clone()),
+    ];
+    let plain = layers::GroupNorm::load(&mut store(&tensors, device), "gn", g, c, eps).unwrap();
+    let band = banded::GroupNorm::load(&mut store(&tensors, device), "gn", g, c, eps).unwrap();
+    // An offset mean (|mean| several times the spread) and uneven bands, one of a single row.
+    for (offset, rows) in [
+        (3.0, vec![5, 1, 13, 2, 16]),
+        (0.0, vec![37]),
+        (-20.0, vec![1; 37]),
+        (0.5, vec![36, 1]),
+    ] {
+        let x = random([1, c, 37, 19], 11, offset, 0.7, device);
+        let want = values(plain.forward(x.clone()));
+        let whole = values(band.forward(x.clone()));
+        let e = rel_err(&whole, &want);
+        assert!(e <= 1e-7, "whole-tensor GroupNorm vs layers::GroupNorm: rel err {e}");
+        let exact = group_norm_f64(&values(x.clone()), [1, c, 37, 19], g, eps, &gamma, &beta);
+        let got = values(band.forward_bands(Bands::from_tensor_rows(x, &rows)).into_tensor());
+        let e = rel_err(&got, &want);
+        let (e_band, e_plain) = (rel_err(&got, &exact), rel_err(&want, &exact));
+        eprintln!("GroupNorm offset {offset}, bands {rows:?}: banded vs layers {e:.2e}; vs f64: banded {e_band:.2e}, layers {e_plain:.2e}");
+        // Both are f32 computations a few 1e-6 from the exact value (with |mean| = 20·std the mean's
+        // own f32 rounding is ~5e-6 of std); the banded one is no worse than layers::GroupNorm.
+        if offset.abs() <= 3.0 {
+            assert!(
+                e <= 5e-6,
+                "banded GroupNorm (offset {offset}, bands {rows:?}) vs layers::GroupNorm: rel err {e}"
+            );
+        }
+        assert!(
+            e_band <= e_plain.max(1e-6) * 1.5,
+            "banded GroupNorm (offset {offset}, bands {rows:?}) is {e_band:.2e} from f64, layers::GroupNorm {e_plain:.2e}"
+        );
+    }
+}
+
+#[test]
+fn group_norm_on_bands_matches_layers_group_norm_on_the_cpu() {
+    group_norm_matches(&cpu());
+}
+
+#[test]
+fn group_norm_on_bands_matches_layers_group_norm_on_wgpu() {
+    group_norm_matches(&gpu());
+}
+
+fn convs_match(device: &Device) {
+    let (c_in, c_out) = (6, 5);
+    let mut tensors = conv_tensors("c3", c_in, c_out, 3, 21);
+    tensors.extend(conv_tensors("c1", c_in, c_out, 1, 23));
+    tensors.extend(conv_tensors("down", c_in, c_in, 3, 25));
+    let mut s = store(&tensors, device);
+    let plain3 = layers::Conv2d::load(&mut s, "c3", c_in, c_out, 3, 1, 1).unwrap();
+    let plain1 = layers::Conv2d::load(&mut s, "c1", c_in, c_out, 1, 1, 0).unwrap();
+    let plain_down = layers::Conv2d::load_padded(&mut s, "down", c_in, c_in, 3, 2, [(0, 1), (0, 1)]).unwrap();
+    let mut s = store(&tensors, device);
+    let conv3 = banded::Conv2d::load(&mut s, "c3", c_in, c_out, 3).unwrap();
+    let conv1 = banded::Conv2d::load(&mut s, "c1", c_in, c_out, 1).unwrap();
+    let down = banded::Conv2d::load(&mut s, "down", c_in, c_in, 3).unwrap();
+
+    let x = random([1, c_in, 23, 17], 31, 0.2, 1.0, device);
+    let want3 = values(plain3.forward(x.clone()));
+    let want3_silu = values(plain3.forward(silu(x.clone())));
+    let want1 = values(plain1.forward(x.clone()));
+    assert!(rel_err(&values(conv3.forward(x.clone())), &want3) <= 1e-7);
+    for rows in [vec![4, 1, 7, 2, 9], vec![23], vec![1; 23], vec![22, 1], vec![1, 22]] {
+        let b = || Bands::from_tensor_rows(x.clone(), &rows);
+        let y = conv3.forward_bands(b());
+        assert_eq!(y.rows(), rows);
+        let e = rel_err(&values(y.into_tensor()), &want3);
+        assert!(e <= 1e-6, "3×3 conv on bands {rows:?}: rel err {e}");
+        let y = conv3.forward_bands_with(b(), silu, |_, y| y);
+        let e = rel_err(&values(y.into_tensor()), &want3_silu);
+        assert!(e <= 1e-6, "3×3 conv of SiLU on bands {rows:?}: rel err {e}");
+        let e = rel_err(&values(conv1.forward_bands(b()).into_tensor()), &want1);
+        assert!(e <= 1e-6, "1×1 conv on bands {rows:?}: rel err {e}");
+    }
+
+    // The downsample, on odd and even heights; bands start at even rows.
+    for (h, cases) in [
+        (
+            23,
+            vec![
+                vec![4, 2, 8, 9],
+                vec![6, 16, 1],
+                vec![2; 11].into_iter().chain([1]).collect(),
+                vec![23],
+            ],
+        ),
+        (22, vec![vec![4, 2, 10, 6], vec![2; 11], vec![20, 2], vec![22]]),
+    ] {
+        let x = random([1, c_in, h, 17], 41 + h as u64, -0.1, 1.0, device);
+        let want = values(plain_down.forward(x.clone()));
+        assert!(rel_err(&values(down.downsample(x.clone())), &want) <= 1e-7);
+        for rows in cases {
+            let y = down.downsample_bands(Bands::from_tensor_rows(x.clone(), &rows));
+            let halved: Vec<usize> = rows.iter().map(|r| r / 2).filter(|&r| r > 0).collect();
+            assert_eq!(y.rows(), halved);
+            assert_eq!(y.dims(), [1, c_in, h / 2, 8]);
+            let e = rel_err(&values(y.into_tensor()), &want);
+            assert!(e <= 1e-6, "downsample on bands {rows:?} of height {h}: rel err {e}");
+        }
+    }
+}
+
+#[test]
+fn convs_and_downsample_on_bands_match_the_plain_convs_on_the_cpu() {
+    convs_match(&cpu());
+}
+
+#[test]
+fn convs_and_downsample_on_bands_match_the_plain_convs_on_wgpu() {
+    convs_match(&gpu());
+}
+
+// ---- the VAE on bands ------------------------------------------------------------------------
+
+/// Budgets that cut the fixtures' levels into ≥ 4 bands each (1 byte: the thinnest bands; 7 and
+/// 8 KiB: bands of 3 rows and odd sizes at the last level) and a looser one (fewer, uneven bands).
+const BUDGETS: [usize; 4] = [1, 7 << 10, 8 << 10, 50 << 10];
+
+fn vae_matches(model: &str, device: &Device) {
+    let (vae, _) = load_vae(&fixture(model).join("f32"), device, false);
+    let (shape, input) = expected(model, "image_input.npy");
+    let (_, want_latent) = expected(model, "latent.npy");
+    let dims = [shape[0], shape[1], shape[2], shape[3]];
+    let x = || Tensor::<4>::from_data(TensorData::new(input.clone(), dims), device);
+
+    let one_band = vae.band_plan(dims[0], dims[2], dims[3], usize::MAX);
+    assert!(one_band.iter().all(|rows| rows.len() == 1), "{one_band:?}");
+    let reference = values(vae.encode_with_budget(x(), usize::MAX));
+    let e = rel_err(&reference, &want_latent);
+    assert!(e < 1e-4, "{model}: unbanded VAE vs diffusers' latent: rel err {e}");
+    // The fixtures fit the default budget: encode() is the one-band computation.
+    assert_eq!(
+        values(vae.encode(x())),
+        reference,
+        "{model}: encode() at the default budget"
+    );
+
+    let mut odd = false;
+    for budget in BUDGETS {
+        let plan = vae.band_plan(dims[0], dims[2], dims[3], budget);
+        if budget < 50 << 10 {
+            assert!(
+                plan.iter().all(|rows| rows.len() >= 4),
+                "{model}, budget {budget}: {plan:?}"
+            );
+        }
+        odd |= plan.iter().any(|rows| rows.iter().any(|r| r % 2 == 1));
+        let got = values(vae.encode_with_budget(x(), budget));
+        let e = rel_err(&got, &reference);
+        eprintln!(
+            "{model}, budget {budget} B, bands per level {:?}: rel err vs one band {e:.2e}, vs diffusers {:.2e} (one band: {:.2e})",
+            plan.iter().map(Vec::len).collect::<Vec<_>>(),
+            rel_err(&got, &want_latent),
+            rel_err(&reference, &want_latent),
+        );
+        assert!(
+            e <= 1e-5,
+            "{model}: banded VAE (budget {budget} B, bands {plan:?}) vs unbanded: rel err {e}"
+        );
+        let e = rel_err(&got, &want_latent);
+        assert!(
+            e < 1e-4,
+            "{model}: banded VAE (budget {budget} B) vs diffusers' latent: rel err {e}"
+        );
+    }
+    assert!(odd, "{model}: no budget gave a band of an odd size");
+}
+
+#[test]
+fn banded_vae_matches_unbanded_and_diffusers_on_the_cpu() {
+    vae_matches("ssd-tiny", &cpu());
+    vae_matches("sdxl-tiny", &cpu());
+}
+
+#[test]
+fn banded_vae_matches_unbanded_and_diffusers_on_wgpu() {
+    vae_matches("ssd-tiny", &gpu());
+    vae_matches("sdxl-tiny", &gpu());
+}
+
+// ---- measurement -----------------------------------------------------------------------------
+
+fn full_model_dir() -> PathBuf {
+    std::env::var_os("DIFFCUT_BENCH_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/work/full-random/converted-q8"))
+}
+
+fn bench_sizes(default: &str) -> Vec<usize> {
+    std::env::var("DIFFCUT_BENCH_SIZES")
+        .unwrap_or_else(|_| default.to_string())
+        .split(',')
+        .map(|s| s.trim().parse().expect("DIFFCUT_BENCH_SIZES: comma-separated sizes"))
+        .collect()
+}
+
+/// `DIFFCUT_BENCH_BUDGET`: band bytes (`max`: one band per level); default [`BAND_BYTES`].
+fn bench_budget() -> usize {
+    match std::env::var("DIFFCUT_BENCH_BUDGET").as_deref() {
+        Err(_) => BAND_BYTES,
+        Ok("max") => usize::MAX,
+        Ok(v) => v.parse().expect("DIFFCUT_BENCH_BUDGET: bytes or `max`"),
+    }
+}
+
+/// Peak resident set size of this process (VmHWM), in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// User + system CPU seconds of this process so far (all threads).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Resets VmHWM to the current RSS (Linux ≥ 4.0).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1 << 20) as f64
+}
+
+fn bench(device: &Device, sizes: &[usize], label: &str) {
+    let dir = full_model_dir();
+    let t = Instant::now();
+    let (vae, _) = load_vae(&dir, device, false);
+    eprintln!(
+        "[{label}] loaded {} in {:.1} s",
+        dir.display(),
+        t.elapsed().as_secs_f64()
+    );
+    for &s in sizes {
+        let budget = bench_budget();
+        let plan = vae.band_plan(1, s, s, budget);
+        eprintln!("[{label}] S={s}: band rows per level {:?}", plan);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(pseudo_random(3 * s * s, s as u64), [1, 3, s, s]),
+            device,
+        );
+        let _ = device.sync();
+        reset_peak_rss();
+        let rss0 = peak_rss().unwrap_or(0);
+        let cpu0 = cpu_seconds();
+        let t = Instant::now();
+        let latent = if budget == BAND_BYTES {
+            vae.encode(x)
+        } else {
+            vae.encode_with_budget(x, budget)
+        };
+        let values = pollster::block_on(read_f32(latent)).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu0;
+        let rss = peak_rss().unwrap_or(0);
+        let finite = values.iter().all(|v| v.is_finite());
+        let pool = device
+            .memory_pool_usage()
+            .map(|u| {
+                format!(
+                    "pool: bytes_in_use {} ({:.1} MiB), bytes_reserved {} ({:.1} MiB)",
+                    u.bytes_in_use,
+                    mib(u.bytes_in_use),
+                    u.bytes_reserved,
+                    mib(u.bytes_reserved)
+                )
+            })
+            .unwrap_or_else(|| "pool: not reported".into());
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        eprintln!(
+            "[{label}] S={s}: load average {}",
+            load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        );
+        eprintln!(
+            "[{label}] S={s}: VAE {secs:.2} s ({cpu:.1} CPU s), latent {} values (finite: {finite}), peak RSS {:.0} MiB (+{:.0} MiB over {:.0} MiB before the run); {pool}",
+            values.len(),
+            mib(rss),
+            mib(rss.saturating_sub(rss0)),
+            mib(rss0),
+        );
+    }
+}
+
+/// `cargo test --release --test model_banded -- --ignored --nocapture bench_vae_cpu`
+/// (sizes: `DIFFCUT_BENCH_SIZES=512,1024`; model: `DIFFCUT_BENCH_MODEL`, default
+/// /work/full-random/converted-q8; band budget: `DIFFCUT_BENCH_BUDGET`, bytes or `max`).
+#[test]
+#[ignore = "measurement: needs the full-size model; run with --ignored --nocapture"]
+fn bench_vae_cpu() {
+    bench(&native_device(false).unwrap(), &bench_sizes("512,1024"), "cpu/flex");
+}
+
+/// `cargo test --release --test model_banded -- --ignored --nocapture bench_vae_wgpu`
+#[test]
+#[ignore = "measurement: needs the full-size model and a wgpu adapter; run with --ignored --nocapture"]
+fn bench_vae_wgpu() {
+    bench(&native_device(true).unwrap(), &bench_sizes("512"), "wgpu");
+}

@@ -653,9 +653,10 @@ def convert(a):
     topo = validate_unet_config(ucfg)
     validate_vae_config(vcfg, ucfg.get("in_channels", 4))
     # the hook block's grid must be integral for every size
-    down = 8 * 2 ** topo["h"]
+    vae_down = 2 ** (len(vcfg.get("block_out_channels", [128, 256, 512, 512])) - 1)
+    down = vae_down * 2 ** topo["h"]
     for s in a.sizes:
-        _refuse(s % down != 0, f"--sizes: {s} is not a multiple of {down} (latent /8, then {topo['h']} downsamplings)")
+        _refuse(s % down != 0, f"--sizes: {s} is not a multiple of {down} (latent /{vae_down}, then {topo['h']} downsamplings)")
 
     unet, vae = load_models(unet_dir, vae_dir)
     check_modules(unet, vae, topo)
@@ -691,7 +692,11 @@ def convert(a):
     nd = Path(a.noise_dir)
     for s in a.sizes:
         src = nd / f"ddim_noise_seed42_{s}.npy"
-        if src.exists():
+        # The official noise is [1, 4, S/8, S/8]: only a latent of that shape can use it.
+        latent = (1, vcfg.get("latent_channels", 4), s // vae_down, s // vae_down)
+        if src.exists() and tuple(np.load(src, mmap_mode="r").shape) != latent:
+            print(f"  note: {src.name} is not the latent's shape {list(latent)}; not shipped")
+        elif src.exists():
             (out / "noise").mkdir(exist_ok=True)
             shutil.copyfile(src, out / "noise" / src.name)
             files.append({"name": f"noise/{src.name}", "kind": "noise", "size": s})

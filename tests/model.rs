@@ -406,3 +406,39 @@ fn images_of_any_size_and_colour_type_are_taken() {
     let empty = image::RgbImage::new(0, 0);
     assert!(pollster::block_on(m.features(&empty, s, &Noise::Zero)).is_err());
 }
+
+#[test]
+fn downsample_padding_zero_pads_right_and_bottom_as_diffusers() {
+    // diffusers' Downsample2D with padding 0 pads (0, 1, 0, 1) before its stride-2 conv, so the
+    // grid stays S/32; a plain unpadded conv would shrink it (16 → 7 here) and break the hook grid.
+    let dir = copy_model("ssd-tiny", "f32");
+    let cfg_path = dir.path().join("config.json");
+    let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg["unet"]["downsample_padding"] = 0.into();
+    replace_file(dir.path(), "config.json", &serde_json::to_vec(&cfg).unwrap());
+    let m = DiffusionModel::load_dir(dir.path(), &cpu(), false).unwrap();
+    let s = size("ssd-tiny");
+    let f = pollster::block_on(m.features(&image("ssd-tiny"), s, &Noise::Zero)).unwrap();
+    assert_eq!((f.h, f.w), (4, 4));
+    let (_, padded1) = expected("ssd-tiny", "features_zero.npy");
+    assert!(rel_err(&f.values, &padded1) > 1e-3, "the padding changes the features");
+}
+
+#[test]
+fn noise_files_that_do_not_fit_the_latent_are_not_used() {
+    // A converted folder whose seed-42 file has another shape than the latent (e.g. a VAE that is
+    // not 8× or not 4 channels): the model loads, zero noise works, seed42 says there is none.
+    let dir = copy_model("ssd-tiny", "f32");
+    let name = "noise/ddim_noise_seed42_256.npy";
+    assert!(dir.path().join(name).exists(), "the fixture ships noise for 256");
+    replace_file(dir.path(), name, &npy::encode_f32(&[1, 4, 8, 8], &[0.5; 256]));
+    let m = DiffusionModel::load_dir(dir.path(), &cpu(), false).unwrap();
+    assert!(m.seed42_sizes().is_empty());
+    let img = image("ssd-tiny");
+    let e = pollster::block_on(m.features(&img, 256, &Noise::Seed42)).unwrap_err().to_string();
+    assert!(e.contains("seed-42"), "{e}");
+    assert!(pollster::block_on(m.features(&img, 256, &Noise::Zero)).is_ok());
+    // A size that is not a multiple of the model's factor is named as such.
+    let e = pollster::block_on(m.features(&img, 100, &Noise::Zero)).unwrap_err().to_string();
+    assert!(e.contains("not a positive multiple of 32"), "{e}");
+}

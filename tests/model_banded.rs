@@ -323,8 +323,9 @@ fn convs_and_downsample_on_bands_match_the_plain_convs_on_wgpu() {
 
 // ---- the VAE on bands ------------------------------------------------------------------------
 
-/// Budgets that cut the fixtures' levels into ≥ 4 bands each (1 byte: the thinnest bands; 7 and
-/// 8 KiB: bands of 3 rows and odd sizes at the last level) and a looser one (fewer, uneven bands).
+/// Budgets that cut the fixtures' levels into ≥ 4 bands each (1 byte: the thinnest bands, 2 rows
+/// on the downsampling levels and 1 at the last; 7 KiB for ssd-tiny and 8 KiB for sdxl-tiny: bands
+/// of 3 and 2 rows at the last level) and a looser one (fewer, unequal bands).
 const BUDGETS: [usize; 4] = [1, 7 << 10, 8 << 10, 50 << 10];
 
 fn vae_matches(model: &str, device: &Device) {

@@ -217,8 +217,21 @@ impl ModelConfig {
         self.unet.block_out_channels[self.hook.down_block]
     }
 
+    /// The VAE latent's shape `[1, z, S/f, S/f]` for input size `s` (f = 8 for SDXL's VAE).
+    pub fn latent_shape(&self, s: u32) -> [usize; 4] {
+        let side = s as usize >> (self.vae.block_out_channels.len() - 1);
+        [1, self.vae.latent_channels, side, side]
+    }
+
     /// Refuses a size without folded constants, naming the ones there are.
     pub fn check_size(&self, s: u32) -> Result<()> {
+        let factor = self.size_factor();
+        if s == 0 || !(s as usize).is_multiple_of(factor) {
+            return Err(Error::Model(format!(
+                "size {s} is not a positive multiple of {factor}; this model has constants for sizes {:?}",
+                self.sizes
+            )));
+        }
         if self.sizes.contains(&s) {
             Ok(())
         } else {

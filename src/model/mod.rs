@@ -59,7 +59,7 @@ pub struct DiffusionModel {
     device: Device,
     vae: VaeEncoder,
     unet: UnetSlice,
-    /// Seed-42 noise per input size, `[z, S/8, S/8]`.
+    /// Seed-42 noise per input size, of the latent's shape.
     noise: BTreeMap<u32, Vec<f32>>,
 }
 
@@ -71,7 +71,8 @@ pub struct ModelLoader {
     device: Device,
     config: Option<ModelConfig>,
     store: WeightStore,
-    noise: BTreeMap<u32, Vec<f32>>,
+    /// Seed-42 noise per size, with its shape.
+    noise: BTreeMap<u32, (Vec<usize>, Vec<f32>)>,
     pending: Vec<String>,
 }
 
@@ -119,14 +120,8 @@ impl ModelLoader {
                     .ok_or_else(|| Error::Model(format!("manifest.json: noise file {name} has no size")))?;
                 let (shape, values) = crate::npy::read_f32(bytes, 4)
                     .map_err(|e| Error::ModelFile { file: name.into(), reason: e.to_string() })?;
-                let side = size as usize / 8;
-                if shape[0] != 1 || shape[2] != side || shape[3] != side {
-                    return Err(Error::ModelFile {
-                        file: name.into(),
-                        reason: format!("noise shape {shape:?}, expected [1, z, {side}, {side}]"),
-                    });
-                }
-                self.noise.insert(size, values);
+                // Checked against the latent's shape in `finish`, once the config is known.
+                self.noise.insert(size, (shape, values));
             }
             other => return Err(Error::Model(format!("manifest.json: {name} has unknown kind {other:?}"))),
         }
@@ -143,19 +138,21 @@ impl ModelLoader {
         let vae = VaeEncoder::load(&mut self.store, &config.vae)?;
         let unet = UnetSlice::load(&mut self.store, &config)?;
         self.store.finish()?;
-        for (&s, v) in &self.noise {
-            let want = config.vae.latent_channels * (s as usize / 8).pow(2);
-            if v.len() != want {
-                return Err(Error::Model(format!("seed-42 noise for size {s} has {} values, expected {want}", v.len())));
-            }
-        }
+        // The official noise fits only a latent of its shape ([1, 4, S/8, S/8]); a file of another
+        // shape is not used (Noise::Seed42 then says there is none for that size).
+        let noise = self
+            .noise
+            .into_iter()
+            .filter(|(s, (shape, _))| shape[..] == config.latent_shape(*s)[..])
+            .map(|(s, (_, values))| (s, values))
+            .collect();
         Ok(DiffusionModel {
             config,
             manifest: self.manifest,
             device: self.device,
             vae,
             unet,
-            noise: self.noise,
+            noise,
         })
     }
 }
@@ -255,7 +252,7 @@ impl DiffusionModel {
         let n = &self.config.noise;
         let values = match noise {
             Noise::Zero => return Ok(latent * n.sqrt_alpha_bar),
-            Noise::Seed42 => self.noise.get(&size).cloned().ok_or_else(|| {
+            Noise::Seed42 => self.noise.get(&size).filter(|v| v.len() == dims.iter().product::<usize>()).cloned().ok_or_else(|| {
                 Error::Model(format!(
                     "this model ships seed-42 noise for sizes {:?}, not {size}; use --noise zero or a .npy",
                     self.seed42_sizes()

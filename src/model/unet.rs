@@ -283,8 +283,10 @@ impl UnetSlice {
             }
             let is_final = i + 1 == u.block_out_channels.len();
             let downsample = if i < hook.down_block && !is_final {
+                // diffusers' Downsample2D: with padding 0 it pads right and bottom by one first.
                 let p = u.downsample_padding;
-                Some(Conv2d::load(store, &format!("unet.down_blocks.{i}.downsamplers.0.conv"), c, c, 3, 2, p)?)
+                let padding = if p == 0 { [(0, 1), (0, 1)] } else { [(p, p), (p, p)] };
+                Some(Conv2d::load_padded(store, &format!("unet.down_blocks.{i}.downsamplers.0.conv"), c, c, 3, 2, padding)?)
             } else {
                 None
             };

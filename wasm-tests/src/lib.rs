@@ -131,3 +131,37 @@ impl Gpu {
         }
     }
 }
+
+/// `diffcut`'s own [`diffcut::gpu::GpuContext`] on the browser's WebGPU adapter.
+///
+/// Asked up to three times, a second apart: on a loaded machine headless Chromium's GPU process
+/// (SwiftShader) has been seen to answer `requestAdapter()` with no adapter once, right after the
+/// previous browser session closed. Each miss is logged; a third miss fails the test.
+pub async fn diffcut_gpu() -> diffcut::gpu::GpuContext {
+    let mut last = None;
+    for attempt in 1..=3 {
+        match diffcut::gpu::GpuContext::new().await {
+            Ok(ctx) => {
+                log(&format!("GpuContext on {} (attempt {attempt})", ctx.adapter));
+                return ctx;
+            }
+            Err(e) => {
+                log(&format!("attempt {attempt}: {e}"));
+                last = Some(e);
+                sleep_ms(1000).await;
+            }
+        }
+    }
+    panic!("a WebGPU adapter (see wasm-tests/webdriver.json): {:?}", last.expect("three attempts"));
+}
+
+/// Waits `ms` milliseconds (a `setTimeout` promise).
+pub async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into()).expect("setTimeout exists");
+        let set_timeout: js_sys::Function = set_timeout.into();
+        set_timeout.call2(&global, &resolve, &ms.into()).expect("setTimeout works");
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.expect("a timer never rejects");
+}

@@ -10,7 +10,7 @@
 //! floors, not GPU timings.
 #![cfg(feature = "bench")]
 
-use diffcut::gpu::{segment_tree_gpu, GpuContext};
+use diffcut::gpu::segment_tree_gpu;
 use diffcut::ncut::{segment_tree, TreeOptions};
 use diffcut::synth::smooth_field;
 use diffcut_wasm_tests::log;
@@ -24,7 +24,7 @@ fn now() -> f64 {
 
 #[wasm_bindgen_test]
 async fn ncut_cpu_and_gpu_in_the_browser() {
-    let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+    let ctx = diffcut_wasm_tests::diffcut_gpu().await;
     log(&format!("adapter: {}", ctx.adapter));
     log("| grid | leaves CPU / GPU | CPU (wasm) | GPU (WebGPU) | levels | dispatches | readbacks |");
     let opts = TreeOptions { tau_max: 0.5, ..Default::default() };

@@ -12,9 +12,7 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 async fn ctx() -> GpuContext {
-    let ctx = GpuContext::new().await.expect("a WebGPU adapter (see wasm-tests/webdriver.json)");
-    log(&format!("GpuContext on {}", ctx.adapter));
-    ctx
+    diffcut_wasm_tests::diffcut_gpu().await
 }
 
 fn agreement(a: &[u32], b: &[u32]) -> f64 {

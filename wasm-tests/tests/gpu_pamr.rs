@@ -3,7 +3,6 @@
 //! same crate compiled to wasm.
 
 use diffcut::gpu::pamr::pamr_gpu;
-use diffcut::gpu::GpuContext;
 use diffcut::image_io::{decode_image, resize_bilinear};
 use diffcut::refine::{pamr, PamrConfig};
 use diffcut_wasm_tests::log;
@@ -17,7 +16,7 @@ fn now() -> f64 {
 
 #[wasm_bindgen_test]
 async fn demo_preset_at_1024_runs_on_webgpu_and_matches_the_cpu() {
-    let ctx = GpuContext::new().await.expect("a WebGPU adapter (see wasm-tests/webdriver.json)");
+    let ctx = diffcut_wasm_tests::diffcut_gpu().await;
     let photo = decode_image(include_bytes!("../../samples/coffee.jpg")).unwrap();
     let img = resize_bilinear(&photo, 1024, 1024);
     // Coarse labels on a 32×32 grid, as the concept assignment gives them: 4 colour classes.

@@ -80,6 +80,36 @@ pub async fn segment_features_gpu(ctx: &crate::gpu::GpuContext, features: Featur
     Segmentation::new(features, tree, params.tau)
 }
 
+/// A tree grown by [`segment_features_prefer_gpu`]: where, and why not on the GPU.
+#[cfg(feature = "gpu")]
+pub struct Grown {
+    pub seg: Segmentation,
+    /// The WGSL path grew it.
+    pub on_gpu: bool,
+    /// Why the CPU grew it although a GPU was given.
+    pub note: Option<String>,
+    /// The GPU itself failed (lost device, validation error): do not use it again.
+    pub gpu_failed: bool,
+}
+
+/// Segments on `gpu` when given, falling back to the CPU, with the same result type either way:
+/// a problem beyond the GPU's limits (`GpuLimit`) uses the CPU for this grid only; a failing GPU
+/// (`Gpu`) uses the CPU and says the GPU should be dropped. Other errors (bad features or
+/// parameters) are returned: the CPU would fail on them too.
+#[cfg(feature = "gpu")]
+pub async fn segment_features_prefer_gpu(gpu: Option<&crate::gpu::GpuContext>, features: FeatureGrid, params: &SegmentParams) -> Result<Grown> {
+    let cpu = |features, note, gpu_failed| -> Result<Grown> {
+        Ok(Grown { seg: segment_features(features, params)?, on_gpu: false, note, gpu_failed })
+    };
+    let Some(ctx) = gpu else { return cpu(features, None, false) };
+    match segment_features_gpu(ctx, features.clone(), params).await {
+        Ok(seg) => Ok(Grown { seg, on_gpu: true, note: None, gpu_failed: false }),
+        Err(e @ crate::Error::GpuLimit { .. }) => cpu(features, Some(format!("{e}; used the CPU")), false),
+        Err(e @ crate::Error::Gpu(_)) => cpu(features, Some(format!("{e}; using the CPU from now on")), true),
+        Err(e) => Err(e),
+    }
+}
+
 /// The longest side PAMR runs at; larger images are refined at this size and the labels scaled back
 /// (nearest). The official demo refines at 1024 × 1024, and the demo preset's weights take
 /// 64 floats per pixel (256 MiB at 1024²).

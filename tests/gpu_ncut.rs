@@ -148,3 +148,33 @@ fn a_lost_device_is_an_error_not_a_hang() {
     let err = pollster::block_on(segment_tree_gpu(&ctx, &f, 10.0, TreeOptions::default())).unwrap_err();
     assert!(matches!(err, diffcut::Error::Gpu(_)), "{err}");
 }
+
+#[test]
+fn prefer_gpu_falls_back_to_the_cpu_and_says_why() {
+    use diffcut::pipeline::{segment_features, segment_features_prefer_gpu, SegmentParams};
+    let params = SegmentParams { tau: 0.5, alpha: 10.0, grid: 8, tau_max: Some(0.9), mode: Mode::Official };
+    let f = smooth_field(8, 8, 16, 1.5, 4);
+    let cpu = segment_features(f.clone(), &params).unwrap();
+
+    let ctx = ctx();
+    let g = pollster::block_on(segment_features_prefer_gpu(Some(&ctx), f.clone(), &params)).unwrap();
+    assert!(g.on_gpu && g.note.is_none() && !g.gpu_failed);
+    assert_eq!(agreement(&g.seg.cell_labels, &cpu.cell_labels), 1.0);
+
+    let g = pollster::block_on(segment_features_prefer_gpu(None, f.clone(), &params)).unwrap();
+    assert!(!g.on_gpu && g.note.is_none() && !g.gpu_failed);
+    assert_eq!(g.seg.cell_labels, cpu.cell_labels);
+
+    // Beyond the GPU's limits: the CPU, for this grid only.
+    let side = ((ctx.max_buffer() / 4) as f64).sqrt() as usize + 64;
+    let big = FeatureGrid { h: side, w: 1, c: 1, data: vec![1.0; side] };
+    let g = pollster::block_on(segment_features_prefer_gpu(Some(&ctx), big, &params)).unwrap();
+    assert!(!g.on_gpu && !g.gpu_failed, "a limit is not a failing GPU");
+    assert!(g.note.as_deref().is_some_and(|n| n.contains("used the CPU")), "{:?}", g.note);
+
+    // A failing GPU: the CPU, and the caller is told to drop the GPU.
+    ctx.device.destroy();
+    let g = pollster::block_on(segment_features_prefer_gpu(Some(&ctx), f, &params)).unwrap();
+    assert!(!g.on_gpu && g.gpu_failed);
+    assert_eq!(g.seg.cell_labels, cpu.cell_labels);
+}

@@ -32,7 +32,7 @@ use wasm_bindgen::prelude::*;
 use crate::features::color_features;
 use crate::image_io::{decode_image, encode_mask_png, RgbImage, MAX_PIXELS};
 use crate::ncut::{Mode, SegmentTree};
-use crate::pipeline::{refined_leaf_labels, segment_features, SegmentParams, Segmentation};
+use crate::pipeline::{refined_leaf_labels, SegmentParams, Segmentation};
 use crate::refine::{assign, PamrConfig};
 use crate::{Error, Result};
 use convert::{fiedler_on_grid, js_error, rgb_to_rgba, to_f32, to_json, TreeSummary};
@@ -326,34 +326,27 @@ async fn segment(inner: &RefCell<Inner>, bytes: &[u8], source: Source, alpha: f3
     Ok(info)
 }
 
-/// The tree on the GPU when there is one; on a GPU failure, the CPU (and no GPU from then on
-/// when the device itself failed).
+/// The tree on the GPU when there is one, else (or when the GPU fails) on the CPU; a GPU that
+/// failed is dropped for good. The policy is the pipeline's ([`crate::pipeline::segment_features_prefer_gpu`]).
 async fn grow(inner: &RefCell<Inner>, features: crate::ncut::FeatureGrid, params: &SegmentParams) -> Result<(Segmentation, &'static str, Option<String>)> {
     #[cfg(feature = "gpu")]
     {
         // Cloned out so that no borrow is held across the await.
         let gpu = inner.borrow().gpu.clone();
-        if let Some(ctx) = gpu {
-            match crate::pipeline::segment_features_gpu(&ctx, features.clone(), params).await {
-                Ok(seg) => return Ok((seg, "webgpu", None)),
-                Err(e @ Error::GpuLimit { .. }) => {
-                    return Ok((segment_features(features, params)?, "cpu", Some(format!("{e}; used the CPU"))));
-                }
-                Err(e @ Error::Gpu(_)) => {
-                    let mut i = inner.borrow_mut();
-                    i.gpu = None;
-                    i.adapter = None;
-                    i.gpu_note = Some(e.to_string());
-                    drop(i);
-                    return Ok((segment_features(features, params)?, "cpu", Some(format!("{e}; using the CPU from now on"))));
-                }
-                Err(e) => return Err(e),
-            }
+        let grown = crate::pipeline::segment_features_prefer_gpu(gpu.as_deref(), features, params).await?;
+        if grown.gpu_failed {
+            let mut i = inner.borrow_mut();
+            i.gpu = None;
+            i.adapter = None;
+            i.gpu_note = grown.note.clone();
         }
+        Ok((grown.seg, if grown.on_gpu { "webgpu" } else { "cpu" }, grown.note))
     }
     #[cfg(not(feature = "gpu"))]
-    let _ = inner;
-    Ok((segment_features(features, params)?, "cpu", None))
+    {
+        let _ = inner;
+        Ok((crate::pipeline::segment_features(features, params)?, "cpu", None))
+    }
 }
 
 /// Per-pixel labels at τ and their number.

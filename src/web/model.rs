@@ -27,7 +27,7 @@ use crate::{Error, Result};
 pub(super) enum ModelSlot {
     #[default]
     None,
-    Loading(ModelLoader),
+    Loading(Box<ModelLoader>),
     Ready(Rc<DiffusionModel>),
 }
 
@@ -68,7 +68,7 @@ impl DiffCut {
             match begun.await {
                 Ok(loader) => {
                     let names: Vec<JsValue> = loader.pending().into_iter().map(JsValue::from).collect();
-                    inner.borrow_mut().model = ModelSlot::Loading(loader);
+                    inner.borrow_mut().model = ModelSlot::Loading(Box::new(loader));
                     Ok(js_sys::Array::from_iter(names).into())
                 }
                 Err(e) => Err(js_error(e).into()),

@@ -22,6 +22,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
 use std::collections::VecDeque;
 
+use super::layers;
 use super::weights::{Weight, WeightStore};
 use crate::Result;
 
@@ -382,12 +383,7 @@ impl Conv2d {
 /// GroupNorm over `[B, C, H, W]` with per-channel affine parameters, on a whole tensor or on
 /// [`Bands`] (statistics over all bands).
 #[derive(Clone)]
-pub struct GroupNorm {
-    groups: usize,
-    eps: f64,
-    gamma: Tensor<1>,
-    beta: Tensor<1>,
-}
+pub struct GroupNorm(layers::GroupNorm);
 
 /// Per-(batch, group) mean and `√(var + eps)` of a whole tensor, `[B, G, 1]` each.
 #[derive(Clone)]
@@ -399,12 +395,7 @@ pub struct GroupStats {
 impl GroupNorm {
     /// Loads `{key}.weight` and `{key}.bias`, `[channels]` each.
     pub fn load(store: &mut WeightStore, key: &str, groups: usize, channels: usize, eps: f64) -> Result<Self> {
-        Ok(GroupNorm {
-            groups,
-            eps,
-            gamma: store.float(&format!("{key}.weight"), [channels])?,
-            beta: store.float(&format!("{key}.bias"), [channels])?,
-        })
+        Ok(GroupNorm(layers::GroupNorm::load(store, key, groups, channels, eps)?))
     }
 
     /// The whole-tensor GroupNorm (the same computation as `layers::GroupNorm`).
@@ -415,12 +406,12 @@ impl GroupNorm {
 
     fn stats_of(&self, x: &Tensor<4>) -> GroupStats {
         let [b, c, h, w] = x.dims();
-        let g = self.groups;
+        let g = self.0.groups;
         // Biased variance, as torch's group_norm.
         let (var, mean) = x.clone().reshape([b, g, (c / g) * h * w]).var_mean_bias(2);
         GroupStats {
             mean,
-            std: (var + self.eps).sqrt(),
+            std: (var + self.0.eps).sqrt(),
         }
     }
 
@@ -432,7 +423,7 @@ impl GroupNorm {
             return self.stats_of(&x.bands()[0]);
         }
         let [b, c, h, w] = x.dims();
-        let g = self.groups;
+        let g = self.0.groups;
         let count = ((c / g) * h * w) as f64;
         let grouped = |t: &Tensor<4>| {
             let [_, _, r, _] = t.dims();
@@ -454,17 +445,17 @@ impl GroupNorm {
         let var = sq / count;
         GroupStats {
             mean,
-            std: (var + self.eps).sqrt(),
+            std: (var + self.0.eps).sqrt(),
         }
     }
 
     /// Normalises one band (or any rows of the tensor) with the whole tensor's statistics.
     pub fn normalize(&self, stats: &GroupStats, t: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = t.dims();
-        let g = self.groups;
+        let g = self.0.groups;
         let grouped = t.reshape([b, g, (c / g) * h * w]);
         let normed = ((grouped - stats.mean.clone()) / stats.std.clone()).reshape([b, c, h, w]);
-        normed * self.gamma.clone().reshape([1, c, 1, 1]) + self.beta.clone().reshape([1, c, 1, 1])
+        normed * self.0.gamma.clone().reshape([1, c, 1, 1]) + self.0.beta.clone().reshape([1, c, 1, 1])
     }
 
     /// GroupNorm on bands; the output has the input's bands.

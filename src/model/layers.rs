@@ -85,10 +85,10 @@ impl Conv2d {
 /// GroupNorm over `[B, C, H, W]` with per-channel affine parameters.
 #[derive(Clone)]
 pub struct GroupNorm {
-    groups: usize,
-    eps: f64,
-    gamma: Tensor<1>,
-    beta: Tensor<1>,
+    pub(super) groups: usize,
+    pub(super) eps: f64,
+    pub(super) gamma: Tensor<1>,
+    pub(super) beta: Tensor<1>,
 }
 
 impl GroupNorm {

@@ -5,7 +5,14 @@
 //! `cpu` is burn-flex; `gpu` is burn on wgpu (the same WGSL as the browser; lavapipe on a machine
 //! without a GPU, a software floor). Run as a test (`cargo test --all-targets`, no `--bench`) it
 //! does one pass of the tiny fixture model, as a smoke test. Results go to BENCHMARKS.md.
+//!
+//! `RUNS=0` times only the first (cold) run. "peak reserved" is the most device memory burn's
+//! allocator held at once during the runs of that row (weights included), polled every 10 ms
+//! from a second thread; the allocator only changes between kernel launches, so on a slow
+//! device nearly every state is seen.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
@@ -18,6 +25,43 @@ fn env_list(name: &str, default: &str) -> Vec<String> {
 /// Waits for the device's queued work (burn is lazy on the GPU).
 fn sync(device: &Device) {
     device.sync().expect("device sync");
+}
+
+/// The largest `bytes_reserved` (and `bytes_in_use`) of burn's allocator seen while it runs.
+struct PeakMemory {
+    stop: Arc<AtomicBool>,
+    reserved: Arc<AtomicU64>,
+    in_use: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PeakMemory {
+    fn start(device: &Device) -> Option<Self> {
+        device.memory_pool_usage()?;
+        let (stop, reserved, in_use) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (d, s, r, u) = (device.clone(), stop.clone(), reserved.clone(), in_use.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if let Some(usage) = d.memory_pool_usage() {
+                    r.fetch_max(usage.bytes_reserved, Ordering::Relaxed);
+                    u.fetch_max(usage.bytes_in_use, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        Some(Self { stop, reserved, in_use, thread: Some(thread) })
+    }
+
+    /// (peak reserved, peak in use) in bytes.
+    fn finish(mut self, device: &Device) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().map(|t| t.join());
+        if let Some(usage) = device.memory_pool_usage() {
+            self.reserved.fetch_max(usage.bytes_reserved, Ordering::Relaxed);
+            self.in_use.fetch_max(usage.bytes_in_use, Ordering::Relaxed);
+        }
+        (self.reserved.load(Ordering::Relaxed), self.in_use.load(Ordering::Relaxed))
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -38,8 +82,8 @@ fn main() {
     let image = image::open(format!("{root}/samples/coffee.jpg")).expect("samples/coffee.jpg").to_rgb8();
 
     println!("model: {model_dir}");
-    println!("| device | size | load | VAE | UNet slice | whole (best of {runs}) | first run | memory held |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| device | size | load | VAE | UNet slice | whole (best of {runs}) | first run | peak reserved (in use) | held after |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for dev in &devices {
         let device = native_device(dev == "gpu").expect("device");
         let t = Instant::now();
@@ -48,6 +92,7 @@ fn main() {
         let load = t.elapsed();
         for &size in &sizes {
             let noise = model.default_noise(size);
+            let peak = PeakMemory::start(&device);
             let first = Instant::now();
             pollster::block_on(model.features(&image, size, &noise)).expect("features");
             let first = first.elapsed();
@@ -67,16 +112,22 @@ fn main() {
                 unet = unet.min(t2 - t1);
                 whole = whole.min(t2 - t0);
             }
+            let mib = |b: u64| b as f64 / 1048576.0;
+            let peak = peak
+                .map(|p| p.finish(&device))
+                .map(|(r, u)| format!("{:.0} MiB ({:.0} MiB)", mib(r), mib(u)))
+                .unwrap_or_else(|| "n/a".into());
+            let best = |d: Duration| if runs == 0 { "—".to_string() } else { format!("{:.0} ms", ms(d)) };
             let held = device
                 .memory_pool_usage()
-                .map(|u| format!("{:.0} MiB reserved, {:.0} MiB in use", u.bytes_reserved as f64 / 1048576.0, u.bytes_in_use as f64 / 1048576.0))
+                .map(|u| format!("{:.0} MiB reserved, {:.0} MiB in use", mib(u.bytes_reserved), mib(u.bytes_in_use)))
                 .unwrap_or_else(|| "n/a".into());
             println!(
-                "| {dev} | {size} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {held} |",
+                "| {dev} | {size} | {:.0} ms | {} | {} | {} | {:.0} ms | {peak} | {held} |",
                 ms(load),
-                ms(vae),
-                ms(unet),
-                ms(whole),
+                best(vae),
+                best(unet),
+                best(whole),
                 ms(first)
             );
         }

@@ -9,10 +9,11 @@
  * random weights, sizes 128 and 256), served under /models/ssd-tiny-q8/, and a copy of it with
  * one byte flipped under /models/ssd-tiny-q8-corrupt/.
  */
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serve } from "../scripts/serve.mjs";
+import { formatBytes } from "../src/model-load";
 
 const OUT = "test-results";
 const TINY = "../tests/fixtures/model/ssd-tiny/q8";
@@ -513,9 +514,48 @@ describe("the DiffCut page", () => {
       await p.close();
     });
 
+    /** Records every text the status line shows, from now on (read it with `statusLog`). */
+    const recordStatus = (p: Page): Promise<void> =>
+      p.evaluate(() => {
+        const el = document.querySelector("[data-testid=status]");
+        const log: string[] = [];
+        (window as unknown as { statusLog: string[] }).statusLog = log;
+        if (el) new MutationObserver(() => log.push(el.textContent ?? "")).observe(el, { childList: true, characterData: true, subtree: true });
+      });
+    const statusLog = (p: Page): Promise<string[]> => p.evaluate(() => (window as unknown as { statusLog: string[] }).statusLog);
+    /** The diffusion module's wasm as this page gets it (the dist copy of www/pkg-model's). */
+    const MODULE_WASM = /\/assets\/diffcut_bg-[^/]*\.wasm$/;
+    const moduleBytes = (): string => formatBytes(statSync("pkg-model/diffcut_bg.wasm").size);
+
+    it("cancels while the diffusion module itself downloads, and stays with colour", async () => {
+      const p = await newPage(`${server.url}?model=${TINY_URL}&sample=coffee`);
+      await waitReady(p);
+      let release: () => void = () => {};
+      const held = new Promise<void>((r) => (release = r));
+      await p.route(MODULE_WASM, async (route) => {
+        await held;
+        await route.continue().catch(() => undefined); // cancelled by then
+      });
+      const n0 = requests.length;
+      await p.selectOption("[data-testid=mode]", "diffusion");
+      await p.waitForSelector("[data-testid=model-progress]", { state: "visible" });
+      await p.click("[data-testid=model-cancel]");
+      await waitReady(p, 60_000);
+      release();
+      await p.unroute(MODULE_WASM);
+      expect(await modelNote(p)).toContain("Model download cancelled.");
+      expect(await p.inputValue("[data-testid=mode]")).toBe("color");
+      expect(requests.slice(n0).filter((u) => u.includes("/models/"))).toEqual([]); // nothing of the model yet
+      await p.click("button[data-sample=chelsea]");
+      await waitReady(p);
+      expect(await p.textContent("#facts")).toContain("colour + texture");
+      await p.close();
+    });
+
     it("loads a model folder picked from disk", async () => {
       // No image: the model loads, and the page waits for one in diffusion mode.
       const p = await newPage(`${server.url}?sample=none`);
+      await recordStatus(p);
       const n0 = requests.length;
       // A folder as <input webkitdirectory> gives it: each file with its path in the folder.
       await p.evaluate(async (files) => {
@@ -536,6 +576,14 @@ describe("the DiffCut page", () => {
       expect(await p.inputValue("[data-testid=mode]")).toBe("diffusion");
       expect(await modelNote(p)).toContain("not cached");
       expect(requests.slice(n0).filter((u) => u.includes("/models/"))).toEqual([]);
+      // The diffusion module's own download was shown byte by byte, before the model's files.
+      const log = await statusLog(p);
+      const size = moduleBytes();
+      const first = log.indexOf(`Loading the diffusion model: 0 B of ${size} (0 %), the diffusion module (wasm)…`);
+      const last = log.indexOf(`Loading the diffusion model: ${size} of ${size} (100 %), the diffusion module (wasm)…`);
+      expect(first, log.join("\n")).toBeGreaterThanOrEqual(0);
+      expect(last).toBeGreaterThan(first);
+      expect(log.findIndex((t) => t.includes("weights-00000.safetensors"))).toBeGreaterThan(last);
       await p.close();
     });
   });

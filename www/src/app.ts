@@ -547,11 +547,18 @@ export class App {
 
   private showProgress(p: Progress): void {
     const ui = this.ui;
-    ui.modelProgress.max = Math.max(1, p.total);
-    ui.modelProgress.value = Math.min(p.loaded, p.total);
     ui.modelProgress.dataset["loaded"] = String(p.loaded);
-    ui.modelProgress.dataset["total"] = String(p.total);
-    const text = progressText(p.loaded, p.total);
+    let text: string;
+    if (p.total === null) {
+      ui.modelProgress.removeAttribute("value"); // indeterminate: the size is not known
+      delete ui.modelProgress.dataset["total"];
+      text = formatBytes(p.loaded);
+    } else {
+      ui.modelProgress.max = Math.max(1, p.total);
+      ui.modelProgress.value = Math.min(p.loaded, p.total);
+      ui.modelProgress.dataset["total"] = String(p.total);
+      text = progressText(p.loaded, p.total);
+    }
     ui.modelProgressText.textContent = text;
     this.loadingText = `Loading the diffusion model: ${text}${p.file ? `, ${p.file}` : ""}…`;
     this.status("busy", this.loadingText);

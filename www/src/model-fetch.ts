@@ -75,27 +75,34 @@ function throwIfAborted(signal: AbortSignal): void {
  */
 export async function readBody(body: ReadableStream<Uint8Array> | null, name: string, expected: number, onBytes: (loaded: number) => void, signal: AbortSignal): Promise<Uint8Array<ArrayBuffer>> {
   const out = new Uint8Array(expected);
-  if (body === null) return out.subarray(0, 0);
+  let at = 0;
+  await eachChunk(body, signal, (value) => {
+    if (at + value.length > expected) throw new Error(`${name}: more than the ${expected} bytes its manifest says (a different or damaged file)`);
+    out.set(value, at);
+    at += value.length;
+    onBytes(at);
+  });
+  return at === expected ? out : out.subarray(0, at);
+}
+
+/** Calls `onChunk` with each chunk of `body` as it arrives; a cancel stops the read with an AbortError. */
+async function eachChunk(body: ReadableStream<Uint8Array> | null, signal: AbortSignal, onChunk: (chunk: Uint8Array) => void): Promise<void> {
+  if (body === null) return;
   const reader = body.getReader();
   const abort = (): void => void reader.cancel().catch(() => undefined);
   signal.addEventListener("abort", abort, { once: true });
-  let at = 0;
   try {
     for (;;) {
       throwIfAborted(signal);
       const { done, value } = await reader.read();
       throwIfAborted(signal);
-      if (done) break;
-      if (at + value.length > expected) throw new Error(`${name}: more than the ${expected} bytes its manifest says (a different or damaged file)`);
-      out.set(value, at);
-      at += value.length;
-      onBytes(at);
+      if (done) return;
+      onChunk(value);
     }
   } finally {
     signal.removeEventListener("abort", abort);
     reader.releaseLock();
   }
-  return at === expected ? out : out.subarray(0, at);
 }
 
 /** Sends progress events, keeping the notes. */
@@ -124,7 +131,7 @@ class Reporter {
 
 export interface UrlLoad {
   readonly manifestUrl: string;
-  readonly fetch: (url: string, init: RequestInit) => Promise<Response>;
+  readonly fetch: FetchLike;
   /** `null` where Cache Storage is not available. */
   readonly openCache: (() => Promise<CacheLike>) | null;
   readonly estimate: () => Promise<StorageEstimateLike | null>;
@@ -133,17 +140,53 @@ export interface UrlLoad {
   readonly signal: AbortSignal;
 }
 
-async function fetchOk(load: UrlLoad, url: string, what: string): Promise<Response> {
+/** The `fetch` used here (the worker's, or a fake in tests). */
+export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
+
+/** `fetch`, with an error that names what was fetched, from where, and the likely causes. */
+async function request(fetchFn: FetchLike, url: string, init: RequestInit, what: string, signal: AbortSignal): Promise<Response> {
   let response: Response;
   try {
-    response = await load.fetch(url, { signal: load.signal, cache: "no-cache", credentials: "omit" });
+    response = await fetchFn(url, { ...init, signal });
   } catch (e) {
-    if (isAbort(e) || load.signal.aborted) throw abortError();
+    if (isAbort(e) || signal.aborted) throw abortError();
     const why = e instanceof Error ? e.message : String(e);
     throw new Error(`cannot fetch ${what} from ${url} (${why}): the network is down, the host does not allow this page (CORS), or the page's Content-Security-Policy does not list it`, { cause: e });
   }
   if (!response.ok) throw new Error(`cannot fetch ${what} from ${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`);
   return response;
+}
+
+function fetchOk(load: UrlLoad, url: string, what: string): Promise<Response> {
+  return request(load.fetch, url, { cache: "no-cache", credentials: "omit" }, what, load.signal);
+}
+
+/**
+ * Downloads `url` whole, calling `onBytes` as bytes arrive (for the diffusion module's wasm, tens
+ * of MB). `total` is the Content-Length when the body is not content-encoded, else null: a
+ * compressed body's length counts bytes on the wire, not the ones read here.
+ */
+export async function fetchWithProgress(fetchFn: FetchLike, url: string, what: string, onBytes: (loaded: number, total: number | null) => void, signal: AbortSignal): Promise<Uint8Array<ArrayBuffer>> {
+  const response = await request(fetchFn, url, { credentials: "same-origin" }, what, signal);
+  const encoding = response.headers.get("content-encoding");
+  const length = Number(response.headers.get("content-length") ?? Number.NaN);
+  const total = (encoding === null || encoding === "identity") && Number.isSafeInteger(length) && length >= 0 ? length : null;
+  onBytes(0, total);
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  await eachChunk(response.body, signal, (value) => {
+    chunks.push(value);
+    loaded += value.length;
+    onBytes(loaded, total === null ? null : Math.max(total, loaded));
+  });
+  if (total !== null && loaded < total) throw new Error(`${what} from ${url}: the download stopped after ${loaded} of ${total} bytes`);
+  const out = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /** A cached copy of `file` checked against this manifest's sha256, or undefined (a stale one is removed). */

@@ -155,7 +155,8 @@ export interface Progress {
   readonly type: "progress";
   readonly id: number;
   readonly loaded: number;
-  readonly total: number;
+  /** Null while the size is unknown (a compressed download of the diffusion module). */
+  readonly total: number | null;
   /** The file being read, if any. */
   readonly file: string | null;
   /** A message for the user (e.g. the model is downloaded without caching, and why). */

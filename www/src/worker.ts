@@ -11,7 +11,7 @@ import init, { DiffCut } from "../pkg/diffcut.js";
 import wasmUrl from "../pkg/diffcut_bg.wasm?url";
 import modelWasmUrl from "../pkg-model/diffcut_bg.wasm?url";
 import { messageOf } from "./errors";
-import { abortError, CACHE_NAME, isAbort, loadFromPicked, loadFromUrl, type CacheLike, type LoadProgress, type LoadReport, type ModelSink } from "./model-fetch";
+import { abortError, CACHE_NAME, fetchWithProgress, isAbort, loadFromPicked, loadFromUrl, type CacheLike, type LoadProgress, type LoadReport, type ModelSink } from "./model-fetch";
 import { laneOf, parseTreeJson, transferables } from "./protocol";
 import type { Backend, FromWorker, Lane, ModelSummary, Request, Response, ToWorker } from "./protocol";
 
@@ -75,7 +75,7 @@ interface ModelDiffCut extends Segmenter {
 
 /** The parts of `pkg-model/diffcut.js` used here (the assignment in `modelModule` checks them). */
 interface ModelModule {
-  default(input: { module_or_path: string }): Promise<unknown>;
+  default(input: { module_or_path: string | BufferSource }): Promise<unknown>;
   DiffCut: { create(preferGpu?: boolean | null): Promise<ModelDiffCut> };
 }
 
@@ -147,14 +147,36 @@ function setActive(dc: Segmenter): void {
   if (before !== dc) release(before);
 }
 
-/** The diffusion module, imported and instantiated on first use. */
-function modelModule(): Promise<ModelModule> {
+/** How the diffusion module's download is named in the progress line. */
+const MODULE_FILE = "the diffusion module (wasm)";
+
+/**
+ * The diffusion module, downloaded (with byte progress: it is tens of MB), imported and
+ * instantiated on first use. The load that starts the download reports its progress and can
+ * cancel it; a failed or cancelled download is tried again by the next load.
+ */
+function modelModule(id: number, signal: AbortSignal): Promise<ModelModule> {
   modelModulePromise ??= (async () => {
+    const post = (loaded: number, total: number | null): void => scope.postMessage({ type: "progress", id, loaded, total, file: MODULE_FILE, note: null }, []);
+    let last = 0;
+    const bytes = await fetchWithProgress(
+      (url, init) => fetch(url, init),
+      modelWasmUrl,
+      MODULE_FILE,
+      (loaded, total) => {
+        const now = performance.now();
+        if (loaded !== 0 && loaded !== total && now - last < 100) return;
+        last = now;
+        post(loaded, total);
+      },
+      signal,
+    );
     const mod: ModelModule = await import("../pkg-model/diffcut.js");
-    await mod.default({ module_or_path: modelWasmUrl });
+    await mod.default({ module_or_path: bytes });
     return mod;
   })().catch((e: unknown) => {
     modelModulePromise = null; // a failed download can be retried
+    if (isAbort(e)) throw e;
     throw new Error(`cannot load the diffusion module: ${messageOf(e)}`, { cause: e });
   });
   return modelModulePromise;
@@ -188,7 +210,7 @@ function progressPoster(id: number): (p: LoadProgress) => void {
  */
 async function loadModel(msg: Extract<Request, { type: "load-model" }>, signal: AbortSignal): Promise<ModelSummary> {
   const t0 = performance.now();
-  const mod = await modelModule();
+  const mod = await modelModule(msg.id, signal);
   if (signal.aborted) throw abortError();
   const dc = await mod.DiffCut.create(preferGpu);
   try {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { isAbort, loadFromPicked, loadFromUrl, readBody, SHA_HEADER, type CacheLike, type LoadProgress, type ModelSink, type UrlLoad } from "../src/model-fetch";
+import { fetchWithProgress, isAbort, loadFromPicked, loadFromUrl, readBody, SHA_HEADER, type CacheLike, type LoadProgress, type ModelSink, type UrlLoad } from "../src/model-fetch";
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 const bytesOf = (n: number, seed: number): Uint8Array<ArrayBuffer> => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
@@ -256,5 +256,53 @@ describe("loadFromPicked", () => {
     await expect(loadFromPicked({ picked, sink: sink(m).sink, onProgress: () => {}, signal: new AbortController().signal })).rejects.toThrow("lacks weights-00000.safetensors");
     const all = [...picked, ...Object.entries(m.files).slice(1).map(([name, b]) => ({ path: name.split("/").pop() ?? name, file: new Blob([b]) }))];
     await expect(loadFromPicked({ picked: all, sink: sink(m).sink, onProgress: () => {}, signal: new AbortController().signal })).rejects.toThrow(/config\.json: \d+ bytes on disk/);
+  });
+});
+
+describe("fetchWithProgress (the diffusion module's download)", () => {
+  const wasm = bytesOf(10_000, 7);
+  const url = "https://site.test/assets/diffcut_bg.wasm";
+  const serve =
+    (body: Uint8Array, headers: Record<string, string>, status = 200) =>
+    async (): Promise<Response> =>
+      new Response(status === 200 ? chunked(body, 3000) : "gone", { status, headers });
+
+  it("returns the bytes and reports them against the Content-Length", async () => {
+    const seen: [number, number | null][] = [];
+    const got = await fetchWithProgress(serve(wasm, { "content-length": "10000" }), url, "the module", (l, t) => seen.push([l, t]), new AbortController().signal);
+    expect(sha(got)).toBe(sha(wasm));
+    expect(seen).toEqual([
+      [0, 10000],
+      [3000, 10000],
+      [6000, 10000],
+      [9000, 10000],
+      [10000, 10000],
+    ]);
+  });
+
+  it("reports no total for a compressed body (its length counts other bytes)", async () => {
+    const seen: (number | null)[] = [];
+    const got = await fetchWithProgress(serve(wasm, { "content-length": "2500", "content-encoding": "gzip" }), url, "the module", (_, t) => seen.push(t), new AbortController().signal);
+    expect(got.length).toBe(10_000);
+    expect(new Set(seen)).toEqual(new Set([null]));
+  });
+
+  it("names a short download, an HTTP error and a network failure", async () => {
+    const signal = new AbortController().signal;
+    await expect(fetchWithProgress(serve(wasm.subarray(0, 4000), { "content-length": "10000" }), url, "the module", () => {}, signal)).rejects.toThrow(
+      "the module from https://site.test/assets/diffcut_bg.wasm: the download stopped after 4000 of 10000 bytes",
+    );
+    await expect(fetchWithProgress(serve(wasm, {}, 404), url, "the module", () => {}, signal)).rejects.toThrow(`cannot fetch the module from ${url}: HTTP 404`);
+    const down = async (): Promise<Response> => Promise.reject(new TypeError("Failed to fetch"));
+    await expect(fetchWithProgress(down, url, "the module", () => {}, signal)).rejects.toThrow(`cannot fetch the module from ${url} (Failed to fetch)`);
+  });
+
+  it("stops when cancelled, with an AbortError", async () => {
+    const ctl = new AbortController();
+    const onBytes = (loaded: number): void => {
+      if (loaded >= 3000) ctl.abort();
+    };
+    const err: unknown = await fetchWithProgress(serve(wasm, { "content-length": "10000" }), url, "the module", onBytes, ctl.signal).catch((e: unknown) => e);
+    expect(isAbort(err)).toBe(true);
   });
 });

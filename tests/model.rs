@@ -161,6 +161,37 @@ fn the_wgpu_backend_matches_diffusers_with_weights_kept_quantized() {
     assert!(cos >= 0.99, "q8 features on wgpu: min token cosine {cos}");
 }
 
+/// f16 weights stay f16 on a device that stores f16 (lavapipe does), widened at each use: the same
+/// features as weights widened on the host, in about half the device memory.
+#[test]
+fn f16_weights_stay_f16_on_the_device_with_the_same_features() {
+    let device = gpu();
+    assert!(
+        device.supports_dtype(burn::tensor::DType::F16),
+        "this wgpu adapter stores no f16 (lavapipe does: shaderFloat16)"
+    );
+    let dir = fixture("ssd-tiny").join("f16");
+    let (s, img, noise) = (size("ssd-tiny"), image("ssd-tiny"), noise("ssd-tiny"));
+    let run = |widen_on_host: bool| {
+        // The device is shared (one per process): count what this model adds to what is in use.
+        let device = gpu();
+        let base = device.memory_pool_usage().expect("wgpu reports its pool").bytes_in_use;
+        let m = DiffusionModel::load_dir(&dir, &device, widen_on_host).unwrap();
+        device.sync().unwrap();
+        let held = device.memory_pool_usage().unwrap().bytes_in_use - base;
+        let f = pollster::block_on(m.features(&img, s, &noise)).unwrap();
+        (held, f.values)
+    };
+    let (kept_bytes, kept) = run(false);
+    let (widened_bytes, widened) = run(true);
+    let e = rel_err(&kept, &widened);
+    eprintln!("f16 weights on the device: {kept_bytes} B kept f16, {widened_bytes} B widened; features rel err {e:.1e}");
+    assert!(e < 1e-6, "features differ: rel err {e}");
+    assert!((kept_bytes as f64) < 0.6 * widened_bytes as f64, "{kept_bytes} B kept vs {widened_bytes} B widened");
+    let (_, want) = expected("ssd-tiny", "features_f16.npy");
+    assert!(rel_err(&kept, &want) < 2e-4);
+}
+
 #[test]
 fn zero_noise_gives_diffusers_clean_latent_features() {
     let model = "ssd-tiny";

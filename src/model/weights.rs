@@ -3,12 +3,15 @@
 //! Loading is shard by shard: [`WeightStore::add_shard`] parses one shard's bytes, uploads each
 //! tensor to the device and returns, so the caller can drop the shard before reading the next one.
 //! Peak host memory is one shard plus the widened copy of one tensor. q8/q4 weights are handed to
-//! burn in their packed form and stay quantized on the device.
+//! burn in their packed form and stay quantized on the device. f16 weights stay f16 on a device
+//! that stores f16 (WebGPU's `shader-f16`, Vulkan's `shaderFloat16`, the CPU) and are widened to
+//! f32 at each use, exactly (every f16 is an f32): half the device memory of widening them on the
+//! host, which is what a device without f16 gets.
 
 use std::collections::BTreeMap;
 
 use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -158,6 +161,8 @@ pub struct WeightStore {
     /// Dequantize on the host instead of uploading packed bytes (backends without quantized
     /// tensors).
     host_dequantize: bool,
+    /// Keep f16 tensors f16 on the device (it stores f16), widening them at use.
+    keep_f16: bool,
 }
 
 fn tensor_error(key: &str, expected: impl Into<String>, found: impl Into<String>) -> Error {
@@ -174,7 +179,13 @@ impl WeightStore {
             device: device.clone(),
             tensors: BTreeMap::new(),
             host_dequantize,
+            keep_f16: !host_dequantize && device.supports_dtype(DType::F16),
         }
+    }
+
+    /// Whether f16 tensors stay f16 on this device (see the module comment).
+    pub fn keeps_f16(&self) -> bool {
+        self.keep_f16
     }
 
     /// Parses one safetensors shard and uploads its tensors. `file` names it in errors.
@@ -197,6 +208,13 @@ impl WeightStore {
                 (base.to_string(), self.quantized(&st, file, base, 8, &view)?)
             } else if let Some(base) = name.strip_suffix(".q4") {
                 (base.to_string(), self.quantized(&st, file, base, 4, &view)?)
+            } else if view.dtype() == Dtype::F16 && self.keep_f16 {
+                let values: Vec<half::f16> =
+                    view.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]])).collect();
+                let shape = view.shape().to_vec();
+                let n = values.len();
+                let tensor = Tensor::<1>::from_data(TensorData::new(values, [n]), (&self.device, DType::F16));
+                (name.clone(), Stored::Float { tensor, shape })
             } else {
                 let values = widen(&name, &view)?;
                 let shape = view.shape().to_vec();
@@ -278,10 +296,11 @@ impl WeightStore {
             .ok_or_else(|| tensor_error(key, "a tensor", "missing (is the config the one this model was converted with?)"))
     }
 
-    /// A float tensor of exactly `shape`, as a rank-`D` tensor.
+    /// A float tensor of exactly `shape`, as a rank-`D` f32 tensor (biases, norms, constants: small,
+    /// so an f16 one is widened once, here).
     pub fn float<const D: usize>(&mut self, key: &str, shape: [usize; D]) -> Result<Tensor<D>> {
         match self.take(key)? {
-            Stored::Float { tensor, shape: got } if got == shape => Ok(tensor.reshape(shape)),
+            Stored::Float { tensor, shape: got } if got == shape => Ok(to_f32(tensor).reshape(shape)),
             other => Err(tensor_error(key, format!("{shape:?}"), other.describe())),
         }
     }
@@ -335,10 +354,19 @@ fn widen(name: &str, view: &safetensors::tensor::TensorView) -> Result<Vec<f32>>
     Ok(v)
 }
 
+/// `t` as f32 (a no-op for f32 tensors).
+fn to_f32<const D: usize>(t: Tensor<D>) -> Tensor<D> {
+    if t.dtype() == DType::F32 {
+        t
+    } else {
+        t.cast(FloatDType::F32)
+    }
+}
+
 /// A Linear or conv weight, float or quantized.
 #[derive(Clone)]
 pub enum Weight {
-    /// f32, flattened; `shape` is PyTorch's.
+    /// f32 or f16 (widened at each use), flattened; `shape` is PyTorch's.
     Float { tensor: Tensor<1>, shape: Vec<usize> },
     /// Q8S/Q4S `[out, in·kh·kw]`; dequantized on the device at each use.
     Quant { tensor: Tensor<2>, shape: Vec<usize> },
@@ -348,7 +376,7 @@ impl Weight {
     /// The weight as f32 of rank `D` in PyTorch's shape.
     pub fn value<const D: usize>(&self) -> Tensor<D> {
         match self {
-            Weight::Float { tensor, shape } => tensor.clone().reshape(shape_array::<D>(shape)),
+            Weight::Float { tensor, shape } => to_f32(tensor.clone()).reshape(shape_array::<D>(shape)),
             Weight::Quant { tensor, shape } => tensor.clone().dequantize().reshape(shape_array::<D>(shape)),
         }
     }

@@ -90,6 +90,9 @@ fn main() {
         let model = DiffusionModel::load_dir(std::path::Path::new(&model_dir), &device, false).expect("model");
         sync(&device);
         let load = t.elapsed();
+        if let Some(u) = device.memory_pool_usage() {
+            println!("({dev}: the model holds {:.1} MiB of device memory once loaded)", u.bytes_in_use as f64 / 1048576.0);
+        }
         for &size in &sizes {
             let noise = model.default_noise(size);
             let peak = PeakMemory::start(&device);

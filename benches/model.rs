@@ -6,6 +6,10 @@
 //! without a GPU, a software floor). Run as a test (`cargo test --all-targets`, no `--bench`) it
 //! does one pass of the tiny fixture model, as a smoke test. Results go to BENCHMARKS.md.
 //!
+//! `STAGES=1` prints, instead of the timings, where the device memory goes: the peak in use within
+//! the VAE encoder and within each UNet stage of one pass (`STAGES=unet`: the UNet alone, on a zero
+//! latent).
+//!
 //! `RUNS=0` times only the first (cold) run. "peak reserved" is the most device memory burn's
 //! allocator held at once during the runs of that row (weights included), polled every 10 ms
 //! from a second thread; the allocator only changes between kernel launches, so on a slow
@@ -52,6 +56,15 @@ impl PeakMemory {
         Some(Self { stop, reserved, in_use, thread: Some(thread) })
     }
 
+    /// (peak reserved, peak in use) in bytes since the start or the last `take`, which starts anew
+    /// from what is held now.
+    fn take(&self, device: &Device) -> (u64, u64) {
+        let now = device.memory_pool_usage().unwrap_or_default();
+        let r = self.reserved.swap(now.bytes_reserved, Ordering::Relaxed).max(now.bytes_reserved);
+        let u = self.in_use.swap(now.bytes_in_use, Ordering::Relaxed).max(now.bytes_in_use);
+        (r, u)
+    }
+
     /// (peak reserved, peak in use) in bytes.
     fn finish(mut self, device: &Device) -> (u64, u64) {
         self.stop.store(true, Ordering::Relaxed);
@@ -62,6 +75,38 @@ impl PeakMemory {
         }
         (self.reserved.load(Ordering::Relaxed), self.in_use.load(Ordering::Relaxed))
     }
+}
+
+/// One pass with the peak device memory of each stage: the VAE encoder (unless `unet_only`: a zero
+/// latent instead), then each stage the UNet traces.
+fn stage_memory(model: &DiffusionModel, device: &Device, image: &image::RgbImage, size: u32, unet_only: bool) {
+    let mib = |b: u64| b as f64 / 1048576.0;
+    let Some(peak) = PeakMemory::start(device) else {
+        println!("(this device reports no memory)");
+        return;
+    };
+    let show = |stage: &str| {
+        sync(device);
+        let (r, u) = peak.take(device);
+        println!("| {size} | {stage} | {:.0} MiB | {:.0} MiB |", mib(u), mib(r));
+    };
+    println!("| size | stage | peak in use | peak reserved |");
+    println!("|---|---|---|---|");
+    show("(before)");
+    let latent = if unet_only {
+        let s = size as usize / 8;
+        burn::tensor::Tensor::<4>::zeros([1, 4, s, s], device)
+    } else {
+        let input = DiffusionModel::preprocess(image, size).unwrap();
+        let latent = model.encode(input, size).unwrap();
+        show("VAE encoder");
+        latent
+    };
+    let noisy = model.add_noise(latent, size, &model.default_noise(size)).unwrap();
+    let z = model.unet(noisy, size, &mut |name, _| show(name)).unwrap();
+    drop(pollster::block_on(read_f32(z)).unwrap());
+    show("hook (ẑ)");
+    peak.finish(device);
 }
 
 fn ms(d: Duration) -> f64 {
@@ -81,9 +126,12 @@ fn main() {
     let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(if benchmarking { 2 } else { 1 });
     let image = image::open(format!("{root}/samples/coffee.jpg")).expect("samples/coffee.jpg").to_rgb8();
 
+    let stages = std::env::var("STAGES").ok();
     println!("model: {model_dir}");
-    println!("| device | size | load | VAE | UNet slice | whole (best of {runs}) | first run | peak reserved (in use) | held after |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    if stages.is_none() {
+        println!("| device | size | load | VAE | UNet slice | whole (best of {runs}) | first run | peak reserved (in use) | held after |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+    }
     for dev in &devices {
         let device = native_device(dev == "gpu").expect("device");
         let t = Instant::now();
@@ -94,6 +142,10 @@ fn main() {
             println!("({dev}: the model holds {:.1} MiB of device memory once loaded)", u.bytes_in_use as f64 / 1048576.0);
         }
         for &size in &sizes {
+            if let Some(stages) = &stages {
+                stage_memory(&model, &device, &image, size, stages == "unet");
+                continue;
+            }
             let noise = model.default_noise(size);
             let peak = PeakMemory::start(&device);
             let first = Instant::now();

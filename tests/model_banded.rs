@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor, TensorData};
-use diffcut::model::banded::{self, band_rows, Bands, BAND_BYTES};
+use diffcut::model::banded::{self, band_rows, Bands, RowSource, BAND_BYTES};
 use diffcut::model::layers;
 use diffcut::model::vae::VaeEncoder;
 use diffcut::model::weights::WeightStore;
@@ -223,7 +223,7 @@ fn group_norm_matches(device: &Device) {
         let e = rel_err(&whole, &want);
         assert!(e <= 1e-7, "whole-tensor GroupNorm vs layers::GroupNorm: rel err {e}");
         let exact = group_norm_f64(&values(x.clone()), [1, c, 37, 19], g, eps, &gamma, &beta);
-        let got = values(band.forward_bands(Bands::from_tensor_rows(x, &rows)).into_tensor());
+        let got = values(band.forward_bands(Bands::from_tensor_rows(x.clone(), &rows)).into_tensor());
         let e = rel_err(&got, &want);
         let (e_band, e_plain) = (rel_err(&got, &exact), rel_err(&want, &exact));
         eprintln!("GroupNorm offset {offset}, bands {rows:?}: banded vs layers {e:.2e}; vs f64: banded {e_band:.2e}, layers {e_plain:.2e}");
@@ -238,6 +238,18 @@ fn group_norm_matches(device: &Device) {
         assert!(
             e_band <= e_plain.max(1e-6) * 1.5,
             "banded GroupNorm (offset {offset}, bands {rows:?}) is {e_band:.2e} from f64, layers::GroupNorm {e_plain:.2e}"
+        );
+        // The statistics streamed band by band (Chan's merge), as the recomputing VAE block uses them.
+        let mut acc = None;
+        for t in Bands::from_tensor_rows(x.clone(), &rows).bands() {
+            band.accumulate(&mut acc, t);
+        }
+        let stats = band.stats_from(acc);
+        let streamed = values(band.normalize(&stats, x.clone()));
+        let e_stream = rel_err(&streamed, &exact);
+        assert!(
+            e_stream <= e_plain.max(1e-6) * 1.5,
+            "streamed GroupNorm statistics (offset {offset}, bands {rows:?}) are {e_stream:.2e} from f64, layers::GroupNorm {e_plain:.2e}"
         );
     }
 }
@@ -282,7 +294,22 @@ fn convs_match(device: &Device) {
         assert!(e <= 1e-6, "3×3 conv of SiLU on bands {rows:?}: rel err {e}");
         let e = rel_err(&values(conv1.forward_bands(b()).into_tensor()), &want1);
         assert!(e <= 1e-6, "1×1 conv on bands {rows:?}: rel err {e}");
+        // Any output rows, read across bands (the first and last rows take the zero padding).
+        let src = RowSource::new(b());
+        let w = conv3.weight_value();
+        for (start, len) in [(0, 1), (0, 23), (3, 6), (21, 2), (22, 1), (10, 1)] {
+            let got = values(conv3.forward_rows(&w, &src, start, len, silu));
+            let want = values(plain3.forward(silu(x.clone())).narrow(2, start, len));
+            let e = rel_err(&got, &want);
+            assert!(e <= 1e-6, "3×3 conv rows {start}+{len} from bands {rows:?}: rel err {e}");
+        }
     }
+    // Dropped bands are gone; the rest can still be read.
+    let mut src = RowSource::new(Bands::from_tensor_rows(x.clone(), &[4, 1, 7, 2, 9]));
+    src.drop_above(5);
+    assert_eq!(values(src.rows(5, 23)), values(x.clone().narrow(2, 5, 18)));
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| src.rows(4, 6)));
+    assert!(dropped.is_err(), "a dropped band was read");
 
     // The downsample, on odd and even heights; bands start at even rows.
     for (h, cases) in [
@@ -374,7 +401,15 @@ fn vae_matches(model: &str, device: &Device) {
             e < 1e-4,
             "{model}: banded VAE (budget {budget} B) vs diffusers' latent: rel err {e}"
         );
+        // Every ResNet block recomputing its inner activation instead of keeping it.
+        let got = values(vae.encode_with_budgets(x(), budget, 0));
+        let (e, e_diffusers) = (rel_err(&got, &reference), rel_err(&got, &want_latent));
+        eprintln!("{model}, budget {budget} B, recomputing: rel err vs one band {e:.2e}, vs diffusers {e_diffusers:.2e}");
+        assert!(e <= 1e-5, "{model}: recomputing VAE (budget {budget} B) vs unbanded: rel err {e}");
+        assert!(e_diffusers < 1e-4, "{model}: recomputing VAE (budget {budget} B) vs diffusers: rel err {e_diffusers}");
     }
+    let e = rel_err(&values(vae.encode_with_budgets(x(), usize::MAX, 0)), &reference);
+    assert!(e <= 1e-5, "{model}: recomputing VAE on one band per level vs keeping: rel err {e}");
     assert!(odd, "{model}: no budget gave a band of an odd size");
 }
 

@@ -226,6 +226,61 @@ impl Bands {
     }
 }
 
+/// A banded tensor read by row ranges, whose bands can be dropped from the top once no later
+/// read needs them (for ops that recompute rather than keep an intermediate whole).
+pub struct RowSource {
+    bands: Vec<Option<Tensor<4>>>,
+    /// First row of each band, and the height after the last.
+    starts: Vec<usize>,
+}
+
+impl RowSource {
+    pub fn new(x: Bands) -> Self {
+        let mut starts = vec![0];
+        for r in x.rows() {
+            starts.push(starts.last().expect("non-empty") + r);
+        }
+        RowSource {
+            bands: x.into_bands().into_iter().map(Some).collect(),
+            starts,
+        }
+    }
+
+    /// The whole tensor's height.
+    pub fn height(&self) -> usize {
+        *self.starts.last().expect("non-empty")
+    }
+
+    /// Rows `lo..hi` as one tensor `[B, C, hi − lo, W]`. Panics if a band they need was dropped.
+    pub fn rows(&self, lo: usize, hi: usize) -> Tensor<4> {
+        assert!(lo < hi && hi <= self.height(), "rows {lo}..{hi} of {}", self.height());
+        let mut pieces = Vec::new();
+        for (i, band) in self.bands.iter().enumerate() {
+            let (a, b) = (self.starts[i], self.starts[i + 1]);
+            if b <= lo || a >= hi {
+                continue;
+            }
+            let band = band.clone().unwrap_or_else(|| panic!("rows {lo}..{hi}: band {i} was dropped"));
+            let (from, to) = (lo.max(a), hi.min(b));
+            pieces.push(if from == a && to == b { band } else { band.narrow(2, from - a, to - from) });
+        }
+        if pieces.len() == 1 {
+            pieces.pop().expect("one piece")
+        } else {
+            Tensor::cat(pieces, 2)
+        }
+    }
+
+    /// Drops every band that ends at or above row `row`.
+    pub fn drop_above(&mut self, row: usize) {
+        for (i, band) in self.bands.iter_mut().enumerate() {
+            if self.starts[i + 1] <= row {
+                *band = None;
+            }
+        }
+    }
+}
+
 /// A 2-D convolution with an odd square kernel, PyTorch weight `[out, in, k, k]`, that runs on a
 /// whole tensor or on [`Bands`]: stride 1 with zero padding `k/2` ("same"), or the VAE's
 /// downsample (`k = 3`, zero pad right and bottom by one, stride 2, no padding).
@@ -258,6 +313,54 @@ impl Conv2d {
             Some(self.bias.clone()),
             options(1, [(p, p), (p, p)]),
         )
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.weight.shape()[0]
+    }
+
+    /// The weight as f32 `[out, in, k, k]` (dequantized once for several calls of the methods
+    /// below that take it).
+    pub fn weight_value(&self) -> Tensor<4> {
+        self.weight.value()
+    }
+
+    /// Output rows `start..start + len` of the stride-1 "same" conv of a `height`-row tensor, from
+    /// `window`: its input rows `start − k/2 .. start + len + k/2` clipped to `0..height`, already
+    /// through any pointwise `pre`. The rows outside the tensor are the conv's zero padding.
+    pub fn forward_window(&self, weight: &Tensor<4>, window: Tensor<4>, start: usize, len: usize, height: usize) -> Tensor<4> {
+        let halo = self.kernel / 2;
+        let top = halo.saturating_sub(start);
+        let bottom = (start + len + halo).saturating_sub(height);
+        let [b, c, rows, w] = window.dims();
+        assert_eq!(rows + top + bottom, len + 2 * halo, "window of {rows} rows for output rows {start}+{len}");
+        let device = window.device();
+        let mut parts = Vec::with_capacity(3);
+        if top > 0 {
+            parts.push(Tensor::zeros([b, c, top, w], &device));
+        }
+        parts.push(window);
+        if bottom > 0 {
+            parts.push(Tensor::zeros([b, c, bottom, w], &device));
+        }
+        let input = if parts.len() == 1 { parts.pop().expect("one part") } else { Tensor::cat(parts, 2) };
+        conv2d(input, weight.clone(), Some(self.bias.clone()), options(1, [(0, 0), (halo, halo)]))
+    }
+
+    /// Output rows `start..start + len` of the stride-1 "same" conv of `pre(x)`, read from `x`.
+    pub fn forward_rows(
+        &self,
+        weight: &Tensor<4>,
+        x: &RowSource,
+        start: usize,
+        len: usize,
+        pre: impl Fn(Tensor<4>) -> Tensor<4>,
+    ) -> Tensor<4> {
+        let halo = self.kernel / 2;
+        let height = x.height();
+        let window = x.rows(start.saturating_sub(halo), (start + len + halo).min(height));
+        self.forward_window(weight, pre(window), start, len, height)
     }
 
     /// [`Conv2d::forward`] on bands; the output has the input's bands.
@@ -385,6 +488,10 @@ impl Conv2d {
 #[derive(Clone)]
 pub struct GroupNorm(layers::GroupNorm);
 
+/// Running (count, mean, sum of squared deviations) per (batch, group), `[B, G, 1]` tensors; see
+/// [`GroupNorm::accumulate`].
+pub type StatsAccumulator = Option<(f64, Tensor<3>, Tensor<3>)>;
+
 /// Per-(batch, group) mean and `√(var + eps)` of a whole tensor, `[B, G, 1]` each.
 #[derive(Clone)]
 pub struct GroupStats {
@@ -446,6 +553,36 @@ impl GroupNorm {
         GroupStats {
             mean,
             std: (var + self.0.eps).sqrt(),
+        }
+    }
+
+    /// Adds the rows `t` (a band of a tensor that is never whole) to `acc`: per group its count,
+    /// mean and sum of squared deviations, merged as Chan et al. do (exact and stable; no
+    /// E[x²] − E[x]²).
+    pub fn accumulate(&self, acc: &mut StatsAccumulator, t: &Tensor<4>) {
+        let [b, c, r, w] = t.dims();
+        let g = self.0.groups;
+        let n_b = ((c / g) * r * w) as f64;
+        let (var, mean_b) = t.clone().reshape([b, g, (c / g) * r * w]).var_mean_bias(2);
+        let m2_b = var * n_b;
+        *acc = match acc.take() {
+            None => Some((n_b, mean_b, m2_b)),
+            Some((n_a, mean_a, m2_a)) => {
+                let n = n_a + n_b;
+                let delta = mean_b - mean_a.clone();
+                let mean = mean_a + delta.clone() * (n_b / n);
+                let m2 = m2_a + m2_b + delta.square() * (n_a * n_b / n);
+                Some((n, mean, m2))
+            }
+        };
+    }
+
+    /// The statistics of everything [`GroupNorm::accumulate`] saw.
+    pub fn stats_from(&self, acc: StatsAccumulator) -> GroupStats {
+        let (n, mean, m2) = acc.expect("statistics of at least one band");
+        GroupStats {
+            mean,
+            std: (m2 / n + self.0.eps).sqrt(),
         }
     }
 

@@ -78,11 +78,23 @@ impl VaeResnet {
         skip + h
     }
 
-    /// [`VaeResnet::forward`] on bands. The normalised activations are never stored whole: each
-    /// conv normalises (and SiLUs) its band and halo rows on the fly. Alive at the peak: the
-    /// input (kept for the skip, dropped band by band during the second conv), `h`, and the
-    /// output so far.
-    fn forward_bands(&self, x: Bands) -> Bands {
+    /// [`VaeResnet::forward`] on bands: keeping the inner activation `h = conv1(…)` whole where
+    /// it and the input fit in `keep_bytes`, else recomputing it band by band
+    /// ([`VaeResnet::forward_bands_recompute`]).
+    fn forward_bands(&self, x: Bands, keep_bytes: usize) -> Bands {
+        let [b, c_in, height, width] = x.dims();
+        let c_out = self.conv1.out_channels();
+        if (c_in + c_out) * b * height * width * std::mem::size_of::<f32>() > keep_bytes {
+            self.forward_bands_recompute(x)
+        } else {
+            self.forward_bands_keep(x)
+        }
+    }
+
+    /// The normalised activations are never stored whole: each conv normalises (and SiLUs) its
+    /// band and halo rows on the fly. Alive at the peak: the input (kept for the skip, dropped
+    /// band by band during the second conv), `h`, and the output so far.
+    fn forward_bands_keep(&self, x: Bands) -> Bands {
         let s1 = self.norm1.stats(&x);
         let h = self.conv1.forward_bands_with(x.clone(), |t| silu(self.norm1.normalize(&s1, t)), |_, y| y);
         let s2 = self.norm2.stats(&h);
@@ -101,6 +113,56 @@ impl VaeResnet {
         )
     }
 }
+
+impl VaeResnet {
+    /// The same result without ever holding `h` whole: a first pass computes `h` band by band
+    /// only for norm2's statistics; the second recomputes each band of `h` (with the one halo row
+    /// conv2 needs on each side) and makes the output band, dropping the input's bands as it
+    /// goes. Alive at the peak: about the input plus the output so far, one activation instead
+    /// of two (at S = 1024 the first level's 512 MiB), for one more conv1 per block.
+    fn forward_bands_recompute(&self, x: Bands) -> Bands {
+        let rows = x.rows();
+        let s1 = self.norm1.stats(&x);
+        let pre1 = |t| silu(self.norm1.normalize(&s1, t));
+        let (w1, w2) = (self.conv1.weight_value(), self.conv2.weight_value());
+        let mut src = banded::RowSource::new(x);
+        let height = src.height();
+
+        let mut acc = None;
+        let mut start = 0usize;
+        for &len in &rows {
+            let h = self.conv1.forward_rows(&w1, &src, start, len, &pre1);
+            self.norm2.accumulate(&mut acc, &h);
+            start += len;
+        }
+        let s2 = self.norm2.stats_from(acc);
+
+        let mut out = Vec::with_capacity(rows.len());
+        let mut start = 0usize;
+        for &len in &rows {
+            // conv2's output rows start..start+len need h's rows start−1 ..= start+len.
+            let (lo, hi) = (start.saturating_sub(1), (start + len + 1).min(height));
+            let h = self.conv1.forward_rows(&w1, &src, lo, hi - lo, &pre1);
+            let y = self.conv2.forward_window(&w2, silu(self.norm2.normalize(&s2, h)), start, len, height);
+            let x = src.rows(start, start + len);
+            let skip = match &self.shortcut {
+                Some(conv) => conv.forward(x),
+                None => x,
+            };
+            out.push(skip + y);
+            start += len;
+            // The next band reads the input from two rows above its start.
+            src.drop_above(start.saturating_sub(2));
+        }
+        Bands::from_bands(out)
+    }
+}
+
+/// The most bytes a VAE ResNet block keeps in its input and inner activation together before it
+/// recomputes the inner one (one more conv1) rather than keeping it. At S = 1024 only the first
+/// level's blocks (128 channels at 1024², 512 + 512 MiB) recompute: the encoder's peak drops from
+/// about two of those activations to one, while S ≤ 768 computes exactly as before.
+pub const KEEP_BYTES: usize = 640 << 20;
 
 /// One level of the encoder's down path.
 struct Level {
@@ -199,13 +261,20 @@ impl VaeEncoder {
     /// [`VaeEncoder::encode`] with bands of at most `band_bytes` (see [`VaeEncoder::band_plan`]);
     /// the result does not depend on the budget beyond f32 summation order.
     pub fn encode_with_budget(&self, x: Tensor<4>, band_bytes: usize) -> Tensor<4> {
+        self.encode_with_budgets(x, band_bytes, KEEP_BYTES)
+    }
+
+    /// [`VaeEncoder::encode_with_budget`] where a ResNet block whose input and inner activation
+    /// together exceed `keep_bytes` recomputes the inner one instead of keeping it (see
+    /// [`KEEP_BYTES`]); again the same result up to f32 summation order.
+    pub fn encode_with_budgets(&self, x: Tensor<4>, band_bytes: usize, keep_bytes: usize) -> Tensor<4> {
         let [b, _, height, width] = x.dims();
         let plan = self.band_plan(b, height, width, band_bytes);
         let mut h = self.conv_in.forward_bands(Bands::from_tensor_rows(x, &plan[0]));
         for (level, rows) in self.levels.iter().zip(&plan) {
             h = h.rebanded(rows);
             for r in &level.resnets {
-                h = r.forward_bands(h);
+                h = r.forward_bands(h, keep_bytes);
             }
             if let Some(d) = &level.down {
                 h = d.downsample_bands(h);

@@ -131,7 +131,7 @@ impl VaeResnet {
         let mut acc = None;
         let mut start = 0usize;
         for &len in &rows {
-            let h = self.conv1.forward_rows(&w1, &src, start, len, &pre1);
+            let h = self.conv1.forward_rows(&w1, &src, start, len, pre1);
             self.norm2.accumulate(&mut acc, &h);
             start += len;
         }
@@ -142,7 +142,7 @@ impl VaeResnet {
         for &len in &rows {
             // conv2's output rows start..start+len need h's rows start−1 ..= start+len.
             let (lo, hi) = (start.saturating_sub(1), (start + len + 1).min(height));
-            let h = self.conv1.forward_rows(&w1, &src, lo, hi - lo, &pre1);
+            let h = self.conv1.forward_rows(&w1, &src, lo, hi - lo, pre1);
             let y = self.conv2.forward_window(&w2, silu(self.norm2.normalize(&s2, h)), start, len, height);
             let x = src.rows(start, start + len);
             let skip = match &self.shortcut {

@@ -144,6 +144,18 @@ test_native() {
   cargo test --release --locked --all-targets
 }
 
+test_format() {
+  # rustfmt.toml at the top covers both crates. Skipped, with a note, where rustfmt is missing
+  # (a minimal rustup profile); `rustup component add rustfmt` adds it.
+  if ! cargo fmt --version >/dev/null 2>&1; then
+    echo "note: rustfmt not installed (rustup component add rustfmt): format not checked"
+    return 0
+  fi
+  stage "format: cargo fmt --check (the crate and wasm-tests/)"
+  cargo fmt --check
+  (cd wasm-tests && cargo fmt --check)
+}
+
 test_doc() {
   stage "doc tests: cargo test --release --locked --doc"
   cargo test --release --locked --doc
@@ -240,6 +252,7 @@ case "$cmd" in
     # First: the native GPU tests need lavapipe (mesa-vulkan-drivers) as much as the browser
     # tests need Chromium.
     install_test_deps
+    test_format
     test_native
     test_doc
     if ! browser_tests_skipped; then

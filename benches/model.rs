@@ -23,7 +23,12 @@ use burn::tensor::Device;
 use diffcut::model::{native_device, read_f32, DiffusionModel};
 
 fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name).unwrap_or_else(|_| default.into()).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    std::env::var(name)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Waits for the device's queued work (burn is lazy on the GPU).
@@ -42,7 +47,11 @@ struct PeakMemory {
 impl PeakMemory {
     fn start(device: &Device) -> Option<Self> {
         device.memory_pool_usage()?;
-        let (stop, reserved, in_use) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (stop, reserved, in_use) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicU64::new(0)),
+        );
         let (d, s, r, u) = (device.clone(), stop.clone(), reserved.clone(), in_use.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
@@ -53,15 +62,26 @@ impl PeakMemory {
                 std::thread::sleep(Duration::from_millis(10));
             }
         });
-        Some(Self { stop, reserved, in_use, thread: Some(thread) })
+        Some(Self {
+            stop,
+            reserved,
+            in_use,
+            thread: Some(thread),
+        })
     }
 
     /// (peak reserved, peak in use) in bytes since the start or the last `take`, which starts anew
     /// from what is held now.
     fn take(&self, device: &Device) -> (u64, u64) {
         let now = device.memory_pool_usage().unwrap_or_default();
-        let r = self.reserved.swap(now.bytes_reserved, Ordering::Relaxed).max(now.bytes_reserved);
-        let u = self.in_use.swap(now.bytes_in_use, Ordering::Relaxed).max(now.bytes_in_use);
+        let r = self
+            .reserved
+            .swap(now.bytes_reserved, Ordering::Relaxed)
+            .max(now.bytes_reserved);
+        let u = self
+            .in_use
+            .swap(now.bytes_in_use, Ordering::Relaxed)
+            .max(now.bytes_in_use);
         (r, u)
     }
 
@@ -73,7 +93,10 @@ impl PeakMemory {
             self.reserved.fetch_max(usage.bytes_reserved, Ordering::Relaxed);
             self.in_use.fetch_max(usage.bytes_in_use, Ordering::Relaxed);
         }
-        (self.reserved.load(Ordering::Relaxed), self.in_use.load(Ordering::Relaxed))
+        (
+            self.reserved.load(Ordering::Relaxed),
+            self.in_use.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -123,8 +146,13 @@ fn main() {
         .map(|s| s.parse().expect("SIZES=512,1024"))
         .collect();
     let devices = env_list("DEVICES", "cpu");
-    let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(if benchmarking { 2 } else { 1 });
-    let image = image::open(format!("{root}/samples/coffee.jpg")).expect("samples/coffee.jpg").to_rgb8();
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if benchmarking { 2 } else { 1 });
+    let image = image::open(format!("{root}/samples/coffee.jpg"))
+        .expect("samples/coffee.jpg")
+        .to_rgb8();
 
     let stages = std::env::var("STAGES").ok();
     println!("model: {model_dir}");
@@ -139,7 +167,10 @@ fn main() {
         sync(&device);
         let load = t.elapsed();
         if let Some(u) = device.memory_pool_usage() {
-            println!("({dev}: the model holds {:.1} MiB of device memory once loaded)", u.bytes_in_use as f64 / 1048576.0);
+            println!(
+                "({dev}: the model holds {:.1} MiB of device memory once loaded)",
+                u.bytes_in_use as f64 / 1048576.0
+            );
         }
         for &size in &sizes {
             if let Some(stages) = &stages {
@@ -172,10 +203,22 @@ fn main() {
                 .map(|p| p.finish(&device))
                 .map(|(r, u)| format!("{:.0} MiB ({:.0} MiB)", mib(r), mib(u)))
                 .unwrap_or_else(|| "n/a".into());
-            let best = |d: Duration| if runs == 0 { "—".to_string() } else { format!("{:.0} ms", ms(d)) };
+            let best = |d: Duration| {
+                if runs == 0 {
+                    "—".to_string()
+                } else {
+                    format!("{:.0} ms", ms(d))
+                }
+            };
             let held = device
                 .memory_pool_usage()
-                .map(|u| format!("{:.0} MiB reserved, {:.0} MiB in use", mib(u.bytes_reserved), mib(u.bytes_in_use)))
+                .map(|u| {
+                    format!(
+                        "{:.0} MiB reserved, {:.0} MiB in use",
+                        mib(u.bytes_reserved),
+                        mib(u.bytes_in_use)
+                    )
+                })
                 .unwrap_or_else(|| "n/a".into());
             println!(
                 "| {dev} | {size} | {:.0} ms | {} | {} | {} | {:.0} ms | {peak} | {held} |",

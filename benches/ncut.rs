@@ -23,23 +23,37 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("affinity");
     for (g, f) in &fields {
         group.sample_size(if *g >= 48 { 10 } else { 30 });
-        group.bench_with_input(BenchmarkId::from_parameter(g), f, |b, f| b.iter(|| affinity(black_box(&f.data), g * g, C, 10.0).unwrap()));
+        group.bench_with_input(BenchmarkId::from_parameter(g), f, |b, f| {
+            b.iter(|| affinity(black_box(&f.data), g * g, C, 10.0).unwrap())
+        });
     }
     group.finish();
 
     let mut group = c.benchmark_group("recursion_tau0.5");
     for (g, f) in &fields {
         group.sample_size(if *g >= 48 { 10 } else { 30 });
-        let opts = TreeOptions { tau_max: 0.5, ..Default::default() };
-        group.bench_with_input(BenchmarkId::from_parameter(g), f, |b, f| b.iter(|| segment_tree(black_box(f), 10.0, opts).unwrap().labels_at(0.5).unwrap()));
+        let opts = TreeOptions {
+            tau_max: 0.5,
+            ..Default::default()
+        };
+        group.bench_with_input(BenchmarkId::from_parameter(g), f, |b, f| {
+            b.iter(|| segment_tree(black_box(f), 10.0, opts).unwrap().labels_at(0.5).unwrap())
+        });
     }
     group.finish();
 
     let mut group = c.benchmark_group("tree_tau_max1");
     for (g, f) in &fields {
-        group.sample_size(10).measurement_time(Duration::from_secs(if *g >= 48 { 20 } else { 5 }));
-        let opts = TreeOptions { tau_max: DEFAULT_TAU_MAX, ..Default::default() };
-        group.bench_with_input(BenchmarkId::from_parameter(g), f, |b, f| b.iter(|| segment_tree(black_box(f), 10.0, opts).unwrap()));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(if *g >= 48 { 20 } else { 5 }));
+        let opts = TreeOptions {
+            tau_max: DEFAULT_TAU_MAX,
+            ..Default::default()
+        };
+        group.bench_with_input(BenchmarkId::from_parameter(g), f, |b, f| {
+            b.iter(|| segment_tree(black_box(f), 10.0, opts).unwrap())
+        });
     }
     group.finish();
 

@@ -27,17 +27,29 @@ fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
 fn main() {
     let benchmarking = std::env::args().any(|a| a == "--bench");
     let default_grids = if benchmarking { "32,48,64" } else { "8" };
-    let grids: Vec<usize> = std::env::var("GRIDS").unwrap_or_else(|_| default_grids.into()).split(',').map(|g| g.trim().parse().expect("GRIDS=32,48,64")).collect();
-    let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(if benchmarking { 3 } else { 1 });
+    let grids: Vec<usize> = std::env::var("GRIDS")
+        .unwrap_or_else(|_| default_grids.into())
+        .split(',')
+        .map(|g| g.trim().parse().expect("GRIDS=32,48,64"))
+        .collect();
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if benchmarking { 3 } else { 1 });
     let ctx = pollster::block_on(GpuContext::new()).expect("a wgpu adapter");
     println!("adapter: {}", ctx.adapter);
     println!("| grid | leaves CPU / GPU | official labels CPU / GPU | CPU best of {runs} | GPU best of {runs} | GPU levels | dispatches | readbacks |");
     println!("|---|---|---|---|---|---|---|---|");
-    let opts = TreeOptions { tau_max: 0.5, ..Default::default() };
+    let opts = TreeOptions {
+        tau_max: 0.5,
+        ..Default::default()
+    };
     for g in grids {
         let f = smooth_field(g, g, 1280, 3.0, 42);
         let (tc, cpu) = best(runs, || segment_tree(&f, 10.0, opts).unwrap());
-        let (tg, (gpu, stats)) = best(runs, || pollster::block_on(segment_tree_gpu(&ctx, &f, 10.0, opts)).unwrap());
+        let (tg, (gpu, stats)) = best(runs, || {
+            pollster::block_on(segment_tree_gpu(&ctx, &f, 10.0, opts)).unwrap()
+        });
         let (kc, kg) = (cpu.labels_at(0.5).unwrap().1, gpu.labels_at(0.5).unwrap().1);
         let (lc, lg) = (cpu.leaves_at(0.5).unwrap().len(), gpu.leaves_at(0.5).unwrap().len());
         println!(

@@ -25,10 +25,16 @@ pub fn parse(bytes: &[u8]) -> Result<(Header, &[u8])> {
     let major = bytes[6];
     let (hlen, start): (usize, usize) = match major {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         _ => return Err(Error::Npy(format!("unsupported .npy format version {major}"))),
     };
-    let end = start.checked_add(hlen).filter(|&e| e <= bytes.len()).ok_or_else(|| Error::Npy("header is truncated".into()))?;
+    let end = start
+        .checked_add(hlen)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| Error::Npy("header is truncated".into()))?;
     let text = std::str::from_utf8(&bytes[start..end]).map_err(|_| Error::Npy("header is not text".into()))?;
     let header = parse_header(text)?;
     Ok((header, &bytes[end..]))
@@ -37,7 +43,9 @@ pub fn parse(bytes: &[u8]) -> Result<(Header, &[u8])> {
 /// Value of `'key': ...` in the header dict (a string, a bool or a tuple).
 fn field<'a>(text: &'a str, key: &str) -> Result<&'a str> {
     let pat = format!("'{key}':");
-    let at = text.find(&pat).ok_or_else(|| Error::Npy(format!("header has no '{key}' field: {text}")))?;
+    let at = text
+        .find(&pat)
+        .ok_or_else(|| Error::Npy(format!("header has no '{key}' field: {text}")))?;
     Ok(text[at + pat.len()..].trim_start())
 }
 
@@ -65,9 +73,17 @@ fn parse_header(text: &str) -> Result<Header> {
         .split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(|t| t.trim_end_matches('L').parse::<usize>().map_err(|_| Error::Npy(format!("bad dimension '{t}' in shape ({inner})"))))
+        .map(|t| {
+            t.trim_end_matches('L')
+                .parse::<usize>()
+                .map_err(|_| Error::Npy(format!("bad dimension '{t}' in shape ({inner})")))
+        })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Header { descr, fortran_order, shape })
+    Ok(Header {
+        descr,
+        fortran_order,
+        shape,
+    })
 }
 
 /// Reads an `f32` array of the given rank from `.npy` bytes; returns its shape and values.
@@ -85,7 +101,11 @@ pub fn read_f32(bytes: &[u8], rank: usize) -> Result<(Vec<usize>, Vec<f32>)> {
         .chunks_exact(4)
         .map(|b| {
             let a = [b[0], b[1], b[2], b[3]];
-            if big { f32::from_be_bytes(a) } else { f32::from_le_bytes(a) }
+            if big {
+                f32::from_be_bytes(a)
+            } else {
+                f32::from_le_bytes(a)
+            }
         })
         .collect();
     Ok((h.shape, out))
@@ -100,7 +120,11 @@ pub fn read_labels(bytes: &[u8], rank: usize) -> Result<(Vec<usize>, Vec<i64>)> 
         "|u1" | "<u1" => (1, |b| b[0] as i64),
         "<u2" => (2, |b| u16::from_le_bytes([b[0], b[1]]) as i64),
         "<u4" => (4, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64),
-        other => return Err(Error::Npy(format!("dtype is {other}; expected a little-endian integer type"))),
+        other => {
+            return Err(Error::Npy(format!(
+                "dtype is {other}; expected a little-endian integer type"
+            )))
+        }
     };
     let values = read_array(&h, data, rank, size)?;
     Ok((h.shape, values.chunks_exact(size).map(conv).collect()))
@@ -108,15 +132,31 @@ pub fn read_labels(bytes: &[u8], rank: usize) -> Result<(Vec<usize>, Vec<i64>)> 
 
 fn read_array<'a>(h: &Header, data: &'a [u8], rank: usize, size: usize) -> Result<&'a [u8]> {
     if h.fortran_order {
-        return Err(Error::Npy("Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into()));
+        return Err(Error::Npy(
+            "Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into(),
+        ));
     }
     if h.shape.len() != rank {
-        return Err(Error::Npy(format!("array has rank {} (shape {:?}); expected rank {rank}", h.shape.len(), h.shape)));
+        return Err(Error::Npy(format!(
+            "array has rank {} (shape {:?}); expected rank {rank}",
+            h.shape.len(),
+            h.shape
+        )));
     }
-    let count = h.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| Error::Npy(format!("shape {:?} overflows", h.shape)))?;
-    let need = count.checked_mul(size).ok_or_else(|| Error::Npy(format!("shape {:?} overflows", h.shape)))?;
+    let count = h
+        .shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| Error::Npy(format!("shape {:?} overflows", h.shape)))?;
+    let need = count
+        .checked_mul(size)
+        .ok_or_else(|| Error::Npy(format!("shape {:?} overflows", h.shape)))?;
     if data.len() < need {
-        return Err(Error::Npy(format!("data is truncated: shape {:?} needs {need} bytes, file has {}", h.shape, data.len())));
+        return Err(Error::Npy(format!(
+            "data is truncated: shape {:?} needs {need} bytes, file has {}",
+            h.shape,
+            data.len()
+        )));
     }
     Ok(&data[..need])
 }
@@ -143,12 +183,20 @@ fn encode(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
 
 /// `.npy` bytes of an `f32` array.
 pub fn encode_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
-    encode("<f4", shape, &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())
+    encode(
+        "<f4",
+        shape,
+        &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>(),
+    )
 }
 
 /// `.npy` bytes of an `i32` array.
 pub fn encode_i32(shape: &[usize], values: &[i32]) -> Vec<u8> {
-    encode("<i4", shape, &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())
+    encode(
+        "<i4",
+        shape,
+        &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>(),
+    )
 }
 
 #[cfg(test)]
@@ -175,7 +223,10 @@ mod tests {
         let b = encode_f32(&[2, 2], &[1.0; 4]);
         assert!(read_f32(&b, 3).unwrap_err().to_string().contains("rank 2"));
         let b = encode_f32(&[2, 2, 2], &[1.0; 8]);
-        assert!(read_f32(&b[..b.len() - 1], 3).unwrap_err().to_string().contains("truncated"));
+        assert!(read_f32(&b[..b.len() - 1], 3)
+            .unwrap_err()
+            .to_string()
+            .contains("truncated"));
         assert!(read_f32(b"hello world", 3).unwrap_err().to_string().contains("magic"));
         let fortran = String::from_utf8_lossy(&b).replace("'fortran_order': False", "'fortran_order': True ");
         assert!(read_f32(fortran.as_bytes(), 3).is_err());

@@ -7,7 +7,7 @@
 
 use crate::features::color_features;
 use crate::image_io::RgbImage;
-use crate::ncut::{self, check_tau, FeatureGrid, SegmentTree, TreeOptions, Mode};
+use crate::ncut::{self, check_tau, FeatureGrid, Mode, SegmentTree, TreeOptions};
 use crate::refine::assign;
 use crate::Result;
 
@@ -27,7 +27,13 @@ pub struct SegmentParams {
 
 impl Default for SegmentParams {
     fn default() -> Self {
-        Self { tau: 0.5, alpha: 10.0, grid: 32, tau_max: None, mode: Mode::Official }
+        Self {
+            tau: 0.5,
+            alpha: 10.0,
+            grid: 32,
+            tau_max: None,
+            mode: Mode::Official,
+        }
     }
 }
 
@@ -55,7 +61,11 @@ impl SegmentParams {
     pub fn tree_options(&self) -> Result<TreeOptions> {
         check_tau(self.tau)?;
         let tau_max = self.tau_max.unwrap_or(self.tau).max(self.tau);
-        Ok(TreeOptions { tau_max, mode: self.mode, ..TreeOptions::default() })
+        Ok(TreeOptions {
+            tau_max,
+            mode: self.mode,
+            ..TreeOptions::default()
+        })
     }
 }
 
@@ -63,7 +73,12 @@ impl Segmentation {
     /// Cuts a grown tree at `tau`.
     pub fn new(features: FeatureGrid, tree: SegmentTree, tau: f64) -> Result<Self> {
         let (cell_labels, segments) = tree.labels_at(tau)?;
-        Ok(Segmentation { features, tree, segments, cell_labels })
+        Ok(Segmentation {
+            features,
+            tree,
+            segments,
+            cell_labels,
+        })
     }
 }
 
@@ -75,7 +90,11 @@ pub fn segment_features(features: FeatureGrid, params: &SegmentParams) -> Result
 
 /// Segments a feature grid with the WGSL kernels on `ctx`'s GPU.
 #[cfg(feature = "gpu")]
-pub async fn segment_features_gpu(ctx: &crate::gpu::GpuContext, features: FeatureGrid, params: &SegmentParams) -> Result<Segmentation> {
+pub async fn segment_features_gpu(
+    ctx: &crate::gpu::GpuContext,
+    features: FeatureGrid,
+    params: &SegmentParams,
+) -> Result<Segmentation> {
     let (tree, _) = crate::gpu::segment_tree_gpu(ctx, &features, params.alpha, params.tree_options()?).await?;
     Segmentation::new(features, tree, params.tau)
 }
@@ -97,13 +116,29 @@ pub struct Grown {
 /// (`Gpu`) uses the CPU and says the GPU should be dropped. Other errors (bad features or
 /// parameters) are returned: the CPU would fail on them too.
 #[cfg(feature = "gpu")]
-pub async fn segment_features_prefer_gpu(gpu: Option<&crate::gpu::GpuContext>, features: FeatureGrid, params: &SegmentParams) -> Result<Grown> {
+pub async fn segment_features_prefer_gpu(
+    gpu: Option<&crate::gpu::GpuContext>,
+    features: FeatureGrid,
+    params: &SegmentParams,
+) -> Result<Grown> {
     let cpu = |features, note, gpu_failed| -> Result<Grown> {
-        Ok(Grown { seg: segment_features(features, params)?, on_gpu: false, note, gpu_failed })
+        Ok(Grown {
+            seg: segment_features(features, params)?,
+            on_gpu: false,
+            note,
+            gpu_failed,
+        })
     };
-    let Some(ctx) = gpu else { return cpu(features, None, false) };
+    let Some(ctx) = gpu else {
+        return cpu(features, None, false);
+    };
     match segment_features_gpu(ctx, features.clone(), params).await {
-        Ok(seg) => Ok(Grown { seg, on_gpu: true, note: None, gpu_failed: false }),
+        Ok(seg) => Ok(Grown {
+            seg,
+            on_gpu: true,
+            note: None,
+            gpu_failed: false,
+        }),
         Err(e @ crate::Error::GpuLimit { .. }) => cpu(features, Some(format!("{e}; used the CPU")), false),
         Err(e @ crate::Error::Gpu(_)) => cpu(features, Some(format!("{e}; using the CPU from now on")), true),
         Err(e) => Err(e),
@@ -121,23 +156,50 @@ pub type PamrRunner<'a> = &'a dyn Fn(&RgbImage, &[u32], usize, usize) -> Result<
 /// Per-pixel labels of `image` refined by PAMR (spec §5.3): the concept assignment at a working
 /// size (the image, or its downscale to [`PAMR_MAX_SIDE`]), PAMR there, then nearest scaling to
 /// the image's size. `gpu` runs PAMR in our WGSL kernel.
-pub fn refined_labels(image: &RgbImage, seg: &Segmentation, cfg: &crate::refine::PamrConfig, gpu: Option<PamrRunner<'_>>) -> Result<Vec<u32>> {
+pub fn refined_labels(
+    image: &RgbImage,
+    seg: &Segmentation,
+    cfg: &crate::refine::PamrConfig,
+    gpu: Option<PamrRunner<'_>>,
+) -> Result<Vec<u32>> {
     refine_assignment(image, &seg.features, &seg.cell_labels, seg.segments, cfg, gpu)
 }
 
 /// One label per leaf of the tree cut at `tau`, per pixel of `image`, refined by PAMR (`cfg`, at up
 /// to [`PAMR_MAX_SIDE`]); and the number of segments. The page's refined view.
-pub fn refined_leaf_labels(image: &RgbImage, seg: &Segmentation, tau: f64, cfg: &crate::refine::PamrConfig) -> Result<(Vec<u32>, usize)> {
+pub fn refined_leaf_labels(
+    image: &RgbImage,
+    seg: &Segmentation,
+    tau: f64,
+    cfg: &crate::refine::PamrConfig,
+) -> Result<(Vec<u32>, usize)> {
     let (cell_labels, segments) = seg.tree.leaf_labels_at(tau)?;
-    Ok((refine_assignment(image, &seg.features, &cell_labels, segments, cfg, None)?, segments))
+    Ok((
+        refine_assignment(image, &seg.features, &cell_labels, segments, cfg, None)?,
+        segments,
+    ))
 }
 
 /// [`refined_labels`] for any grid labelling of `features`.
-fn refine_assignment(image: &RgbImage, features: &FeatureGrid, cell_labels: &[u32], segments: usize, cfg: &crate::refine::PamrConfig, gpu: Option<PamrRunner<'_>>) -> Result<Vec<u32>> {
+fn refine_assignment(
+    image: &RgbImage,
+    features: &FeatureGrid,
+    cell_labels: &[u32],
+    segments: usize,
+    cfg: &crate::refine::PamrConfig,
+    gpu: Option<PamrRunner<'_>>,
+) -> Result<Vec<u32>> {
     let (w, h) = image.dimensions();
     let scale = (f64::from(PAMR_MAX_SIDE) / f64::from(w.max(h))).min(1.0);
-    let (ww, wh) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));
-    let work = if (ww, wh) == (w, h) { image.clone() } else { crate::image_io::resize_bilinear(image, ww, wh) };
+    let (ww, wh) = (
+        ((f64::from(w) * scale).round() as u32).max(1),
+        ((f64::from(h) * scale).round() as u32).max(1),
+    );
+    let work = if (ww, wh) == (w, h) {
+        image.clone()
+    } else {
+        crate::image_io::resize_bilinear(image, ww, wh)
+    };
     let coarse = assign(features, cell_labels, segments, wh as usize, ww as usize)?;
     let refined = match gpu {
         Some(run) => run(&work, &coarse, ww as usize, wh as usize)?,
@@ -147,7 +209,9 @@ fn refine_assignment(image: &RgbImage, features: &FeatureGrid, cell_labels: &[u3
         return Ok(refined);
     }
     let (w, h, ww, wh) = (w as usize, h as usize, ww as usize, wh as usize);
-    Ok((0..h * w).map(|p| refined[((p / w) * wh / h) * ww + (p % w) * ww / w]).collect())
+    Ok((0..h * w)
+        .map(|p| refined[((p / w) * wh / h) * ww + (p % w) * ww / w])
+        .collect())
 }
 
 /// Segments an image with the weight-free colour/texture features.

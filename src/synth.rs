@@ -65,7 +65,9 @@ fn reflect(i: isize, n: usize) -> usize {
 /// The normalised 1-D Gaussian kernel scipy uses: radius `round(truncate·σ)`, `truncate = 4`.
 pub fn gaussian_kernel(sigma: f64) -> Vec<f64> {
     let radius = (4.0 * sigma + 0.5) as isize;
-    let k: Vec<f64> = (-radius..=radius).map(|x| (-0.5 * (x * x) as f64 / (sigma * sigma)).exp()).collect();
+    let k: Vec<f64> = (-radius..=radius)
+        .map(|x| (-0.5 * (x * x) as f64 / (sigma * sigma)).exp())
+        .collect();
     let s: f64 = k.iter().sum();
     k.into_iter().map(|v| v / s).collect()
 }
@@ -80,7 +82,11 @@ fn filter_axis(x: &[f32], [h, w, c]: [usize; 3], axis: usize, kernel: &[f64]) ->
                 let mut acc = 0.0f64;
                 for (t, &kv) in kernel.iter().enumerate() {
                     let o = t as isize - r;
-                    let (yy, xs) = if axis == 0 { (reflect(y as isize + o, h), xx) } else { (y, reflect(xx as isize + o, w)) };
+                    let (yy, xs) = if axis == 0 {
+                        (reflect(y as isize + o, h), xx)
+                    } else {
+                        (y, reflect(xx as isize + o, w))
+                    };
                     acc += kv * f64::from(x[(yy * w + xs) * c + ch]);
                 }
                 out[(y * w + xx) * c + ch] = acc as f32;

@@ -7,7 +7,10 @@ use std::process::{Command, Output};
 use diffcut::npy;
 
 fn diffcut(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_diffcut")).args(args).output().expect("run diffcut")
+    Command::new(env!("CARGO_BIN_EXE_diffcut"))
+        .args(args)
+        .output()
+        .expect("run diffcut")
 }
 
 fn stderr(o: &Output) -> String {
@@ -19,7 +22,10 @@ fn fails_with(o: &Output, needle: &str) {
     let err = stderr(o);
     assert!(!o.status.success(), "expected failure, got success: {err}");
     assert!(!err.contains("panicked"), "panicked: {err}");
-    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "expected '{needle}' in: {err}");
+    assert!(
+        err.to_lowercase().contains(&needle.to_lowercase()),
+        "expected '{needle}' in: {err}"
+    );
 }
 
 fn tmp() -> tempfile::TempDir {
@@ -45,7 +51,20 @@ fn ncut_writes_int32_labels_and_a_tree_that_recuts() {
     let d = tmp();
     let f = write(d.path(), "f.npy", &npy::encode_f32(&[12, 10, 16], &field(12, 10, 16)));
     let (out, tree) = (d.path().join("l.npy"), d.path().join("t.json"));
-    let o = diffcut(&["ncut", s(&f), "--tau", "0.5", "--alpha", "10", "--out", s(&out), "--tree", s(&tree), "--tau-max", "1"]);
+    let o = diffcut(&[
+        "ncut",
+        s(&f),
+        "--tau",
+        "0.5",
+        "--alpha",
+        "10",
+        "--out",
+        s(&out),
+        "--tree",
+        s(&tree),
+        "--tau-max",
+        "1",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let bytes = std::fs::read(&out).unwrap();
     assert!(String::from_utf8_lossy(&bytes[..80]).contains("'descr': '<i4'"));
@@ -61,9 +80,15 @@ fn ncut_writes_int32_labels_and_a_tree_that_recuts() {
     assert_eq!(std::fs::read(&out2).unwrap(), bytes);
     let o = diffcut(&["recut", s(&tree), "--tau", "0.9", "--out", s(&out2)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    fails_with(&diffcut(&["recut", s(&tree), "--tau", "1.5", "--out", s(&out2)]), "tau_max");
+    fails_with(
+        &diffcut(&["recut", s(&tree), "--tau", "1.5", "--out", s(&out2)]),
+        "tau_max",
+    );
     let bad = write(d.path(), "bad.json", b"{\"grid\": [2, 2]}");
-    fails_with(&diffcut(&["recut", s(&bad), "--tau", "0.5", "--out", s(&out2)]), "invalid segment tree");
+    fails_with(
+        &diffcut(&["recut", s(&bad), "--tau", "0.5", "--out", s(&out2)]),
+        "invalid segment tree",
+    );
 }
 
 #[test]
@@ -81,7 +106,10 @@ fn ncut_rejects_bad_features() {
     // NaN and infinity, located.
     let mut v = field(3, 3, 4);
     v[4 * 4 + 2] = f32::NAN;
-    fails_with(&run("nan.npy", &npy::encode_f32(&[3, 3, 4], &v)), "at [1, 1, 2] is not finite");
+    fails_with(
+        &run("nan.npy", &npy::encode_f32(&[3, 3, 4], &v)),
+        "at [1, 1, 2] is not finite",
+    );
     v[4 * 4 + 2] = f32::INFINITY;
     fails_with(&run("inf.npy", &npy::encode_f32(&[3, 3, 4], &v)), "not finite");
     // Zero-sized, truncated, not an npy, missing.
@@ -89,7 +117,10 @@ fn ncut_rejects_bad_features() {
     let full = npy::encode_f32(&[3, 3, 4], &field(3, 3, 4));
     fails_with(&run("trunc.npy", &full[..full.len() - 3]), "truncated");
     fails_with(&run("text.npy", b"hello"), "not a .npy file");
-    fails_with(&diffcut(&["ncut", "/nonexistent/f.npy", "--out", s(&out)]), "/nonexistent/f.npy");
+    fails_with(
+        &diffcut(&["ncut", "/nonexistent/f.npy", "--out", s(&out)]),
+        "/nonexistent/f.npy",
+    );
     assert!(!out.exists(), "nothing is written on error");
 }
 
@@ -99,14 +130,25 @@ fn ncut_rejects_parameters_out_of_range() {
     let f = write(d.path(), "f.npy", &npy::encode_f32(&[4, 4, 3], &field(4, 4, 3)));
     let out = d.path().join("l.npy");
     for tau in ["0", "-0.5", "2.5", "NaN", "inf"] {
-        fails_with(&diffcut(&["ncut", s(&f), &format!("--tau={tau}"), "--out", s(&out)]), "tau must be in (0, 2]");
+        fails_with(
+            &diffcut(&["ncut", s(&f), &format!("--tau={tau}"), "--out", s(&out)]),
+            "tau must be in (0, 2]",
+        );
     }
     for alpha in ["0", "-1", "NaN", "inf"] {
-        fails_with(&diffcut(&["ncut", s(&f), &format!("--alpha={alpha}"), "--out", s(&out)]), "alpha must be");
+        fails_with(
+            &diffcut(&["ncut", s(&f), &format!("--alpha={alpha}"), "--out", s(&out)]),
+            "alpha must be",
+        );
     }
-    fails_with(&diffcut(&["ncut", s(&f), "--tau", "abc", "--out", s(&out)]), "invalid value");
+    fails_with(
+        &diffcut(&["ncut", s(&f), "--tau", "abc", "--out", s(&out)]),
+        "invalid value",
+    );
     // τ = 2 is the top of the range and valid.
-    assert!(diffcut(&["ncut", s(&f), "--tau", "2", "--out", s(&out)]).status.success());
+    assert!(diffcut(&["ncut", s(&f), "--tau", "2", "--out", s(&out)])
+        .status
+        .success());
 }
 
 #[test]
@@ -114,7 +156,10 @@ fn ncut_handles_trivial_grids() {
     let d = tmp();
     let out = d.path().join("l.npy");
     // 1×1 grid and constant features: one segment each.
-    for (name, shape, data) in [("one.npy", [1, 1, 5], vec![1.0f32; 5]), ("const.npy", [4, 4, 2], vec![0.5f32; 32])] {
+    for (name, shape, data) in [
+        ("one.npy", [1, 1, 5], vec![1.0f32; 5]),
+        ("const.npy", [4, 4, 2], vec![0.5f32; 32]),
+    ] {
         let f = write(d.path(), name, &npy::encode_f32(&shape, &data));
         let o = diffcut(&["ncut", s(&f), "--out", s(&out)]);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -127,7 +172,13 @@ fn ncut_handles_trivial_grids() {
 fn segment_writes_a_mask_at_the_image_size() {
     let d = tmp();
     // A non-square image: left half red, right half blue.
-    let img = image::RgbImage::from_fn(60, 40, |x, _| if x < 30 { image::Rgb([220, 30, 30]) } else { image::Rgb([20, 40, 200]) });
+    let img = image::RgbImage::from_fn(60, 40, |x, _| {
+        if x < 30 {
+            image::Rgb([220, 30, 30])
+        } else {
+            image::Rgb([20, 40, 200])
+        }
+    });
     let p = d.path().join("in.png");
     img.save(&p).unwrap();
     let (mask, ov) = (d.path().join("m.png"), d.path().join("o.png"));
@@ -136,7 +187,11 @@ fn segment_writes_a_mask_at_the_image_size() {
     let m = image::open(&mask).unwrap();
     assert_eq!((m.width(), m.height()), (60, 40));
     let m = m.to_luma8();
-    assert_ne!(m.get_pixel(5, 20), m.get_pixel(55, 20), "the two halves are different segments");
+    assert_ne!(
+        m.get_pixel(5, 20),
+        m.get_pixel(55, 20),
+        "the two halves are different segments"
+    );
     assert_eq!(image::open(&ov).unwrap().width(), 60);
     // Without PAMR, and with its evaluation preset: the same two halves.
     for refine in ["none", "eval"] {
@@ -151,14 +206,31 @@ fn segment_writes_a_mask_at_the_image_size() {
 fn segment_rejects_bad_images_and_parameters() {
     let d = tmp();
     let mask = d.path().join("m.png");
-    fails_with(&diffcut(&["segment", s(&write(d.path(), "empty.png", b"")), "--out", s(&mask)]), "cannot decode image");
-    fails_with(&diffcut(&["segment", s(&write(d.path(), "junk.jpg", b"not an image at all")), "--out", s(&mask)]), "cannot decode image");
-    fails_with(&diffcut(&["segment", "/nonexistent.png", "--out", s(&mask)]), "/nonexistent.png");
+    fails_with(
+        &diffcut(&["segment", s(&write(d.path(), "empty.png", b"")), "--out", s(&mask)]),
+        "cannot decode image",
+    );
+    fails_with(
+        &diffcut(&[
+            "segment",
+            s(&write(d.path(), "junk.jpg", b"not an image at all")),
+            "--out",
+            s(&mask),
+        ]),
+        "cannot decode image",
+    );
+    fails_with(
+        &diffcut(&["segment", "/nonexistent.png", "--out", s(&mask)]),
+        "/nonexistent.png",
+    );
     let img = image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]));
     let p = d.path().join("ok.png");
     img.save(&p).unwrap();
     fails_with(&diffcut(&["segment", s(&p), "--grid", "0", "--out", s(&mask)]), "grid");
-    fails_with(&diffcut(&["segment", s(&p), "--tau", "3", "--out", s(&mask)]), "tau must be in (0, 2]");
+    fails_with(
+        &diffcut(&["segment", s(&p), "--tau", "3", "--out", s(&mask)]),
+        "tau must be in (0, 2]",
+    );
     assert!(!mask.exists());
 }
 
@@ -177,21 +249,47 @@ fn miou_scores_a_folder_and_names_a_missing_file() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/miou");
     let d = tmp();
     let json = d.path().join("m.json");
-    let o = diffcut(&["miou", "--gt", s(&fixtures.join("gt")), "--pred", s(&fixtures.join("pred")), "--classes", "7", "--ignore", "255", "--json", s(&json)]);
+    let o = diffcut(&[
+        "miou",
+        "--gt",
+        s(&fixtures.join("gt")),
+        "--pred",
+        s(&fixtures.join("pred")),
+        "--classes",
+        "7",
+        "--ignore",
+        "255",
+        "--json",
+        s(&json),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let got: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let want: serde_json::Value = serde_json::from_slice(&std::fs::read(fixtures.join("expected.json")).unwrap()).unwrap();
+    let want: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("expected.json")).unwrap()).unwrap();
     assert!((got["miou"].as_f64().unwrap() - want["miou"].as_f64().unwrap()).abs() < 1e-9);
     // A prediction folder missing one file: the error names it.
     let pred = d.path().join("pred");
     std::fs::create_dir(&pred).unwrap();
-    let mut names: Vec<_> = std::fs::read_dir(fixtures.join("pred")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(fixtures.join("pred"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     names.sort();
     let missing = names.pop().unwrap();
     for p in &names {
         std::fs::copy(p, pred.join(p.file_name().unwrap())).unwrap();
     }
-    let o = diffcut(&["miou", "--gt", s(&fixtures.join("gt")), "--pred", s(&pred), "--classes", "7", "--ignore", "255"]);
+    let o = diffcut(&[
+        "miou",
+        "--gt",
+        s(&fixtures.join("gt")),
+        "--pred",
+        s(&pred),
+        "--classes",
+        "7",
+        "--ignore",
+        "255",
+    ]);
     fails_with(&o, missing.file_name().unwrap().to_str().unwrap());
 }
 
@@ -207,32 +305,72 @@ fn the_gpu_path_gives_the_cpu_partition() {
     assert!(o.status.success(), "{}", stderr(&o));
     let (_, a) = npy::read_labels(&std::fs::read(&cpu).unwrap(), 2).unwrap();
     let (_, b) = npy::read_labels(&std::fs::read(&gpu).unwrap(), 2).unwrap();
-    let (a, b): (Vec<u32>, Vec<u32>) = (a.iter().map(|&v| v as u32).collect(), b.iter().map(|&v| v as u32).collect());
+    let (a, b): (Vec<u32>, Vec<u32>) = (
+        a.iter().map(|&v| v as u32).collect(),
+        b.iter().map(|&v| v as u32).collect(),
+    );
     assert!(diffcut::eval::partition_agreement(&a, &b).unwrap() >= 0.99);
     // segment with PAMR on the GPU as well.
-    let img = image::RgbImage::from_fn(48, 32, |x, y| if (x / 12 + y / 16) % 2 == 0 { image::Rgb([200, 40, 40]) } else { image::Rgb([30, 60, 210]) });
+    let img = image::RgbImage::from_fn(48, 32, |x, y| {
+        if (x / 12 + y / 16) % 2 == 0 {
+            image::Rgb([200, 40, 40])
+        } else {
+            image::Rgb([30, 60, 210])
+        }
+    });
     let p = d.path().join("in.png");
     img.save(&p).unwrap();
     let mask = d.path().join("m.png");
-    let o = diffcut(&["segment", s(&p), "--grid", "16", "--device", "gpu", "--refine", "eval", "--out", s(&mask)]);
+    let o = diffcut(&[
+        "segment",
+        s(&p),
+        "--grid",
+        "16",
+        "--device",
+        "gpu",
+        "--refine",
+        "eval",
+        "--out",
+        s(&mask),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(image::open(&mask).unwrap().width(), 48);
 }
 
 fn model_fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/model")
+        .join(rel)
 }
 
 #[test]
 fn features_writes_the_diffusers_features_of_a_converted_model() {
     let d = tmp();
     let out = d.path().join("f.npy");
-    let (img, model, noise) = (model_fixture("ssd-tiny/image.png"), model_fixture("ssd-tiny/q8"), model_fixture("ssd-tiny/noise.npy"));
-    let o = diffcut(&["features", s(&img), "--model", s(&model), "--size", "128", "--noise", s(&noise), "--out", s(&out)]);
+    let (img, model, noise) = (
+        model_fixture("ssd-tiny/image.png"),
+        model_fixture("ssd-tiny/q8"),
+        model_fixture("ssd-tiny/noise.npy"),
+    );
+    let o = diffcut(&[
+        "features",
+        s(&img),
+        "--model",
+        s(&model),
+        "--size",
+        "128",
+        "--noise",
+        s(&noise),
+        "--out",
+        s(&out),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (shape, got) = npy::read_f32(&std::fs::read(&out).unwrap(), 3).unwrap();
-    let (want_shape, want) =
-        npy::read_f32(&std::fs::read(model_fixture("ssd-tiny/expected/features_q8.npy")).unwrap(), 3).unwrap();
+    let (want_shape, want) = npy::read_f32(
+        &std::fs::read(model_fixture("ssd-tiny/expected/features_q8.npy")).unwrap(),
+        3,
+    )
+    .unwrap();
     assert_eq!(shape, want_shape);
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
@@ -249,8 +387,18 @@ fn segment_with_a_model_writes_a_mask_at_the_image_size() {
     let mask = d.path().join("m.png");
     let img = model_fixture("ssd-tiny/image.png");
     let o = diffcut(&[
-        "segment", s(&img), "--model", s(&model_fixture("ssd-tiny/f16")), "--size", "128", "--noise", "zero",
-        "--tau", "1.5", "--out", s(&mask),
+        "segment",
+        s(&img),
+        "--model",
+        s(&model_fixture("ssd-tiny/f16")),
+        "--size",
+        "128",
+        "--noise",
+        "zero",
+        "--tau",
+        "1.5",
+        "--out",
+        s(&mask),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let m = image::open(&mask).unwrap();
@@ -263,14 +411,60 @@ fn features_names_what_is_wrong_with_a_model_or_its_options() {
     let out = d.path().join("f.npy");
     let img = model_fixture("ssd-tiny/image.png");
     let model = model_fixture("ssd-tiny/q8");
-    fails_with(&diffcut(&["features", s(&img), "--model", "/nonexistent-model", "--out", s(&out)]), "/nonexistent-model/manifest.json");
+    fails_with(
+        &diffcut(&["features", s(&img), "--model", "/nonexistent-model", "--out", s(&out)]),
+        "/nonexistent-model/manifest.json",
+    );
     // The default size 1024 has no folded constants in this tiny model.
-    fails_with(&diffcut(&["features", s(&img), "--model", s(&model), "--out", s(&out)]), "sizes [128, 256], not 1024");
+    fails_with(
+        &diffcut(&["features", s(&img), "--model", s(&model), "--out", s(&out)]),
+        "sizes [128, 256], not 1024",
+    );
     // No official noise is shipped for 128.
-    fails_with(&diffcut(&["features", s(&img), "--model", s(&model), "--size", "128", "--out", s(&out)]), "seed-42 noise");
+    fails_with(
+        &diffcut(&[
+            "features",
+            s(&img),
+            "--model",
+            s(&model),
+            "--size",
+            "128",
+            "--out",
+            s(&out),
+        ]),
+        "seed-42 noise",
+    );
     let bad = write(d.path(), "n.npy", &npy::encode_f32(&[1, 4, 3, 3], &[0.0; 36]));
-    fails_with(&diffcut(&["features", s(&img), "--model", s(&model), "--size", "128", "--noise", s(&bad), "--out", s(&out)]), "[1, 4, 3, 3]");
+    fails_with(
+        &diffcut(&[
+            "features",
+            s(&img),
+            "--model",
+            s(&model),
+            "--size",
+            "128",
+            "--noise",
+            s(&bad),
+            "--out",
+            s(&out),
+        ]),
+        "[1, 4, 3, 3]",
+    );
     let junk = write(d.path(), "junk.png", b"junk");
-    fails_with(&diffcut(&["features", s(&junk), "--model", s(&model), "--size", "128", "--noise", "zero", "--out", s(&out)]), "cannot decode image");
+    fails_with(
+        &diffcut(&[
+            "features",
+            s(&junk),
+            "--model",
+            s(&model),
+            "--size",
+            "128",
+            "--noise",
+            "zero",
+            "--out",
+            s(&out),
+        ]),
+        "cannot decode image",
+    );
     assert!(!out.exists());
 }

@@ -65,9 +65,17 @@ fn voc_reader_maps_classes_and_palette_colours() {
     let base = voc(t.path(), &["2007_000033", "2007_000042"]);
     // The second annotation as a colour PNG in the VOC palette (the official files are palette
     // PNGs, which decode to these colours): class 15 (person) = (192, 128, 128), void = (224, 224, 192).
-    RgbImage::from_fn(W, H, |x, _| if x == 0 { Rgb([224, 224, 192]) } else if x < 10 { Rgb([192, 128, 128]) } else { Rgb([0, 0, 0]) })
-        .save(base.join("SegmentationClass/2007_000042.png"))
-        .unwrap();
+    RgbImage::from_fn(W, H, |x, _| {
+        if x == 0 {
+            Rgb([224, 224, 192])
+        } else if x < 10 {
+            Rgb([192, 128, 128])
+        } else {
+            Rgb([0, 0, 0])
+        }
+    })
+    .save(base.join("SegmentationClass/2007_000042.png"))
+    .unwrap();
     let ds = Dataset::open(DatasetKind::Voc, t.path(), &DatasetOptions::default()).unwrap();
     let names: Vec<&str> = ds.samples.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["2007_000033", "2007_000042"]);
@@ -81,7 +89,13 @@ fn voc_reader_maps_classes_and_palette_colours() {
     let g = ds.load_gt(&ds.samples[1]).unwrap();
     assert_eq!((at(&g, 5, 5), at(&g, 20, 5), at(&g, 0, 5)), (14, 20, 20));
     // Also found from the VOC2012 folder itself.
-    assert_eq!(Dataset::open(DatasetKind::Voc, &base, &DatasetOptions::default()).unwrap().samples.len(), 2);
+    assert_eq!(
+        Dataset::open(DatasetKind::Voc, &base, &DatasetOptions::default())
+            .unwrap()
+            .samples
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -95,7 +109,10 @@ fn context_reader_both_layouts() {
         labels(58, 255, 0).save(ann.join(format!("{n}.png"))).unwrap();
     }
     let ds = Dataset::open(DatasetKind::Context, t.path(), &DatasetOptions::default()).unwrap();
-    assert_eq!(ds.samples.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["2008_000002", "2008_000008"]);
+    assert_eq!(
+        ds.samples.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["2008_000002", "2008_000008"]
+    );
     assert_eq!((ds.protocol().classes, ds.protocol().background_merge), (60, true));
     let g = ds.load_gt(&ds.samples[0]).unwrap();
     // prepared 0..58 are classes, 255 is the background → 59.
@@ -133,25 +150,45 @@ fn coco_object_and_stuff_readers() {
     let t = tempfile::tempdir().unwrap();
     let list = coco(t.path());
     // Both need the image list.
-    let err = Dataset::open(DatasetKind::CocoObject, t.path(), &DatasetOptions::default()).unwrap_err().to_string();
+    let err = Dataset::open(DatasetKind::CocoObject, t.path(), &DatasetOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--image-list"), "{err}");
 
-    let opts = DatasetOptions { image_list: Some(list.clone()), class_map: None };
+    let opts = DatasetOptions {
+        image_list: Some(list.clone()),
+        class_map: None,
+    };
     let ds = Dataset::open(DatasetKind::CocoObject, t.path(), &opts).unwrap();
-    assert_eq!(ds.samples.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["000000000139", "000000000632"]);
+    assert_eq!(
+        ds.samples.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["000000000139", "000000000632"]
+    );
     assert_eq!((ds.protocol().classes, ds.protocol().background_merge), (81, true));
     let g = ds.load_gt(&ds.samples[0]).unwrap();
     // person → 0; stuff and unlabeled → the background class 80.
     assert_eq!((at(&g, 5, 20), at(&g, 30, 2), at(&g, 0, 2)), (0, 80, 80));
 
     // COCO-Stuff-27 refuses to guess the fine → coarse map.
-    let err = Dataset::open(DatasetKind::CocoStuff, t.path(), &opts).unwrap_err().to_string();
+    let err = Dataset::open(DatasetKind::CocoStuff, t.path(), &opts)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--class-map"), "{err}");
     let map = t.path().join("fine_to_coarse.txt");
     std::fs::write(&map, "# fine coarse\n0 12\n171, 26\n").unwrap();
-    let opts = DatasetOptions { image_list: Some(list), class_map: Some(map) };
+    let opts = DatasetOptions {
+        image_list: Some(list),
+        class_map: Some(map),
+    };
     let ds = Dataset::open(DatasetKind::CocoStuff, t.path(), &opts).unwrap();
-    assert_eq!((ds.protocol().classes, ds.protocol().background_merge, ds.protocol().ignore), (27, false, Some(IGNORE)));
+    assert_eq!(
+        (
+            ds.protocol().classes,
+            ds.protocol().background_merge,
+            ds.protocol().ignore
+        ),
+        (27, false, Some(IGNORE))
+    );
     let g = ds.load_gt(&ds.samples[1]).unwrap();
     assert_eq!((at(&g, 5, 20), at(&g, 30, 2), at(&g, 0, 2)), (12, 26, IGNORE));
 }
@@ -163,10 +200,18 @@ fn cityscapes_reader_uses_label_ids() {
     let gt = mkdirs(&t.path().join("gtFine/val/frankfurt"));
     let img2 = mkdirs(&t.path().join("leftImg8bit/val/lindau"));
     let gt2 = mkdirs(&t.path().join("gtFine/val/lindau"));
-    photo(0).save(img.join("frankfurt_000000_000294_leftImg8bit.png")).unwrap();
-    labels(26, 7, 0).save(gt.join("frankfurt_000000_000294_gtFine_labelIds.png")).unwrap();
-    photo(1).save(img2.join("lindau_000000_000019_leftImg8bit.png")).unwrap();
-    labels(33, 23, 3).save(gt2.join("lindau_000000_000019_gtFine_labelIds.png")).unwrap();
+    photo(0)
+        .save(img.join("frankfurt_000000_000294_leftImg8bit.png"))
+        .unwrap();
+    labels(26, 7, 0)
+        .save(gt.join("frankfurt_000000_000294_gtFine_labelIds.png"))
+        .unwrap();
+    photo(1)
+        .save(img2.join("lindau_000000_000019_leftImg8bit.png"))
+        .unwrap();
+    labels(33, 23, 3)
+        .save(gt2.join("lindau_000000_000019_gtFine_labelIds.png"))
+        .unwrap();
     let ds = Dataset::open(DatasetKind::Cityscapes, t.path(), &DatasetOptions::default()).unwrap();
     assert_eq!(
         ds.samples.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
@@ -192,7 +237,10 @@ fn ade20k_reader_shifts_classes_and_ignores_zero() {
         labels(150, 1, 0).save(ann.join(format!("{n}.png"))).unwrap();
     }
     let ds = Dataset::open(DatasetKind::Ade20k, t.path(), &DatasetOptions::default()).unwrap();
-    assert_eq!(ds.samples.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["ADE_val_00000001", "ADE_val_00000002"]);
+    assert_eq!(
+        ds.samples.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["ADE_val_00000001", "ADE_val_00000002"]
+    );
     assert_eq!((ds.protocol().classes, ds.protocol().background_merge), (150, false));
     let g = ds.load_gt(&ds.samples[1]).unwrap();
     assert_eq!((at(&g, 5, 20), at(&g, 30, 2), at(&g, 0, 2)), (149, 0, IGNORE));
@@ -201,18 +249,27 @@ fn ade20k_reader_shifts_classes_and_ignores_zero() {
 #[test]
 fn missing_folders_and_files_are_named() {
     let t = tempfile::tempdir().unwrap();
-    let err = Dataset::open(DatasetKind::Ade20k, t.path(), &DatasetOptions::default()).unwrap_err().to_string();
+    let err = Dataset::open(DatasetKind::Ade20k, t.path(), &DatasetOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("images/validation"), "{err}");
-    let err = Dataset::open(DatasetKind::Cityscapes, t.path(), &DatasetOptions::default()).unwrap_err().to_string();
+    let err = Dataset::open(DatasetKind::Cityscapes, t.path(), &DatasetOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("leftImg8bit"), "{err}");
     let base = voc(t.path(), &["x1"]);
     std::fs::remove_file(base.join("ImageSets/Segmentation/val.txt")).unwrap();
-    let err = Dataset::open(DatasetKind::Voc, t.path(), &DatasetOptions::default()).unwrap_err().to_string();
+    let err = Dataset::open(DatasetKind::Voc, t.path(), &DatasetOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("val.txt"), "{err}");
 }
 
 fn diffcut(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_diffcut")).args(args).output().expect("run diffcut")
+    Command::new(env!("CARGO_BIN_EXE_diffcut"))
+        .args(args)
+        .output()
+        .expect("run diffcut")
 }
 
 fn json(path: &Path) -> serde_json::Value {
@@ -227,19 +284,36 @@ fn cli_eval_end_to_end_with_cache_resume() {
     let cache = t.path().join("cache");
     let out = t.path().join("voc.json");
     let args = [
-        "eval", "--dataset", "voc", "--root", root.to_str().unwrap(), "--cache", cache.to_str().unwrap(), "--json",
-        out.to_str().unwrap(), "--grid", "8", "--limit", "2",
+        "eval",
+        "--dataset",
+        "voc",
+        "--root",
+        root.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+        "--json",
+        out.to_str().unwrap(),
+        "--grid",
+        "8",
+        "--limit",
+        "2",
     ];
     let o = diffcut(&args);
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(o.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout.contains("| VOC (20+bg) |") && stdout.contains("65.2"), "{stdout}");
+    assert!(
+        stdout.contains("| VOC (20+bg) |") && stdout.contains("65.2"),
+        "{stdout}"
+    );
     assert!(stdout.contains("not comparable"), "{stdout}");
     assert!(stdout.contains("2 computed, 0 from cache"), "{stdout}");
     let j = json(&out);
     let miou = j["miou"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&miou), "{j}");
-    assert_eq!((j["images"].as_u64(), j["computed"].as_u64(), j["cached"].as_u64()), (Some(2), Some(2), Some(0)));
+    assert_eq!(
+        (j["images"].as_u64(), j["computed"].as_u64(), j["cached"].as_u64()),
+        (Some(2), Some(2), Some(0))
+    );
     assert_eq!(j["dataset"], "voc");
     assert_eq!(j["features"], "color");
 
@@ -254,7 +328,19 @@ fn cli_eval_end_to_end_with_cache_resume() {
     assert_eq!(j2["pixel_accuracy"], j["pixel_accuracy"]);
 
     // Without PAMR, all three images, no cache.
-    let o = diffcut(&["eval", "--dataset", "voc", "--root", root.to_str().unwrap(), "--grid", "8", "--refine", "none", "--json", out.to_str().unwrap()]);
+    let o = diffcut(&[
+        "eval",
+        "--dataset",
+        "voc",
+        "--root",
+        root.to_str().unwrap(),
+        "--grid",
+        "8",
+        "--refine",
+        "none",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let j = json(&out);
     assert_eq!(j["images"].as_u64(), Some(3));
@@ -267,7 +353,17 @@ fn cli_eval_missing_annotation_names_the_file() {
     let base = voc(t.path(), &["2007_000001", "2007_000002"]);
     let gone = base.join("SegmentationClass/2007_000002.png");
     std::fs::remove_file(&gone).unwrap();
-    let o = diffcut(&["eval", "--dataset", "voc", "--root", t.path().to_str().unwrap(), "--grid", "8", "--refine", "none"]);
+    let o = diffcut(&[
+        "eval",
+        "--dataset",
+        "voc",
+        "--root",
+        t.path().to_str().unwrap(),
+        "--grid",
+        "8",
+        "--refine",
+        "none",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(!o.status.success(), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -276,7 +372,15 @@ fn cli_eval_missing_annotation_names_the_file() {
     // Unknown dataset and features are refused clearly.
     let o = diffcut(&["eval", "--dataset", "pascal", "--root", t.path().to_str().unwrap()]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("dataset"));
-    let o = diffcut(&["eval", "--dataset", "voc", "--root", t.path().to_str().unwrap(), "--features", "ssd1b"]);
+    let o = diffcut(&[
+        "eval",
+        "--dataset",
+        "voc",
+        "--root",
+        t.path().to_str().unwrap(),
+        "--features",
+        "ssd1b",
+    ]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("features"));
 }
 
@@ -289,18 +393,39 @@ fn cli_eval_with_a_model_caches_features_and_resumes() {
     let out = t.path().join("voc.json");
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model/ssd-tiny/q8");
     let args = [
-        "eval", "--dataset", "voc", "--root", root.to_str().unwrap(), "--cache", cache.to_str().unwrap(), "--json",
-        out.to_str().unwrap(), "--model", model.to_str().unwrap(), "--size", "128", "--noise", "zero", "--tau", "1.5",
+        "eval",
+        "--dataset",
+        "voc",
+        "--root",
+        root.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+        "--json",
+        out.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--size",
+        "128",
+        "--noise",
+        "zero",
+        "--tau",
+        "1.5",
     ];
     let o = diffcut(&args);
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(o.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout.contains("diffusion features of") && !stdout.contains("not comparable"), "{stdout}");
+    assert!(
+        stdout.contains("diffusion features of") && !stdout.contains("not comparable"),
+        "{stdout}"
+    );
     let j = json(&out);
     assert_eq!(j["features"], "diffusion");
     assert!((0.0..=1.0).contains(&j["miou"].as_f64().unwrap()), "{j}");
     // One feature file per image, [4, 4, 64] for this model at 128 px.
-    let feature_files: Vec<PathBuf> = walk(&cache).into_iter().filter(|p| p.extension().is_some_and(|e| e == "npy")).collect();
+    let feature_files: Vec<PathBuf> = walk(&cache)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "npy"))
+        .collect();
     assert_eq!(feature_files.len(), 2, "{feature_files:?}");
     let (shape, _) = diffcut::npy::read_f32(&std::fs::read(&feature_files[0]).unwrap(), 3).unwrap();
     assert_eq!(shape, vec![4, 4, 64]);

@@ -41,11 +41,19 @@ fn gpu_tree_matches_cpu_tree_on_smooth_fields() {
     for (h, w, c, seed) in [(12usize, 12usize, 64usize, 1u64), (16, 16, 128, 2), (10, 18, 32, 3)] {
         let f = smooth_field(h, w, c, 3.0, seed);
         for mode in [Mode::Official, Mode::Clean] {
-            let opts = TreeOptions { tau_max: 1.0, mode, ..Default::default() };
+            let opts = TreeOptions {
+                tau_max: 1.0,
+                mode,
+                ..Default::default()
+            };
             let cpu = segment_tree(&f, 10.0, opts).unwrap();
             let (gpu, stats) = pollster::block_on(segment_tree_gpu(&ctx, &f, 10.0, opts)).unwrap();
             gpu.validate().unwrap();
-            assert_eq!(stats.readbacks, stats.levels + 1, "one readback per level, plus the root's");
+            assert_eq!(
+                stats.readbacks,
+                stats.levels + 1,
+                "one readback per level, plus the root's"
+            );
             assert_eq!(gpu.dropped, cpu.dropped);
             // The tree's partitions (one label per leaf). The official float32 label assembly on
             // top of them is tested on the CPU; with ~100 splits it amplifies sign ties.
@@ -53,12 +61,25 @@ fn gpu_tree_matches_cpu_tree_on_smooth_fields() {
                 let (a, ka) = cpu.leaf_labels_at(tau).unwrap();
                 let (b, kb) = gpu.leaf_labels_at(tau).unwrap();
                 let agree = agreement(&a, &b);
-                assert!(agree >= 0.99, "{h}×{w} {mode:?} τ={tau}: agreement {agree}, {ka} vs {kb} segments");
+                assert!(
+                    agree >= 0.99,
+                    "{h}×{w} {mode:?} τ={tau}: agreement {agree}, {ka} vs {kb} segments"
+                );
             }
             // The root's cut, kernel by kernel: λ₂, the Fiedler vector and the NCut value.
             let (rc, rg) = (cpu.nodes[0].cut.as_ref().unwrap(), gpu.nodes[0].cut.as_ref().unwrap());
-            assert!((rc.lambda - rg.lambda).abs() < 1e-4, "λ₂ {} vs {}", rc.lambda, rg.lambda);
-            assert!((rc.ncut - rg.ncut).abs() < 1e-4 * rc.ncut.max(1e-3), "NCut {} vs {}", rc.ncut, rg.ncut);
+            assert!(
+                (rc.lambda - rg.lambda).abs() < 1e-4,
+                "λ₂ {} vs {}",
+                rc.lambda,
+                rg.lambda
+            );
+            assert!(
+                (rc.ncut - rg.ncut).abs() < 1e-4 * rc.ncut.max(1e-3),
+                "NCut {} vs {}",
+                rc.ncut,
+                rg.ncut
+            );
             let dot: f64 = rc.fiedler.iter().zip(&rg.fiedler).map(|(a, b)| a * b).sum();
             let na: f64 = rc.fiedler.iter().map(|a| a * a).sum::<f64>().sqrt();
             let nb: f64 = rg.fiedler.iter().map(|a| a * a).sum::<f64>().sqrt();
@@ -81,15 +102,27 @@ fn gpu_partitions_match_the_numpy_reference() {
     let ctx = ctx();
     let mut report = Vec::new();
     for case in cases {
-        let (shape, data) = npy::read_f32(&std::fs::read(dir.join(format!("{}.features.npy", case.name))).unwrap(), 3).unwrap();
+        let (shape, data) = npy::read_f32(
+            &std::fs::read(dir.join(format!("{}.features.npy", case.name))).unwrap(),
+            3,
+        )
+        .unwrap();
         let f = FeatureGrid::new(shape[0], shape[1], shape[2], data).unwrap();
         for (mode, suffix) in [(Mode::Official, "labels"), (Mode::Clean, "clean.labels")] {
             if mode == Mode::Official && case.quirk_labels_fragile {
                 continue;
             }
-            let (_, want) = npy::read_labels(&std::fs::read(dir.join(format!("{}.{suffix}.npy", case.name))).unwrap(), 2).unwrap();
+            let (_, want) = npy::read_labels(
+                &std::fs::read(dir.join(format!("{}.{suffix}.npy", case.name))).unwrap(),
+                2,
+            )
+            .unwrap();
             let want: Vec<u32> = want.iter().map(|&v| v as u32).collect();
-            let opts = TreeOptions { tau_max: case.tau, mode, ..Default::default() };
+            let opts = TreeOptions {
+                tau_max: case.tau,
+                mode,
+                ..Default::default()
+            };
             let (tree, _) = pollster::block_on(segment_tree_gpu(&ctx, &f, case.alpha, opts)).unwrap();
             let (got, _) = tree.labels_at(case.tau).unwrap();
             let agree = agreement(&got, &want);
@@ -104,7 +137,10 @@ fn gpu_partitions_match_the_numpy_reference() {
 fn gpu_is_deterministic() {
     let ctx = ctx();
     let f = smooth_field(14, 14, 96, 3.0, 9);
-    let opts = TreeOptions { tau_max: 1.0, ..Default::default() };
+    let opts = TreeOptions {
+        tau_max: 1.0,
+        ..Default::default()
+    };
     let a = pollster::block_on(segment_tree_gpu(&ctx, &f, 10.0, opts)).unwrap().0;
     let b = pollster::block_on(segment_tree_gpu(&ctx, &f, 10.0, opts)).unwrap().0;
     assert_eq!(a, b);
@@ -126,7 +162,16 @@ fn gpu_trivial_graphs_and_bad_input() {
     // Out-of-range parameters are caught before any GPU work.
     let f = smooth_field(4, 4, 8, 1.0, 1);
     assert!(pollster::block_on(segment_tree_gpu(&ctx, &f, 0.0, TreeOptions::default())).is_err());
-    assert!(pollster::block_on(segment_tree_gpu(&ctx, &f, 10.0, TreeOptions { tau_max: 3.0, ..Default::default() })).is_err());
+    assert!(pollster::block_on(segment_tree_gpu(
+        &ctx,
+        &f,
+        10.0,
+        TreeOptions {
+            tau_max: 3.0,
+            ..Default::default()
+        }
+    ))
+    .is_err());
 }
 
 #[test]
@@ -134,7 +179,12 @@ fn a_graph_beyond_the_device_limits_is_a_typed_error() {
     let ctx = ctx();
     // N×N floats beyond one storage binding: the check happens before any allocation.
     let side = ((ctx.max_buffer() / 4) as f64).sqrt() as usize + 64;
-    let f = FeatureGrid { h: side, w: 1, c: 1, data: vec![1.0; side] };
+    let f = FeatureGrid {
+        h: side,
+        w: 1,
+        c: 1,
+        data: vec![1.0; side],
+    };
     let err = pollster::block_on(segment_tree_gpu(&ctx, &f, 10.0, TreeOptions::default())).unwrap_err();
     assert!(matches!(err, diffcut::Error::GpuLimit { .. }), "{err}");
     assert!(err.to_string().contains("affinity"), "{err}");
@@ -152,7 +202,13 @@ fn a_lost_device_is_an_error_not_a_hang() {
 #[test]
 fn prefer_gpu_falls_back_to_the_cpu_and_says_why() {
     use diffcut::pipeline::{segment_features, segment_features_prefer_gpu, SegmentParams};
-    let params = SegmentParams { tau: 0.5, alpha: 10.0, grid: 8, tau_max: Some(0.9), mode: Mode::Official };
+    let params = SegmentParams {
+        tau: 0.5,
+        alpha: 10.0,
+        grid: 8,
+        tau_max: Some(0.9),
+        mode: Mode::Official,
+    };
     let f = smooth_field(8, 8, 16, 1.5, 4);
     let cpu = segment_features(f.clone(), &params).unwrap();
 
@@ -167,10 +223,19 @@ fn prefer_gpu_falls_back_to_the_cpu_and_says_why() {
 
     // Beyond the GPU's limits: the CPU, for this grid only.
     let side = ((ctx.max_buffer() / 4) as f64).sqrt() as usize + 64;
-    let big = FeatureGrid { h: side, w: 1, c: 1, data: vec![1.0; side] };
+    let big = FeatureGrid {
+        h: side,
+        w: 1,
+        c: 1,
+        data: vec![1.0; side],
+    };
     let g = pollster::block_on(segment_features_prefer_gpu(Some(&ctx), big, &params)).unwrap();
     assert!(!g.on_gpu && !g.gpu_failed, "a limit is not a failing GPU");
-    assert!(g.note.as_deref().is_some_and(|n| n.contains("used the CPU")), "{:?}", g.note);
+    assert!(
+        g.note.as_deref().is_some_and(|n| n.contains("used the CPU")),
+        "{:?}",
+        g.note
+    );
 
     // A failing GPU: the CPU, and the caller is told to drop the GPU.
     ctx.device.destroy();

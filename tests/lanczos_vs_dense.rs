@@ -7,7 +7,12 @@ use diffcut::synth::smooth_field;
 
 #[test]
 fn fiedler_matches_dense_eigh_on_affinity_graphs() {
-    for (g, c, alpha, seed) in [(6usize, 16usize, 1.0f32, 1u64), (8, 64, 5.0, 2), (10, 128, 10.0, 3), (14, 256, 10.0, 4)] {
+    for (g, c, alpha, seed) in [
+        (6usize, 16usize, 1.0f32, 1u64),
+        (8, 64, 5.0, 2),
+        (10, 128, 10.0, 3),
+        (14, 256, 10.0, 4),
+    ] {
         let f = smooth_field(g, g, c, 2.0, seed);
         let n = g * g;
         let a = affinity(&f.data, n, c, alpha).unwrap();
@@ -24,7 +29,12 @@ fn fiedler_matches_dense_eigh_on_affinity_graphs() {
         let (vals, vecs) = symmetric_eigen(&l, n);
         assert!(vals[0].abs() < 1e-9, "L_sym is singular");
         let gap = vals[2] - vals[1];
-        assert!((lz.lambda - vals[1]).abs() < 1e-6, "{g}²: λ₂ {} vs {}", lz.lambda, vals[1]);
+        assert!(
+            (lz.lambda - vals[1]).abs() < 1e-6,
+            "{g}²: λ₂ {} vs {}",
+            lz.lambda,
+            vals[1]
+        );
         let y: Vec<f64> = (0..n).map(|i| vecs[i * n + 1] / d[i].sqrt()).collect();
         let dot = |p: &[f64], q: &[f64]| p.iter().zip(q).map(|(a, b)| a * b).sum::<f64>();
         let cos = dot(&lz.y, &y) / (dot(&lz.y, &lz.y) * dot(&y, &y)).sqrt();

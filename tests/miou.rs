@@ -39,7 +39,11 @@ fn assert_matches_reference(report: &MiouReport, expected: &Value) {
     assert_eq!(report.false_positives, u64s(&expected["fp"]), "FP");
     assert_eq!(report.false_negatives, u64s(&expected["fn"]), "FN");
     assert_close(report.miou, expected["miou"].as_f64().unwrap(), "miou");
-    assert_close(report.pixel_accuracy, expected["pixel_accuracy"].as_f64().unwrap(), "pixel_accuracy");
+    assert_close(
+        report.pixel_accuracy,
+        expected["pixel_accuracy"].as_f64().unwrap(),
+        "pixel_accuracy",
+    );
     let want = expected["per_class_iou"].as_array().unwrap();
     assert_eq!(report.per_class_iou.len(), want.len());
     for (c, (got, want)) in report.per_class_iou.iter().zip(want).enumerate() {
@@ -65,9 +69,14 @@ fn fixture_matches_reference() {
     let p = protocol_of(&expected);
     assert!(!p.background_merge);
     let mut calls = Vec::new();
-    let report =
-        evaluate_dirs(&fixture().join("gt"), &fixture().join("pred"), p.classes, p.ignore, |d, t| calls.push((d, t)))
-            .unwrap();
+    let report = evaluate_dirs(
+        &fixture().join("gt"),
+        &fixture().join("pred"),
+        p.classes,
+        p.ignore,
+        |d, t| calls.push((d, t)),
+    )
+    .unwrap();
     assert_matches_reference(&report, &expected);
     assert_eq!(calls, (1..=6).map(|d| (d, 6)).collect::<Vec<_>>());
     // The fixture has a NaN class, and it is NaN here too.
@@ -101,8 +110,11 @@ fn to_json_has_exactly_the_documented_fields() {
     keys.sort_unstable();
     assert_eq!(keys, ["images", "miou", "per_class_iou", "pixel_accuracy"]);
     assert_eq!(json["images"], 6);
-    for (got, want) in
-        json["per_class_iou"].as_array().unwrap().iter().zip(expected["per_class_iou"].as_array().unwrap())
+    for (got, want) in json["per_class_iou"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(expected["per_class_iou"].as_array().unwrap())
     {
         assert_eq!(got.is_null(), want.is_null());
     }
@@ -194,12 +206,16 @@ fn lsap_is_optimal_against_brute_force() {
             injections(nr, nc)
                 .iter()
                 .map(|m| (0..nr).map(|i| cost[i * nc + m[i]]).sum::<f64>())
-                .fold(None, |b: Option<f64>, v| Some(b.map_or(v, |b| if maximize { b.max(v) } else { b.min(v) })))
+                .fold(None, |b: Option<f64>, v| {
+                    Some(b.map_or(v, |b| if maximize { b.max(v) } else { b.min(v) }))
+                })
         } else {
             injections(nc, nr)
                 .iter()
                 .map(|m| (0..nc).map(|j| cost[m[j] * nc + j]).sum::<f64>())
-                .fold(None, |b: Option<f64>, v| Some(b.map_or(v, |b| if maximize { b.max(v) } else { b.min(v) })))
+                .fold(None, |b: Option<f64>, v| {
+                    Some(b.map_or(v, |b| if maximize { b.max(v) } else { b.min(v) }))
+                })
         }
         .unwrap();
         assert_eq!(got, best, "trial {trial}: {nr}×{nc} maximize={maximize} {cost:?}");
@@ -246,7 +262,11 @@ fn accumulator_is_an_optimal_matching_on_random_maps() {
             let maps = injections(classes, nc);
             let value = |m: &Vec<usize>| (0..classes).map(|c| hist[c * nc + m[c]]).sum::<u64>();
             let best = maps.iter().map(value).max().unwrap();
-            assert_eq!(r.true_positives.iter().sum::<u64>(), best, "trial {trial}: TP is not optimal");
+            assert_eq!(
+                r.true_positives.iter().sum::<u64>(),
+                best,
+                "trial {trial}: TP is not optimal"
+            );
             let col_sum = |j: usize| (0..classes).map(|i| hist[i * nc + j]).sum::<u64>();
             let row_sum = |c: usize| hist[c * nc..(c + 1) * nc].iter().sum::<u64>();
             let consistent = maps.iter().filter(|m| value(m) == best).any(|m| {
@@ -257,7 +277,10 @@ fn accumulator_is_an_optimal_matching_on_random_maps() {
                         && r.false_negatives[c] == row_sum(c) - t
                 })
             });
-            assert!(consistent, "trial {trial}: TP/FP/FN are not those of an optimal matching");
+            assert!(
+                consistent,
+                "trial {trial}: TP/FP/FN are not those of an optimal matching"
+            );
             let valid = gt.iter().filter(|&&g| usize::from(g) < classes).count() as u64;
             assert_eq!(r.pixels, valid);
             for c in 0..classes {
@@ -269,7 +292,13 @@ fn accumulator_is_an_optimal_matching_on_random_maps() {
         }
         let r = total.finish();
         assert_eq!(
-            (&r.true_positives, &r.false_positives, &r.false_negatives, r.pixels, r.images),
+            (
+                &r.true_positives,
+                &r.false_positives,
+                &r.false_negatives,
+                r.pixels,
+                r.images
+            ),
             (&tp, &fp, &fnn, pixels, 3)
         );
         let ious: Vec<Option<f64>> = (0..classes)
@@ -288,7 +317,11 @@ fn accumulator_is_an_optimal_matching_on_random_maps() {
         if pixels == 0 {
             assert!(r.pixel_accuracy.is_nan());
         } else {
-            assert_close(r.pixel_accuracy, tp.iter().sum::<u64>() as f64 / pixels as f64, "pixel accuracy");
+            assert_close(
+                r.pixel_accuracy,
+                tp.iter().sum::<u64>() as f64 / pixels as f64,
+                "pixel accuracy",
+            );
         }
     }
 }
@@ -301,14 +334,25 @@ fn accumulator_is_an_optimal_matching_on_random_maps() {
 fn background_merge_keeps_the_match_of_a_class_without_overlap() {
     let gt = [0u16, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2];
     let pred = [0u16, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2];
-    let mut bg = Accumulator::with_protocol(Protocol { classes: 3, ignore: None, background_merge: true }).unwrap();
+    let mut bg = Accumulator::with_protocol(Protocol {
+        classes: 3,
+        ignore: None,
+        background_merge: true,
+    })
+    .unwrap();
     bg.add(&gt, &pred).unwrap();
     let r = bg.finish();
-    assert_eq!((r.true_positives, r.false_positives, r.false_negatives), (vec![0, 3, 4], vec![0, 2, 0], vec![2, 0, 3]));
+    assert_eq!(
+        (r.true_positives, r.false_positives, r.false_negatives),
+        (vec![0, 3, 4], vec![0, 2, 0], vec![2, 0, 3])
+    );
     let mut plain = Accumulator::new(3, None).unwrap();
     plain.add(&gt, &pred).unwrap();
     let r = plain.finish();
-    assert_eq!((r.true_positives, r.false_positives, r.false_negatives), (vec![0, 3, 4], vec![3, 2, 0], vec![2, 0, 3]));
+    assert_eq!(
+        (r.true_positives, r.false_positives, r.false_negatives),
+        (vec![0, 3, 4], vec![3, 2, 0], vec![2, 0, 3])
+    );
 }
 
 #[test]
@@ -317,11 +361,20 @@ fn accumulator_rejects_bad_images_without_side_effects() {
     assert!(matches!(acc.add(&[0, 1], &[0]), Err(Error::InvalidParameter { .. })));
     assert!(matches!(acc.add(&[], &[]), Err(Error::InvalidParameter { .. })));
     let e = acc.add(&[0, 1, 7], &[0, 0, 0]).unwrap_err();
-    assert!(matches!(e, Error::Eval(_)) && e.to_string().contains("value 7 at pixel 2"), "{e}");
+    assert!(
+        matches!(e, Error::Eval(_)) && e.to_string().contains("value 7 at pixel 2"),
+        "{e}"
+    );
     let r = acc.finish();
     assert_eq!((r.images, r.pixels), (0, 0));
-    assert!(matches!(Accumulator::new(3, Some(1)), Err(Error::InvalidParameter { name: "ignore", .. })));
-    assert!(matches!(Accumulator::new(0, None), Err(Error::InvalidParameter { name: "classes", .. })));
+    assert!(matches!(
+        Accumulator::new(3, Some(1)),
+        Err(Error::InvalidParameter { name: "ignore", .. })
+    ));
+    assert!(matches!(
+        Accumulator::new(0, None),
+        Err(Error::InvalidParameter { name: "classes", .. })
+    ));
 }
 
 #[test]
@@ -355,11 +408,15 @@ fn dirs() -> Dirs {
 }
 
 fn grey8(path: &Path, w: u32, h: u32, f: impl Fn(u32, u32) -> u8) {
-    image::GrayImage::from_fn(w, h, |x, y| image::Luma([f(x, y)])).save(path).unwrap();
+    image::GrayImage::from_fn(w, h, |x, y| image::Luma([f(x, y)]))
+        .save(path)
+        .unwrap();
 }
 
 fn grey16(path: &Path, w: u32, h: u32, f: impl Fn(u32, u32) -> u16) {
-    image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(w, h, |x, y| image::Luma([f(x, y)])).save(path).unwrap();
+    image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(w, h, |x, y| image::Luma([f(x, y)]))
+        .save(path)
+        .unwrap();
 }
 
 fn good_pair(d: &Dirs, name: &str) {
@@ -400,7 +457,10 @@ fn extra_prediction_names_the_file() {
     good_pair(&d, "a.png");
     grey8(&d.pred.join("zz.png"), 4, 3, |_, _| 0);
     let e = eval_err(&d);
-    assert!(e.contains(&d.pred.join("zz.png").display().to_string()) && e.contains("no ground-truth"), "{e}");
+    assert!(
+        e.contains(&d.pred.join("zz.png").display().to_string()) && e.contains("no ground-truth"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -423,14 +483,22 @@ fn ground_truth_value_out_of_range_names_file_value_and_pixel() {
     grey8(&d.pred.join("b.png"), 4, 3, |_, _| 0);
     let e = eval_err(&d);
     assert!(e.contains(&d.gt.join("b.png").display().to_string()), "{e}");
-    assert!(e.contains("value 9") && e.contains("(x=2, y=1)") && e.contains("255"), "{e}");
+    assert!(
+        e.contains("value 9") && e.contains("(x=2, y=1)") && e.contains("255"),
+        "{e}"
+    );
     // 255 itself is the ignore value and fine; without an ignore value it is an error.
     let d = dirs();
     grey8(&d.gt.join("a.png"), 4, 3, |_, _| 255);
     grey8(&d.pred.join("a.png"), 4, 3, |_, _| 0);
     assert!(evaluate_dirs(&d.gt, &d.pred, 3, Some(255), |_, _| {}).is_ok());
-    let e = evaluate_dirs(&d.gt, &d.pred, 3, None, |_, _| {}).unwrap_err().to_string();
-    assert!(e.contains("value 255 at pixel (x=0, y=0)") && e.contains("none is set"), "{e}");
+    let e = evaluate_dirs(&d.gt, &d.pred, 3, None, |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("value 255 at pixel (x=0, y=0)") && e.contains("none is set"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -455,7 +523,10 @@ fn unreadable_pngs_name_the_file() {
             let e = evaluate_dirs(&d.gt, &d.pred, 3, Some(255), |_, _| {}).unwrap_err();
             assert!(matches!(e, Error::ImageDecode(_)), "{what} {side}: {e}");
             let e = e.to_string();
-            assert!(e.contains(&dir.join("b.png").display().to_string()), "{what} {side}: {e}");
+            assert!(
+                e.contains(&dir.join("b.png").display().to_string()),
+                "{what} {side}: {e}"
+            );
         }
     }
 }
@@ -523,10 +594,18 @@ fn non_grey_pngs_are_rejected_naming_the_file() {
             },
             "RGB",
         ),
-        ("palette", raw_png(w, h, 8, 3, &[(b"PLTE", vec![0, 0, 0, 255, 255, 255])], w as usize), "palette"),
+        (
+            "palette",
+            raw_png(w, h, 8, 3, &[(b"PLTE", vec![0, 0, 0, 255, 255, 255])], w as usize),
+            "palette",
+        ),
         ("grey+alpha", raw_png(w, h, 8, 4, &[], 2 * w as usize), "alpha"),
         ("1-bit grey", raw_png(w, h, 1, 0, &[], 1), "1-bit"),
-        ("grey with tRNS", raw_png(w, h, 8, 0, &[(b"tRNS", vec![0, 0])], w as usize), "transparency"),
+        (
+            "grey with tRNS",
+            raw_png(w, h, 8, 0, &[(b"tRNS", vec![0, 0])], w as usize),
+            "transparency",
+        ),
     ];
     for (what, bytes, says) in cases {
         let d = dirs();
@@ -536,20 +615,33 @@ fn non_grey_pngs_are_rejected_naming_the_file() {
         let e = evaluate_dirs(&d.gt, &d.pred, 3, Some(255), |_, _| {}).unwrap_err();
         assert!(matches!(e, Error::ImageDecode(_)), "{what}: {e}");
         let e = e.to_string();
-        assert!(e.contains(&d.pred.join("c.png").display().to_string()) && e.contains(says), "{what}: {e}");
+        assert!(
+            e.contains(&d.pred.join("c.png").display().to_string()) && e.contains(says),
+            "{what}: {e}"
+        );
     }
     // The hand-made writer itself produces valid PNGs: the same bytes as 8-bit grey evaluate.
     let d = dirs();
     std::fs::write(d.gt.join("a.png"), raw_png(w, h, 8, 0, &[], w as usize)).unwrap();
     std::fs::write(d.pred.join("a.png"), raw_png(w, h, 8, 0, &[], w as usize)).unwrap();
-    assert_eq!(evaluate_dirs(&d.gt, &d.pred, 3, Some(255), |_, _| {}).unwrap().miou, 1.0);
+    assert_eq!(
+        evaluate_dirs(&d.gt, &d.pred, 3, Some(255), |_, _| {}).unwrap().miou,
+        1.0
+    );
 }
 
 #[test]
 fn sixteen_bit_pngs_are_read_exactly() {
     let d = dirs();
-    grey16(&d.gt.join("a.png"), 5, 2, |x, _| if x == 4 { 65535 } else { (x % 2) as u16 });
-    grey16(&d.pred.join("a.png"), 5, 2, |x, _| [300, 65535, 300, 65535, 7][x as usize]);
+    grey16(
+        &d.gt.join("a.png"),
+        5,
+        2,
+        |x, _| if x == 4 { 65535 } else { (x % 2) as u16 },
+    );
+    grey16(&d.pred.join("a.png"), 5, 2, |x, _| {
+        [300, 65535, 300, 65535, 7][x as usize]
+    });
     let r = evaluate_dirs(&d.gt, &d.pred, 2, Some(65535), |_, _| {}).unwrap();
     assert_eq!((r.pixels, r.miou, r.pixel_accuracy), (8, 1.0, 1.0));
 }
@@ -564,7 +656,10 @@ fn empty_and_missing_directories_are_named() {
         std::fs::remove_file(f.unwrap().path()).unwrap();
     }
     let e = eval_err(&d);
-    assert!(e.contains(&d.pred.display().to_string()) && e.contains("no .png"), "{e}");
+    assert!(
+        e.contains(&d.pred.display().to_string()) && e.contains("no .png"),
+        "{e}"
+    );
     let missing = d.gt.join("nope");
     let e = evaluate_dirs(&missing, &d.pred, 3, None, |_, _| {}).unwrap_err();
     assert!(matches!(e, Error::Io { .. }) && e.to_string().contains("nope"), "{e}");

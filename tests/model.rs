@@ -15,7 +15,9 @@ use diffcut::{npy, Error};
 use sha2::{Digest, Sha256};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/model")
+        .join(name)
 }
 
 fn expected(model: &str, file: &str) -> (Vec<usize>, Vec<f32>) {
@@ -79,7 +81,10 @@ fn check_model(model: &str, dtype: &str, device: &Device, stage_tol: f64) -> f64
 
     let input = DiffusionModel::preprocess(&img, s).unwrap();
     let (_, want) = expected(model, "image_input.npy");
-    assert!(rel_err(&input, &want) < 1e-5, "{model}: preprocessing differs from torch's bilinear resize");
+    assert!(
+        rel_err(&input, &want) < 1e-5,
+        "{model}: preprocessing differs from torch's bilinear resize"
+    );
 
     let latent = m.encode(input, s).unwrap();
     let got = pollster::block_on(read_f32(latent.clone())).unwrap();
@@ -118,7 +123,11 @@ fn check_model(model: &str, dtype: &str, device: &Device, stage_tol: f64) -> f64
     // Tight: the stored (rounded / dequantized) weights through torch must give what we give, up
     // to float32 arithmetic order. (Random-weight features are mostly a token-independent part,
     // so the per-token cosine above is the acceptance figure but the weaker check.)
-    let exact = if dtype == "f32" { "features.npy".to_string() } else { format!("features_{dtype}.npy") };
+    let exact = if dtype == "f32" {
+        "features.npy".to_string()
+    } else {
+        format!("features_{dtype}.npy")
+    };
     let (_, want_exact) = expected(model, &exact);
     let e = rel_err(&f.values, &want_exact);
     assert!(e < 2e-4, "{model}/{dtype}: features vs {exact}: rel err {e}");
@@ -185,9 +194,14 @@ fn f16_weights_stay_f16_on_the_device_with_the_same_features() {
     let (kept_bytes, kept) = run(false);
     let (widened_bytes, widened) = run(true);
     let e = rel_err(&kept, &widened);
-    eprintln!("f16 weights on the device: {kept_bytes} B kept f16, {widened_bytes} B widened; features rel err {e:.1e}");
+    eprintln!(
+        "f16 weights on the device: {kept_bytes} B kept f16, {widened_bytes} B widened; features rel err {e:.1e}"
+    );
     assert!(e < 1e-6, "features differ: rel err {e}");
-    assert!((kept_bytes as f64) < 0.6 * widened_bytes as f64, "{kept_bytes} B kept vs {widened_bytes} B widened");
+    assert!(
+        (kept_bytes as f64) < 0.6 * widened_bytes as f64,
+        "{kept_bytes} B kept vs {widened_bytes} B widened"
+    );
     let (_, want) = expected("ssd-tiny", "features_f16.npy");
     assert!(rel_err(&kept, &want) < 2e-4);
 }
@@ -273,7 +287,12 @@ fn edit_shard(
     shards.sort();
     let (name, bytes) = shards
         .iter()
-        .map(|p| (p.file_name().unwrap().to_str().unwrap().to_string(), std::fs::read(p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_str().unwrap().to_string(),
+                std::fs::read(p).unwrap(),
+            )
+        })
         .find(|(_, b)| safetensors::SafeTensors::deserialize(b).unwrap().names().contains(&key))
         .unwrap_or_else(|| panic!("no shard holds {key}"));
     let name = name.as_str();
@@ -285,7 +304,12 @@ fn edit_shard(
     edit(&mut map);
     let views: Vec<(String, safetensors::tensor::TensorView)> = map
         .iter()
-        .map(|(k, (d, s, b))| (k.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+        .map(|(k, (d, s, b))| {
+            (
+                k.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
         .collect();
     let out = safetensors::serialize(views, None).unwrap();
     replace_file(dir, name, &out);
@@ -324,7 +348,10 @@ fn a_misshaped_tensor_names_the_key_and_both_shapes() {
         let m = DiffusionModel::load_dir(&fixture("ssd-tiny").join("f32"), &cpu(), false).unwrap();
         m.config.unet.block_out_channels[0]
     };
-    assert!(e.contains(key) && e.contains(&format!("[{n}]")) && e.contains(&format!("[{}]", n - 1)), "{e}");
+    assert!(
+        e.contains(key) && e.contains(&format!("[{n}]")) && e.contains(&format!("[{}]", n - 1)),
+        "{e}"
+    );
 }
 
 #[test]
@@ -335,7 +362,10 @@ fn an_unused_tensor_is_refused() {
         m.insert("unet.mid_block.resnets.0.conv1.bias".into(), t);
     });
     let e = load_err(dir.path()).to_string();
-    assert!(e.contains("unet.mid_block.resnets.0.conv1.bias") && e.contains("does not use"), "{e}");
+    assert!(
+        e.contains("unet.mid_block.resnets.0.conv1.bias") && e.contains("does not use"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -370,7 +400,10 @@ fn an_unsupported_config_kind_and_a_bad_topology_are_refused() {
     cfg["kind"] = "flux-transformer".into();
     replace_file(dir.path(), "config.json", &serde_json::to_vec(&cfg).unwrap());
     let e = load_err(dir.path()).to_string();
-    assert!(e.contains("unsupported model kind") && e.contains("flux-transformer"), "{e}");
+    assert!(
+        e.contains("unsupported model kind") && e.contains("flux-transformer"),
+        "{e}"
+    );
 
     let mut cfg = original.clone();
     cfg["unet"]["down_block_types"][1] = "SimpleCrossAttnDownBlock2D".into();
@@ -399,7 +432,9 @@ fn a_manifest_that_escapes_its_folder_or_is_not_ours_is_refused() {
     std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
     assert!(load_err(dir.path()).to_string().contains("version 99"));
     std::fs::write(&mpath, b"{ not json").unwrap();
-    assert!(load_err(dir.path()).to_string().contains("manifest.json does not parse"));
+    assert!(load_err(dir.path())
+        .to_string()
+        .contains("manifest.json does not parse"));
 }
 
 #[test]
@@ -408,17 +443,28 @@ fn sizes_and_noise_that_do_not_fit_are_refused() {
     let m = DiffusionModel::load_dir(&fixture(model).join("f32"), &cpu(), false).unwrap();
     let s = size(model);
     let img = image(model);
-    let e = pollster::block_on(m.features(&img, s + 32, &Noise::Zero)).unwrap_err().to_string();
+    let e = pollster::block_on(m.features(&img, s + 32, &Noise::Zero))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(&format!("not {}", s + 32)) && e.contains("--sizes"), "{e}");
-    let bad = Noise::Values { shape: vec![1, 4, 3, 3], values: vec![0.0; 36] };
+    let bad = Noise::Values {
+        shape: vec![1, 4, 3, 3],
+        values: vec![0.0; 36],
+    };
     let e = pollster::block_on(m.features(&img, s, &bad)).unwrap_err().to_string();
     assert!(e.contains("noise") && e.contains("[1, 4, 3, 3]"), "{e}");
-    let Noise::Values { shape, mut values } = noise(model) else { unreachable!() };
+    let Noise::Values { shape, mut values } = noise(model) else {
+        unreachable!()
+    };
     values[5] = f32::NAN;
-    let e = pollster::block_on(m.features(&img, s, &Noise::Values { shape, values })).unwrap_err().to_string();
+    let e = pollster::block_on(m.features(&img, s, &Noise::Values { shape, values }))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("finite"), "{e}");
     if !m.seed42_sizes().contains(&s) {
-        let e = pollster::block_on(m.features(&img, s, &Noise::Seed42)).unwrap_err().to_string();
+        let e = pollster::block_on(m.features(&img, s, &Noise::Seed42))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("seed-42"), "{e}");
     }
 }
@@ -466,10 +512,14 @@ fn noise_files_that_do_not_fit_the_latent_are_not_used() {
     let m = DiffusionModel::load_dir(dir.path(), &cpu(), false).unwrap();
     assert!(m.seed42_sizes().is_empty());
     let img = image("ssd-tiny");
-    let e = pollster::block_on(m.features(&img, 256, &Noise::Seed42)).unwrap_err().to_string();
+    let e = pollster::block_on(m.features(&img, 256, &Noise::Seed42))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("seed-42"), "{e}");
     assert!(pollster::block_on(m.features(&img, 256, &Noise::Zero)).is_ok());
     // A size that is not a multiple of the model's factor is named as such.
-    let e = pollster::block_on(m.features(&img, 100, &Noise::Zero)).unwrap_err().to_string();
+    let e = pollster::block_on(m.features(&img, 100, &Noise::Zero))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a positive multiple of 32"), "{e}");
 }

@@ -223,7 +223,10 @@ fn group_norm_matches(device: &Device) {
         let e = rel_err(&whole, &want);
         assert!(e <= 1e-7, "whole-tensor GroupNorm vs layers::GroupNorm: rel err {e}");
         let exact = group_norm_f64(&values(x.clone()), [1, c, 37, 19], g, eps, &gamma, &beta);
-        let got = values(band.forward_bands(Bands::from_tensor_rows(x.clone(), &rows)).into_tensor());
+        let got = values(
+            band.forward_bands(Bands::from_tensor_rows(x.clone(), &rows))
+                .into_tensor(),
+        );
         let e = rel_err(&got, &want);
         let (e_band, e_plain) = (rel_err(&got, &exact), rel_err(&want, &exact));
         eprintln!("GroupNorm offset {offset}, bands {rows:?}: banded vs layers {e:.2e}; vs f64: banded {e_band:.2e}, layers {e_plain:.2e}");
@@ -301,7 +304,10 @@ fn convs_match(device: &Device) {
             let got = values(conv3.forward_rows(&w, &src, start, len, silu));
             let want = values(plain3.forward(silu(x.clone())).narrow(2, start, len));
             let e = rel_err(&got, &want);
-            assert!(e <= 1e-6, "3×3 conv rows {start}+{len} from bands {rows:?}: rel err {e}");
+            assert!(
+                e <= 1e-6,
+                "3×3 conv rows {start}+{len} from bands {rows:?}: rel err {e}"
+            );
         }
     }
     // Dropped bands are gone; the rest can still be read.
@@ -404,12 +410,23 @@ fn vae_matches(model: &str, device: &Device) {
         // Every ResNet block recomputing its inner activation instead of keeping it.
         let got = values(vae.encode_with_budgets(x(), budget, 0));
         let (e, e_diffusers) = (rel_err(&got, &reference), rel_err(&got, &want_latent));
-        eprintln!("{model}, budget {budget} B, recomputing: rel err vs one band {e:.2e}, vs diffusers {e_diffusers:.2e}");
-        assert!(e <= 1e-5, "{model}: recomputing VAE (budget {budget} B) vs unbanded: rel err {e}");
-        assert!(e_diffusers < 1e-4, "{model}: recomputing VAE (budget {budget} B) vs diffusers: rel err {e_diffusers}");
+        eprintln!(
+            "{model}, budget {budget} B, recomputing: rel err vs one band {e:.2e}, vs diffusers {e_diffusers:.2e}"
+        );
+        assert!(
+            e <= 1e-5,
+            "{model}: recomputing VAE (budget {budget} B) vs unbanded: rel err {e}"
+        );
+        assert!(
+            e_diffusers < 1e-4,
+            "{model}: recomputing VAE (budget {budget} B) vs diffusers: rel err {e_diffusers}"
+        );
     }
     let e = rel_err(&values(vae.encode_with_budgets(x(), usize::MAX, 0)), &reference);
-    assert!(e <= 1e-5, "{model}: recomputing VAE on one band per level vs keeping: rel err {e}");
+    assert!(
+        e <= 1e-5,
+        "{model}: recomputing VAE on one band per level vs keeping: rel err {e}"
+    );
     assert!(odd, "{model}: no budget gave a band of an odd size");
 }
 

@@ -39,14 +39,24 @@ fn partitions_match_the_numpy_reference() {
     assert!(cases.len() >= 8);
     let mut report = Vec::new();
     for case in &cases {
-        let (shape, data) = npy::read_f32(&read(&Path::new(DIR).join(format!("{}.features.npy", case.name))), 3).unwrap();
+        let (shape, data) =
+            npy::read_f32(&read(&Path::new(DIR).join(format!("{}.features.npy", case.name))), 3).unwrap();
         let features = FeatureGrid::new(shape[0], shape[1], shape[2], data).unwrap();
         for (mode, suffix) in [(Mode::Official, "labels"), (Mode::Clean, "clean.labels")] {
-            let (_, want) = npy::read_labels(&read(&Path::new(DIR).join(format!("{}.{suffix}.npy", case.name))), 2).unwrap();
-            let params = SegmentParams { tau: case.tau, alpha: case.alpha, mode, ..Default::default() };
+            let (_, want) =
+                npy::read_labels(&read(&Path::new(DIR).join(format!("{}.{suffix}.npy", case.name))), 2).unwrap();
+            let params = SegmentParams {
+                tau: case.tau,
+                alpha: case.alpha,
+                mode,
+                ..Default::default()
+            };
             let seg = segment_features(features.clone(), &params).unwrap();
             let agree = agreement(&seg.cell_labels, &want);
-            report.push(format!("{} {suffix}: {} segments, agreement {agree:.4}", case.name, seg.segments));
+            report.push(format!(
+                "{} {suffix}: {} segments, agreement {agree:.4}",
+                case.name, seg.segments
+            ));
             if mode == Mode::Official {
                 assert_eq!(seg.segments, case.segments, "{}", report.join("\n"));
                 if case.quirk_labels_fragile {

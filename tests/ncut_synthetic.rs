@@ -1,6 +1,6 @@
 //! Recursive NCut on graphs whose answer is known (scikit-image's style of synthetic tests).
 
-use diffcut::ncut::{segment_tree, FeatureGrid, SegmentTree, TreeOptions, Mode};
+use diffcut::ncut::{segment_tree, FeatureGrid, Mode, SegmentTree, TreeOptions};
 use diffcut::synth::smooth_field;
 
 fn grid(h: usize, w: usize, c: usize, f: impl Fn(usize, usize) -> Vec<f32>) -> FeatureGrid {
@@ -22,14 +22,25 @@ fn noise(i: usize, a: f32) -> f32 {
 }
 
 fn tree(f: &FeatureGrid, tau_max: f64, mode: Mode) -> SegmentTree {
-    segment_tree(f, 10.0, TreeOptions { tau_max, mode, ..Default::default() }).unwrap()
+    segment_tree(
+        f,
+        10.0,
+        TreeOptions {
+            tau_max,
+            mode,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 /// Labels equal up to a renaming of segments.
 fn same_partition(a: &[u32], b: &[u32]) -> bool {
     use std::collections::HashMap;
     let (mut ab, mut ba) = (HashMap::new(), HashMap::new());
-    a.iter().zip(b).all(|(&x, &y)| *ab.entry(x).or_insert(y) == y && *ba.entry(y).or_insert(x) == x)
+    a.iter()
+        .zip(b)
+        .all(|(&x, &y)| *ab.entry(x).or_insert(y) == y && *ba.entry(y).or_insert(x) == x)
 }
 
 #[test]
@@ -37,7 +48,9 @@ fn block_diagonal_graph_gives_its_blocks() {
     // Three vertical bands with (nearly) orthogonal features: W is block-diagonal up to noise.
     let f = grid(12, 12, 8, |y, x| {
         let band = x / 4;
-        (0..8).map(|c| f32::from(u8::from(c == band)) + noise(y * 96 + x * 8 + c, 0.05)).collect()
+        (0..8)
+            .map(|c| f32::from(u8::from(c == band)) + noise(y * 96 + x * 8 + c, 0.05))
+            .collect()
     });
     let want: Vec<u32> = (0..144).map(|i| ((i % 12) / 4) as u32).collect();
     let clean = tree(&f, 0.5, Mode::Clean);
@@ -49,7 +62,13 @@ fn block_diagonal_graph_gives_its_blocks() {
     let (labels, k) = official.labels_at(0.5).unwrap();
     assert_eq!(k, 3);
     assert!(!official.dropped.is_empty());
-    let keep = |v: &[u32]| v.iter().enumerate().filter(|(i, _)| !official.dropped.contains(&(*i as u32))).map(|(_, &l)| l).collect::<Vec<_>>();
+    let keep = |v: &[u32]| {
+        v.iter()
+            .enumerate()
+            .filter(|(i, _)| !official.dropped.contains(&(*i as u32)))
+            .map(|(_, &l)| l)
+            .collect::<Vec<_>>()
+    };
     assert!(same_partition(&keep(&labels), &keep(&want)), "{labels:?}");
 }
 
@@ -58,12 +77,21 @@ fn two_blobs_are_two_segments() {
     // A disk on a background, features in two different directions plus texture noise.
     let f = grid(16, 16, 4, |y, x| {
         let inside = (y as f32 - 7.5).powi(2) + (x as f32 - 6.0).powi(2) < 20.0;
-        let base = if inside { [1.0, 0.2, 0.0, 0.1] } else { [0.0, 0.3, 1.0, 0.1] };
-        base.iter().enumerate().map(|(c, v)| v + noise(y * 64 + x * 4 + c, 0.03)).collect()
+        let base = if inside {
+            [1.0, 0.2, 0.0, 0.1]
+        } else {
+            [0.0, 0.3, 1.0, 0.1]
+        };
+        base.iter()
+            .enumerate()
+            .map(|(c, v)| v + noise(y * 64 + x * 4 + c, 0.03))
+            .collect()
     });
     let (labels, k) = tree(&f, 0.5, Mode::Clean).labels_at(0.5).unwrap();
     assert_eq!(k, 2);
-    let want: Vec<u32> = (0..256).map(|i| u32::from((((i / 16) as f32 - 7.5).powi(2) + ((i % 16) as f32 - 6.0).powi(2)) < 20.0)).collect();
+    let want: Vec<u32> = (0..256)
+        .map(|i| u32::from((((i / 16) as f32 - 7.5).powi(2) + ((i % 16) as f32 - 6.0).powi(2)) < 20.0))
+        .collect();
     assert!(same_partition(&labels, &want));
 }
 

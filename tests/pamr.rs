@@ -47,21 +47,42 @@ fn matches_the_numpy_reference() {
         let segments = case["segments"].as_u64().unwrap() as usize;
         let cfg = PamrConfig {
             iterations: case["iterations"].as_u64().unwrap() as u32,
-            dilations: case["dilations"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as u32).collect(),
+            dilations: case["dilations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as u32)
+                .collect(),
         };
         let (eshape, want_argmax) = read_i32_map(&file("argmax"));
         let (_, want_final) = read_i32_map(&file("final"));
         let margin = read_f32_map(&file("margin"));
-        assert_eq!(eshape, [h, w], "{name}: expected labels are {eshape:?}, the image is {h}×{w}");
+        assert_eq!(
+            eshape,
+            [h, w],
+            "{name}: expected labels are {eshape:?}, the image is {h}×{w}"
+        );
 
         let mask = pamr_mask(&img, &labels, lshape[1], lshape[0], segments, &cfg).unwrap();
         let got_argmax = argmax_segments(&mask, segments, w * h);
         let mismatches: Vec<usize> = (0..w * h).filter(|&p| got_argmax[p] != want_argmax[p]).collect();
         for &p in &mismatches {
-            assert!(margin[p] < TIE, "{name}: pixel ({}, {}) is {} here and {} in the reference, with a margin of {}", p % w, p / w, got_argmax[p], want_argmax[p], margin[p]);
+            assert!(
+                margin[p] < TIE,
+                "{name}: pixel ({}, {}) is {} here and {} in the reference, with a margin of {}",
+                p % w,
+                p / w,
+                got_argmax[p],
+                want_argmax[p],
+                margin[p]
+            );
         }
         let got_final = pamr(&img, &labels, lshape[1], lshape[0], segments, &cfg).unwrap();
-        assert_eq!(got_final, median3x3(&got_argmax, w, h), "{name}: pamr() is the median of the argmax");
+        assert_eq!(
+            got_final,
+            median3x3(&got_argmax, w, h),
+            "{name}: pamr() is the median of the argmax"
+        );
         let final_diff = (0..w * h).filter(|&p| got_final[p] != want_final[p]).count();
         let n = (w * h) as f64;
         println!(
@@ -71,12 +92,31 @@ fn matches_the_numpy_reference() {
             mismatches.len(),
             w * h
         );
-        assert!(1.0 - mismatches.len() as f64 / n >= 0.999, "{name}: argmax differs at {} of {} pixels", mismatches.len(), w * h);
-        assert!(1.0 - final_diff as f64 / n >= 0.999, "{name}: the median-filtered labels differ at {final_diff} of {} pixels", w * h);
+        assert!(
+            1.0 - mismatches.len() as f64 / n >= 0.999,
+            "{name}: argmax differs at {} of {} pixels",
+            mismatches.len(),
+            w * h
+        );
+        assert!(
+            1.0 - final_diff as f64 / n >= 0.999,
+            "{name}: the median-filtered labels differ at {final_diff} of {} pixels",
+            w * h
+        );
         // The refinement did something: the output is not just the upsampled input.
-        let zero = PamrConfig { iterations: 0, ..cfg.clone() };
-        let before = argmax_segments(&pamr_mask(&img, &labels, lshape[1], lshape[0], segments, &zero).unwrap(), segments, w * h);
-        assert!(before.iter().zip(&got_argmax).any(|(a, b)| a != b), "{name}: PAMR changed nothing");
+        let zero = PamrConfig {
+            iterations: 0,
+            ..cfg.clone()
+        };
+        let before = argmax_segments(
+            &pamr_mask(&img, &labels, lshape[1], lshape[0], segments, &zero).unwrap(),
+            segments,
+            w * h,
+        );
+        assert!(
+            before.iter().zip(&got_argmax).any(|(a, b)| a != b),
+            "{name}: PAMR changed nothing"
+        );
     }
 }
 
@@ -113,19 +153,37 @@ fn write_fixture_crops() {
 #[test]
 #[ignore = "timing only"]
 fn timing_demo_preset() {
-    let sizes: Vec<u32> = std::env::var("PAMR_SIZES").unwrap_or_else(|_| "512".into()).split(',').map(|s| s.trim().parse().unwrap()).collect();
+    let sizes: Vec<u32> = std::env::var("PAMR_SIZES")
+        .unwrap_or_else(|_| "512".into())
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
     let photo = load_image(&Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/coffee.jpg")).unwrap();
     let k = 10usize;
     // A coarse 32×32 label map (the DiffCut feature grid), 10 segments from the colour.
     let grid = resize_bilinear(&photo, 32, 32);
-    let labels: Vec<u32> = grid.pixels().map(|p| ((u32::from(p[0]) + u32::from(p[1]) * 2 + u32::from(p[2])) * k as u32 / 1021).min(k as u32 - 1)).collect();
+    let labels: Vec<u32> = grid
+        .pixels()
+        .map(|p| ((u32::from(p[0]) + u32::from(p[1]) * 2 + u32::from(p[2])) * k as u32 / 1021).min(k as u32 - 1))
+        .collect();
     for s in sizes {
         let img = resize_bilinear(&photo, s, s);
-        let setup = PamrConfig { iterations: 0, ..PamrConfig::demo() };
-        for (name, cfg) in [("eval", PamrConfig::eval()), ("demo", PamrConfig::demo()), ("demo setup (0 iterations)", setup)] {
+        let setup = PamrConfig {
+            iterations: 0,
+            ..PamrConfig::demo()
+        };
+        for (name, cfg) in [
+            ("eval", PamrConfig::eval()),
+            ("demo", PamrConfig::demo()),
+            ("demo setup (0 iterations)", setup),
+        ] {
             let t = std::time::Instant::now();
             let out = pamr(&img, &labels, 32, 32, k, &cfg).unwrap();
-            println!("CPU PAMR {name} preset at {s}², K = {k}: {:.2} s ({} labels)", t.elapsed().as_secs_f64(), out.len());
+            println!(
+                "CPU PAMR {name} preset at {s}², K = {k}: {:.2} s ({} labels)",
+                t.elapsed().as_secs_f64(),
+                out.len()
+            );
         }
     }
 }

@@ -8,13 +8,15 @@ use clap::{Parser, Subcommand};
 use diffcut::eval::{evaluate_dirs_with, Protocol};
 use diffcut::features::color_features;
 use diffcut::files;
-use diffcut::image_io::{encode_mask_png, encode_rgb_png, load_image, overlay};
-use diffcut::ncut::{FeatureGrid, SegmentTree, Mode};
 use diffcut::gpu::pamr::pamr_gpu;
 use diffcut::gpu::GpuContext;
-use diffcut::refine::PamrConfig;
-use diffcut::pipeline::{refined_labels, PamrRunner, segment_features, segment_features_gpu, SegmentParams, Segmentation};
+use diffcut::image_io::{encode_mask_png, encode_rgb_png, load_image, overlay};
 use diffcut::model::{native_device, DiffusionModel, FeatureMap, Noise};
+use diffcut::ncut::{FeatureGrid, Mode, SegmentTree};
+use diffcut::pipeline::{
+    refined_labels, segment_features, segment_features_gpu, PamrRunner, SegmentParams, Segmentation,
+};
+use diffcut::refine::PamrConfig;
 use diffcut::{npy, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -162,7 +164,13 @@ impl CutArgs {
 
 impl CutArgs {
     fn params(&self, grid: usize) -> SegmentParams {
-        SegmentParams { tau: self.tau, alpha: self.alpha, grid, tau_max: self.tau_max, mode: self.mode }
+        SegmentParams {
+            tau: self.tau,
+            alpha: self.alpha,
+            grid,
+            tau_max: self.tau_max,
+            mode: self.mode,
+        }
     }
 }
 
@@ -366,7 +374,10 @@ fn warn_if_merged(seg: &Segmentation, tau: f64) {
 /// A short content tag of a model (from its manifest's hashes), so caches of different models
 /// never mix.
 fn short_hash(files: &[diffcut::model::ManifestFile]) -> String {
-    files.iter().find(|f| f.kind == "weights").map_or_else(|| "none".into(), |f| f.sha256.chars().take(8).collect())
+    files
+        .iter()
+        .find(|f| f.kind == "weights")
+        .map_or_else(|| "none".into(), |f| f.sha256.chars().take(8).collect())
 }
 
 fn read_features(path: &Path) -> Result<FeatureGrid> {
@@ -390,7 +401,13 @@ fn write_tree(path: &Path, tree: &SegmentTree) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Ncut { features, cut, out, tree, bench } => {
+        Command::Ncut {
+            features,
+            cut,
+            out,
+            tree,
+            bench,
+        } => {
             let f = read_features(&features)?;
             let (h, w) = (f.h, f.w);
             let gpu = cut.gpu()?;
@@ -422,7 +439,17 @@ fn run(cli: Cli) -> Result<()> {
             pb.finish_and_clear();
             eprintln!("features [{}, {}, {}] → {}", f.h, f.w, f.c, out.display());
         }
-        Command::Segment { image, cut, grid, out, overlay: overlay_path, tree, refine, model, model_opts } => {
+        Command::Segment {
+            image,
+            cut,
+            grid,
+            out,
+            overlay: overlay_path,
+            tree,
+            refine,
+            model,
+            model_opts,
+        } => {
             let pb = spinner("decoding");
             let img = load_image(&image)?;
             let features = match &model {
@@ -441,7 +468,11 @@ fn run(cli: Cli) -> Result<()> {
                 Refine::None => seg.pixel_labels(w as usize, h as usize)?,
                 Refine::Demo | Refine::Eval => {
                     pb.set_message("assigning pixels + PAMR");
-                    let cfg = if refine == Refine::Demo { PamrConfig::demo() } else { PamrConfig::eval() };
+                    let cfg = if refine == Refine::Demo {
+                        PamrConfig::demo()
+                    } else {
+                        PamrConfig::eval()
+                    };
                     let k = seg.segments;
                     let on_gpu = |work: &image::RgbImage, coarse: &[u32], ww: usize, wh: usize| -> Result<Vec<u32>> {
                         let ctx = gpu.as_ref().expect("only called with a GPU");
@@ -462,10 +493,23 @@ fn run(cli: Cli) -> Result<()> {
             warn_if_merged(&seg, cut.tau);
             eprintln!("{} segments → {}", seg.segments, out.display());
         }
-        Command::Miou { gt, pred, classes, ignore, background_merge, json } => {
-            let protocol = Protocol { classes, ignore, background_merge };
+        Command::Miou {
+            gt,
+            pred,
+            classes,
+            ignore,
+            background_merge,
+            json,
+        } => {
+            let protocol = Protocol {
+                classes,
+                ignore,
+                background_merge,
+            };
             let bar = ProgressBar::new(0);
-            bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} images, {eta} left").expect("valid template"));
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} images, {eta} left").expect("valid template"),
+            );
             let report = evaluate_dirs_with(&gt, &pred, &protocol, |done, total| {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
@@ -477,12 +521,43 @@ fn run(cli: Cli) -> Result<()> {
                 files::write(&f, text.as_bytes())?;
             }
         }
-        Command::Eval { dataset, root, features, model, model_opts, limit, cache, json, tau, alpha, grid, refine, class_map, image_list } => {
-            run_eval(EvalArgs { dataset, root, features, model, model_opts, limit, cache, json, tau, alpha, grid, refine, class_map, image_list })?;
+        Command::Eval {
+            dataset,
+            root,
+            features,
+            model,
+            model_opts,
+            limit,
+            cache,
+            json,
+            tau,
+            alpha,
+            grid,
+            refine,
+            class_map,
+            image_list,
+        } => {
+            run_eval(EvalArgs {
+                dataset,
+                root,
+                features,
+                model,
+                model_opts,
+                limit,
+                cache,
+                json,
+                tau,
+                alpha,
+                grid,
+                refine,
+                class_map,
+                image_list,
+            })?;
         }
         Command::Recut { tree, tau, out } => {
             let bytes = files::read(&tree)?;
-            let t: SegmentTree = serde_json::from_slice(&bytes).map_err(|e| Error::Tree(format!("{}: {e}", tree.display())))?;
+            let t: SegmentTree =
+                serde_json::from_slice(&bytes).map_err(|e| Error::Tree(format!("{}: {e}", tree.display())))?;
             t.validate()?;
             let (labels, k) = t.labels_at(tau)?;
             write_labels(&out, t.grid, &labels)?;
@@ -511,7 +586,10 @@ struct EvalArgs {
 
 /// `diffcut eval`: one benchmark through the official protocol (spec §6).
 fn run_eval(a: EvalArgs) -> Result<()> {
-    use diffcut::eval::datasets::{eval_gt, eval_image, predict_colour, predict_from_features, Dataset, DatasetKind, DatasetOptions, EvalSettings, EVAL_MASK_SIDE};
+    use diffcut::eval::datasets::{
+        eval_gt, eval_image, predict_colour, predict_from_features, Dataset, DatasetKind, DatasetOptions, EvalSettings,
+        EVAL_MASK_SIDE,
+    };
     use diffcut::eval::{load_label_png, Accumulator};
 
     let kind = DatasetKind::parse(&a.dataset)?;
@@ -542,7 +620,13 @@ fn run_eval(a: EvalArgs) -> Result<()> {
         Refine::Demo => "demo",
     };
     let settings = EvalSettings {
-        segment: SegmentParams { tau: a.tau, alpha: a.alpha, grid: a.grid, tau_max: None, mode: Mode::Official },
+        segment: SegmentParams {
+            tau: a.tau,
+            alpha: a.alpha,
+            grid: a.grid,
+            tau_max: None,
+            mode: Mode::Official,
+        },
         refine: match a.refine {
             Refine::None => None,
             Refine::Eval => Some(PamrConfig::eval()),
@@ -550,7 +634,10 @@ fn run_eval(a: EvalArgs) -> Result<()> {
         },
     };
     settings.segment.tree_options()?;
-    let opts = DatasetOptions { class_map: a.class_map.clone(), image_list: a.image_list.clone() };
+    let opts = DatasetOptions {
+        class_map: a.class_map.clone(),
+        image_list: a.image_list.clone(),
+    };
     let ds = Dataset::open(kind, &a.root, &opts)?;
     let mut samples = ds.samples.clone();
     if let Some(n) = a.limit {
@@ -559,26 +646,46 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     let protocol = ds.protocol();
     // The background merge runs before PAMR inside the prediction (§6.4); the cached labels are
     // already merged, so the final matching is the plain one over all classes.
-    let mut acc = Accumulator::with_protocol(diffcut::eval::Protocol { background_merge: false, ..protocol })?;
+    let mut acc = Accumulator::with_protocol(diffcut::eval::Protocol {
+        background_merge: false,
+        ..protocol
+    })?;
     let merge = protocol.background_merge.then_some(protocol.classes);
     let cache_dir = a.cache.as_ref().map(|c| {
         let features = match &model {
-            Some(m) => format!("diffusion-{}-{}-S{}-{}", m.manifest.dtype, short_hash(&m.manifest.files), a.model_opts.size, a.model_opts.noise.replace(['/', '\\', '.'], "_")),
+            Some(m) => format!(
+                "diffusion-{}-{}-S{}-{}",
+                m.manifest.dtype,
+                short_hash(&m.manifest.files),
+                a.model_opts.size,
+                a.model_opts.noise.replace(['/', '\\', '.'], "_")
+            ),
             None => format!("{}_grid{}", a.features, a.grid),
         };
-        c.join(format!("{}_{features}_tau{}_alpha{}_{}", kind.name(), a.tau, a.alpha, refine_name))
+        c.join(format!(
+            "{}_{features}_tau{}_alpha{}_{}",
+            kind.name(),
+            a.tau,
+            a.alpha,
+            refine_name
+        ))
     });
     if let Some(d) = &cache_dir {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
     let side = EVAL_MASK_SIDE as u32;
     let bar = ProgressBar::new(samples.len() as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} images, {elapsed} elapsed, {eta} left {msg}").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} images, {elapsed} elapsed, {eta} left {msg}")
+            .expect("valid template"),
+    );
     let (mut computed, mut cached) = (0usize, 0usize);
     for s in &samples {
         let (gw, gh, raw_gt) = ds.load_gt(s)?;
         let gt = eval_gt(&raw_gt, gw, gh);
-        let cache_file = cache_dir.as_ref().map(|d| d.join(format!("{}.png", s.name.replace(['/', '\\'], "_"))));
+        let cache_file = cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.png", s.name.replace(['/', '\\'], "_"))));
         let from_cache = match &cache_file {
             Some(f) if f.is_file() => match load_label_png(f) {
                 Ok((w, h, v)) if w == side && h == side => Some(v.into_iter().map(u32::from).collect::<Vec<u32>>()),
@@ -605,14 +712,21 @@ fn run_eval(a: EvalArgs) -> Result<()> {
                 let p = match &model {
                     None => predict_colour(&eval_img, &gt, merge, &settings)?,
                     Some(m) => {
-                        let feature_file = cache_dir.as_ref().map(|d| d.join("features").join(format!("{}.npy", s.name.replace(['/', '\\'], "_"))));
-                        let cached_features = feature_file.as_ref().filter(|f| f.is_file()).and_then(|f| read_features(f).ok());
+                        let feature_file = cache_dir.as_ref().map(|d| {
+                            d.join("features")
+                                .join(format!("{}.npy", s.name.replace(['/', '\\'], "_")))
+                        });
+                        let cached_features = feature_file
+                            .as_ref()
+                            .filter(|f| f.is_file())
+                            .and_then(|f| read_features(f).ok());
                         let features = match cached_features {
                             Some(f) => f,
                             None => {
                                 let f = pollster::block_on(m.features(&eval_img, a.model_opts.size, &noise))?;
                                 if let Some(path) = &feature_file {
-                                    std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(|e| Error::io(path, e))?;
+                                    std::fs::create_dir_all(path.parent().expect("has a parent"))
+                                        .map_err(|e| Error::io(path, e))?;
                                     files::write(path, &npy::encode_f32(&[f.h, f.w, f.c], &f.values))?;
                                 }
                                 FeatureGrid::new(f.h, f.w, f.c, f.values)?
@@ -656,7 +770,10 @@ fn run_eval(a: EvalArgs) -> Result<()> {
         kind.paper_miou()
     );
     println!();
-    println!("{note}; τ = {}, α = {}, grid = {}, refine = {refine_name}", a.tau, a.alpha, a.grid);
+    println!(
+        "{note}; τ = {}, α = {}, grid = {}, refine = {refine_name}",
+        a.tau, a.alpha, a.grid
+    );
     println!("images: {computed} computed, {cached} from cache");
     if let Some(f) = a.json {
         let mut j = report.to_json();

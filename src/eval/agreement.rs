@@ -10,7 +10,11 @@ use crate::{Error, Result};
 /// Fraction of cells on which `a` and `b` agree under the best one-to-one relabelling.
 pub fn partition_agreement(a: &[u32], b: &[u32]) -> Result<f64> {
     if a.len() != b.len() {
-        return Err(Error::InvalidParameter { name: "labels", expected: "two labelings of the same cells", got: format!("{} and {} labels", a.len(), b.len()) });
+        return Err(Error::InvalidParameter {
+            name: "labels",
+            expected: "two labelings of the same cells",
+            got: format!("{} and {} labels", a.len(), b.len()),
+        });
     }
     if a.is_empty() {
         return Ok(1.0);

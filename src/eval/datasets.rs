@@ -189,7 +189,10 @@ pub fn read_list(path: &Path) -> Result<Vec<String>> {
         .filter(|l| !l.is_empty())
         .map(|l| {
             let first = l.split_whitespace().next().unwrap_or(l);
-            Path::new(first).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| first.to_string())
+            Path::new(first)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| first.to_string())
         })
         .collect();
     if names.is_empty() {
@@ -203,12 +206,15 @@ pub fn read_list(path: &Path) -> Result<Vec<String>> {
 pub fn read_class_map(path: &Path) -> Result<Vec<(u16, i32)>> {
     let text = read_text(path)?;
     let bad = |line: usize, l: &str| {
-        Error::Eval(format!("{}:{line}: expected `RAW CLASS` (e.g. `12 3`) or a JSON object, got {l:?}", path.display()))
+        Error::Eval(format!(
+            "{}:{line}: expected `RAW CLASS` (e.g. `12 3`) or a JSON object, got {l:?}",
+            path.display()
+        ))
     };
     let mut out = Vec::new();
     if text.trim_start().starts_with('{') {
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| Error::Eval(format!("{}: invalid JSON class map: {e}", path.display())))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Eval(format!("{}: invalid JSON class map: {e}", path.display())))?;
         let obj = v.as_object().ok_or_else(|| bad(1, "not an object"))?;
         for (k, v) in obj {
             let raw: u16 = k.trim().parse().map_err(|_| bad(1, k))?;
@@ -256,7 +262,10 @@ fn table_from_map(path: &Path, entries: &[(u16, i32)], classes: usize, unmapped:
     }
     if seen.iter().any(|s| !s) {
         let n = seen.iter().filter(|s| !**s).count();
-        eprintln!("note: {}: {n} of the {classes} classes receive no raw value", path.display());
+        eprintln!(
+            "note: {}: {n} of the {classes} classes receive no raw value",
+            path.display()
+        );
     }
     Ok(table)
 }
@@ -308,14 +317,21 @@ fn sorted_files(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.file_name().map(|n| n.to_string_lossy().ends_with(suffix)).unwrap_or(false))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .map(|n| n.to_string_lossy().ends_with(suffix))
+                    .unwrap_or(false)
+        })
         .collect();
     v.sort();
     Ok(v)
 }
 
 fn stem(p: &Path) -> String {
-    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Samples for `names` in `images/` + `gts/` with the given extensions; the image must exist (its
@@ -326,7 +342,11 @@ fn samples_from_names(names: &[String], images: &Path, img_ext: &str, gts: &Path
         .map(|n| {
             let image = images.join(format!("{n}{img_ext}"));
             require_file(&image, "image")?;
-            Ok(Sample { name: n.clone(), image, gt: gts.join(format!("{n}{gt_ext}")) })
+            Ok(Sample {
+                name: n.clone(),
+                image,
+                gt: gts.join(format!("{n}{gt_ext}")),
+            })
         })
         .collect()
 }
@@ -349,11 +369,16 @@ impl Dataset {
     }
 
     fn open_voc(root: &Path, opts: &DatasetOptions) -> Result<Self> {
-        let base = first_dir(&[root.join("VOCdevkit/VOC2012"), root.join("VOC2012"), root.to_path_buf()]).expect("root is a dir");
+        let base = first_dir(&[root.join("VOCdevkit/VOC2012"), root.join("VOC2012"), root.to_path_buf()])
+            .expect("root is a dir");
         let images = base.join("JPEGImages");
         require_dir(&images, "VOC JPEGImages folder")?;
-        let gts = first_dir(&[base.join("SegmentationClass"), base.join("SegmentationClassAug")])
-            .ok_or_else(|| missing(&base.join("SegmentationClass"), "VOC annotation folder (SegmentationClass or SegmentationClassAug)"))?;
+        let gts = first_dir(&[base.join("SegmentationClass"), base.join("SegmentationClassAug")]).ok_or_else(|| {
+            missing(
+                &base.join("SegmentationClass"),
+                "VOC annotation folder (SegmentationClass or SegmentationClassAug)",
+            )
+        })?;
         let list = match &opts.image_list {
             Some(l) => l.clone(),
             None => base.join("ImageSets/Segmentation/val.txt"),
@@ -370,7 +395,8 @@ impl Dataset {
     }
 
     fn open_context(root: &Path, opts: &DatasetOptions) -> Result<Self> {
-        let base = first_dir(&[root.join("VOCdevkit/VOC2010"), root.join("VOC2010"), root.to_path_buf()]).expect("root is a dir");
+        let base = first_dir(&[root.join("VOCdevkit/VOC2010"), root.join("VOC2010"), root.to_path_buf()])
+            .expect("root is a dir");
         let images = base.join("JPEGImages");
         require_dir(&images, "Pascal Context JPEGImages folder")?;
         let ctx59 = base.join("annotations_ctx59/val");
@@ -417,8 +443,16 @@ impl Dataset {
     fn open_coco(kind: DatasetKind, root: &Path, opts: &DatasetOptions) -> Result<Self> {
         let images = first_dir(&[root.join("images/val2017"), root.join("val2017")])
             .ok_or_else(|| missing(&root.join("images/val2017"), "COCO val2017 image folder"))?;
-        let gts = first_dir(&[root.join("annotations/val2017"), root.join("stuffthingmaps_trainval2017/val2017")])
-            .ok_or_else(|| missing(&root.join("annotations/val2017"), "COCO-Stuff stuffthingmaps val2017 folder"))?;
+        let gts = first_dir(&[
+            root.join("annotations/val2017"),
+            root.join("stuffthingmaps_trainval2017/val2017"),
+        ])
+        .ok_or_else(|| {
+            missing(
+                &root.join("annotations/val2017"),
+                "COCO-Stuff stuffthingmaps val2017 folder",
+            )
+        })?;
         let list = opts.image_list.as_ref().ok_or_else(|| {
             Error::Eval(format!(
                 "{}: --image-list FILE is required (the 2175-image COCO val2017 subset, Coco164kFull_Stuff_Coarse_7.txt \
@@ -438,17 +472,27 @@ impl Dataset {
                     )
                 })?;
                 let table = table_from_map(map, &read_class_map(map)?, 27, IGNORE)?;
-                GtDecode::Table { table, fallback: IGNORE }
+                GtDecode::Table {
+                    table,
+                    fallback: IGNORE,
+                }
             }
             _ => match &opts.class_map {
                 Some(map) => {
                     let table = table_from_map(map, &read_class_map(map)?, 81, 80)?;
                     GtDecode::Table { table, fallback: 80 }
                 }
-                None => GtDecode::Table { table: coco_object_table(), fallback: 80 },
+                None => GtDecode::Table {
+                    table: coco_object_table(),
+                    fallback: 80,
+                },
             },
         };
-        Ok(Dataset { kind, samples: samples_from_names(&names, &images, ".jpg", &gts, ".png")?, decode })
+        Ok(Dataset {
+            kind,
+            samples: samples_from_names(&names, &images, ".jpg", &gts, ".png")?,
+            decode,
+        })
     }
 
     fn open_cityscapes(root: &Path, opts: &DatasetOptions) -> Result<Self> {
@@ -460,8 +504,11 @@ impl Dataset {
             Some(l) => Some(read_list(l)?),
             None => None,
         };
-        let mut cities: Vec<PathBuf> =
-            std::fs::read_dir(&images).map_err(|e| Error::io(&images, e))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+        let mut cities: Vec<PathBuf> = std::fs::read_dir(&images)
+            .map_err(|e| Error::io(&images, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
         cities.sort();
         let mut samples = Vec::new();
         for city in cities {
@@ -470,7 +517,10 @@ impl Dataset {
                 let file = img.file_name().expect("file").to_string_lossy().into_owned();
                 let name = file.trim_end_matches("_leftImg8bit.png").to_string();
                 if let Some(f) = &filter {
-                    if !f.iter().any(|n| n == &name || n.trim_end_matches("_leftImg8bit") == name) {
+                    if !f
+                        .iter()
+                        .any(|n| n == &name || n.trim_end_matches("_leftImg8bit") == name)
+                    {
                         continue;
                     }
                 }
@@ -479,13 +529,26 @@ impl Dataset {
             }
         }
         if samples.is_empty() {
-            return Err(Error::Eval(format!("{}: no */*_leftImg8bit.png images", images.display())));
+            return Err(Error::Eval(format!(
+                "{}: no */*_leftImg8bit.png images",
+                images.display()
+            )));
         }
         let decode = match &opts.class_map {
-            Some(map) => GtDecode::Table { table: table_from_map(map, &read_class_map(map)?, 27, IGNORE)?, fallback: IGNORE },
-            None => GtDecode::Table { table: cityscapes_table(), fallback: IGNORE },
+            Some(map) => GtDecode::Table {
+                table: table_from_map(map, &read_class_map(map)?, 27, IGNORE)?,
+                fallback: IGNORE,
+            },
+            None => GtDecode::Table {
+                table: cityscapes_table(),
+                fallback: IGNORE,
+            },
         };
-        Ok(Dataset { kind: DatasetKind::Cityscapes, samples, decode })
+        Ok(Dataset {
+            kind: DatasetKind::Cityscapes,
+            samples,
+            decode,
+        })
     }
 
     fn open_ade(root: &Path, opts: &DatasetOptions) -> Result<Self> {
@@ -506,7 +569,10 @@ impl Dataset {
         Ok(Dataset {
             kind: DatasetKind::Ade20k,
             samples: samples_from_names(&names, &images, ".jpg", &gts, ".png")?,
-            decode: GtDecode::Table { table, fallback: IGNORE },
+            decode: GtDecode::Table {
+                table,
+                fallback: IGNORE,
+            },
         })
     }
 
@@ -517,7 +583,11 @@ impl Dataset {
 
     /// The evaluation protocol: classes, ignore value 255, the background merge where it applies.
     pub fn protocol(&self) -> crate::eval::Protocol {
-        crate::eval::Protocol { classes: self.classes(), ignore: Some(IGNORE), background_merge: self.kind.background_merge() }
+        crate::eval::Protocol {
+            classes: self.classes(),
+            ignore: Some(IGNORE),
+            background_merge: self.kind.background_merge(),
+        }
     }
 
     /// Reads a sample's ground truth as classes `0..classes` or [`IGNORE`]: `(width, height, labels)`.
@@ -549,11 +619,19 @@ impl Dataset {
                 let rgb = other.to_rgb8();
                 let mut out = Vec::with_capacity((w * h) as usize);
                 for p in rgb.pixels() {
-                    out.push(*inv.get(&p.0).ok_or_else(|| bad(format!("colour {:?} is not in the VOC colour map", p.0)))?);
+                    out.push(
+                        *inv.get(&p.0)
+                            .ok_or_else(|| bad(format!("colour {:?} is not in the VOC colour map", p.0)))?,
+                    );
                 }
                 out
             }
-            other => return Err(bad(format!("a label map must be a greyscale PNG, this decodes as {:?}", other.color()))),
+            other => {
+                return Err(bad(format!(
+                    "a label map must be a greyscale PNG, this decodes as {:?}",
+                    other.color()
+                )))
+            }
         };
         Ok((w, h, raw.into_iter().map(map).collect()))
     }
@@ -645,7 +723,10 @@ pub fn merge_background(gt: &[u16], pred: &[u32], classes: usize) -> Result<(Vec
         }
     }
     let merged_label = (max_pred + 1) as u32;
-    let merged: Vec<u32> = pred.iter().map(|&p| if keep[p as usize] { p } else { merged_label }).collect();
+    let merged: Vec<u32> = pred
+        .iter()
+        .map(|&p| if keep[p as usize] { p } else { merged_label })
+        .collect();
     Ok(renumber(&merged))
 }
 
@@ -676,7 +757,12 @@ pub struct EvalSettings {
 /// features at the grid, recursive NCut, concept assignment at 128×128, the GT-informed background
 /// merge where `background_merge_classes` is given, then PAMR on the image resized to 128×128.
 /// Returns 128×128 labels `0..k`.
-pub fn predict_colour(image: &RgbImage, gt: &[u16], background_merge_classes: Option<usize>, settings: &EvalSettings) -> Result<Vec<u32>> {
+pub fn predict_colour(
+    image: &RgbImage,
+    gt: &[u16],
+    background_merge_classes: Option<usize>,
+    settings: &EvalSettings,
+) -> Result<Vec<u32>> {
     let features = crate::features::color_features(image, settings.segment.grid)?;
     predict_from_features(image, features, gt, background_merge_classes, settings)
 }

@@ -71,7 +71,11 @@ fn solve_checked(cost: &[f64], nr: usize, nc: usize, maximize: bool) -> Result<V
             got: x.to_string(),
         });
     }
-    let solved = if maximize { solve_wide::<true>(cost, nr, nc) } else { solve_wide::<false>(cost, nr, nc) };
+    let solved = if maximize {
+        solve_wide::<true>(cost, nr, nc)
+    } else {
+        solve_wide::<false>(cost, nr, nc)
+    };
     solved.ok_or_else(|| Error::InvalidParameter {
         name: "cost",
         expected: "a feasible matrix (some assignment with finite cost)",
@@ -232,7 +236,10 @@ mod tests {
         assert!(linear_sum_assignment(&[1.0, f64::INFINITY], 1, 2, true).is_err());
         assert!(linear_sum_assignment(&[1.0, f64::NEG_INFINITY], 1, 2, false).is_err());
         // +inf is allowed when minimising, unless it makes the problem infeasible.
-        assert_eq!(linear_sum_assignment(&[f64::INFINITY, 1.0], 1, 2, false).unwrap().1, vec![1]);
+        assert_eq!(
+            linear_sum_assignment(&[f64::INFINITY, 1.0], 1, 2, false).unwrap().1,
+            vec![1]
+        );
         assert!(linear_sum_assignment(&[f64::INFINITY; 4], 2, 2, false).is_err());
         assert_eq!(linear_sum_assignment(&[], 0, 3, false).unwrap(), (vec![], vec![]));
     }

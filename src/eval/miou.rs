@@ -69,7 +69,11 @@ pub struct Protocol {
 impl Protocol {
     /// The plain protocol of spec §6.3 (no background merge).
     pub fn new(classes: usize, ignore: Option<u16>) -> Self {
-        Protocol { classes, ignore, background_merge: false }
+        Protocol {
+            classes,
+            ignore,
+            background_merge: false,
+        }
     }
 
     /// Checks the parameters.
@@ -105,7 +109,9 @@ impl Protocol {
     /// The first ground-truth pixel that is neither a class nor the ignore value, as
     /// `(index, value)`.
     pub fn first_invalid_gt(&self, gt: &[u16]) -> Option<(usize, u16)> {
-        gt.iter().position(|&g| usize::from(g) >= self.classes && Some(g) != self.ignore).map(|i| (i, gt[i]))
+        gt.iter()
+            .position(|&g| usize::from(g) >= self.classes && Some(g) != self.ignore)
+            .map(|i| (i, gt[i]))
     }
 
     fn describe_ignore(&self) -> String {
@@ -264,8 +270,16 @@ impl Accumulator {
                 }
             }
             let merged_label = max_pred + 1;
-            let merged: Vec<u32> =
-                pred.iter().map(|&p| if keep[usize::from(p)] { u32::from(p) } else { merged_label }).collect();
+            let merged: Vec<u32> = pred
+                .iter()
+                .map(|&p| {
+                    if keep[usize::from(p)] {
+                        u32::from(p)
+                    } else {
+                        merged_label
+                    }
+                })
+                .collect();
             let max_merged = *merged.iter().max().expect("not empty");
             let nc = n.max(max_merged as usize + 1);
             let col = match_image(&mut self.hist, gt, &merged, n, nc);
@@ -304,9 +318,16 @@ impl Accumulator {
             })
             .collect();
         let defined: Vec<f64> = per_class_iou.iter().flatten().copied().collect();
-        let miou = if defined.is_empty() { f64::NAN } else { defined.iter().sum::<f64>() / defined.len() as f64 };
-        let pixel_accuracy =
-            if self.pixels == 0 { f64::NAN } else { self.tp.iter().sum::<u64>() as f64 / self.pixels as f64 };
+        let miou = if defined.is_empty() {
+            f64::NAN
+        } else {
+            defined.iter().sum::<f64>() / defined.len() as f64
+        };
+        let pixel_accuracy = if self.pixels == 0 {
+            f64::NAN
+        } else {
+            self.tp.iter().sum::<u64>() as f64 / self.pixels as f64
+        };
         MiouReport {
             miou,
             pixel_accuracy,
@@ -402,7 +423,10 @@ fn png_names(dir: &Path) -> Result<BTreeSet<OsString>> {
         }
     }
     if names.is_empty() {
-        return Err(Error::Eval(format!("{}: no .png files in this directory", dir.display())));
+        return Err(Error::Eval(format!(
+            "{}: no .png files in this directory",
+            dir.display()
+        )));
     }
     Ok(names)
 }
@@ -431,7 +455,9 @@ pub fn load_label_png(path: &Path) -> Result<(u32, u32, Vec<u16>)> {
 fn decode_label_png(bytes: &[u8]) -> Result<(u32, u32, Vec<u16>)> {
     const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
     if bytes.len() < 26 || &bytes[..8] != SIGNATURE || &bytes[12..16] != b"IHDR" {
-        return Err(Error::ImageDecode("not a PNG file (no PNG signature and header)".into()));
+        return Err(Error::ImageDecode(
+            "not a PNG file (no PNG signature and header)".into(),
+        ));
     }
     let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     let (width, height, depth, colour) = (be(16), be(20), bytes[24], bytes[25]);
@@ -479,7 +505,10 @@ fn decode_label_png(bytes: &[u8]) -> Result<(u32, u32, Vec<u16>)> {
     match DynamicImage::from_decoder(decoder).map_err(corrupt)? {
         DynamicImage::ImageLuma8(img) => Ok((width, height, img.into_raw().into_iter().map(u16::from).collect())),
         DynamicImage::ImageLuma16(img) => Ok((width, height, img.into_raw())),
-        other => Err(Error::ImageDecode(format!("unexpected decoded layout {:?}", other.color()))),
+        other => Err(Error::ImageDecode(format!(
+            "unexpected decoded layout {:?}",
+            other.color()
+        ))),
     }
 }
 
@@ -541,9 +570,11 @@ pub fn evaluate_dirs_with(
             )));
         }
         acc.add(&gt, &pred).map_err(|e| match e {
-            Error::InvalidParameter { name, expected, got } => {
-                Error::InvalidParameter { name, expected, got: format!("{got} in {}", pred_path.display()) }
-            }
+            Error::InvalidParameter { name, expected, got } => Error::InvalidParameter {
+                name,
+                expected,
+                got: format!("{got} in {}", pred_path.display()),
+            },
             Error::Eval(m) => Error::Eval(format!("{} / {}: {m}", gt_path.display(), pred_path.display())),
             other => other,
         })?;
@@ -604,6 +635,11 @@ mod tests {
         assert!(Accumulator::new(0, None).is_err());
         assert!(Accumulator::new(3, Some(2)).is_err());
         assert!(Accumulator::new(3, Some(3)).is_ok());
-        assert!(Accumulator::with_protocol(Protocol { classes: 1, ignore: None, background_merge: true }).is_err());
+        assert!(Accumulator::with_protocol(Protocol {
+            classes: 1,
+            ignore: None,
+            background_merge: true
+        })
+        .is_err());
     }
 }

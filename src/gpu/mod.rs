@@ -33,7 +33,9 @@ use crate::{Error, Result};
 pub use tree::{segment_tree_gpu, GpuStats};
 
 /// Buffer usages of our storage buffers.
-const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_DST).union(wgpu::BufferUsages::COPY_SRC);
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
 
 /// How a binding is used by a kernel (explicit layouts: each entry point declares only what it
 /// uses, so no pipeline needs more than 7 storage buffers).
@@ -68,7 +70,9 @@ impl Kernel {
                         min_binding_size: None,
                     },
                     Slot::Read | Slot::ReadWrite => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: matches!(slot, Slot::Read) },
+                        ty: wgpu::BufferBindingType::Storage {
+                            read_only: matches!(slot, Slot::Read),
+                        },
                         has_dynamic_offset: false,
                         min_binding_size: None,
                     },
@@ -76,7 +80,10 @@ impl Kernel {
                 count: None,
             })
             .collect();
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(entry), entries: &entries });
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(entry),
+            entries: &entries,
+        });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(entry),
             bind_group_layouts: &[Some(&layout)],
@@ -90,7 +97,11 @@ impl Kernel {
             compilation_options: Default::default(),
             cache: None,
         });
-        Self { pipeline, layout, bindings: slots.iter().map(|s| s.0).collect() }
+        Self {
+            pipeline,
+            layout,
+            bindings: slots.iter().map(|s| s.0).collect(),
+        }
     }
 
     /// A bind group over `buffers` (indexed by binding number); `params_size` is the size of one
@@ -100,16 +111,28 @@ impl Kernel {
             .bindings
             .iter()
             .map(|&b| {
-                let buf = buffers.iter().find(|(i, _)| *i == b).unwrap_or_else(|| panic!("kernel binding {b} has no buffer")).1;
+                let buf = buffers
+                    .iter()
+                    .find(|(i, _)| *i == b)
+                    .unwrap_or_else(|| panic!("kernel binding {b} has no buffer"))
+                    .1;
                 let resource = if b == 0 {
-                    wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: buf, offset: 0, size: wgpu::BufferSize::new(params_size) })
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: buf,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(params_size),
+                    })
                 } else {
                     buf.as_entire_binding()
                 };
                 wgpu::BindGroupEntry { binding: b, resource }
             })
             .collect();
-        device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &self.layout, entries: &entries })
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &self.layout,
+            entries: &entries,
+        })
     }
 }
 
@@ -141,13 +164,25 @@ impl GpuContext {
                 apply_limit_buckets: false,
             })
             .await
-            .map_err(|e| Error::Gpu(format!("no GPU adapter with compute support was found ({e}); use --device cpu")))?;
+            .map_err(|e| {
+                Error::Gpu(format!(
+                    "no GPU adapter with compute support was found ({e}); use --device cpu"
+                ))
+            })?;
         let info = adapter.get_info();
         let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor { label: Some("diffcut"), required_limits: adapter.limits(), ..Default::default() })
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("diffcut"),
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
             .await
             .map_err(|e| Error::Gpu(format!("cannot open {}: {e}", info.name)))?;
-        Ok(Self::from_device(device, queue, format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)))
+        Ok(Self::from_device(
+            device,
+            queue,
+            format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
+        ))
     }
 
     /// Wraps an existing device (e.g. the one burn-wgpu opened), compiling our kernels on it.
@@ -169,23 +204,45 @@ impl GpuContext {
         let sweep = sweep::Kernels::new(&device);
         let split = split::Kernels::new(&device);
         let pamr = pamr::Kernels::new(&device);
-        Self { device, queue, adapter, limits, affinity, lanczos, sweep, split, pamr, failure }
+        Self {
+            device,
+            queue,
+            adapter,
+            limits,
+            affinity,
+            lanczos,
+            sweep,
+            split,
+            pamr,
+            failure,
+        }
     }
 
     /// The largest buffer (and storage binding) this device accepts.
     pub fn max_buffer(&self) -> u64 {
-        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 
     pub(crate) fn check_size(&self, what: &'static str, bytes: u64) -> Result<()> {
         if bytes > self.max_buffer() {
-            return Err(Error::GpuLimit { what, needed: bytes, limit: self.max_buffer() });
+            return Err(Error::GpuLimit {
+                what,
+                needed: bytes,
+                limit: self.max_buffer(),
+            });
         }
         Ok(())
     }
 
     pub(crate) fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes.max(16), usage: STORAGE, mapped_at_creation: false })
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16),
+            usage: STORAGE,
+            mapped_at_creation: false,
+        })
     }
 
     fn failed(&self) -> Result<()> {
@@ -197,7 +254,12 @@ impl GpuContext {
 
     /// Copies `regions` (buffer, byte offset, byte length) into `staging` back to back, submits
     /// `encoder` and waits for the map: one readback. Returns the bytes of each region.
-    pub(crate) async fn read_back(&self, mut encoder: wgpu::CommandEncoder, staging: &wgpu::Buffer, regions: &[(&wgpu::Buffer, u64, u64)]) -> Result<Vec<Vec<u8>>> {
+    pub(crate) async fn read_back(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        staging: &wgpu::Buffer,
+        regions: &[(&wgpu::Buffer, u64, u64)],
+    ) -> Result<Vec<Vec<u8>>> {
         let mut at = 0u64;
         for &(buf, offset, len) in regions {
             encoder.copy_buffer_to_buffer(buf, offset, staging, at, len);
@@ -210,12 +272,18 @@ impl GpuContext {
             let _ = tx.send(r);
         });
         #[cfg(not(target_arch = "wasm32"))]
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-        let mapped = rx.await.map_err(|_| Error::Gpu("the device was lost before the result came back".into()))?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        let mapped = rx
+            .await
+            .map_err(|_| Error::Gpu("the device was lost before the result came back".into()))?;
         self.failed()?;
         mapped.map_err(|e| Error::Gpu(format!("reading results back: {e}")))?;
         let out = {
-            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("reading results back: {e}")))?;
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("reading results back: {e}")))?;
             let mut out = Vec::with_capacity(regions.len());
             let mut at = 0usize;
             for &(_, _, len) in regions {
@@ -232,7 +300,14 @@ impl GpuContext {
 /// One dispatch in `pass`, counted. Callers record a whole sequence in one compute pass: a pass per
 /// dispatch costs tens of microseconds each on a real GPU, and thousands of them per tree would
 /// dominate the run time.
-pub(crate) fn dispatch(pass: &mut wgpu::ComputePass<'_>, kernel: &Kernel, group: &wgpu::BindGroup, offsets: &[u32], grid: (u32, u32), count: &mut u64) {
+pub(crate) fn dispatch(
+    pass: &mut wgpu::ComputePass<'_>,
+    kernel: &Kernel,
+    group: &wgpu::BindGroup,
+    offsets: &[u32],
+    grid: (u32, u32),
+    count: &mut u64,
+) {
     pass.set_pipeline(&kernel.pipeline);
     pass.set_bind_group(0, group, offsets);
     pass.dispatch_workgroups(grid.0, grid.1, 1);
@@ -241,7 +316,10 @@ pub(crate) fn dispatch(pass: &mut wgpu::ComputePass<'_>, kernel: &Kernel, group:
 
 /// A compute pass on `encoder`.
 pub(crate) fn pass(encoder: &mut wgpu::CommandEncoder) -> wgpu::ComputePass<'_> {
-    encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None })
+    encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: None,
+        timestamp_writes: None,
+    })
 }
 
 /// A 2-D grid of at most 65 535 workgroups per side covering `groups` workgroups.
@@ -252,10 +330,16 @@ pub(crate) fn grid(groups: u32) -> (u32, u32) {
 
 /// Reinterprets little-endian bytes as `f32`s.
 pub(crate) fn f32s(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 /// Reinterprets little-endian bytes as `u32`s.
 pub(crate) fn u32s(bytes: &[u8]) -> Vec<u32> {
-    bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }

@@ -43,7 +43,12 @@ struct Pending {
 
 /// Grows the segment tree of `features` on the GPU. Same result as
 /// [`crate::ncut::segment_tree`] up to floating-point ties.
-pub async fn segment_tree_gpu(ctx: &GpuContext, features: &FeatureGrid, alpha: f32, opts: TreeOptions) -> Result<(SegmentTree, GpuStats)> {
+pub async fn segment_tree_gpu(
+    ctx: &GpuContext,
+    features: &FeatureGrid,
+    alpha: f32,
+    opts: TreeOptions,
+) -> Result<(SegmentTree, GpuStats)> {
     check_alpha(alpha)?;
     check_tau(opts.tau_max)?;
     let (n, c) = (features.cells(), features.c);
@@ -68,7 +73,10 @@ pub async fn segment_tree_gpu(ctx: &GpuContext, features: &FeatureGrid, alpha: f
     let zero_row = ctx.storage("zero rows", mb(n));
     let order = [ctx.storage("order 0", mb(n)), ctx.storage("order 1", mb(n))];
     let seg = [ctx.storage("segment 0", mb(n)), ctx.storage("segment 1", mb(n))];
-    let ranges = [ctx.storage("ranges 0", mb(2 + 2 * n)), ctx.storage("ranges 1", mb(2 + 2 * n))];
+    let ranges = [
+        ctx.storage("ranges 0", mb(2 + 2 * n)),
+        ctx.storage("ranges 1", mb(2 + 2 * n)),
+    ];
     let dis = ctx.storage("D^-1/2", mb(n));
     let q = ctx.storage("basis", mb((mu + 2) * n));
     let work = ctx.storage("work", mb(n));
@@ -81,42 +89,134 @@ pub async fn segment_tree_gpu(ctx: &GpuContext, features: &FeatureGrid, alpha: f
     let out = ctx.storage("decisions", mb(sweep::OUT * n));
     let counts = ctx.storage("child sizes", mb(2 * n));
     let slots = lanczos::slots(n32, m, m);
-    let uniform = |label, size| dev.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+    let uniform = |label, size| {
+        dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    };
     let lz_params = uniform("lanczos params", slots.len() as u64 * lanczos::SLOT);
     let aff_params = uniform("affinity params", 16);
     let sw_params = uniform("sweep params", 16);
     let split_params = uniform("split params", 16);
     let staging_bytes = mb(sweep::OUT * n + n + 2 * n * mu + 2 + 2 * n + n) + 64;
-    let staging = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("readback"), size: staging_bytes, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+    let staging = dev.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: staging_bytes,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
 
     use affinity::b as afb;
-    let aff = affinity::Groups::new(dev, &ctx.affinity, n32, &[(afb::PARAMS, &aff_params), (afb::X, &x), (afb::S, &w), (afb::PARTIAL, &partial), (afb::MINMAX, &minmax), (afb::ZERO_ROW, &zero_row)]);
+    let aff = affinity::Groups::new(
+        dev,
+        &ctx.affinity,
+        n32,
+        &[
+            (afb::PARAMS, &aff_params),
+            (afb::X, &x),
+            (afb::S, &w),
+            (afb::PARTIAL, &partial),
+            (afb::MINMAX, &minmax),
+            (afb::ZERO_ROW, &zero_row),
+        ],
+    );
     let lz: Vec<lanczos::Groups> = (0..2)
         .map(|i| {
             use lanczos::b as lb;
-            lanczos::Groups::new(dev, &ctx.lanczos, &[(lb::PARAMS, &lz_params), (lb::W, &w), (lb::ORDER, &order[i]), (lb::SEG, &seg[i]), (lb::RANGES, &ranges[i]), (lb::DIS, &dis), (lb::Q, &q), (lb::WORK, &work), (lb::COEF, &coef), (lb::AB, &ab)])
+            lanczos::Groups::new(
+                dev,
+                &ctx.lanczos,
+                &[
+                    (lb::PARAMS, &lz_params),
+                    (lb::W, &w),
+                    (lb::ORDER, &order[i]),
+                    (lb::SEG, &seg[i]),
+                    (lb::RANGES, &ranges[i]),
+                    (lb::DIS, &dis),
+                    (lb::Q, &q),
+                    (lb::WORK, &work),
+                    (lb::COEF, &coef),
+                    (lb::AB, &ab),
+                ],
+            )
         })
         .collect();
     let sw: Vec<sweep::Groups> = (0..2)
         .map(|i| {
             use sweep::b as sb;
-            sweep::Groups::new(dev, &ctx.sweep, &[(sb::PARAMS, &sw_params), (sb::W, &w), (sb::ORDER, &order[i]), (sb::SEG, &seg[i]), (sb::RANGES, &ranges[i]), (sb::Y, &work), (sb::BUCKET, &bucket), (sb::R, &rsum), (sb::DIS, &dis), (sb::STATS, &stats), (sb::OUT, &out)])
+            sweep::Groups::new(
+                dev,
+                &ctx.sweep,
+                &[
+                    (sb::PARAMS, &sw_params),
+                    (sb::W, &w),
+                    (sb::ORDER, &order[i]),
+                    (sb::SEG, &seg[i]),
+                    (sb::RANGES, &ranges[i]),
+                    (sb::Y, &work),
+                    (sb::BUCKET, &bucket),
+                    (sb::R, &rsum),
+                    (sb::DIS, &dis),
+                    (sb::STATS, &stats),
+                    (sb::OUT, &out),
+                ],
+            )
         })
         .collect();
     let sp: Vec<split::Groups> = (0..2)
         .map(|i| {
             use split::b as pb;
             let o = 1 - i;
-            split::Groups::new(dev, &ctx.split, &[(pb::PARAMS, &split_params), (pb::RANGES, &ranges[i]), (pb::Y, &work), (pb::OUT, &out), (pb::EXCLUDED, &zero_row), (pb::ORDER, &order[i]), (pb::SIDE, &bucket), (pb::COUNTS, &counts), (pb::NEXT, &ranges[o]), (pb::ORDER2, &order[o]), (pb::SEG2, &seg[o])])
+            split::Groups::new(
+                dev,
+                &ctx.split,
+                &[
+                    (pb::PARAMS, &split_params),
+                    (pb::RANGES, &ranges[i]),
+                    (pb::Y, &work),
+                    (pb::OUT, &out),
+                    (pb::EXCLUDED, &zero_row),
+                    (pb::ORDER, &order[i]),
+                    (pb::SIDE, &bucket),
+                    (pb::COUNTS, &counts),
+                    (pb::NEXT, &ranges[o]),
+                    (pb::ORDER2, &order[o]),
+                    (pb::SEG2, &seg[o]),
+                ],
+            )
         })
         .collect();
 
     let mut st = GpuStats::default();
     queue.write_buffer(&x, 0, bytemuck::cast_slice(&features.data));
-    queue.write_buffer(&aff_params, 0, bytemuck::bytes_of(&affinity::Params { n: n32, c: c as u32, alpha, tiles_x: tiles }));
-    queue.write_buffer(&sw_params, 0, bytemuck::bytes_of(&sweep::Params { n: n32, _pad: [0; 3] }));
+    queue.write_buffer(
+        &aff_params,
+        0,
+        bytemuck::bytes_of(&affinity::Params {
+            n: n32,
+            c: c as u32,
+            alpha,
+            tiles_x: tiles,
+        }),
+    );
+    queue.write_buffer(
+        &sw_params,
+        0,
+        bytemuck::bytes_of(&sweep::Params { n: n32, _pad: [0; 3] }),
+    );
     let use_excluded = u32::from(opts.mode == Mode::Official);
-    queue.write_buffer(&split_params, 0, bytemuck::bytes_of(&split::Params { tau_max: opts.tau_max as f32, use_excluded, _pad: [0; 2] }));
+    queue.write_buffer(
+        &split_params,
+        0,
+        bytemuck::bytes_of(&split::Params {
+            tau_max: opts.tau_max as f32,
+            use_excluded,
+            _pad: [0; 2],
+        }),
+    );
     let mut slot_bytes = vec![0u8; slots.len() * lanczos::SLOT as usize];
     for (i, p) in slots.iter().enumerate() {
         let at = i * lanczos::SLOT as usize;
@@ -129,8 +229,21 @@ pub async fn segment_tree_gpu(ctx: &GpuContext, features: &FeatureGrid, alpha: f
     queue.write_buffer(&seg[0], 0, &vec![0u8; n * 4]);
     queue.write_buffer(&ranges[0], 0, bytemuck::cast_slice(&[n32, 1, 0, n32]));
 
-    let mut nodes = vec![TreeNode { cells: root.clone(), depth: 0, parent: None, cut: None, children: None }];
-    let tree = |nodes, dropped| SegmentTree { grid: [features.h, features.w], alpha, tau_max: opts.tau_max, mode: opts.mode, nodes, dropped };
+    let mut nodes = vec![TreeNode {
+        cells: root.clone(),
+        depth: 0,
+        parent: None,
+        cut: None,
+        children: None,
+    }];
+    let tree = |nodes, dropped| SegmentTree {
+        grid: [features.h, features.w],
+        alpha,
+        tau_max: opts.tau_max,
+        mode: opts.mode,
+        nodes,
+        dropped,
+    };
     if n < 2 {
         return Ok((tree(preorder(nodes), Vec::new()), st));
     }
@@ -140,7 +253,13 @@ pub async fn segment_tree_gpu(ctx: &GpuContext, features: &FeatureGrid, alpha: f
     let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("level 0") });
     aff.encode(&ctx.affinity, &mut enc, &mut st.dispatches);
     lz[0].encode_lanczos(&ctx.lanczos, &mut enc, n32, 1, steps, &mut st.dispatches);
-    let back = ctx.read_back(enc, &staging, &[(&ab, 0, mb(2 * mu)), (&minmax, 0, 8), (&zero_row, 0, mb(n))]).await?;
+    let back = ctx
+        .read_back(
+            enc,
+            &staging,
+            &[(&ab, 0, mb(2 * mu)), (&minmax, 0, 8), (&zero_row, 0, mb(n))],
+        )
+        .await?;
     st.readbacks += 1;
     let mm = f32s(&back[1]);
     if !(mm[1] > mm[0]) {
@@ -188,10 +307,26 @@ pub async fn segment_tree_gpu(ctx: &GpuContext, features: &FeatureGrid, alpha: f
         enc.copy_buffer_to_buffer(&work, 0, &fiedler, 0, mb(n_pos));
         sp[cur].encode(&ctx.split, &mut enc, n_seg as u32, &mut st.dispatches);
         if next_steps >= 1 {
-            lz[1 - cur].encode_lanczos(&ctx.lanczos, &mut enc, next_pos as u32, next_seg as u32, next_steps, &mut st.dispatches);
+            lz[1 - cur].encode_lanczos(
+                &ctx.lanczos,
+                &mut enc,
+                next_pos as u32,
+                next_seg as u32,
+                next_steps,
+                &mut st.dispatches,
+            );
         }
         let back = ctx
-            .read_back(enc, &staging, &[(&out, 0, mb(sweep::OUT * n_seg)), (&fiedler, 0, mb(n_pos)), (&ab, 0, mb(2 * next_seg * mu)), (&ranges[1 - cur], 0, 8)])
+            .read_back(
+                enc,
+                &staging,
+                &[
+                    (&out, 0, mb(sweep::OUT * n_seg)),
+                    (&fiedler, 0, mb(n_pos)),
+                    (&ab, 0, mb(2 * next_seg * mu)),
+                    (&ranges[1 - cur], 0, 8),
+                ],
+            )
             .await?;
         st.readbacks += 1;
         let dec = f32s(&back[0]);
@@ -215,7 +350,10 @@ pub async fn segment_tree_gpu(ctx: &GpuContext, features: &FeatureGrid, alpha: f
                 ncut: f64::from(d[0]),
                 lambda,
                 threshold: f64::from(threshold),
-                curve: d[4..].iter().map(|&v| (v < sweep::NO_CUT).then_some(f64::from(v))).collect(),
+                curve: d[4..]
+                    .iter()
+                    .map(|&v| (v < sweep::NO_CUT).then_some(f64::from(v)))
+                    .collect(),
                 thresholds: thresholds_f32(ys),
                 fiedler: ys.iter().map(|&v| f64::from(v)).collect(),
                 lanczos_steps: used,
@@ -233,17 +371,32 @@ pub async fn segment_tree_gpu(ctx: &GpuContext, features: &FeatureGrid, alpha: f
                 for (i, cells) in sides.into_iter().enumerate() {
                     kids[i] = nodes.len() as u32;
                     if cells.len() >= 2 {
-                        next.push(Pending { node: nodes.len(), cells: cells.clone() });
+                        next.push(Pending {
+                            node: nodes.len(),
+                            cells: cells.clone(),
+                        });
                     }
-                    nodes.push(TreeNode { cells, depth, parent: Some(r.node as u32), cut: None, children: None });
+                    nodes.push(TreeNode {
+                        cells,
+                        depth,
+                        parent: Some(r.node as u32),
+                        cut: None,
+                        children: None,
+                    });
                 }
                 nodes[r.node].children = Some(kids);
             }
             nodes[r.node].cut = Some(cut);
         }
-        let mirror = [next.iter().map(|r| r.cells.len() as u32).sum::<u32>(), next.len() as u32];
+        let mirror = [
+            next.iter().map(|r| r.cells.len() as u32).sum::<u32>(),
+            next.len() as u32,
+        ];
         if gpu_next[..2] != mirror {
-            return Err(Error::Gpu(format!("the GPU's next level ({:?}) differs from the CPU's ({mirror:?})", &gpu_next[..2])));
+            return Err(Error::Gpu(format!(
+                "the GPU's next level ({:?}) differs from the CPU's ({mirror:?})",
+                &gpu_next[..2]
+            )));
         }
         regions = next;
         steps = next_steps;
@@ -258,7 +411,15 @@ fn thresholds_f32(y: &[f32]) -> Vec<f64> {
     let lo = 0.99 * y.iter().copied().fold(f32::INFINITY, f32::min);
     let hi = 0.99 * y.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let step = (hi - lo) / (sweep::T - 1) as f32;
-    (0..sweep::T).map(|t| f64::from(if t < sweep::T / 2 { lo + step * t as f32 } else { hi - step * (sweep::T - 1 - t) as f32 })).collect()
+    (0..sweep::T)
+        .map(|t| {
+            f64::from(if t < sweep::T / 2 {
+                lo + step * t as f32
+            } else {
+                hi - step * (sweep::T - 1 - t) as f32
+            })
+        })
+        .collect()
 }
 
 /// Renumbers breadth-first nodes into the pre-order (`y > θ` side first) the CPU tree uses.
@@ -280,7 +441,9 @@ fn preorder(nodes: Vec<TreeNode>) -> Vec<TreeNode> {
         .map(|i| {
             let mut node = slots[i].take().expect("each node once");
             node.parent = node.parent.map(|p| new_index[p as usize]);
-            node.children = node.children.map(|[a, b]| [new_index[a as usize], new_index[b as usize]]);
+            node.children = node
+                .children
+                .map(|[a, b]| [new_index[a as usize], new_index[b as usize]]);
             node
         })
         .collect()

@@ -260,9 +260,15 @@ impl RowSource {
             if b <= lo || a >= hi {
                 continue;
             }
-            let band = band.clone().unwrap_or_else(|| panic!("rows {lo}..{hi}: band {i} was dropped"));
+            let band = band
+                .clone()
+                .unwrap_or_else(|| panic!("rows {lo}..{hi}: band {i} was dropped"));
             let (from, to) = (lo.max(a), hi.min(b));
-            pieces.push(if from == a && to == b { band } else { band.narrow(2, from - a, to - from) });
+            pieces.push(if from == a && to == b {
+                band
+            } else {
+                band.narrow(2, from - a, to - from)
+            });
         }
         if pieces.len() == 1 {
             pieces.pop().expect("one piece")
@@ -329,12 +335,23 @@ impl Conv2d {
     /// Output rows `start..start + len` of the stride-1 "same" conv of a `height`-row tensor, from
     /// `window`: its input rows `start − k/2 .. start + len + k/2` clipped to `0..height`, already
     /// through any pointwise `pre`. The rows outside the tensor are the conv's zero padding.
-    pub fn forward_window(&self, weight: &Tensor<4>, window: Tensor<4>, start: usize, len: usize, height: usize) -> Tensor<4> {
+    pub fn forward_window(
+        &self,
+        weight: &Tensor<4>,
+        window: Tensor<4>,
+        start: usize,
+        len: usize,
+        height: usize,
+    ) -> Tensor<4> {
         let halo = self.kernel / 2;
         let top = halo.saturating_sub(start);
         let bottom = (start + len + halo).saturating_sub(height);
         let [b, c, rows, w] = window.dims();
-        assert_eq!(rows + top + bottom, len + 2 * halo, "window of {rows} rows for output rows {start}+{len}");
+        assert_eq!(
+            rows + top + bottom,
+            len + 2 * halo,
+            "window of {rows} rows for output rows {start}+{len}"
+        );
         let device = window.device();
         let mut parts = Vec::with_capacity(3);
         if top > 0 {
@@ -344,8 +361,17 @@ impl Conv2d {
         if bottom > 0 {
             parts.push(Tensor::zeros([b, c, bottom, w], &device));
         }
-        let input = if parts.len() == 1 { parts.pop().expect("one part") } else { Tensor::cat(parts, 2) };
-        conv2d(input, weight.clone(), Some(self.bias.clone()), options(1, [(0, 0), (halo, halo)]))
+        let input = if parts.len() == 1 {
+            parts.pop().expect("one part")
+        } else {
+            Tensor::cat(parts, 2)
+        };
+        conv2d(
+            input,
+            weight.clone(),
+            Some(self.bias.clone()),
+            options(1, [(0, 0), (halo, halo)]),
+        )
     }
 
     /// Output rows `start..start + len` of the stride-1 "same" conv of `pre(x)`, read from `x`.

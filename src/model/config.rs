@@ -83,8 +83,7 @@ fn bad(msg: impl Into<String>) -> Error {
 impl ModelConfig {
     /// Parses and validates `config.json`.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        let config: ModelConfig =
-            serde_json::from_slice(bytes).map_err(|e| bad(format!("does not parse: {e}")))?;
+        let config: ModelConfig = serde_json::from_slice(bytes).map_err(|e| bad(format!("does not parse: {e}")))?;
         config.validate()?;
         Ok(config)
     }
@@ -114,7 +113,9 @@ impl ModelConfig {
             }
         }
         if u.layers_per_block == 0 || u.in_channels == 0 || u.norm_num_groups == 0 {
-            return Err(bad("unet.layers_per_block, in_channels and norm_num_groups must be ≥ 1"));
+            return Err(bad(
+                "unet.layers_per_block, in_channels and norm_num_groups must be ≥ 1",
+            ));
         }
         for (i, kind) in u.down_block_types.iter().enumerate() {
             let depths = &u.transformer_layers_per_block[i];
@@ -145,10 +146,15 @@ impl ModelConfig {
             let c = u.block_out_channels[i];
             let heads = u.num_attention_heads[i];
             if !c.is_multiple_of(u.norm_num_groups) {
-                return Err(bad(format!("unet block {i}: {c} channels are not divisible into {} groups", u.norm_num_groups)));
+                return Err(bad(format!(
+                    "unet block {i}: {c} channels are not divisible into {} groups",
+                    u.norm_num_groups
+                )));
             }
             if kind == "CrossAttnDownBlock2D" && (heads == 0 || !c.is_multiple_of(heads)) {
-                return Err(bad(format!("unet block {i}: {c} channels are not divisible into {heads} heads")));
+                return Err(bad(format!(
+                    "unet block {i}: {c} channels are not divisible into {heads} heads"
+                )));
             }
         }
         if u.in_channels != self.vae.latent_channels {
@@ -166,16 +172,29 @@ impl ModelConfig {
         }
         let v = &self.vae;
         if v.block_out_channels.is_empty() || v.layers_per_block == 0 || v.norm_num_groups == 0 {
-            return Err(bad("vae.block_out_channels, layers_per_block and norm_num_groups must be non-empty / ≥ 1"));
+            return Err(bad(
+                "vae.block_out_channels, layers_per_block and norm_num_groups must be non-empty / ≥ 1",
+            ));
         }
-        if let Some(c) = v.block_out_channels.iter().find(|&&c| !c.is_multiple_of(v.norm_num_groups)) {
-            return Err(bad(format!("vae: {c} channels are not divisible into {} groups", v.norm_num_groups)));
+        if let Some(c) = v
+            .block_out_channels
+            .iter()
+            .find(|&&c| !c.is_multiple_of(v.norm_num_groups))
+        {
+            return Err(bad(format!(
+                "vae: {c} channels are not divisible into {} groups",
+                v.norm_num_groups
+            )));
         }
         if self.sizes.is_empty() {
             return Err(bad("sizes is empty: no folded constants"));
         }
         let factor = self.size_factor();
-        if let Some(s) = self.sizes.iter().find(|&&s| s == 0 || !(s as usize).is_multiple_of(factor)) {
+        if let Some(s) = self
+            .sizes
+            .iter()
+            .find(|&&s| s == 0 || !(s as usize).is_multiple_of(factor))
+        {
             return Err(bad(format!("size {s} is not a positive multiple of {factor}")));
         }
         let n = &self.noise;

@@ -19,7 +19,11 @@ pub struct Linear {
 impl Linear {
     pub fn load(store: &mut WeightStore, key: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Self> {
         let weight = store.weight(&format!("{key}.weight"), &[d_out, d_in])?;
-        let bias = if bias { Some(store.float(&format!("{key}.bias"), [d_out])?) } else { None };
+        let bias = if bias {
+            Some(store.float(&format!("{key}.bias"), [d_out])?)
+        } else {
+            None
+        };
         Ok(Linear { weight, bias })
     }
 
@@ -72,7 +76,12 @@ impl Conv2d {
     ) -> Result<Self> {
         let weight = store.weight(&format!("{key}.weight"), &[c_out, c_in, kernel, kernel])?;
         let bias = store.float(&format!("{key}.bias"), [c_out])?;
-        Ok(Conv2d { weight, bias, stride, padding })
+        Ok(Conv2d {
+            weight,
+            bias,
+            stride,
+            padding,
+        })
     }
 
     /// `[B, in, H, W] → [B, out, H', W']`.

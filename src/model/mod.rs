@@ -26,8 +26,8 @@ use image::RgbImage;
 pub use config::ModelConfig;
 use unet::UnetSlice;
 use vae::VaeEncoder;
-pub use weights::{Manifest, ManifestFile};
 use weights::WeightStore;
+pub use weights::{Manifest, ManifestFile};
 
 use crate::image_io::source_taps;
 use crate::{Error, Result};
@@ -118,12 +118,18 @@ impl ModelLoader {
                 let size = entry
                     .size
                     .ok_or_else(|| Error::Model(format!("manifest.json: noise file {name} has no size")))?;
-                let (shape, values) = crate::npy::read_f32(bytes, 4)
-                    .map_err(|e| Error::ModelFile { file: name.into(), reason: e.to_string() })?;
+                let (shape, values) = crate::npy::read_f32(bytes, 4).map_err(|e| Error::ModelFile {
+                    file: name.into(),
+                    reason: e.to_string(),
+                })?;
                 // Checked against the latent's shape in `finish`, once the config is known.
                 self.noise.insert(size, (shape, values));
             }
-            other => return Err(Error::Model(format!("manifest.json: {name} has unknown kind {other:?}"))),
+            other => {
+                return Err(Error::Model(format!(
+                    "manifest.json: {name} has unknown kind {other:?}"
+                )))
+            }
         }
         self.pending.retain(|p| p != name);
         Ok(())
@@ -132,9 +138,14 @@ impl ModelLoader {
     /// Builds the networks once every file has been added.
     pub fn finish(mut self) -> Result<DiffusionModel> {
         if let Some(missing) = self.pending.first() {
-            return Err(Error::Model(format!("{missing} (listed in manifest.json) was not loaded")));
+            return Err(Error::Model(format!(
+                "{missing} (listed in manifest.json) was not loaded"
+            )));
         }
-        let config = self.config.take().ok_or_else(|| Error::Model("no config loaded".into()))?;
+        let config = self
+            .config
+            .take()
+            .ok_or_else(|| Error::Model("no config loaded".into()))?;
         let vae = VaeEncoder::load(&mut self.store, &config.vae)?;
         let unet = UnetSlice::load(&mut self.store, &config)?;
         self.store.finish()?;
@@ -252,15 +263,21 @@ impl DiffusionModel {
         let n = &self.config.noise;
         let values = match noise {
             Noise::Zero => return Ok(latent * n.sqrt_alpha_bar),
-            Noise::Seed42 => self.noise.get(&size).filter(|v| v.len() == dims.iter().product::<usize>()).cloned().ok_or_else(|| {
-                Error::Model(format!(
-                    "this model ships seed-42 noise for sizes {:?}, not {size}; use --noise zero or a .npy",
-                    self.seed42_sizes()
-                ))
-            })?,
+            Noise::Seed42 => self
+                .noise
+                .get(&size)
+                .filter(|v| v.len() == dims.iter().product::<usize>())
+                .cloned()
+                .ok_or_else(|| {
+                    Error::Model(format!(
+                        "this model ships seed-42 noise for sizes {:?}, not {size}; use --noise zero or a .npy",
+                        self.seed42_sizes()
+                    ))
+                })?,
             Noise::Values { shape, values } => {
                 let want = [dims[1], dims[2], dims[3]];
-                let ok = (shape.len() == 4 && shape[0] == 1 && shape[1..] == want) || (shape.len() == 3 && shape[..] == want);
+                let ok = (shape.len() == 4 && shape[0] == 1 && shape[1..] == want)
+                    || (shape.len() == 3 && shape[..] == want);
                 if !ok || values.len() != want.iter().product::<usize>() {
                     return Err(Error::InvalidParameter {
                         name: "noise",

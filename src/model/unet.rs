@@ -44,7 +44,15 @@ impl ResnetBlock2D {
             norm2: GroupNorm::load(store, &format!("{key}.norm2"), groups, c_out, eps)?,
             conv2: Conv2d::load(store, &format!("{key}.conv2"), c_out, c_out, 3, 1, 1)?,
             shortcut: if c_in != c_out {
-                Some(Conv2d::load(store, &format!("{key}.conv_shortcut"), c_in, c_out, 1, 1, 0)?)
+                Some(Conv2d::load(
+                    store,
+                    &format!("{key}.conv_shortcut"),
+                    c_in,
+                    c_out,
+                    1,
+                    1,
+                    0,
+                )?)
             } else {
                 None
             },
@@ -80,9 +88,15 @@ struct Attention {
 // One per attention layer, built once: the variants' size difference does not matter.
 #[allow(clippy::large_enum_variant)]
 enum AttentionKv {
-    SelfAttn { to_k: Linear, to_v: Linear },
+    SelfAttn {
+        to_k: Linear,
+        to_v: Linear,
+    },
     /// `to_k(ctx)`, `to_v(ctx)`: `[1, T, C]`.
-    Folded { k: Tensor<3>, v: Tensor<3> },
+    Folded {
+        k: Tensor<3>,
+        v: Tensor<3>,
+    },
 }
 
 impl Attention {
@@ -195,12 +209,25 @@ impl Transformer2D {
         u: &UnetConfig,
         hook_block: Option<usize>,
     ) -> Result<Self> {
-        let norm = GroupNorm::load(store, &format!("{key}.norm"), u.norm_num_groups, c, u.transformer_norm_eps)?;
+        let norm = GroupNorm::load(
+            store,
+            &format!("{key}.norm"),
+            u.norm_num_groups,
+            c,
+            u.transformer_norm_eps,
+        )?;
         let proj_in = Linear::load(store, &format!("{key}.proj_in"), c, c, true)?;
         let last = hook_block.map_or(depth, |t| t + 1);
         let blocks = (0..last)
             .map(|t| {
-                TransformerBlock::load(store, &format!("{key}.transformer_blocks.{t}"), c, heads, u, Some(t) == hook_block)
+                TransformerBlock::load(
+                    store,
+                    &format!("{key}.transformer_blocks.{t}"),
+                    c,
+                    heads,
+                    u,
+                    Some(t) == hook_block,
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         let proj_out = if hook_block.is_some() {
@@ -208,7 +235,12 @@ impl Transformer2D {
         } else {
             Some(Linear::load(store, &format!("{key}.proj_out"), c, c, true)?)
         };
-        Ok(Transformer2D { norm, proj_in, blocks, proj_out })
+        Ok(Transformer2D {
+            norm,
+            proj_in,
+            blocks,
+            proj_out,
+        })
     }
 
     fn forward(&self, x: Tensor<4>) -> Stage {
@@ -258,13 +290,24 @@ impl UnetSlice {
         for i in 0..=hook.down_block {
             let c = u.block_out_channels[i];
             let cross = u.down_block_types[i] == "CrossAttnDownBlock2D";
-            let layers_here = if i == hook.down_block { hook.attention + 1 } else { u.layers_per_block };
+            let layers_here = if i == hook.down_block {
+                hook.attention + 1
+            } else {
+                u.layers_per_block
+            };
             let mut layers = Vec::new();
             for j in 0..layers_here {
                 let key = format!("unet.down_blocks.{i}");
                 let c_in = if j == 0 { c_prev } else { c };
-                let resnet =
-                    ResnetBlock2D::load(store, &format!("{key}.resnets.{j}"), c_in, c, groups, u.resnet_eps, &config.sizes)?;
+                let resnet = ResnetBlock2D::load(
+                    store,
+                    &format!("{key}.resnets.{j}"),
+                    c_in,
+                    c,
+                    groups,
+                    u.resnet_eps,
+                    &config.sizes,
+                )?;
                 let attn = if cross {
                     let is_hook = i == hook.down_block && j == hook.attention;
                     Some(Transformer2D::load(
@@ -286,7 +329,15 @@ impl UnetSlice {
                 // diffusers' Downsample2D: with padding 0 it pads right and bottom by one first.
                 let p = u.downsample_padding;
                 let padding = if p == 0 { [(0, 1), (0, 1)] } else { [(p, p), (p, p)] };
-                Some(Conv2d::load_padded(store, &format!("unet.down_blocks.{i}.downsamplers.0.conv"), c, c, 3, 2, padding)?)
+                Some(Conv2d::load_padded(
+                    store,
+                    &format!("unet.down_blocks.{i}.downsamplers.0.conv"),
+                    c,
+                    c,
+                    3,
+                    2,
+                    padding,
+                )?)
             } else {
                 None
             };
@@ -298,12 +349,7 @@ impl UnetSlice {
 
     /// ẑ `[B, N, C]` (N = the hook's grid, row-major) for a noisy latent `[B, 4, S/8, S/8]`.
     /// `trace` sees `conv_in` and each completed down block's output.
-    pub fn forward(
-        &self,
-        latent: Tensor<4>,
-        size: u32,
-        trace: &mut dyn FnMut(&str, &Tensor<4>),
-    ) -> Result<Tensor<3>> {
+    pub fn forward(&self, latent: Tensor<4>, size: u32, trace: &mut dyn FnMut(&str, &Tensor<4>)) -> Result<Tensor<3>> {
         let mut h = self.conv_in.forward(latent);
         trace("conv_in", &h);
         for (i, block) in self.blocks.iter().enumerate() {

@@ -35,7 +35,12 @@ impl MidAttention {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
         let t = self.norm.forward(x.clone()).reshape([b, c, h * w]).swap_dims(1, 2);
-        let a = attention(self.to_q.forward(t.clone()), self.to_k.forward(t.clone()), self.to_v.forward(t), 1);
+        let a = attention(
+            self.to_q.forward(t.clone()),
+            self.to_k.forward(t.clone()),
+            self.to_v.forward(t),
+            1,
+        );
         let a = self.to_out.forward(a).swap_dims(1, 2).reshape([b, c, h, w]);
         a + x
     }
@@ -60,7 +65,13 @@ impl VaeResnet {
             norm2: banded::GroupNorm::load(store, &format!("{key}.norm2"), groups, c_out, eps)?,
             conv2: banded::Conv2d::load(store, &format!("{key}.conv2"), c_out, c_out, 3)?,
             shortcut: if c_in != c_out {
-                Some(banded::Conv2d::load(store, &format!("{key}.conv_shortcut"), c_in, c_out, 1)?)
+                Some(banded::Conv2d::load(
+                    store,
+                    &format!("{key}.conv_shortcut"),
+                    c_in,
+                    c_out,
+                    1,
+                )?)
             } else {
                 None
             },
@@ -96,7 +107,9 @@ impl VaeResnet {
     /// band by band during the second conv), `h`, and the output so far.
     fn forward_bands_keep(&self, x: Bands) -> Bands {
         let s1 = self.norm1.stats(&x);
-        let h = self.conv1.forward_bands_with(x.clone(), |t| silu(self.norm1.normalize(&s1, t)), |_, y| y);
+        let h = self
+            .conv1
+            .forward_bands_with(x.clone(), |t| silu(self.norm1.normalize(&s1, t)), |_, y| y);
         let s2 = self.norm2.stats(&h);
         let mut skips: Vec<Option<Tensor<4>>> = x.into_bands().into_iter().map(Some).collect();
         self.conv2.forward_bands_with(
@@ -143,7 +156,9 @@ impl VaeResnet {
             // conv2's output rows start..start+len need h's rows start−1 ..= start+len.
             let (lo, hi) = (start.saturating_sub(1), (start + len + 1).min(height));
             let h = self.conv1.forward_rows(&w1, &src, lo, hi - lo, pre1);
-            let y = self.conv2.forward_window(&w2, silu(self.norm2.normalize(&s2, h)), start, len, height);
+            let y = self
+                .conv2
+                .forward_window(&w2, silu(self.norm2.normalize(&s2, h)), start, len, height);
             let x = src.rows(start, start + len);
             let skip = match &self.shortcut {
                 Some(conv) => conv.forward(x),
@@ -206,11 +221,22 @@ impl VaeEncoder {
                 .collect::<Result<Vec<_>>>()?;
             // diffusers' VAE Downsample2D pads (0, 1, 0, 1) with zeros, then a stride-2 conv.
             let down = if i + 1 < chans.len() {
-                Some(banded::Conv2d::load(store, &format!("{key}.downsamplers.0.conv"), c, c, 3)?)
+                Some(banded::Conv2d::load(
+                    store,
+                    &format!("{key}.downsamplers.0.conv"),
+                    c,
+                    c,
+                    3,
+                )?)
             } else {
                 None
             };
-            levels.push(Level { resnets, down, c_in: c_prev, c_out: c });
+            levels.push(Level {
+                resnets,
+                down,
+                c_in: c_prev,
+                c_out: c,
+            });
             c_prev = c;
         }
         let c = *chans.last().expect("validated non-empty");

@@ -55,8 +55,8 @@ pub struct ManifestFile {
 impl Manifest {
     /// Parses and checks `manifest.json`.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        let m: Manifest = serde_json::from_slice(bytes)
-            .map_err(|e| Error::Model(format!("manifest.json does not parse: {e}")))?;
+        let m: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| Error::Model(format!("manifest.json does not parse: {e}")))?;
         if m.format != FORMAT || m.format_version != FORMAT_VERSION {
             return Err(Error::Model(format!(
                 "manifest.json is format {:?} version {}; this build reads {FORMAT:?} version {FORMAT_VERSION}",
@@ -73,14 +73,23 @@ impl Manifest {
                 || f.name.split('/').any(|p| p == ".." || p.is_empty())
                 || f.name.contains('\\')
             {
-                return Err(Error::Model(format!("manifest.json: file name {:?} is not a relative path inside the folder", f.name)));
+                return Err(Error::Model(format!(
+                    "manifest.json: file name {:?} is not a relative path inside the folder",
+                    f.name
+                )));
             }
             if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(Error::Model(format!("manifest.json: {} has a malformed sha256", f.name)));
+                return Err(Error::Model(format!(
+                    "manifest.json: {} has a malformed sha256",
+                    f.name
+                )));
             }
         }
         if !m.files.iter().any(|f| f.name == m.config) {
-            return Err(Error::Model(format!("manifest.json does not list its config {:?}", m.config)));
+            return Err(Error::Model(format!(
+                "manifest.json does not list its config {:?}",
+                m.config
+            )));
         }
         if !m.files.iter().any(|f| f.kind == "weights") {
             return Err(Error::Model("manifest.json lists no weight shards".into()));
@@ -113,7 +122,11 @@ pub fn verify(file: &ManifestFile, bytes: &[u8]) -> Result<()> {
                 "{} bytes, the manifest says {} ({})",
                 bytes.len(),
                 file.bytes,
-                if (bytes.len() as u64) < file.bytes { "truncated download?" } else { "wrong file?" }
+                if (bytes.len() as u64) < file.bytes {
+                    "truncated download?"
+                } else {
+                    "wrong file?"
+                }
             ),
         });
     }
@@ -209,8 +222,11 @@ impl WeightStore {
             } else if let Some(base) = name.strip_suffix(".q4") {
                 (base.to_string(), self.quantized(&st, file, base, 4, &view)?)
             } else if view.dtype() == Dtype::F16 && self.keep_f16 {
-                let values: Vec<half::f16> =
-                    view.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]])).collect();
+                let values: Vec<half::f16> = view
+                    .data()
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]))
+                    .collect();
                 let shape = view.shape().to_vec();
                 let n = values.len();
                 let tensor = Tensor::<1>::from_data(TensorData::new(values, [n]), (&self.device, DType::F16));
@@ -241,17 +257,25 @@ impl WeightStore {
         let shape = view.shape();
         let want_dtype = if bits == 8 { Dtype::I8 } else { Dtype::U8 };
         if view.dtype() != want_dtype || shape.len() != 2 {
-            return Err(tensor_error(&qname, format!("{want_dtype:?} 2-D"), format!("{:?} {shape:?}", view.dtype())));
+            return Err(tensor_error(
+                &qname,
+                format!("{want_dtype:?} 2-D"),
+                format!("{:?} {shape:?}", view.dtype()),
+            ));
         }
         let rows = shape[0];
         let cols = if bits == 8 { shape[1] } else { shape[1] * 2 };
         if cols % 32 != 0 {
-            return Err(tensor_error(&qname, "rows of a multiple of 32 values", format!("{cols} values per row")));
+            return Err(tensor_error(
+                &qname,
+                "rows of a multiple of 32 values",
+                format!("{cols} values per row"),
+            ));
         }
         let sname = format!("{base}.scales");
-        let scales = st.tensor(&sname).map_err(|_| {
-            tensor_error(&sname, format!("F32 [{}] beside {qname}", rows * cols / 32), "missing")
-        })?;
+        let scales = st
+            .tensor(&sname)
+            .map_err(|_| tensor_error(&sname, format!("F32 [{}] beside {qname}", rows * cols / 32), "missing"))?;
         if scales.dtype() != Dtype::F32 || scales.shape() != [rows * cols / 32] {
             return Err(tensor_error(
                 &sname,
@@ -279,7 +303,10 @@ impl WeightStore {
             }
             let n = out.len();
             let tensor = Tensor::<1>::from_data(TensorData::new(out, [n]), &self.device);
-            return Ok(Stored::Float { tensor, shape: vec![rows, cols] });
+            return Ok(Stored::Float {
+                tensor,
+                shape: vec![rows, cols],
+            });
         }
         let mut bytes = Vec::with_capacity(view.data().len() + scales.data().len());
         bytes.extend_from_slice(view.data());
@@ -287,13 +314,20 @@ impl WeightStore {
         let scheme = quant_scheme(bits);
         let data = TensorData::from_bytes_vec(bytes, [rows, cols], DType::QFloat(scheme));
         let tensor = Tensor::<2>::from_data(data, &self.device);
-        Ok(Stored::Quant { tensor, shape: [rows, cols] })
+        Ok(Stored::Quant {
+            tensor,
+            shape: [rows, cols],
+        })
     }
 
     fn take(&mut self, key: &str) -> Result<Stored> {
-        self.tensors
-            .remove(key)
-            .ok_or_else(|| tensor_error(key, "a tensor", "missing (is the config the one this model was converted with?)"))
+        self.tensors.remove(key).ok_or_else(|| {
+            tensor_error(
+                key,
+                "a tensor",
+                "missing (is the config the one this model was converted with?)",
+            )
+        })
     }
 
     /// A float tensor of exactly `shape`, as a rank-`D` f32 tensor (biases, norms, constants: small,
@@ -311,10 +345,19 @@ impl WeightStore {
         let rows = shape[0];
         let cols: usize = shape[1..].iter().product();
         match self.take(key)? {
-            Stored::Float { tensor, shape: got } if got == shape => Ok(Weight::Float { tensor, shape: shape.to_vec() }),
+            Stored::Float { tensor, shape: got } if got == shape => Ok(Weight::Float {
+                tensor,
+                shape: shape.to_vec(),
+            }),
             // Host-dequantized weights keep the 2-D shape they were stored in.
-            Stored::Float { tensor, shape: got } if got == [rows, cols] => Ok(Weight::Float { tensor, shape: shape.to_vec() }),
-            Stored::Quant { tensor, shape: got } if got == [rows, cols] => Ok(Weight::Quant { tensor, shape: shape.to_vec() }),
+            Stored::Float { tensor, shape: got } if got == [rows, cols] => Ok(Weight::Float {
+                tensor,
+                shape: shape.to_vec(),
+            }),
+            Stored::Quant { tensor, shape: got } if got == [rows, cols] => Ok(Weight::Quant {
+                tensor,
+                shape: shape.to_vec(),
+            }),
             other => Err(tensor_error(key, format!("{shape:?}"), other.describe())),
         }
     }
@@ -340,7 +383,10 @@ impl WeightStore {
 fn widen(name: &str, view: &safetensors::tensor::TensorView) -> Result<Vec<f32>> {
     let data = view.data();
     let v = match view.dtype() {
-        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
         Dtype::F16 => data
             .chunks_exact(2)
             .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())

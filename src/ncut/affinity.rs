@@ -90,7 +90,11 @@ pub fn affinity(features: &[f32], n: usize, c: usize, alpha: f32) -> Result<Affi
     if !(hi > lo) {
         // Deviation: the official code divides 0 by 0 here. See `Affinity::constant`.
         s.iter_mut().for_each(|v| *v = 1.0);
-        return Ok(Affinity { n, w: s, constant: true });
+        return Ok(Affinity {
+            n,
+            w: s,
+            constant: true,
+        });
     }
     let range = hi - lo;
     let scale = |row: &mut [f32]| row.iter_mut().for_each(|v| *v = pow_f32((*v - lo) / range, alpha));
@@ -101,7 +105,11 @@ pub fn affinity(features: &[f32], n: usize, c: usize, alpha: f32) -> Result<Affi
     }
     #[cfg(not(feature = "parallel"))]
     scale(&mut s);
-    Ok(Affinity { n, w: s, constant: false })
+    Ok(Affinity {
+        n,
+        w: s,
+        constant: false,
+    })
 }
 
 /// `x^α` for `x ∈ [0, 1]`, with integer α done by repeated squaring (exactly what `powf` gives up
@@ -156,7 +164,9 @@ fn gram(x: &[f32], n: usize, c: usize) -> (Vec<f32>, f32, f32) {
         }
         // Over the values that are kept: the upper triangle of a diagonal tile (see below).
         let kept = out.iter().enumerate().filter(|&(i, _)| ti != tj || i % k >= i / k);
-        let (lo, hi) = kept.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), (_, &v)| (lo.min(v), hi.max(v)));
+        let (lo, hi) = kept.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), (_, &v)| {
+            (lo.min(v), hi.max(v))
+        });
         (out, lo, hi)
     };
     #[cfg(feature = "parallel")]
@@ -250,7 +260,10 @@ mod tests {
         for i in 0..=1000 {
             let x = i as f32 / 1000.0;
             let (a, b) = (pow_f32(x, 10.0), x.powf(10.0));
-            assert!((a - b).abs() <= 4.0 * f32::EPSILON * b.max(f32::MIN_POSITIVE), "{x}: {a} {b}");
+            assert!(
+                (a - b).abs() <= 4.0 * f32::EPSILON * b.max(f32::MIN_POSITIVE),
+                "{x}: {a} {b}"
+            );
         }
     }
 }

@@ -47,7 +47,13 @@ pub fn thresholds(y: &[f64]) -> Vec<f64> {
     let step = (hi - lo) / (THRESHOLDS - 1) as f64;
     // torch.linspace fills the second half from the end, so both endpoints are exact.
     (0..THRESHOLDS)
-        .map(|t| if t < THRESHOLDS / 2 { lo + step * t as f64 } else { hi - step * (THRESHOLDS - 1 - t) as f64 })
+        .map(|t| {
+            if t < THRESHOLDS / 2 {
+                lo + step * t as f64
+            } else {
+                hi - step * (THRESHOLDS - 1 - t) as f64
+            }
+        })
         .collect()
 }
 
@@ -95,7 +101,13 @@ pub fn best_cut(w: &[f32], d: &[f64], y: &[f64]) -> Bipartition {
     }
     let threshold = thresholds[best_t];
     let in_a = y.iter().map(|&v| v > threshold).collect();
-    Bipartition { ncut: best, threshold, in_a, curve, thresholds }
+    Bipartition {
+        ncut: best,
+        threshold,
+        in_a,
+        curve,
+        thresholds,
+    }
 }
 
 #[cfg(test)]
@@ -108,7 +120,11 @@ mod tests {
         for i in 0..n {
             for j in 0..n {
                 let v = f64::from(w[i * n + j]);
-                if a[i] { va += v } else { vb += v }
+                if a[i] {
+                    va += v
+                } else {
+                    vb += v
+                }
                 if a[i] && !a[j] {
                     cut += v;
                 }
@@ -123,12 +139,18 @@ mod tests {
         let mut w = vec![0.0f32; n * n];
         for i in 0..n {
             for j in 0..=i {
-                let v = if i == j { 1.0 } else { ((i * 31 + j * 17) % 23) as f32 / 23.0 };
+                let v = if i == j {
+                    1.0
+                } else {
+                    ((i * 31 + j * 17) % 23) as f32 / 23.0
+                };
                 w[i * n + j] = v;
                 w[j * n + i] = v;
             }
         }
-        let d: Vec<f64> = (0..n).map(|i| w[i * n..(i + 1) * n].iter().map(|&v| f64::from(v)).sum()).collect();
+        let d: Vec<f64> = (0..n)
+            .map(|i| w[i * n..(i + 1) * n].iter().map(|&v| f64::from(v)).sum())
+            .collect();
         let y: Vec<f64> = (0..n).map(|i| ((i as f64) * 1.7).sin()).collect();
         let b = best_cut(&w, &d, &y);
         let ths = thresholds(&y);
@@ -138,7 +160,11 @@ mod tests {
             let a: Vec<bool> = y.iter().map(|&v| v > theta).collect();
             let want = ncut_direct(&w, n, &a);
             // Row sums are accumulated in f32 (as the official code does): ~1e-7 relative.
-            assert!((b.curve[t] - want).abs() < 1e-6 * want, "θ #{t}: {} vs {want}", b.curve[t]);
+            assert!(
+                (b.curve[t] - want).abs() < 1e-6 * want,
+                "θ #{t}: {} vs {want}",
+                b.curve[t]
+            );
         }
         let min = b.curve.iter().cloned().fold(f64::INFINITY, f64::min);
         assert_eq!(b.ncut, min);

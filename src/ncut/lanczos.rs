@@ -29,7 +29,10 @@ pub struct LanczosOptions {
 
 impl Default for LanczosOptions {
     fn default() -> Self {
-        Self { tol: 1e-6, max_iter: 400 }
+        Self {
+            tol: 1e-6,
+            max_iter: 400,
+        }
     }
 }
 
@@ -47,7 +50,9 @@ pub struct Fiedler {
 
 /// SplitMix64: the fixed start-vector sequence.
 fn splitmix(i: u64) -> f64 {
-    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut z = i
+        .wrapping_add(0x9E37_79B9_7F4A_7C15)
+        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
     (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
@@ -168,7 +173,11 @@ pub fn fiedler(w: &[f32], d: &[f64], opts: LanczosOptions) -> Option<Fiedler> {
     if y[imax] < 0.0 {
         y.iter_mut().for_each(|v| *v = -*v);
     }
-    Some(Fiedler { y, lambda: 1.0 - theta, iterations: alpha.len() })
+    Some(Fiedler {
+        y,
+        lambda: 1.0 - theta,
+        iterations: alpha.len(),
+    })
 }
 
 #[cfg(test)]
@@ -181,7 +190,11 @@ mod tests {
         let mut w = vec![0.0f32; n * n];
         for i in 0..n {
             for j in 0..=i {
-                let v = if i == j { 1.0 } else { (splitmix(seed * 1_000_003 + (i * n + j) as u64) * 0.5 + 0.5).powi(4) };
+                let v = if i == j {
+                    1.0
+                } else {
+                    (splitmix(seed * 1_000_003 + (i * n + j) as u64) * 0.5 + 0.5).powi(4)
+                };
                 w[i * n + j] = v as f32;
                 w[j * n + i] = v as f32;
             }
@@ -190,7 +203,9 @@ mod tests {
     }
 
     fn degrees(w: &[f32], n: usize) -> Vec<f64> {
-        (0..n).map(|i| w[i * n..(i + 1) * n].iter().map(|&v| f64::from(v)).sum()).collect()
+        (0..n)
+            .map(|i| w[i * n..(i + 1) * n].iter().map(|&v| f64::from(v)).sum())
+            .collect()
     }
 
     #[test]
@@ -208,7 +223,12 @@ mod tests {
                 }
             }
             let (vals, vecs) = symmetric_eigen(&l, n);
-            assert!((f.lambda - vals[1]).abs() < 1e-6, "n={n}: λ₂ {} vs {}", f.lambda, vals[1]);
+            assert!(
+                (f.lambda - vals[1]).abs() < 1e-6,
+                "n={n}: λ₂ {} vs {}",
+                f.lambda,
+                vals[1]
+            );
             let y_ref: Vec<f64> = (0..n).map(|i| vecs[i * n + 1] / d[i].sqrt()).collect();
             let cos = dot64(&f.y, &y_ref) / (dot64(&f.y, &f.y) * dot64(&y_ref, &y_ref)).sqrt();
             assert!((cos.abs() - 1.0).abs() < 1e-6, "n={n}: |cos| = {}", cos.abs());
@@ -223,7 +243,10 @@ mod tests {
         let f = fiedler(&w, &d, LanczosOptions::default()).unwrap();
         let dy: f64 = f.y.iter().zip(&d).map(|(y, d)| y * d).sum();
         assert!(dy.abs() < 1e-8, "Σ d_i y_i = {dy}");
-        let big = f.y.iter().copied().fold(0.0f64, |m, v| if v.abs() > m.abs() { v } else { m });
+        let big =
+            f.y.iter()
+                .copied()
+                .fold(0.0f64, |m, v| if v.abs() > m.abs() { v } else { m });
         assert!(big > 0.0);
     }
 

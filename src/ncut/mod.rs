@@ -18,7 +18,7 @@ pub mod tree;
 pub mod tridiag;
 
 pub use affinity::{affinity, Affinity};
-pub use tree::{check_tau, SegmentTree, TreeOptions, Mode, DEFAULT_TAU_MAX};
+pub use tree::{check_tau, Mode, SegmentTree, TreeOptions, DEFAULT_TAU_MAX};
 
 use crate::{Error, Result};
 
@@ -35,7 +35,9 @@ impl FeatureGrid {
     /// Wraps `[h, w, c]` data, checking the length and that every value is finite.
     pub fn new(h: usize, w: usize, c: usize, data: Vec<f32>) -> Result<Self> {
         if h == 0 || w == 0 || c == 0 {
-            return Err(Error::InvalidFeatures(format!("shape [{h}, {w}, {c}] has a zero dimension")));
+            return Err(Error::InvalidFeatures(format!(
+                "shape [{h}, {w}, {c}] has a zero dimension"
+            )));
         }
         if data.len() != h * w * c {
             return Err(Error::InvalidFeatures(format!(

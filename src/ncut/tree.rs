@@ -54,7 +54,11 @@ pub struct TreeOptions {
 
 impl Default for TreeOptions {
     fn default() -> Self {
-        Self { tau_max: DEFAULT_TAU_MAX, mode: Mode::Official, lanczos: LanczosOptions::default() }
+        Self {
+            tau_max: DEFAULT_TAU_MAX,
+            mode: Mode::Official,
+            lanczos: LanczosOptions::default(),
+        }
     }
 }
 
@@ -63,7 +67,11 @@ pub fn check_tau(tau: f64) -> Result<()> {
     if tau.is_finite() && tau > 0.0 && tau <= 2.0 {
         Ok(())
     } else {
-        Err(Error::InvalidParameter { name: "tau", expected: "in (0, 2] (the range of the NCut value)", got: tau.to_string() })
+        Err(Error::InvalidParameter {
+            name: "tau",
+            expected: "in (0, 2] (the range of the NCut value)",
+            got: tau.to_string(),
+        })
     }
 }
 
@@ -163,7 +171,13 @@ impl Builder<'_> {
     /// Grows the subtree of one region; node indices in the result are local (root = 0).
     fn grow(&self, cells: Vec<u32>, depth: u32) -> Vec<TreeNode> {
         let found = self.cut(&cells);
-        let mut root = TreeNode { cells, depth, parent: None, cut: None, children: None };
+        let mut root = TreeNode {
+            cells,
+            depth,
+            parent: None,
+            cut: None,
+            children: None,
+        };
         let Some((cut, b)) = found else { return vec![root] };
         let accept = cut.ncut < self.opts.tau_max;
         root.cut = Some(cut);
@@ -171,8 +185,22 @@ impl Builder<'_> {
             return vec![root];
         }
         let keep = |&(&c, _): &(&u32, &bool)| !self.excluded[c as usize];
-        let a: Vec<u32> = root.cells.iter().zip(&b.in_a).filter(keep).filter(|(_, &s)| s).map(|(&c, _)| c).collect();
-        let r: Vec<u32> = root.cells.iter().zip(&b.in_a).filter(keep).filter(|(_, &s)| !s).map(|(&c, _)| c).collect();
+        let a: Vec<u32> = root
+            .cells
+            .iter()
+            .zip(&b.in_a)
+            .filter(keep)
+            .filter(|(_, &s)| s)
+            .map(|(&c, _)| c)
+            .collect();
+        let r: Vec<u32> = root
+            .cells
+            .iter()
+            .zip(&b.in_a)
+            .filter(keep)
+            .filter(|(_, &s)| !s)
+            .map(|(&c, _)| c)
+            .collect();
         let big = root.cells.len() >= 128;
         let (left, right) = join(big, || self.grow(a, depth + 1), || self.grow(r, depth + 1));
         let (l0, r0) = (1u32, 1 + left.len() as u32);
@@ -192,7 +220,11 @@ impl Builder<'_> {
 
 #[cfg(feature = "parallel")]
 fn join<A: Send, B: Send>(par: bool, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-    if par { rayon::join(a, b) } else { (a(), b()) }
+    if par {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
 }
 
 #[cfg(not(feature = "parallel"))]
@@ -206,7 +238,10 @@ impl SegmentTree {
         check_tau(opts.tau_max)?;
         let n = aff.n;
         if grid[0] * grid[1] != n {
-            return Err(Error::InvalidFeatures(format!("grid {}×{} does not have {n} cells", grid[0], grid[1])));
+            return Err(Error::InvalidFeatures(format!(
+                "grid {}×{} does not have {n} cells",
+                grid[0], grid[1]
+            )));
         }
         let excluded: Vec<bool> = match opts.mode {
             Mode::Official => (0..n).map(|i| aff.row(i).contains(&0.0)).collect(),
@@ -215,7 +250,14 @@ impl SegmentTree {
         let dropped = (0..n as u32).filter(|&i| excluded[i as usize]).collect();
         let builder = Builder { aff, excluded, opts };
         let nodes = builder.grow((0..n as u32).collect(), 0);
-        Ok(SegmentTree { grid, alpha, tau_max: opts.tau_max, mode: opts.mode, nodes, dropped })
+        Ok(SegmentTree {
+            grid,
+            alpha,
+            tau_max: opts.tau_max,
+            mode: opts.mode,
+            nodes,
+            dropped,
+        })
     }
 
     /// Checks a tree that came from outside (e.g. a JSON file): sizes, indices and structure, so
@@ -223,9 +265,14 @@ impl SegmentTree {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Tree(m));
         let n = self.grid[0].saturating_mul(self.grid[1]);
-        let Some(root) = self.nodes.first() else { return bad("it has no nodes".into()) };
+        let Some(root) = self.nodes.first() else {
+            return bad("it has no nodes".into());
+        };
         if root.cells.len() != n || root.cells.iter().enumerate().any(|(i, &c)| c as usize != i) {
-            return bad(format!("the root must hold all {n} cells of the {}×{} grid in order", self.grid[0], self.grid[1]));
+            return bad(format!(
+                "the root must hold all {n} cells of the {}×{} grid in order",
+                self.grid[0], self.grid[1]
+            ));
         }
         check_tau(self.tau_max).map_err(|e| Error::Tree(e.to_string()))?;
         for (i, node) in self.nodes.iter().enumerate() {
@@ -234,11 +281,18 @@ impl SegmentTree {
             }
             if let Some(cut) = &node.cut {
                 if cut.fiedler.len() != node.cells.len() || !cut.ncut.is_finite() {
-                    return bad(format!("node {i}: its cut does not match its {} cells", node.cells.len()));
+                    return bad(format!(
+                        "node {i}: its cut does not match its {} cells",
+                        node.cells.len()
+                    ));
                 }
             }
             if let Some([a, b]) = node.children {
-                let ok = |c: u32| (c as usize) > i && (c as usize) < self.nodes.len() && self.nodes[c as usize].parent == Some(i as u32);
+                let ok = |c: u32| {
+                    (c as usize) > i
+                        && (c as usize) < self.nodes.len()
+                        && self.nodes[c as usize].parent == Some(i as u32)
+                };
                 if !(ok(a) && ok(b)) || node.cut.is_none() {
                     return bad(format!("node {i}: invalid children [{a}, {b}]"));
                 }
@@ -247,7 +301,11 @@ impl SegmentTree {
                 if ca.iter().chain(cb).any(|c| node.cells.binary_search(c).is_err())
                     || ca.iter().any(|c| cb.binary_search(c).is_ok())
                     || ca.len() + cb.len() + dropped_here != node.cells.len()
-                    || (i == 0 && self.dropped.iter().any(|c| ca.binary_search(c).is_ok() || cb.binary_search(c).is_ok()))
+                    || (i == 0
+                        && self
+                            .dropped
+                            .iter()
+                            .any(|c| ca.binary_search(c).is_ok() || cb.binary_search(c).is_ok()))
                 {
                     return bad(format!("node {i}: its children do not partition its cells"));
                 }
@@ -306,7 +364,14 @@ impl SegmentTree {
                 let node = &self.nodes[i];
                 let cut = node.cut.as_ref().expect("a split node has a cut");
                 // B = the region's y > θ side, dropped cells included (they are only in the root).
-                masks.push(node.cells.iter().zip(&cut.fiedler).filter(|(_, &y)| y > cut.threshold).map(|(&c, _)| c).collect());
+                masks.push(
+                    node.cells
+                        .iter()
+                        .zip(&cut.fiedler)
+                        .filter(|(_, &y)| y > cut.threshold)
+                        .map(|(&c, _)| c)
+                        .collect(),
+                );
                 let [a, b] = node.children.expect("a split node has children");
                 stack.push(b as usize);
                 stack.push(a as usize);
@@ -338,7 +403,10 @@ impl SegmentTree {
         let mut values: Vec<f32> = acc.iter().copied().filter(|v| !v.is_nan()).collect();
         values.sort_by(f32::total_cmp);
         values.dedup();
-        let labels = acc.iter().map(|v| values.binary_search_by(|p| p.total_cmp(v)).map_or(0, |k| k as u32)).collect();
+        let labels = acc
+            .iter()
+            .map(|v| values.binary_search_by(|p| p.total_cmp(v)).map_or(0, |k| k as u32))
+            .collect();
         Ok((labels, values.len().max(1)))
     }
 

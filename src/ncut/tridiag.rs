@@ -62,7 +62,11 @@ pub fn eigenvector(a: &[f64], b: &[f64], lambda: f64) -> Vec<f64> {
     if k == 1 {
         return vec![1.0];
     }
-    let scale = a.iter().chain(b).fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
+    let scale = a
+        .iter()
+        .chain(b)
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(f64::MIN_POSITIVE);
     // Shift slightly off the eigenvalue so the factorisation is non-singular but nearly so:
     // that is what makes inverse iteration converge in one or two steps.
     let shift = lambda + scale * 1e-13;

@@ -20,17 +20,32 @@ use crate::{Error, Result};
 /// # Shapes
 /// - `features`: `[h, w, C]`; `cell_labels`: `[h·w]` with values `< segments`
 /// - returns `[out_h · out_w]`
-pub fn assign(features: &FeatureGrid, cell_labels: &[u32], segments: usize, out_h: usize, out_w: usize) -> Result<Vec<u32>> {
+pub fn assign(
+    features: &FeatureGrid,
+    cell_labels: &[u32],
+    segments: usize,
+    out_h: usize,
+    out_w: usize,
+) -> Result<Vec<u32>> {
     let (h, w, c) = (features.h, features.w, features.c);
     let n = h * w;
     if cell_labels.len() != n {
-        return Err(Error::InvalidFeatures(format!("{} cell labels for a {h}×{w} grid", cell_labels.len())));
+        return Err(Error::InvalidFeatures(format!(
+            "{} cell labels for a {h}×{w} grid",
+            cell_labels.len()
+        )));
     }
     if out_h == 0 || out_w == 0 {
-        return Err(Error::InvalidParameter { name: "output size", expected: "at least 1×1", got: format!("{out_w}×{out_h}") });
+        return Err(Error::InvalidParameter {
+            name: "output size",
+            expected: "at least 1×1",
+            got: format!("{out_w}×{out_h}"),
+        });
     }
     if let Some(&bad) = cell_labels.iter().find(|&&l| l as usize >= segments) {
-        return Err(Error::InvalidFeatures(format!("cell label {bad} ≥ the number of segments {segments}")));
+        return Err(Error::InvalidFeatures(format!(
+            "cell label {bad} ≥ the number of segments {segments}"
+        )));
     }
     let mut f = features.data.clone();
     l2_normalize_rows(&mut f, n, c)?;
@@ -134,9 +149,13 @@ mod tests {
     #[test]
     fn scoring_then_upsampling_equals_upsampling_then_scoring() {
         let (h, w, c) = (4, 5, 3);
-        let data: Vec<f32> = (0..h * w * c).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0 + 0.1).collect();
+        let data: Vec<f32> = (0..h * w * c)
+            .map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0 + 0.1)
+            .collect();
         let grid = FeatureGrid::new(h, w, c, data).unwrap();
-        let cells: Vec<u32> = (0..h * w).map(|q| u32::from(q % w >= 2) + u32::from(q / w >= 3)).collect();
+        let cells: Vec<u32> = (0..h * w)
+            .map(|q| u32::from(q % w >= 2) + u32::from(q / w >= 3))
+            .collect();
         let got = assign(&grid, &cells, 3, 9, 13).unwrap();
         // The literal spec: upsample normalised features, then argmax of dot products.
         let mut f = grid.data.clone();
@@ -151,10 +170,20 @@ mod tests {
             }
         }
         for p in 0..9 * 13 {
-            let score = |k: usize| (0..c).map(|ch| f64::from(up[p * c + ch]) * e[k][ch] / cnt[k]).sum::<f64>();
-            let want = (0..3).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a))).unwrap();
+            let score = |k: usize| {
+                (0..c)
+                    .map(|ch| f64::from(up[p * c + ch]) * e[k][ch] / cnt[k])
+                    .sum::<f64>()
+            };
+            let want = (0..3)
+                .max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a)))
+                .unwrap();
             let margin = (score(want) - score(got[p] as usize)).abs();
-            assert!(got[p] as usize == want || margin < 1e-5, "pixel {p}: {} vs {want}", got[p]);
+            assert!(
+                got[p] as usize == want || margin < 1e-5,
+                "pixel {p}: {} vs {want}",
+                got[p]
+            );
         }
     }
 

@@ -55,18 +55,27 @@ impl PamrConfig {
     /// DiffCut's evaluation setting: 10 iterations, dilations [1, 2, 4, 8], run at 128×128
     /// (`eval_diffcut.py:92`).
     pub fn eval() -> Self {
-        Self { iterations: 10, dilations: vec![1, 2, 4, 8] }
+        Self {
+            iterations: 10,
+            dilations: vec![1, 2, 4, 8],
+        }
     }
 
     /// DiffCut's demo notebook: 30 iterations, dilations [1, 2, 4, 8, 12, 24, 32, 64].
     pub fn demo() -> Self {
-        Self { iterations: 30, dilations: vec![1, 2, 4, 8, 12, 24, 32, 64] }
+        Self {
+            iterations: 30,
+            dilations: vec![1, 2, 4, 8, 12, 24, 32, 64],
+        }
     }
 
     /// DiffCut's open-vocabulary evaluation: 15 iterations, the demo's dilations
     /// (`eval_diffcut_openvoc.py:92-97`).
     pub fn open_vocab() -> Self {
-        Self { iterations: 15, dilations: vec![1, 2, 4, 8, 12, 24, 32, 64] }
+        Self {
+            iterations: 15,
+            dilations: vec![1, 2, 4, 8, 12, 24, 32, 64],
+        }
     }
 
     /// Neighbours per pixel, `8 · |dilations|`.
@@ -105,7 +114,14 @@ pub const MAX_FLOATS: u64 = if usize::BITS >= 64 { 1 << 30 } else { 1 << 28 };
 /// # Errors
 /// [`Error::InvalidParameter`] for an empty image or label map, a length mismatch, `segments = 0`,
 /// a label `≥ segments`, bad dilations, or a problem above [`MAX_FLOATS`].
-pub fn pamr(image: &RgbImage, labels: &[u32], label_w: usize, label_h: usize, segments: usize, cfg: &PamrConfig) -> Result<Vec<u32>> {
+pub fn pamr(
+    image: &RgbImage,
+    labels: &[u32],
+    label_w: usize,
+    label_h: usize,
+    segments: usize,
+    cfg: &PamrConfig,
+) -> Result<Vec<u32>> {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let prep = Prepared::new(ImageRef::Rgb8(image), labels, label_w, label_h, segments, cfg)?;
     let mask = refine(&prep, labels, label_w, label_h, segments, cfg.iterations)?;
@@ -118,8 +134,24 @@ pub fn pamr(image: &RgbImage, labels: &[u32], label_w: usize, label_h: usize, se
 /// # Errors
 /// As [`pamr`], and [`Error::InvalidParameter`] when `rgb` has the wrong length or a non-finite value.
 #[allow(clippy::too_many_arguments)]
-pub fn pamr_f32(rgb: &[f32], width: usize, height: usize, labels: &[u32], label_w: usize, label_h: usize, segments: usize, cfg: &PamrConfig) -> Result<Vec<u32>> {
-    let prep = Prepared::new(ImageRef::F32 { rgb, width, height }, labels, label_w, label_h, segments, cfg)?;
+pub fn pamr_f32(
+    rgb: &[f32],
+    width: usize,
+    height: usize,
+    labels: &[u32],
+    label_w: usize,
+    label_h: usize,
+    segments: usize,
+    cfg: &PamrConfig,
+) -> Result<Vec<u32>> {
+    let prep = Prepared::new(
+        ImageRef::F32 { rgb, width, height },
+        labels,
+        label_w,
+        label_h,
+        segments,
+        cfg,
+    )?;
     let mask = refine(&prep, labels, label_w, label_h, segments, cfg.iterations)?;
     Ok(median3x3(&argmax_rows(&mask, width, height), width, height))
 }
@@ -128,7 +160,14 @@ pub fn pamr_f32(rgb: &[f32], width: usize, height: usize, labels: &[u32], label_
 ///
 /// # Errors
 /// As [`pamr`].
-pub fn pamr_mask(image: &RgbImage, labels: &[u32], label_w: usize, label_h: usize, segments: usize, cfg: &PamrConfig) -> Result<Vec<f32>> {
+pub fn pamr_mask(
+    image: &RgbImage,
+    labels: &[u32],
+    label_w: usize,
+    label_h: usize,
+    segments: usize,
+    cfg: &PamrConfig,
+) -> Result<Vec<f32>> {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let prep = Prepared::new(ImageRef::Rgb8(image), labels, label_w, label_h, segments, cfg)?;
     let mask = refine(&prep, labels, label_w, label_h, segments, cfg.iterations)?;
@@ -182,7 +221,11 @@ pub fn median3x3(labels: &[u32], width: usize, height: usize) -> Vec<u32> {
 pub(crate) enum ImageRef<'a> {
     Rgb8(&'a RgbImage),
     /// `[H, W, 3]` in [0, 1].
-    F32 { rgb: &'a [f32], width: usize, height: usize },
+    F32 {
+        rgb: &'a [f32],
+        width: usize,
+        height: usize,
+    },
 }
 
 /// Validated inputs, shared by the CPU and GPU paths.
@@ -199,13 +242,24 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    pub fn new(image: ImageRef, labels: &[u32], label_w: usize, label_h: usize, segments: usize, cfg: &PamrConfig) -> Result<Self> {
+    pub fn new(
+        image: ImageRef,
+        labels: &[u32],
+        label_w: usize,
+        label_h: usize,
+        segments: usize,
+        cfg: &PamrConfig,
+    ) -> Result<Self> {
         let (width, height) = match image {
             ImageRef::Rgb8(img) => (img.width() as usize, img.height() as usize),
             ImageRef::F32 { width, height, .. } => (width, height),
         };
         if width == 0 || height == 0 {
-            return Err(Error::InvalidParameter { name: "PAMR image size", expected: "at least 1×1 pixels", got: format!("{width}×{height}") });
+            return Err(Error::InvalidParameter {
+                name: "PAMR image size",
+                expected: "at least 1×1 pixels",
+                got: format!("{width}×{height}"),
+            });
         }
         check_labels(labels, label_w, label_h, segments)?;
         cfg.validate()?;
@@ -230,7 +284,11 @@ impl Prepared {
                     });
                 }
                 if let Some(i) = rgb.iter().position(|v| !v.is_finite()) {
-                    return Err(Error::InvalidParameter { name: "PAMR image", expected: "finite values", got: format!("{} at index {i}", rgb[i]) });
+                    return Err(Error::InvalidParameter {
+                        name: "PAMR image",
+                        expected: "finite values",
+                        got: format!("{} at index {i}", rgb[i]),
+                    });
                 }
                 let mut planar = vec![0.0f32; 3 * n];
                 for (p, px) in rgb.chunks_exact(3).enumerate() {
@@ -254,11 +312,16 @@ impl Prepared {
 }
 
 /// The 8 neighbours of a 3×3 window, row-major (the order of `LocalAffinity`'s kernels).
-pub(crate) const NEIGHBOURS: [(isize, isize); 8] = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)];
+pub(crate) const NEIGHBOURS: [(isize, isize); 8] =
+    [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)];
 
 pub(crate) fn check_labels(labels: &[u32], label_w: usize, label_h: usize, segments: usize) -> Result<()> {
     if label_w == 0 || label_h == 0 {
-        return Err(Error::InvalidParameter { name: "PAMR label map size", expected: "at least 1×1", got: format!("{label_w}×{label_h}") });
+        return Err(Error::InvalidParameter {
+            name: "PAMR label map size",
+            expected: "at least 1×1",
+            got: format!("{label_w}×{label_h}"),
+        });
     }
     if label_w.checked_mul(label_h) != Some(labels.len()) {
         return Err(Error::InvalidParameter {
@@ -268,7 +331,11 @@ pub(crate) fn check_labels(labels: &[u32], label_w: usize, label_h: usize, segme
         });
     }
     if segments == 0 {
-        return Err(Error::InvalidParameter { name: "PAMR segments", expected: "at least 1", got: "0".into() });
+        return Err(Error::InvalidParameter {
+            name: "PAMR segments",
+            expected: "at least 1",
+            got: "0".into(),
+        });
     }
     if let Some(i) = labels.iter().position(|&l| l as usize >= segments) {
         return Err(Error::InvalidParameter {
@@ -283,7 +350,11 @@ pub(crate) fn check_labels(labels: &[u32], label_w: usize, label_h: usize, segme
 /// Source taps of `F.interpolate(mode='bilinear', align_corners=True)` along one axis:
 /// `src = dst · (in − 1)/(out − 1)` in `f32` (0 when `out = 1`), `i0 = ⌊src⌋`, `i1 = min(i0 + 1, in − 1)`.
 pub(crate) fn align_corners_taps(input: usize, output: usize) -> Vec<(usize, usize, f32)> {
-    let scale = if output > 1 { (input - 1) as f32 / (output - 1) as f32 } else { 0.0 };
+    let scale = if output > 1 {
+        (input - 1) as f32 / (output - 1) as f32
+    } else {
+        0.0
+    };
     (0..output)
         .map(|d| {
             let src = scale * d as f32;
@@ -295,11 +366,20 @@ pub(crate) fn align_corners_taps(input: usize, output: usize) -> Vec<(usize, usi
 }
 
 /// Runs the whole refinement and returns the mask `[H, K, W]`.
-fn refine(prep: &Prepared, labels: &[u32], label_w: usize, _label_h: usize, segments: usize, iterations: u32) -> Result<Vec<f32>> {
+fn refine(
+    prep: &Prepared,
+    labels: &[u32],
+    label_w: usize,
+    _label_h: usize,
+    segments: usize,
+    iterations: u32,
+) -> Result<Vec<f32>> {
     let (w, h) = (prep.width, prep.height);
     let p = prep.dilations.len() * 8;
     let n = (w * h) as u64;
-    let floats = n.saturating_mul(3 + p as u64).saturating_add(n.saturating_mul(2).saturating_mul(segments as u64));
+    let floats = n
+        .saturating_mul(3 + p as u64)
+        .saturating_add(n.saturating_mul(2).saturating_mul(segments as u64));
     if floats > MAX_FLOATS {
         return Err(Error::InvalidParameter {
             name: "the PAMR problem (image + P·H·W affinities + 2·K·H·W mask)",
@@ -378,11 +458,17 @@ pub(crate) fn local_affinities(planar: &[f32], w: usize, h: usize, dilations: &[
                 for dy in -1..=1 {
                     for dx in -1..=1 {
                         shift_into(&mut tmp, row_of(c, dy, d), dx * d as isize);
-                        sum.iter_mut().zip(&tmp).zip(&mean).for_each(|((s, v), m)| *s += (v - m) * (v - m));
+                        sum.iter_mut()
+                            .zip(&tmp)
+                            .zip(&mean)
+                            .for_each(|((s, v), m)| *s += (v - m) * (v - m));
                     }
                 }
             }
-            den[c * w..(c + 1) * w].iter_mut().zip(&sum).for_each(|(den, ss)| *den = 1e-8 + 0.1 * (ss / (taps - 1) as f32).sqrt());
+            den[c * w..(c + 1) * w]
+                .iter_mut()
+                .zip(&sum)
+                .for_each(|(den, ss)| *den = 1e-8 + 0.1 * (ss / (taps - 1) as f32).sqrt());
         }
         // a_j = mean_c −|x_c − x_c(nbr)| / den_c, then the softmax over j per pixel.
         let centre = |c: usize| &planar[c * n + y * w..c * n + (y + 1) * w];
@@ -427,14 +513,20 @@ fn initial_mask(prep: &Prepared, labels: &[u32], label_w: usize, segments: usize
     for_rows(&mut mask, segments * w, |y, row| {
         let (y0, y1, ly) = prep.ytaps[y];
         for (x, &(x0, x1, lx)) in prep.xtaps.iter().enumerate() {
-            let corners = [labels[y0 * label_w + x0], labels[y0 * label_w + x1], labels[y1 * label_w + x0], labels[y1 * label_w + x1]];
+            let corners = [
+                labels[y0 * label_w + x0],
+                labels[y0 * label_w + x1],
+                labels[y1 * label_w + x0],
+                labels[y1 * label_w + x1],
+            ];
             for (i, &k) in corners.iter().enumerate() {
                 if corners[..i].contains(&k) {
                     continue;
                 }
                 let e = |c: usize| if corners[c] == k { 1.0f32 } else { 0.0 };
                 // torch: h0λ·(w0λ·v00 + w1λ·v01) + h1λ·(w0λ·v10 + w1λ·v11)
-                row[k as usize * w + x] = (1.0 - ly) * ((1.0 - lx) * e(0) + lx * e(1)) + ly * ((1.0 - lx) * e(2) + lx * e(3));
+                row[k as usize * w + x] =
+                    (1.0 - ly) * ((1.0 - lx) * e(0) + lx * e(1)) + ly * ((1.0 - lx) * e(2) + lx * e(3));
             }
         }
     });
@@ -451,7 +543,16 @@ fn propagate(aff: &[f32], src: &[f32], dst: &mut [f32], w: usize, h: usize, k: u
 }
 
 #[allow(clippy::too_many_arguments)]
-fn propagate_row(row: &mut [f32], aff_row: &[f32], src: &[f32], y: usize, w: usize, h: usize, k: usize, dilations: &[usize]) {
+fn propagate_row(
+    row: &mut [f32],
+    aff_row: &[f32],
+    src: &[f32],
+    y: usize,
+    w: usize,
+    h: usize,
+    k: usize,
+    dilations: &[usize],
+) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -465,7 +566,16 @@ fn propagate_row(row: &mut [f32], aff_row: &[f32], src: &[f32], y: usize, w: usi
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn propagate_row_avx2(row: &mut [f32], aff_row: &[f32], src: &[f32], y: usize, w: usize, h: usize, k: usize, dilations: &[usize]) {
+unsafe fn propagate_row_avx2(
+    row: &mut [f32],
+    aff_row: &[f32],
+    src: &[f32],
+    y: usize,
+    w: usize,
+    h: usize,
+    k: usize,
+    dilations: &[usize],
+) {
     propagate_row_generic(row, aff_row, src, y, w, h, k, dilations)
 }
 
@@ -474,7 +584,16 @@ unsafe fn propagate_row_avx2(row: &mut [f32], aff_row: &[f32], src: &[f32], y: u
 /// products one at a time in neighbour order (what the GPU kernel does). No FMA on any path.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn propagate_row_generic(row: &mut [f32], aff_row: &[f32], src: &[f32], y: usize, w: usize, h: usize, k: usize, dilations: &[usize]) {
+fn propagate_row_generic(
+    row: &mut [f32],
+    aff_row: &[f32],
+    src: &[f32],
+    y: usize,
+    w: usize,
+    h: usize,
+    k: usize,
+    dilations: &[usize],
+) {
     row.fill(0.0);
     for (g, &d) in dilations.iter().enumerate() {
         let a: [&[f32]; 8] = std::array::from_fn(|t| &aff_row[(g * 8 + t) * w..(g * 8 + t + 1) * w]);
@@ -488,7 +607,15 @@ fn propagate_row_generic(row: &mut [f32], aff_row: &[f32], src: &[f32], y: usize
             let o = &mut row[kk * w..(kk + 1) * w];
             let edge = |o: &mut f32, x: usize| {
                 let (l, r) = (x.saturating_sub(d), (x + d).min(w - 1));
-                *o = *o + a[0][x] * su[l] + a[1][x] * su[x] + a[2][x] * su[r] + a[3][x] * sc[l] + a[4][x] * sc[r] + a[5][x] * sd[l] + a[6][x] * sd[x] + a[7][x] * sd[r];
+                *o = *o
+                    + a[0][x] * su[l]
+                    + a[1][x] * su[x]
+                    + a[2][x] * su[r]
+                    + a[3][x] * sc[l]
+                    + a[4][x] * sc[r]
+                    + a[5][x] * sd[l]
+                    + a[6][x] * sd[x]
+                    + a[7][x] * sd[r];
             };
             for x in (0..lo).chain(hi..w) {
                 edge(&mut o[x], x);
@@ -501,7 +628,15 @@ fn propagate_row_generic(row: &mut [f32], aff_row: &[f32], src: &[f32], y: usize
                 let (dl, dc, dr) = (&sd[l..l + n], &sd[c..c + n], &sd[r..r + n]);
                 let aa: [&[f32]; 8] = std::array::from_fn(|t| &a[t][lo..hi]);
                 for i in 0..n {
-                    o[i] = o[i] + aa[0][i] * ul[i] + aa[1][i] * uc[i] + aa[2][i] * ur[i] + aa[3][i] * cl[i] + aa[4][i] * cr[i] + aa[5][i] * dl[i] + aa[6][i] * dc[i] + aa[7][i] * dr[i];
+                    o[i] = o[i]
+                        + aa[0][i] * ul[i]
+                        + aa[1][i] * uc[i]
+                        + aa[2][i] * ur[i]
+                        + aa[3][i] * cl[i]
+                        + aa[4][i] * cr[i]
+                        + aa[5][i] * dl[i]
+                        + aa[6][i] * dc[i]
+                        + aa[7][i] * dr[i];
                 }
             }
         }
@@ -538,7 +673,11 @@ mod tests {
             let hash = |v: u32| (v.wrapping_mul(2_654_435_761).rotate_left(13) ^ seed.wrapping_mul(40503)) % 23;
             let region = u8::from(x * 3 > w + y) + 2 * u8::from(y * 2 > h);
             let base = [40u8, 120, 200, 90][region as usize];
-            image::Rgb([base + hash(x * 31 + y) as u8, base / 2 + hash(y * 17 + x) as u8, 255 - base - hash(x + y * 7) as u8])
+            image::Rgb([
+                base + hash(x * 31 + y) as u8,
+                base / 2 + hash(y * 17 + x) as u8,
+                255 - base - hash(x + y * 7) as u8,
+            ])
         })
     }
 
@@ -552,7 +691,11 @@ mod tests {
         let taps = |i: usize, o: usize| -> Vec<(usize, usize, f64)> {
             (0..o)
                 .map(|d| {
-                    let s = if o > 1 { d as f64 * (i - 1) as f64 / (o - 1) as f64 } else { 0.0 };
+                    let s = if o > 1 {
+                        d as f64 * (i - 1) as f64 / (o - 1) as f64
+                    } else {
+                        0.0
+                    };
                     let i0 = (s.floor() as usize).min(i - 1);
                     (i0, (i0 + 1).min(i - 1), s - i0 as f64)
                 })
@@ -565,17 +708,27 @@ mod tests {
                 let ((y0, y1, ly), (x0, x1, lx)) = (ty[y], tx[xx]);
                 for kk in 0..k {
                     let e = |r: usize, c: usize| f64::from(u8::from(labels[r * lw + c] as usize == kk));
-                    m[(kk * h + y) * w + xx] = (1.0 - ly) * ((1.0 - lx) * e(y0, x0) + lx * e(y0, x1)) + ly * ((1.0 - lx) * e(y1, x0) + lx * e(y1, x1));
+                    m[(kk * h + y) * w + xx] = (1.0 - ly) * ((1.0 - lx) * e(y0, x0) + lx * e(y0, x1))
+                        + ly * ((1.0 - lx) * e(y1, x0) + lx * e(y1, x1));
                 }
             }
         }
-        let offs: Vec<(isize, isize)> = cfg.dilations.iter().flat_map(|&d| NEIGHBOURS.iter().map(move |&(a, b)| (a * d as isize, b * d as isize))).collect();
+        let offs: Vec<(isize, isize)> = cfg
+            .dilations
+            .iter()
+            .flat_map(|&d| NEIGHBOURS.iter().map(move |&(a, b)| (a * d as isize, b * d as isize)))
+            .collect();
         let mut aff = vec![0.0f64; offs.len() * h * w];
         for y in 0..h as isize {
             for xx in 0..w as isize {
                 let mut a = vec![0.0f64; offs.len()];
                 for c in 0..3 {
-                    let v: Vec<f64> = cfg.dilations.iter().flat_map(|&d| (0..9).map(move |t| (t / 3 - 1, t % 3 - 1, d as isize))).map(|(dy, dx, d)| x(c, y + dy * d, xx + dx * d)).collect();
+                    let v: Vec<f64> = cfg
+                        .dilations
+                        .iter()
+                        .flat_map(|&d| (0..9).map(move |t| (t / 3 - 1, t % 3 - 1, d as isize)))
+                        .map(|(dy, dx, d)| x(c, y + dy * d, xx + dx * d))
+                        .collect();
                     let mean = v.iter().sum::<f64>() / v.len() as f64;
                     let std = (v.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
                     for (j, &(dy, dx)) in offs.iter().enumerate() {
@@ -598,7 +751,8 @@ mod tests {
                             .iter()
                             .enumerate()
                             .map(|(j, &(dy, dx))| {
-                                let q = (y + dy).clamp(0, h as isize - 1) as usize * w + (xx + dx).clamp(0, w as isize - 1) as usize;
+                                let q = (y + dy).clamp(0, h as isize - 1) as usize * w
+                                    + (xx + dx).clamp(0, w as isize - 1) as usize;
                                 aff[j * h * w + p] * m[kk * h * w + q]
                             })
                             .sum();
@@ -614,14 +768,37 @@ mod tests {
     fn matches_the_literal_formulas() {
         for (w, h, lw, lh, k, cfg) in [
             (13u32, 11u32, 4usize, 3usize, 3usize, PamrConfig::eval()),
-            (17, 9, 5, 2, 4, PamrConfig { iterations: 6, ..PamrConfig::demo() }),
-            (8, 8, 8, 8, 2, PamrConfig { iterations: 3, dilations: vec![1, 3] }),
+            (
+                17,
+                9,
+                5,
+                2,
+                4,
+                PamrConfig {
+                    iterations: 6,
+                    ..PamrConfig::demo()
+                },
+            ),
+            (
+                8,
+                8,
+                8,
+                8,
+                2,
+                PamrConfig {
+                    iterations: 3,
+                    dilations: vec![1, 3],
+                },
+            ),
         ] {
             let img = test_image(w, h, k as u32);
             let labels: Vec<u32> = (0..lw * lh).map(|i| ((i * 7 + i / lw) % k) as u32).collect();
             let got = pamr_mask(&img, &labels, lw, lh, k, &cfg).unwrap();
             let want = literal(&img, &labels, lw, lh, k, &cfg);
-            let diff = got.iter().zip(&want).fold(0.0f64, |m, (&a, &b)| m.max((f64::from(a) - b).abs()));
+            let diff = got
+                .iter()
+                .zip(&want)
+                .fold(0.0f64, |m, (&a, &b)| m.max((f64::from(a) - b).abs()));
             assert!(diff < 2e-6, "{w}×{h} K={k}: max |cpu − literal| = {diff}");
             // The channels stay a partition of unity.
             let n = (w * h) as usize;
@@ -637,11 +814,17 @@ mod tests {
         // torch: interpolate(tensor([[[[0., 1.]]]]), size=(1, 5), mode='bilinear', align_corners=True)
         // = [0, .25, .5, .75, 1].
         let t = align_corners_taps(2, 5);
-        let v: Vec<f32> = t.iter().map(|&(i0, i1, l)| (1.0 - l) * i0 as f32 + l * i1 as f32).collect();
+        let v: Vec<f32> = t
+            .iter()
+            .map(|&(i0, i1, l)| (1.0 - l) * i0 as f32 + l * i1 as f32)
+            .collect();
         assert_eq!(v, vec![0.0, 0.25, 0.5, 0.75, 1.0]);
         assert_eq!(align_corners_taps(3, 1), vec![(0, 1, 0.0)]);
         assert_eq!(align_corners_taps(1, 4), vec![(0, 0, 0.0); 4]);
-        assert_eq!(align_corners_taps(4, 4).iter().map(|t| (t.0, t.2)).collect::<Vec<_>>(), vec![(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0)]);
+        assert_eq!(
+            align_corners_taps(4, 4).iter().map(|t| (t.0, t.2)).collect::<Vec<_>>(),
+            vec![(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0)]
+        );
     }
 
     #[test]
@@ -665,7 +848,10 @@ mod tests {
         let img = RgbImage::from_pixel(6, 5, image::Rgb([10, 200, 33]));
         let prep = Prepared::new(ImageRef::Rgb8(&img), &[0], 1, 1, 1, &PamrConfig::eval()).unwrap();
         let aff = local_affinities(&prep.planar, 6, 5, &prep.dilations);
-        assert!(aff.iter().all(|&a| a == 1.0 / 32.0), "σ = 0 gives a = 0/1e-8 = 0 for every neighbour");
+        assert!(
+            aff.iter().all(|&a| a == 1.0 / 32.0),
+            "σ = 0 gives a = 0/1e-8 = 0 for every neighbour"
+        );
     }
 
     #[test]
@@ -677,9 +863,19 @@ mod tests {
         let out = pamr(&img, &labels, 3, 2, 5, &PamrConfig::eval()).unwrap();
         assert!(out.iter().all(|&l| l == 0 || l == 2 || l == 4));
         // Zero iterations: the argmax of the resized one-hot mask.
-        let cfg = PamrConfig { iterations: 0, ..PamrConfig::eval() };
+        let cfg = PamrConfig {
+            iterations: 0,
+            ..PamrConfig::eval()
+        };
         let same = RgbImage::new(3, 2);
-        assert_eq!(pamr_mask(&same, &labels, 3, 2, 5, &cfg).unwrap().iter().filter(|&&v| v == 1.0).count(), 6);
+        assert_eq!(
+            pamr_mask(&same, &labels, 3, 2, 5, &cfg)
+                .unwrap()
+                .iter()
+                .filter(|&&v| v == 1.0)
+                .count(),
+            6
+        );
     }
 
     #[test]
@@ -688,7 +884,10 @@ mod tests {
         let rgb: Vec<f32> = img.as_raw().iter().map(|&v| f32::from(v) / 255.0).collect();
         let labels = [0, 1, 1, 2, 0, 2];
         let cfg = PamrConfig::demo();
-        assert_eq!(pamr(&img, &labels, 3, 2, 3, &cfg).unwrap(), pamr_f32(&rgb, 12, 9, &labels, 3, 2, 3, &cfg).unwrap());
+        assert_eq!(
+            pamr(&img, &labels, 3, 2, 3, &cfg).unwrap(),
+            pamr_f32(&rgb, 12, 9, &labels, 3, 2, 3, &cfg).unwrap()
+        );
     }
 
     #[test]
@@ -701,8 +900,30 @@ mod tests {
         assert!(msg(pamr(&img, &[], 0, 1, 2, &cfg)).contains("label map size"));
         assert!(msg(pamr(&img, &[0, 3], 2, 1, 3, &cfg)).contains("label 3 at index 1 with 3 segments"));
         assert!(msg(pamr(&img, &[0], 1, 1, 0, &cfg)).contains("segments must be at least 1"));
-        assert!(msg(pamr(&img, &[0], 1, 1, 1, &PamrConfig { iterations: 1, dilations: vec![] })).contains("dilations"));
-        assert!(msg(pamr(&img, &[0], 1, 1, 1, &PamrConfig { iterations: 1, dilations: vec![1, 0] })).contains("[1, 0]"));
+        assert!(msg(pamr(
+            &img,
+            &[0],
+            1,
+            1,
+            1,
+            &PamrConfig {
+                iterations: 1,
+                dilations: vec![]
+            }
+        ))
+        .contains("dilations"));
+        assert!(msg(pamr(
+            &img,
+            &[0],
+            1,
+            1,
+            1,
+            &PamrConfig {
+                iterations: 1,
+                dilations: vec![1, 0]
+            }
+        ))
+        .contains("[1, 0]"));
         assert!(msg(pamr(&img, &[0], 1, 1, 1 << 30, &cfg)).contains("MAX_FLOATS"));
         assert!(msg(pamr_f32(&[0.0; 47], 4, 4, &[0], 1, 1, 1, &cfg)).contains("47 values"));
         assert!(msg(pamr_f32(&[f32::NAN; 48], 4, 4, &[0], 1, 1, 1, &cfg)).contains("finite"));

@@ -61,7 +61,13 @@ impl TreeSummary {
                 cells: n.cells.len(),
             })
             .collect();
-        TreeSummary { grid: tree.grid, alpha: tree.alpha, tau_max: tree.tau_max, dropped: tree.dropped.len(), nodes }
+        TreeSummary {
+            grid: tree.grid,
+            alpha: tree.alpha,
+            tau_max: tree.tau_max,
+            dropped: tree.dropped.len(),
+            nodes,
+        }
     }
 }
 

@@ -138,13 +138,20 @@ impl DiffCut {
                 inner.gpu_note = Some("this build has no GPU path (built without the `gpu` feature)".into());
             }
         }
-        DiffCut { inner: Rc::new(RefCell::new(inner)) }
+        DiffCut {
+            inner: Rc::new(RefCell::new(inner)),
+        }
     }
 
     /// `"webgpu"` or `"cpu"`: where the next tree will be grown.
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
-        if self.inner.borrow().adapter.is_some() { "webgpu" } else { "cpu" }.into()
+        if self.inner.borrow().adapter.is_some() {
+            "webgpu"
+        } else {
+            "cpu"
+        }
+        .into()
     }
 
     /// The WebGPU adapter in use, if any.
@@ -166,7 +173,13 @@ impl DiffCut {
     /// `recut`, `pixelLabels`, `maskPng`, `tree`, `fiedler` and `ncutCurve`; a failure keeps the
     /// previous one.
     #[wasm_bindgen(js_name = segmentImage, unchecked_return_type = "Promise<SegmentInfo>")]
-    pub fn segment_image(&self, bytes: &[u8], grid: usize, alpha: f32, #[wasm_bindgen(js_name = tauMax)] tau_max: f64) -> Promise {
+    pub fn segment_image(
+        &self,
+        bytes: &[u8],
+        grid: usize,
+        alpha: f32,
+        #[wasm_bindgen(js_name = tauMax)] tau_max: f64,
+    ) -> Promise {
         let inner = self.inner.clone();
         let bytes = bytes.to_vec();
         wasm_bindgen_futures::future_to_promise(async move {
@@ -292,20 +305,39 @@ enum Source {
 }
 
 /// Decode → features → tree (GPU or CPU), keeping the result in `inner`.
-async fn segment(inner: &RefCell<Inner>, bytes: &[u8], source: Source, alpha: f32, tau_max: f64) -> Result<SegmentInfo> {
+async fn segment(
+    inner: &RefCell<Inner>,
+    bytes: &[u8],
+    source: Source,
+    alpha: f32,
+    tau_max: f64,
+) -> Result<SegmentInfo> {
     let t0 = performance_now();
     let image = decode_image(bytes)?;
     let t1 = performance_now();
     let features = match source {
         Source::Color { grid } => {
-            SegmentParams { tau: tau_max, alpha, grid, tau_max: Some(tau_max), mode: Mode::Official }.tree_options()?;
+            SegmentParams {
+                tau: tau_max,
+                alpha,
+                grid,
+                tau_max: Some(tau_max),
+                mode: Mode::Official,
+            }
+            .tree_options()?;
             color_features(&image, grid)?
         }
         #[cfg(feature = "model")]
         Source::Diffusion { size } => model::features(inner, &image, size).await?,
     };
     let grid = features.h;
-    let params = SegmentParams { tau: tau_max, alpha, grid, tau_max: Some(tau_max), mode: Mode::Official };
+    let params = SegmentParams {
+        tau: tau_max,
+        alpha,
+        grid,
+        tau_max: Some(tau_max),
+        mode: Mode::Official,
+    };
     params.tree_options()?;
     let t2 = performance_now();
     let (seg, backend, note) = grow(inner, features, &params).await?;
@@ -328,7 +360,11 @@ async fn segment(inner: &RefCell<Inner>, bytes: &[u8], source: Source, alpha: f3
 
 /// The tree on the GPU when there is one, else (or when the GPU fails) on the CPU; a GPU that
 /// failed is dropped for good. The policy is the pipeline's ([`crate::pipeline::segment_features_prefer_gpu`]).
-async fn grow(inner: &RefCell<Inner>, features: crate::ncut::FeatureGrid, params: &SegmentParams) -> Result<(Segmentation, &'static str, Option<String>)> {
+async fn grow(
+    inner: &RefCell<Inner>,
+    features: crate::ncut::FeatureGrid,
+    params: &SegmentParams,
+) -> Result<(Segmentation, &'static str, Option<String>)> {
     #[cfg(feature = "gpu")]
     {
         // Cloned out so that no borrow is held across the await.
@@ -352,10 +388,18 @@ async fn grow(inner: &RefCell<Inner>, features: crate::ncut::FeatureGrid, params
 /// Per-pixel labels at τ and their number.
 fn pixel_labels(s: &Segmentation, tau: f64, width: u32, height: u32) -> Result<(Vec<u32>, usize)> {
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(Error::ImageTooLarge { width: width.into(), height: height.into(), max_pixels: MAX_PIXELS, reason: "labels asked for" });
+        return Err(Error::ImageTooLarge {
+            width: width.into(),
+            height: height.into(),
+            max_pixels: MAX_PIXELS,
+            reason: "labels asked for",
+        });
     }
     let (cells, segments) = s.tree.leaf_labels_at(tau)?;
-    Ok((assign(&s.features, &cells, segments, height as usize, width as usize)?, segments))
+    Ok((
+        assign(&s.features, &cells, segments, height as usize, width as usize)?,
+        segments,
+    ))
 }
 
 /// Node `node` and its cut, or an error naming what is wrong.
@@ -365,6 +409,10 @@ fn node_cut(tree: &SegmentTree, node: u32) -> Result<(&crate::ncut::tree::TreeNo
         expected: "an index into the tree's nodes",
         got: format!("{node} (the tree has {} nodes)", tree.nodes.len()),
     })?;
-    let cut = n.cut.as_ref().ok_or_else(|| Error::Tree(format!("node {node} has no cut (fewer than 2 cells, or every cut alike)")))?;
+    let cut = n.cut.as_ref().ok_or_else(|| {
+        Error::Tree(format!(
+            "node {node} has no cut (fewer than 2 cells, or every cut alike)"
+        ))
+    })?;
     Ok((n, cut))
 }

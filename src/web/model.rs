@@ -116,7 +116,13 @@ impl DiffCut {
     /// Like `segmentImage`, with the loaded model's diffusion features at input size `size` (one
     /// of `ModelInfo.sizes`) instead of the colour features.
     #[wasm_bindgen(js_name = segmentDiffusion, unchecked_return_type = "Promise<SegmentInfo>")]
-    pub fn segment_diffusion(&self, bytes: &[u8], size: u32, alpha: f32, #[wasm_bindgen(js_name = tauMax)] tau_max: f64) -> Promise {
+    pub fn segment_diffusion(
+        &self,
+        bytes: &[u8],
+        size: u32,
+        alpha: f32,
+        #[wasm_bindgen(js_name = tauMax)] tau_max: f64,
+    ) -> Promise {
         let inner = self.inner.clone();
         let bytes = bytes.to_vec();
         wasm_bindgen_futures::future_to_promise(async move {

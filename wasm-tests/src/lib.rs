@@ -68,22 +68,17 @@ pub async fn gpu() -> Gpu {
         })
         .await
         .unwrap_or_else(|e| panic!("WebGPU request_device failed: {e}"));
-    Gpu {
-        adapter,
-        device,
-        queue,
-    }
+    Gpu { adapter, device, queue }
 }
 
 impl Gpu {
     /// A read-only storage buffer holding `data`.
     pub fn storage_from(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::cast_slice(data),
-                usage: wgpu::BufferUsages::STORAGE,
-            })
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::STORAGE,
+        })
     }
 
     /// A writable storage buffer of `len` f32s that can be read back with [`Gpu::read_f32`].
@@ -116,10 +111,8 @@ impl Gpu {
         rx.await
             .expect("map_async callback dropped")
             .unwrap_or_else(|e| panic!("map_async failed: {e}"));
-        let out = bytemuck::cast_slice::<u8, f32>(
-            &staging.slice(..).get_mapped_range().expect("mapped range"),
-        )
-        .to_vec();
+        let out =
+            bytemuck::cast_slice::<u8, f32>(&staging.slice(..).get_mapped_range().expect("mapped range")).to_vec();
         staging.unmap();
         out
     }
@@ -152,7 +145,10 @@ pub async fn diffcut_gpu() -> diffcut::gpu::GpuContext {
             }
         }
     }
-    panic!("a WebGPU adapter (see wasm-tests/webdriver.json): {:?}", last.expect("three attempts"));
+    panic!(
+        "a WebGPU adapter (see wasm-tests/webdriver.json): {:?}",
+        last.expect("three attempts")
+    );
 }
 
 /// Waits `ms` milliseconds (a `setTimeout` promise).
@@ -161,7 +157,11 @@ pub async fn sleep_ms(ms: i32) {
         let global = js_sys::global();
         let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into()).expect("setTimeout exists");
         let set_timeout: js_sys::Function = set_timeout.into();
-        set_timeout.call2(&global, &resolve, &ms.into()).expect("setTimeout works");
+        set_timeout
+            .call2(&global, &resolve, &ms.into())
+            .expect("setTimeout works");
     });
-    wasm_bindgen_futures::JsFuture::from(promise).await.expect("a timer never rejects");
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .expect("a timer never rejects");
 }

@@ -27,7 +27,10 @@ async fn ncut_cpu_and_gpu_in_the_browser() {
     let ctx = diffcut_wasm_tests::diffcut_gpu().await;
     log(&format!("adapter: {}", ctx.adapter));
     log("| grid | leaves CPU / GPU | CPU (wasm) | GPU (WebGPU) | levels | dispatches | readbacks |");
-    let opts = TreeOptions { tau_max: 0.5, ..Default::default() };
+    let opts = TreeOptions {
+        tau_max: 0.5,
+        ..Default::default()
+    };
     for g in [32usize, 48, 64] {
         let f = smooth_field(g, g, 1280, 3.0, 42);
         let t = now();

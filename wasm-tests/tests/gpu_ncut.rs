@@ -31,10 +31,34 @@ async fn affinity_kernel_matches_cpu_in_the_browser() {
 
 /// The golden fixtures (from the NumPy reference) embedded in the test binary.
 const FIXTURES: &[(&str, &[u8], &[u8], f64, f32)] = &[
-    ("smooth_12x12x64_t0.5_a10", include_bytes!("../../tests/fixtures/ncut/smooth_12x12x64_t0.5_a10.features.npy"), include_bytes!("../../tests/fixtures/ncut/smooth_12x12x64_t0.5_a10.labels.npy"), 0.5, 10.0),
-    ("smooth_16x24x64_t0.5_a10", include_bytes!("../../tests/fixtures/ncut/smooth_16x24x64_t0.5_a10.features.npy"), include_bytes!("../../tests/fixtures/ncut/smooth_16x24x64_t0.5_a10.labels.npy"), 0.5, 10.0),
-    ("smooth_16x16x256_t0.5_a5", include_bytes!("../../tests/fixtures/ncut/smooth_16x16x256_t0.5_a5.features.npy"), include_bytes!("../../tests/fixtures/ncut/smooth_16x16x256_t0.5_a5.labels.npy"), 0.5, 5.0),
-    ("blobs_16x16x3_t0.5_a10", include_bytes!("../../tests/fixtures/ncut/blobs_16x16x3_t0.5_a10.features.npy"), include_bytes!("../../tests/fixtures/ncut/blobs_16x16x3_t0.5_a10.labels.npy"), 0.5, 10.0),
+    (
+        "smooth_12x12x64_t0.5_a10",
+        include_bytes!("../../tests/fixtures/ncut/smooth_12x12x64_t0.5_a10.features.npy"),
+        include_bytes!("../../tests/fixtures/ncut/smooth_12x12x64_t0.5_a10.labels.npy"),
+        0.5,
+        10.0,
+    ),
+    (
+        "smooth_16x24x64_t0.5_a10",
+        include_bytes!("../../tests/fixtures/ncut/smooth_16x24x64_t0.5_a10.features.npy"),
+        include_bytes!("../../tests/fixtures/ncut/smooth_16x24x64_t0.5_a10.labels.npy"),
+        0.5,
+        10.0,
+    ),
+    (
+        "smooth_16x16x256_t0.5_a5",
+        include_bytes!("../../tests/fixtures/ncut/smooth_16x16x256_t0.5_a5.features.npy"),
+        include_bytes!("../../tests/fixtures/ncut/smooth_16x16x256_t0.5_a5.labels.npy"),
+        0.5,
+        5.0,
+    ),
+    (
+        "blobs_16x16x3_t0.5_a10",
+        include_bytes!("../../tests/fixtures/ncut/blobs_16x16x3_t0.5_a10.features.npy"),
+        include_bytes!("../../tests/fixtures/ncut/blobs_16x16x3_t0.5_a10.labels.npy"),
+        0.5,
+        10.0,
+    ),
 ];
 
 #[wasm_bindgen_test]
@@ -45,7 +69,11 @@ async fn gpu_partitions_match_the_reference_and_the_cpu_in_the_browser() {
         let f = FeatureGrid::new(shape[0], shape[1], shape[2], data).unwrap();
         let (_, want) = npy::read_labels(labels, 2).unwrap();
         let want: Vec<u32> = want.iter().map(|&v| v as u32).collect();
-        let opts = TreeOptions { tau_max: tau, mode: Mode::Official, ..Default::default() };
+        let opts = TreeOptions {
+            tau_max: tau,
+            mode: Mode::Official,
+            ..Default::default()
+        };
         let (gpu, stats) = segment_tree_gpu(&ctx, &f, alpha, opts).await.unwrap();
         let cpu = segment_tree(&f, alpha, opts).unwrap();
         let (g, kg) = gpu.labels_at(tau).unwrap();
@@ -61,7 +89,11 @@ async fn gpu_partitions_match_the_reference_and_the_cpu_in_the_browser() {
 async fn gpu_tree_matches_cpu_tree_for_every_tau_in_the_browser() {
     let ctx = ctx().await;
     let f = smooth_field(12, 16, 64, 3.0, 4);
-    let opts = TreeOptions { tau_max: 1.0, mode: Mode::Clean, ..Default::default() };
+    let opts = TreeOptions {
+        tau_max: 1.0,
+        mode: Mode::Clean,
+        ..Default::default()
+    };
     let (gpu, _) = segment_tree_gpu(&ctx, &f, 10.0, opts).await.unwrap();
     let cpu = segment_tree(&f, 10.0, opts).unwrap();
     for tau in [0.2, 0.4, 0.6, 0.8, 1.0] {
@@ -77,11 +109,36 @@ async fn gpu_tree_matches_cpu_tree_for_every_tau_in_the_browser() {
 async fn trivial_graphs_and_limits_in_the_browser() {
     let ctx = ctx().await;
     let one = FeatureGrid::new(1, 1, 3, vec![1.0, 2.0, 3.0]).unwrap();
-    assert_eq!(segment_tree_gpu(&ctx, &one, 10.0, TreeOptions::default()).await.unwrap().0.labels_at(0.5).unwrap().1, 1);
+    assert_eq!(
+        segment_tree_gpu(&ctx, &one, 10.0, TreeOptions::default())
+            .await
+            .unwrap()
+            .0
+            .labels_at(0.5)
+            .unwrap()
+            .1,
+        1
+    );
     let same = FeatureGrid::new(4, 4, 2, vec![0.3; 32]).unwrap();
-    assert_eq!(segment_tree_gpu(&ctx, &same, 10.0, TreeOptions::default()).await.unwrap().0.labels_at(0.5).unwrap().1, 1);
+    assert_eq!(
+        segment_tree_gpu(&ctx, &same, 10.0, TreeOptions::default())
+            .await
+            .unwrap()
+            .0
+            .labels_at(0.5)
+            .unwrap()
+            .1,
+        1
+    );
     let side = ((ctx.max_buffer() / 4) as f64).sqrt() as usize + 64;
-    let big = FeatureGrid { h: side, w: 1, c: 1, data: vec![1.0; side] };
-    let err = segment_tree_gpu(&ctx, &big, 10.0, TreeOptions::default()).await.unwrap_err();
+    let big = FeatureGrid {
+        h: side,
+        w: 1,
+        c: 1,
+        data: vec![1.0; side],
+    };
+    let err = segment_tree_gpu(&ctx, &big, 10.0, TreeOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, diffcut::Error::GpuLimit { .. }), "{err}");
 }

@@ -30,22 +30,18 @@ async fn wgsl_affine_kernel_on_webgpu() {
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let xb = gpu.storage_from("x", &x);
     let yb = gpu.storage_out("y", n);
-    let module = gpu
-        .device
-        .create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("affine"),
-            source: wgpu::ShaderSource::Wgsl(AFFINE_WGSL.into()),
-        });
-    let pipeline = gpu
-        .device
-        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("affine"),
-            layout: None,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+    let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("affine"),
+        source: wgpu::ShaderSource::Wgsl(AFFINE_WGSL.into()),
+    });
+    let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("affine"),
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
     let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("affine"),
         layout: &pipeline.get_bind_group_layout(0),

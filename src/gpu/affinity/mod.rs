@@ -36,9 +36,24 @@ impl Kernels {
         use Slot::{ParamsFixed as P, ReadWrite as RW};
         Self {
             normalize: Kernel::new(device, &module, "normalize", &[(b::PARAMS, P), (b::X, RW)]),
-            gram: Kernel::new(device, &module, "gram", &[(b::PARAMS, P), (b::X, RW), (b::S, RW), (b::PARTIAL, RW)]),
-            reduce: Kernel::new(device, &module, "reduce_minmax", &[(b::PARAMS, P), (b::PARTIAL, RW), (b::MINMAX, RW)]),
-            power: Kernel::new(device, &module, "power", &[(b::PARAMS, P), (b::S, RW), (b::MINMAX, RW), (b::ZERO_ROW, RW)]),
+            gram: Kernel::new(
+                device,
+                &module,
+                "gram",
+                &[(b::PARAMS, P), (b::X, RW), (b::S, RW), (b::PARTIAL, RW)],
+            ),
+            reduce: Kernel::new(
+                device,
+                &module,
+                "reduce_minmax",
+                &[(b::PARAMS, P), (b::PARTIAL, RW), (b::MINMAX, RW)],
+            ),
+            power: Kernel::new(
+                device,
+                &module,
+                "power",
+                &[(b::PARAMS, P), (b::S, RW), (b::MINMAX, RW), (b::ZERO_ROW, RW)],
+            ),
         }
     }
 }
@@ -82,7 +97,11 @@ pub(crate) fn tiles(n: u32) -> u32 {
 }
 
 /// Computes `W` on the GPU and reads it back (for tests and tools; the tree never reads `W`).
-pub async fn affinity_gpu(ctx: &super::GpuContext, features: &crate::ncut::FeatureGrid, alpha: f32) -> crate::Result<crate::ncut::Affinity> {
+pub async fn affinity_gpu(
+    ctx: &super::GpuContext,
+    features: &crate::ncut::FeatureGrid,
+    alpha: f32,
+) -> crate::Result<crate::ncut::Affinity> {
     crate::ncut::affinity::check_alpha(alpha)?;
     let (n, c) = (features.cells(), features.c);
     let bytes = |count: usize| (count * 4) as u64;
@@ -94,15 +113,52 @@ pub async fn affinity_gpu(ctx: &super::GpuContext, features: &crate::ncut::Featu
     let partial = ctx.storage("tile min/max", bytes(2 * (tiles(n32) * tiles(n32)) as usize));
     let minmax = ctx.storage("min/max", 8);
     let zero_row = ctx.storage("zero rows", bytes(n));
-    let params = ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("affinity params"), size: 16, usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
-    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("readback"), size: bytes(n * n) + 8, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+    let params = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("affinity params"),
+        size: 16,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: bytes(n * n) + 8,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
     ctx.queue.write_buffer(&x, 0, bytemuck::cast_slice(&features.data));
-    ctx.queue.write_buffer(&params, 0, bytemuck::bytes_of(&Params { n: n32, c: c as u32, alpha, tiles_x: tiles(n32) }));
-    let groups = Groups::new(&ctx.device, &ctx.affinity, n32, &[(b::PARAMS, &params), (b::X, &x), (b::S, &s), (b::PARTIAL, &partial), (b::MINMAX, &minmax), (b::ZERO_ROW, &zero_row)]);
+    ctx.queue.write_buffer(
+        &params,
+        0,
+        bytemuck::bytes_of(&Params {
+            n: n32,
+            c: c as u32,
+            alpha,
+            tiles_x: tiles(n32),
+        }),
+    );
+    let groups = Groups::new(
+        &ctx.device,
+        &ctx.affinity,
+        n32,
+        &[
+            (b::PARAMS, &params),
+            (b::X, &x),
+            (b::S, &s),
+            (b::PARTIAL, &partial),
+            (b::MINMAX, &minmax),
+            (b::ZERO_ROW, &zero_row),
+        ],
+    );
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     let mut count = 0;
     groups.encode(&ctx.affinity, &mut enc, &mut count);
-    let back = ctx.read_back(enc, &staging, &[(&s, 0, bytes(n * n)), (&minmax, 0, 8)]).await?;
+    let back = ctx
+        .read_back(enc, &staging, &[(&s, 0, bytes(n * n)), (&minmax, 0, 8)])
+        .await?;
     let mm = super::f32s(&back[1]);
-    Ok(crate::ncut::Affinity { n, w: super::f32s(&back[0]), constant: !(mm[1] > mm[0]) })
+    Ok(crate::ncut::Affinity {
+        n,
+        w: super::f32s(&back[0]),
+        constant: !(mm[1] > mm[0]),
+    })
 }

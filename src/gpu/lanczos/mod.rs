@@ -2,7 +2,7 @@
 //! region of a tree level at once, Lanczos steps with full re-orthogonalisation, Ritz vectors.
 //! CPU reference: [`crate::ncut::lanczos`].
 
-use super::{dispatch, pass, grid, Kernel, Slot};
+use super::{dispatch, grid, pass, Kernel, Slot};
 
 /// Uniform parameters of `lanczos.wgsl`, one 256-byte slot per dispatch variant (dynamic offsets).
 #[repr(C)]
@@ -50,13 +50,87 @@ impl Kernels {
         let module = device.create_shader_module(wgpu::include_wgsl!("lanczos.wgsl"));
         use Slot::{Params as P, Read as R, ReadWrite as RW};
         Self {
-            degrees: Kernel::new(device, &module, "degrees", &[(b::PARAMS, P), (b::W, R), (b::ORDER, R), (b::SEG, R), (b::RANGES, R), (b::DIS, RW), (b::WORK, RW)]),
-            start: Kernel::new(device, &module, "start", &[(b::PARAMS, P), (b::SEG, R), (b::RANGES, R), (b::WORK, RW)]),
-            matvec: Kernel::new(device, &module, "matvec", &[(b::PARAMS, P), (b::W, R), (b::ORDER, R), (b::SEG, R), (b::RANGES, R), (b::DIS, RW), (b::Q, RW), (b::WORK, RW)]),
-            dots: Kernel::new(device, &module, "dots", &[(b::PARAMS, P), (b::RANGES, R), (b::Q, RW), (b::WORK, RW), (b::COEF, RW)]),
-            sub: Kernel::new(device, &module, "sub", &[(b::PARAMS, P), (b::SEG, R), (b::RANGES, R), (b::Q, RW), (b::WORK, RW), (b::COEF, RW)]),
-            finish: Kernel::new(device, &module, "finish", &[(b::PARAMS, P), (b::RANGES, R), (b::Q, RW), (b::WORK, RW), (b::COEF, RW), (b::AB, RW)]),
-            ritz: Kernel::new(device, &module, "ritz", &[(b::PARAMS, P), (b::SEG, R), (b::RANGES, R), (b::DIS, RW), (b::Q, RW), (b::WORK, RW), (b::COEF, RW)]),
+            degrees: Kernel::new(
+                device,
+                &module,
+                "degrees",
+                &[
+                    (b::PARAMS, P),
+                    (b::W, R),
+                    (b::ORDER, R),
+                    (b::SEG, R),
+                    (b::RANGES, R),
+                    (b::DIS, RW),
+                    (b::WORK, RW),
+                ],
+            ),
+            start: Kernel::new(
+                device,
+                &module,
+                "start",
+                &[(b::PARAMS, P), (b::SEG, R), (b::RANGES, R), (b::WORK, RW)],
+            ),
+            matvec: Kernel::new(
+                device,
+                &module,
+                "matvec",
+                &[
+                    (b::PARAMS, P),
+                    (b::W, R),
+                    (b::ORDER, R),
+                    (b::SEG, R),
+                    (b::RANGES, R),
+                    (b::DIS, RW),
+                    (b::Q, RW),
+                    (b::WORK, RW),
+                ],
+            ),
+            dots: Kernel::new(
+                device,
+                &module,
+                "dots",
+                &[(b::PARAMS, P), (b::RANGES, R), (b::Q, RW), (b::WORK, RW), (b::COEF, RW)],
+            ),
+            sub: Kernel::new(
+                device,
+                &module,
+                "sub",
+                &[
+                    (b::PARAMS, P),
+                    (b::SEG, R),
+                    (b::RANGES, R),
+                    (b::Q, RW),
+                    (b::WORK, RW),
+                    (b::COEF, RW),
+                ],
+            ),
+            finish: Kernel::new(
+                device,
+                &module,
+                "finish",
+                &[
+                    (b::PARAMS, P),
+                    (b::RANGES, R),
+                    (b::Q, RW),
+                    (b::WORK, RW),
+                    (b::COEF, RW),
+                    (b::AB, RW),
+                ],
+            ),
+            ritz: Kernel::new(
+                device,
+                &module,
+                "ritz",
+                &[
+                    (b::PARAMS, P),
+                    (b::SEG, R),
+                    (b::RANGES, R),
+                    (b::DIS, RW),
+                    (b::Q, RW),
+                    (b::WORK, RW),
+                    (b::COEF, RW),
+                ],
+            ),
         }
     }
 }
@@ -78,17 +152,53 @@ pub(crate) mod slot {
 /// vectors. Segment counts are read from the layout on the GPU, not from here.
 pub(crate) fn slots(n: u32, steps: u32, m: u32) -> Vec<Params> {
     let pass2 = n * (m + 2);
-    let base = Params { n, m, coef2: pass2, ..Default::default() };
+    let base = Params {
+        n,
+        m,
+        coef2: pass2,
+        ..Default::default()
+    };
     let mut out = vec![
-        Params { dst: 0, mode: 0, ..base },
-        Params { k: 1, coef_off: 0, ..base },
-        Params { k: 1, coef_off: pass2, ..base },
-        Params { dst: 1, mode: 0, ..base },
+        Params {
+            dst: 0,
+            mode: 0,
+            ..base
+        },
+        Params {
+            k: 1,
+            coef_off: 0,
+            ..base
+        },
+        Params {
+            k: 1,
+            coef_off: pass2,
+            ..base
+        },
+        Params {
+            dst: 1,
+            mode: 0,
+            ..base
+        },
     ];
     for j in 0..m {
-        out.push(Params { j, k: j + 2, coef_off: 0, ..base });
-        out.push(Params { j, k: j + 2, coef_off: pass2, ..base });
-        out.push(Params { j, dst: j + 2, mode: 1, ..base });
+        out.push(Params {
+            j,
+            k: j + 2,
+            coef_off: 0,
+            ..base
+        });
+        out.push(Params {
+            j,
+            k: j + 2,
+            coef_off: pass2,
+            ..base
+        });
+        out.push(Params {
+            j,
+            dst: j + 2,
+            mode: 1,
+            ..base
+        });
     }
     out.push(Params { k: steps, ..base });
     out
@@ -128,7 +238,15 @@ impl Groups {
     ///
     /// `n_pos`, `n_seg` and `steps` are upper bounds (the layout may come from the GPU): surplus
     /// workgroups return at once, surplus steps only extend bases the CPU then ignores.
-    pub fn encode_lanczos(&self, k: &Kernels, e: &mut wgpu::CommandEncoder, n_pos: u32, n_seg: u32, steps: u32, count: &mut u64) {
+    pub fn encode_lanczos(
+        &self,
+        k: &Kernels,
+        e: &mut wgpu::CommandEncoder,
+        n_pos: u32,
+        n_seg: u32,
+        steps: u32,
+        count: &mut u64,
+    ) {
         let mut p = pass(e);
         let per_pos = (grid(n_pos), grid(n_pos.div_ceil(64)));
         dispatch(&mut p, &k.degrees, &self.degrees, &off(slot::V1), per_pos.0, count);
@@ -138,7 +256,14 @@ impl Groups {
         dispatch(&mut p, &k.sub, &self.sub, &off(slot::START_PASS1), per_pos.1, count);
         dispatch(&mut p, &k.dots, &self.dots, &off(slot::START_PASS2), (n_seg, 1), count);
         dispatch(&mut p, &k.sub, &self.sub, &off(slot::START_PASS2), per_pos.1, count);
-        dispatch(&mut p, &k.finish, &self.finish, &off(slot::START_FINISH), (n_seg, 1), count);
+        dispatch(
+            &mut p,
+            &k.finish,
+            &self.finish,
+            &off(slot::START_FINISH),
+            (n_seg, 1),
+            count,
+        );
         for j in 0..steps {
             let s = slot::STEP + 3 * j;
             dispatch(&mut p, &k.matvec, &self.matvec, &off(s), per_pos.0, count);
@@ -153,6 +278,13 @@ impl Groups {
     /// Records the Ritz vectors `y = D^-1/2 Σ_i s_i Q_{1+i}` into the work vector.
     pub fn encode_ritz(&self, k: &Kernels, e: &mut wgpu::CommandEncoder, n_pos: u32, m: u32, count: &mut u64) {
         let mut p = pass(e);
-        dispatch(&mut p, &k.ritz, &self.ritz, &off(slot::ritz(m)), grid(n_pos.div_ceil(64)), count);
+        dispatch(
+            &mut p,
+            &k.ritz,
+            &self.ritz,
+            &off(slot::ritz(m)),
+            grid(n_pos.div_ceil(64)),
+            count,
+        );
     }
 }

@@ -30,7 +30,7 @@
 //!
 //! The 3×3 median is a kernel too (9 reads per pixel), so only the labels come back.
 
-use super::{dispatch, pass, grid, u32s, GpuContext, Kernel, Slot};
+use super::{dispatch, grid, pass, u32s, GpuContext, Kernel, Slot};
 use crate::image_io::RgbImage;
 use crate::refine::pamr::{ImageRef, PamrConfig, Prepared};
 use crate::{Error, Result};
@@ -86,11 +86,36 @@ impl Kernels {
         let module = device.create_shader_module(wgpu::include_wgsl!("pamr.wgsl"));
         use Slot::{Params as P, Read as R, ReadWrite as RW};
         Self {
-            affinity: Kernel::new(device, &module, "affinity", &[(b::PARAMS, P), (b::DIL, R), (b::IMG, R), (b::AFF_OUT, RW)]),
-            init: Kernel::new(device, &module, "init", &[(b::PARAMS, P), (b::TAPS, R), (b::LAB, R), (b::DST, RW)]),
-            propagate: Kernel::new(device, &module, "propagate", &[(b::PARAMS, P), (b::DIL, R), (b::AFF, R), (b::SRC, R), (b::DST, RW)]),
-            argmax: Kernel::new(device, &module, "argmax", &[(b::PARAMS, P), (b::SRC, R), (b::BEST, RW), (b::ARG, RW)]),
-            median: Kernel::new(device, &module, "median", &[(b::PARAMS, P), (b::ARG_IN, R), (b::LABELS_OUT, RW)]),
+            affinity: Kernel::new(
+                device,
+                &module,
+                "affinity",
+                &[(b::PARAMS, P), (b::DIL, R), (b::IMG, R), (b::AFF_OUT, RW)],
+            ),
+            init: Kernel::new(
+                device,
+                &module,
+                "init",
+                &[(b::PARAMS, P), (b::TAPS, R), (b::LAB, R), (b::DST, RW)],
+            ),
+            propagate: Kernel::new(
+                device,
+                &module,
+                "propagate",
+                &[(b::PARAMS, P), (b::DIL, R), (b::AFF, R), (b::SRC, R), (b::DST, RW)],
+            ),
+            argmax: Kernel::new(
+                device,
+                &module,
+                "argmax",
+                &[(b::PARAMS, P), (b::SRC, R), (b::BEST, RW), (b::ARG, RW)],
+            ),
+            median: Kernel::new(
+                device,
+                &module,
+                "median",
+                &[(b::PARAMS, P), (b::ARG_IN, R), (b::LABELS_OUT, RW)],
+            ),
         }
     }
 }
@@ -123,8 +148,27 @@ pub struct PamrGpuOutput {
 /// # Errors
 /// As the CPU version for bad inputs; [`Error::GpuLimit`] when the image, one mask plane or one
 /// row of weights exceeds a storage binding; [`Error::Gpu`] when the device fails.
-pub async fn pamr_gpu(ctx: &GpuContext, image: &RgbImage, labels: &[u32], label_w: usize, label_h: usize, segments: usize, cfg: &PamrConfig) -> Result<Vec<u32>> {
-    Ok(pamr_gpu_with(ctx, ImageInput::Rgb8(image), labels, label_w, label_h, segments, cfg, PamrGpuOptions::default()).await?.labels)
+pub async fn pamr_gpu(
+    ctx: &GpuContext,
+    image: &RgbImage,
+    labels: &[u32],
+    label_w: usize,
+    label_h: usize,
+    segments: usize,
+    cfg: &PamrConfig,
+) -> Result<Vec<u32>> {
+    Ok(pamr_gpu_with(
+        ctx,
+        ImageInput::Rgb8(image),
+        labels,
+        label_w,
+        label_h,
+        segments,
+        cfg,
+        PamrGpuOptions::default(),
+    )
+    .await?
+    .labels)
 }
 
 /// [`pamr_gpu`] for a float image `[H, W, 3]` in [0, 1] (see [`crate::refine::pamr::pamr_f32`]).
@@ -132,9 +176,30 @@ pub async fn pamr_gpu(ctx: &GpuContext, image: &RgbImage, labels: &[u32], label_
 /// # Errors
 /// As [`pamr_gpu`].
 #[allow(clippy::too_many_arguments)]
-pub async fn pamr_gpu_f32(ctx: &GpuContext, rgb: &[f32], width: usize, height: usize, labels: &[u32], label_w: usize, label_h: usize, segments: usize, cfg: &PamrConfig) -> Result<Vec<u32>> {
+pub async fn pamr_gpu_f32(
+    ctx: &GpuContext,
+    rgb: &[f32],
+    width: usize,
+    height: usize,
+    labels: &[u32],
+    label_w: usize,
+    label_h: usize,
+    segments: usize,
+    cfg: &PamrConfig,
+) -> Result<Vec<u32>> {
     let image = ImageInput::F32 { rgb, width, height };
-    Ok(pamr_gpu_with(ctx, image, labels, label_w, label_h, segments, cfg, PamrGpuOptions::default()).await?.labels)
+    Ok(pamr_gpu_with(
+        ctx,
+        image,
+        labels,
+        label_w,
+        label_h,
+        segments,
+        cfg,
+        PamrGpuOptions::default(),
+    )
+    .await?
+    .labels)
 }
 
 /// The image given to [`pamr_gpu_with`].
@@ -143,7 +208,11 @@ pub enum ImageInput<'a> {
     /// 8-bit RGB, used as `value / 255`.
     Rgb8(&'a RgbImage),
     /// `[H, W, 3]` in [0, 1].
-    F32 { rgb: &'a [f32], width: usize, height: usize },
+    F32 {
+        rgb: &'a [f32],
+        width: usize,
+        height: usize,
+    },
 }
 
 /// [`pamr_gpu`] with options, returning the labels before and after the median and how the
@@ -174,7 +243,13 @@ pub async fn pamr_gpu_with(
     // Indices in the shader are u32 element offsets: keep every binding under 2 GiB.
     let limit = opts.max_binding.unwrap_or(u64::MAX).min(ctx.max_buffer()).min(1 << 31);
     let bytes = |floats: usize| (floats as u64) * 4;
-    let check = |what: &'static str, needed: u64| if needed > limit { Err(Error::GpuLimit { what, needed, limit }) } else { Ok(()) };
+    let check = |what: &'static str, needed: u64| {
+        if needed > limit {
+            Err(Error::GpuLimit { what, needed, limit })
+        } else {
+            Ok(())
+        }
+    };
     check("the PAMR image (3·H·W floats)", bytes(3 * hw))?;
     check("four PAMR mask planes (a vec4 per pixel)", bytes(4 * hw))?;
     check("the PAMR label map", bytes(labels.len()))?;
@@ -196,30 +271,64 @@ pub async fn pamr_gpu_with(
         buf
     };
     let dil: Vec<i32> = prep.dilations.iter().map(|&d| d as i32).collect();
-    let taps: Vec<u32> = prep.ytaps.iter().chain(&prep.xtaps).flat_map(|&(i0, i1, l)| [u(i0), u(i1), l.to_bits()]).collect();
+    let taps: Vec<u32> = prep
+        .ytaps
+        .iter()
+        .chain(&prep.xtaps)
+        .flat_map(|&(i0, i1, l)| [u(i0), u(i1), l.to_bits()])
+        .collect();
     let dil_buf = upload("pamr dilations", bytemuck::cast_slice(&dil));
     let img_buf = upload("pamr image", bytemuck::cast_slice(&prep.planar));
     let taps_buf = upload("pamr taps", bytemuck::cast_slice(&taps));
     let lab_buf = upload("pamr labels", bytemuck::cast_slice(labels));
-    let band_bufs: Vec<wgpu::Buffer> = (0..bands).map(|i| ctx.storage("pamr weights band", bytes(p * w * band_rows.min(h - i * band_rows)))).collect();
-    let mask = [ctx.storage("pamr mask a", bytes(4 * quads * hw)), ctx.storage("pamr mask b", bytes(4 * quads * hw))];
+    let band_bufs: Vec<wgpu::Buffer> = (0..bands)
+        .map(|i| ctx.storage("pamr weights band", bytes(p * w * band_rows.min(h - i * band_rows))))
+        .collect();
+    let mask = [
+        ctx.storage("pamr mask a", bytes(4 * quads * hw)),
+        ctx.storage("pamr mask b", bytes(4 * quads * hw)),
+    ];
     let best = ctx.storage("pamr best", bytes(hw));
     let arg = ctx.storage("pamr argmax", bytes(hw));
     let out = ctx.storage("pamr labels", bytes(hw));
-    let staging = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("pamr readback"), size: 2 * bytes(hw), usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+    let staging = dev.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("pamr readback"),
+        size: 2 * bytes(hw),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
 
     // Parameter slots: one per band (affinity), per chunk (init, argmax), per chunk × band
     // (propagate), and the median.
-    let base = Params { w: u(w), h: u(h), nd: u(nd), lw: u(label_w), ..Default::default() };
-    let band = |i: usize| Params { y0: u(i * band_rows), rows: u(band_rows.min(h - i * band_rows)), ..base };
-    let chunk_of = |c: usize| Params { k0: u(c * chunk), kc: u(chunk.min(segments - c * chunk)), first: u32::from(c == 0), ..base };
+    let base = Params {
+        w: u(w),
+        h: u(h),
+        nd: u(nd),
+        lw: u(label_w),
+        ..Default::default()
+    };
+    let band = |i: usize| Params {
+        y0: u(i * band_rows),
+        rows: u(band_rows.min(h - i * band_rows)),
+        ..base
+    };
+    let chunk_of = |c: usize| Params {
+        k0: u(c * chunk),
+        kc: u(chunk.min(segments - c * chunk)),
+        first: u32::from(c == 0),
+        ..base
+    };
     let mut slots: Vec<Params> = (0..bands).map(band).collect();
     let chunk_slot = slots.len();
     slots.extend((0..chunks).map(chunk_of));
     let prop_slot = slots.len();
     for c in 0..chunks {
         for i in 0..bands {
-            slots.push(Params { k0: chunk_of(c).k0, kc: chunk_of(c).kc, ..band(i) });
+            slots.push(Params {
+                k0: chunk_of(c).k0,
+                kc: chunk_of(c).kc,
+                ..band(i)
+            });
         }
     }
     let median_slot = slots.len();
@@ -228,23 +337,50 @@ pub async fn pamr_gpu_with(
     for (i, s) in slots.iter().enumerate() {
         param_bytes[i * SLOT as usize..][..std::mem::size_of::<Params>()].copy_from_slice(bytemuck::bytes_of(s));
     }
-    let params = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("pamr params"), size: param_bytes.len() as u64, usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+    let params = dev.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("pamr params"),
+        size: param_bytes.len() as u64,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
     ctx.queue.write_buffer(&params, 0, &param_bytes);
 
     let k = &ctx.pamr;
     let size = std::mem::size_of::<Params>() as u64;
-    let common = [(b::PARAMS, &params), (b::DIL, &dil_buf), (b::IMG, &img_buf), (b::TAPS, &taps_buf), (b::LAB, &lab_buf), (b::BEST, &best), (b::ARG, &arg), (b::ARG_IN, &arg), (b::LABELS_OUT, &out)];
+    let common = [
+        (b::PARAMS, &params),
+        (b::DIL, &dil_buf),
+        (b::IMG, &img_buf),
+        (b::TAPS, &taps_buf),
+        (b::LAB, &lab_buf),
+        (b::BEST, &best),
+        (b::ARG, &arg),
+        (b::ARG_IN, &arg),
+        (b::LABELS_OUT, &out),
+    ];
     fn join<'a>(a: &[(u32, &'a wgpu::Buffer)], b: &[(u32, &'a wgpu::Buffer)]) -> Vec<(u32, &'a wgpu::Buffer)> {
         a.iter().chain(b).copied().collect()
     }
-    let affinity_groups: Vec<wgpu::BindGroup> = band_bufs.iter().map(|bb| k.affinity.bind(dev, &join(&common, &[(b::AFF_OUT, bb)]), size)).collect();
+    let affinity_groups: Vec<wgpu::BindGroup> = band_bufs
+        .iter()
+        .map(|bb| k.affinity.bind(dev, &join(&common, &[(b::AFF_OUT, bb)]), size))
+        .collect();
     let init_group = k.init.bind(dev, &join(&common, &[(b::DST, &mask[0])]), size);
     // propagate_groups[band][s]: reads mask s, writes mask 1 − s.
     let propagate_groups: Vec<[wgpu::BindGroup; 2]> = band_bufs
         .iter()
-        .map(|bb| std::array::from_fn(|s| k.propagate.bind(dev, &join(&common, &[(b::AFF, bb), (b::SRC, &mask[s]), (b::DST, &mask[1 - s])]), size)))
+        .map(|bb| {
+            std::array::from_fn(|s| {
+                k.propagate.bind(
+                    dev,
+                    &join(&common, &[(b::AFF, bb), (b::SRC, &mask[s]), (b::DST, &mask[1 - s])]),
+                    size,
+                )
+            })
+        })
         .collect();
-    let argmax_groups: [wgpu::BindGroup; 2] = std::array::from_fn(|s| k.argmax.bind(dev, &join(&common, &[(b::SRC, &mask[s])]), size));
+    let argmax_groups: [wgpu::BindGroup; 2] =
+        std::array::from_fn(|s| k.argmax.bind(dev, &join(&common, &[(b::SRC, &mask[s])]), size));
     let median_group = k.median.bind(dev, &join(&common, &[]), size);
 
     let off = |slot: usize| [(slot as u64 * SLOT) as u32];
@@ -253,21 +389,64 @@ pub async fn pamr_gpu_with(
     let mut count = 0u64;
     let mut p = pass(&mut enc);
     for (i, group) in affinity_groups.iter().enumerate() {
-        dispatch(&mut p, &k.affinity, group, &off(i), groups(band(i).rows as usize * w), &mut count);
+        dispatch(
+            &mut p,
+            &k.affinity,
+            group,
+            &off(i),
+            groups(band(i).rows as usize * w),
+            &mut count,
+        );
     }
     for c in 0..chunks {
         let kc = chunk_of(c).kc as usize;
-        dispatch(&mut p, &k.init, &init_group, &off(chunk_slot + c), groups(hw), &mut count);
+        dispatch(
+            &mut p,
+            &k.init,
+            &init_group,
+            &off(chunk_slot + c),
+            groups(hw),
+            &mut count,
+        );
         for it in 0..cfg.iterations as usize {
             for (i, pair) in propagate_groups.iter().enumerate() {
                 let threads = band(i).rows as usize * w * kc.div_ceil(4);
-                dispatch(&mut p, &k.propagate, &pair[it % 2], &off(prop_slot + c * bands + i), groups(threads), &mut count);
+                dispatch(
+                    &mut p,
+                    &k.propagate,
+                    &pair[it % 2],
+                    &off(prop_slot + c * bands + i),
+                    groups(threads),
+                    &mut count,
+                );
             }
         }
-        dispatch(&mut p, &k.argmax, &argmax_groups[cfg.iterations as usize % 2], &off(chunk_slot + c), groups(hw), &mut count);
+        dispatch(
+            &mut p,
+            &k.argmax,
+            &argmax_groups[cfg.iterations as usize % 2],
+            &off(chunk_slot + c),
+            groups(hw),
+            &mut count,
+        );
     }
-    dispatch(&mut p, &k.median, &median_group, &off(median_slot), groups(hw), &mut count);
+    dispatch(
+        &mut p,
+        &k.median,
+        &median_group,
+        &off(median_slot),
+        groups(hw),
+        &mut count,
+    );
     drop(p);
-    let back = ctx.read_back(enc, &staging, &[(&arg, 0, bytes(hw)), (&out, 0, bytes(hw))]).await?;
-    Ok(PamrGpuOutput { argmax: u32s(&back[0]), labels: u32s(&back[1]), label_chunks: chunks, row_bands: bands, dispatches: count })
+    let back = ctx
+        .read_back(enc, &staging, &[(&arg, 0, bytes(hw)), (&out, 0, bytes(hw))])
+        .await?;
+    Ok(PamrGpuOutput {
+        argmax: u32s(&back[0]),
+        labels: u32s(&back[1]),
+        label_chunks: chunks,
+        row_bands: bands,
+        dispatches: count,
+    })
 }

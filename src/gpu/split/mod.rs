@@ -37,9 +37,41 @@ impl Kernels {
         let module = device.create_shader_module(wgpu::include_wgsl!("split.wgsl"));
         use Slot::{ParamsFixed as P, Read as R, ReadWrite as RW};
         Self {
-            count: Kernel::new(device, &module, "count", &[(b::PARAMS, P), (b::RANGES, R), (b::Y, R), (b::OUT, R), (b::EXCLUDED, R), (b::ORDER, R), (b::SIDE, RW), (b::COUNTS, RW)]),
-            scan: Kernel::new(device, &module, "scan", &[(b::RANGES, R), (b::COUNTS, RW), (b::NEXT, RW)]),
-            scatter: Kernel::new(device, &module, "scatter", &[(b::RANGES, R), (b::ORDER, R), (b::SIDE, RW), (b::COUNTS, RW), (b::NEXT, RW), (b::ORDER2, RW), (b::SEG2, RW)]),
+            count: Kernel::new(
+                device,
+                &module,
+                "count",
+                &[
+                    (b::PARAMS, P),
+                    (b::RANGES, R),
+                    (b::Y, R),
+                    (b::OUT, R),
+                    (b::EXCLUDED, R),
+                    (b::ORDER, R),
+                    (b::SIDE, RW),
+                    (b::COUNTS, RW),
+                ],
+            ),
+            scan: Kernel::new(
+                device,
+                &module,
+                "scan",
+                &[(b::RANGES, R), (b::COUNTS, RW), (b::NEXT, RW)],
+            ),
+            scatter: Kernel::new(
+                device,
+                &module,
+                "scatter",
+                &[
+                    (b::RANGES, R),
+                    (b::ORDER, R),
+                    (b::SIDE, RW),
+                    (b::COUNTS, RW),
+                    (b::NEXT, RW),
+                    (b::ORDER2, RW),
+                    (b::SEG2, RW),
+                ],
+            ),
         }
     }
 }
@@ -53,7 +85,11 @@ pub(crate) struct Groups {
 impl Groups {
     pub fn new(device: &wgpu::Device, k: &Kernels, buffers: &[(u32, &wgpu::Buffer)]) -> Self {
         let size = std::mem::size_of::<Params>() as u64;
-        Self { count: k.count.bind(device, buffers, size), scan: k.scan.bind(device, buffers, size), scatter: k.scatter.bind(device, buffers, size) }
+        Self {
+            count: k.count.bind(device, buffers, size),
+            scan: k.scan.bind(device, buffers, size),
+            scatter: k.scatter.bind(device, buffers, size),
+        }
     }
 
     /// Records the split of at most `n_seg` segments into the next level's layout.

@@ -1,7 +1,7 @@
 //! `sweep.wgsl`: the sign flip, the 100 thresholds and the NCut of each, and the best cut of
 //! every region of a level. CPU reference: [`crate::ncut::bipartition`].
 
-use super::{dispatch, pass, grid, Kernel, Slot};
+use super::{dispatch, grid, pass, Kernel, Slot};
 
 /// Thresholds per region (`bipartition::THRESHOLDS`).
 pub(crate) const T: usize = 100;
@@ -44,10 +44,53 @@ impl Kernels {
         let module = device.create_shader_module(wgpu::include_wgsl!("sweep.wgsl"));
         use Slot::{ParamsFixed as P, Read as R, ReadWrite as RW};
         Self {
-            stats: Kernel::new(device, &module, "stats_kernel", &[(b::PARAMS, P), (b::RANGES, R), (b::Y, RW), (b::STATS, RW)]),
-            buckets: Kernel::new(device, &module, "buckets", &[(b::PARAMS, P), (b::SEG, R), (b::RANGES, R), (b::Y, RW), (b::BUCKET, RW), (b::STATS, RW)]),
-            rows: Kernel::new(device, &module, "rows", &[(b::PARAMS, P), (b::W, R), (b::ORDER, R), (b::SEG, R), (b::RANGES, R), (b::BUCKET, RW), (b::R, RW)]),
-            decide: Kernel::new(device, &module, "decide", &[(b::PARAMS, P), (b::RANGES, R), (b::BUCKET, RW), (b::R, RW), (b::DIS, R), (b::STATS, RW), (b::OUT, RW)]),
+            stats: Kernel::new(
+                device,
+                &module,
+                "stats_kernel",
+                &[(b::PARAMS, P), (b::RANGES, R), (b::Y, RW), (b::STATS, RW)],
+            ),
+            buckets: Kernel::new(
+                device,
+                &module,
+                "buckets",
+                &[
+                    (b::PARAMS, P),
+                    (b::SEG, R),
+                    (b::RANGES, R),
+                    (b::Y, RW),
+                    (b::BUCKET, RW),
+                    (b::STATS, RW),
+                ],
+            ),
+            rows: Kernel::new(
+                device,
+                &module,
+                "rows",
+                &[
+                    (b::PARAMS, P),
+                    (b::W, R),
+                    (b::ORDER, R),
+                    (b::SEG, R),
+                    (b::RANGES, R),
+                    (b::BUCKET, RW),
+                    (b::R, RW),
+                ],
+            ),
+            decide: Kernel::new(
+                device,
+                &module,
+                "decide",
+                &[
+                    (b::PARAMS, P),
+                    (b::RANGES, R),
+                    (b::BUCKET, RW),
+                    (b::R, RW),
+                    (b::DIS, R),
+                    (b::STATS, RW),
+                    (b::OUT, RW),
+                ],
+            ),
         }
     }
 }

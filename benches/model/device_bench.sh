@@ -44,5 +44,9 @@ for size in 512 1024; do
   done
 done | tee -a "$OUT/burn_wgpu.txt"
 
-# PyTorch fp16 (and the VAE in fp32, as the official code runs it) on the same card.
+# Where the device memory goes at 1024 (burn's allocator, per stage; weights included).
+STAGES=1 MODEL=/tmp/full-random/converted-q8 SIZES=1024 DEVICES=gpu .devbin/model-bench --bench | tee "$OUT/burn_wgpu_memory.txt" || true
+
+# PyTorch fp16 (and the VAE in fp32, as the official code runs it) on the same card, with the
+# peak memory of each part beyond the weights.
 python3 benches/model/torch_timing.py --source /tmp/full-random --sizes 512,1024 | tee "$OUT/torch.txt"

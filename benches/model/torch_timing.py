@@ -64,6 +64,15 @@ def main() -> None:
             ms.append(s.elapsed_time(e))
         return sorted(ms)[len(ms) // 2]
 
+    def peak_mib(fn) -> float:
+        """Device memory one call allocates at its peak beyond what was allocated before (MiB)."""
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+
     results = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "sizes": {}}
     for size in [int(s) for s in a.sizes.split(",")]:
         x16 = torch.rand(1, 3, size, size, device=dev, dtype=torch.float16) * 2 - 1
@@ -83,7 +92,11 @@ def main() -> None:
                 "vae_fp16_ms": timed(lambda: vae16.encode(x16).latent_dist.mean),
                 "vae_fp32_ms": timed(lambda: vae32.encode(x32).latent_dist.mean),
                 "unet_slice_fp16_ms": timed(unet_slice),
+                "vae_fp16_peak_mib": peak_mib(lambda: vae16.encode(x16).latent_dist.mean),
+                "vae_fp32_peak_mib": peak_mib(lambda: vae32.encode(x32).latent_dist.mean),
+                "unet_slice_fp16_peak_mib": peak_mib(unet_slice),
             }
+        r["weights_mib"] = torch.cuda.memory_allocated() / 2**20
         results["sizes"][size] = r
         print(size, r, flush=True)
     print(json.dumps(results, indent=2))

@@ -312,7 +312,7 @@ fn convs_match(device: &Device) {
     }
     // Dropped bands are gone; the rest can still be read.
     let mut src = RowSource::new(Bands::from_tensor_rows(x.clone(), &[4, 1, 7, 2, 9]));
-    src.drop_above(5);
+    src.drop_rows_before(5);
     assert_eq!(values(src.rows(5, 23)), values(x.clone().narrow(2, 5, 18)));
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| src.rows(4, 6)));
     assert!(dropped.is_err(), "a dropped band was read");

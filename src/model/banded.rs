@@ -277,8 +277,8 @@ impl RowSource {
         }
     }
 
-    /// Drops every band that ends at or above row `row`.
-    pub fn drop_above(&mut self, row: usize) {
+    /// Drops every band that lies wholly above row `row` (all its rows `< row`).
+    pub fn drop_rows_before(&mut self, row: usize) {
         for (i, band) in self.bands.iter_mut().enumerate() {
             if self.starts[i + 1] <= row {
                 *band = None;

@@ -82,11 +82,15 @@ impl VaeResnet {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
         let h = self.conv2.forward(silu(self.norm2.forward(h)));
-        let skip = match &self.shortcut {
+        self.skip(x) + h
+    }
+
+    /// The skip path: `conv_shortcut(x)` where the channels change, else `x`.
+    fn skip(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.shortcut {
             Some(conv) => conv.forward(x),
             None => x,
-        };
-        skip + h
+        }
     }
 
     /// [`VaeResnet::forward`] on bands: keeping the inner activation `h = conv1(…)` whole where
@@ -117,17 +121,11 @@ impl VaeResnet {
             |t| silu(self.norm2.normalize(&s2, t)),
             |i, y| {
                 let x = skips[i].take().expect("each skip band is used once");
-                let skip = match &self.shortcut {
-                    Some(conv) => conv.forward(x),
-                    None => x,
-                };
-                skip + y
+                self.skip(x) + y
             },
         )
     }
-}
 
-impl VaeResnet {
     /// The same result without ever holding `h` whole: a first pass computes `h` band by band
     /// only for norm2's statistics; the second recomputes each band of `h` (with the one halo row
     /// conv2 needs on each side) and makes the output band, dropping the input's bands as it
@@ -159,15 +157,10 @@ impl VaeResnet {
             let y = self
                 .conv2
                 .forward_window(&w2, silu(self.norm2.normalize(&s2, h)), start, len, height);
-            let x = src.rows(start, start + len);
-            let skip = match &self.shortcut {
-                Some(conv) => conv.forward(x),
-                None => x,
-            };
-            out.push(skip + y);
+            out.push(self.skip(src.rows(start, start + len)) + y);
             start += len;
             // The next band reads the input from two rows above its start.
-            src.drop_above(start.saturating_sub(2));
+            src.drop_rows_before(start.saturating_sub(2));
         }
         Bands::from_bands(out)
     }

@@ -61,6 +61,8 @@ pub struct DiffusionModel {
     unet: UnetSlice,
     /// Seed-42 noise per input size, of the latent's shape.
     noise: BTreeMap<u32, Vec<f32>>,
+    /// Bytes the weights take on the device ([`WeightStore::device_bytes`]).
+    weight_device_bytes: u64,
 }
 
 /// Builds a [`DiffusionModel`] from the folder's files one at a time: the manifest first, then
@@ -148,6 +150,7 @@ impl ModelLoader {
             .ok_or_else(|| Error::Model("no config loaded".into()))?;
         let vae = VaeEncoder::load(&mut self.store, &config.vae)?;
         let unet = UnetSlice::load(&mut self.store, &config)?;
+        let weight_device_bytes = self.store.device_bytes();
         self.store.finish()?;
         // The official noise fits only a latent of its shape ([1, 4, S/8, S/8]); a file of another
         // shape is not used (Noise::Seed42 then says there is none for that size).
@@ -164,6 +167,7 @@ impl ModelLoader {
             vae,
             unet,
             noise,
+            weight_device_bytes,
         })
     }
 }
@@ -180,6 +184,12 @@ impl DiffusionModel {
             loader.add_file(&name, &bytes)?;
         }
         loader.finish()
+    }
+
+    /// Bytes the weights take on the device: about the download for q8/q4 (packed) and for f16
+    /// where the device stores f16, twice that where f16 is widened at load.
+    pub fn weight_device_bytes(&self) -> u64 {
+        self.weight_device_bytes
     }
 
     pub fn device(&self) -> &Device {

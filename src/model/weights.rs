@@ -158,6 +158,22 @@ pub enum Stored {
 }
 
 impl Stored {
+    fn device_bytes(&self) -> u64 {
+        match self {
+            Stored::Float { tensor, .. } => (tensor.dims()[0] * tensor.dtype().size()) as u64,
+            // Q8S/Q4S packed values plus one f32 scale per block of 32.
+            Stored::Quant { tensor, .. } => {
+                let n = tensor.shape().num_elements() as u64;
+                let bits = if let DType::QFloat(q) = tensor.dtype() {
+                    q.value.size_bits() as u64
+                } else {
+                    8
+                };
+                n * bits / 8 + n / 32 * 4
+            }
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Stored::Float { shape, .. } => format!("{shape:?}"),
@@ -176,6 +192,8 @@ pub struct WeightStore {
     host_dequantize: bool,
     /// Keep f16 tensors f16 on the device (it stores f16), widening them at use.
     keep_f16: bool,
+    /// Bytes of the tensors uploaded (and still held by this store or the modules built from it).
+    device_bytes: u64,
 }
 
 fn tensor_error(key: &str, expected: impl Into<String>, found: impl Into<String>) -> Error {
@@ -193,12 +211,19 @@ impl WeightStore {
             tensors: BTreeMap::new(),
             host_dequantize,
             keep_f16: !host_dequantize && device.supports_dtype(DType::F16),
+            device_bytes: 0,
         }
     }
 
     /// Whether f16 tensors stay f16 on this device (see the module comment).
     pub fn keeps_f16(&self) -> bool {
         self.keep_f16
+    }
+
+    /// Bytes the weights take on the device: f32 4 per value, f16 kept 2, q8/q4 their packed
+    /// values and scales (allocator padding not counted).
+    pub fn device_bytes(&self) -> u64 {
+        self.device_bytes
     }
 
     /// Parses one safetensors shard and uploads its tensors. `file` names it in errors.
@@ -238,6 +263,7 @@ impl WeightStore {
                 let tensor = Tensor::<1>::from_data(TensorData::new(values, [n]), &self.device);
                 (name.clone(), Stored::Float { tensor, shape })
             };
+            self.device_bytes += stored.device_bytes();
             if self.tensors.insert(key.clone(), stored).is_some() {
                 return Err(tensor_error(&key, "one copy", format!("a second copy in {file}")));
             }
@@ -334,7 +360,13 @@ impl WeightStore {
     /// so an f16 one is widened once, here).
     pub fn float<const D: usize>(&mut self, key: &str, shape: [usize; D]) -> Result<Tensor<D>> {
         match self.take(key)? {
-            Stored::Float { tensor, shape: got } if got == shape => Ok(to_f32(tensor).reshape(shape)),
+            Stored::Float { tensor, shape: got } if got == shape => {
+                if tensor.dtype() != DType::F32 {
+                    // Widened here, once: the f32 copy replaces the stored one.
+                    self.device_bytes += (tensor.dims()[0] * (4 - tensor.dtype().size())) as u64;
+                }
+                Ok(to_f32(tensor).reshape(shape))
+            }
             other => Err(tensor_error(key, format!("{shape:?}"), other.describe())),
         }
     }

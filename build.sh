@@ -86,8 +86,8 @@ web_npm_ci() {
 }
 
 # Builds the crate for wasm32 with cargo features $1 into the wasm-bindgen package $2 (www/pkg or
-# www/pkg-model), then, when $3 is "opt", shrinks it with wasm-opt. Extra environment for cargo in
-# $4.. (profile).
+# www/pkg-model), then shrinks it with wasm-opt at level $3 (-O1, -O2, ...; no-opt: not at all).
+# Extra environment for cargo in $4.. (profile).
 build_wasm_pkg() {
   local features=$1 pkg=$2 opt=$3 dir wasm t0=$SECONDS
   shift 3
@@ -103,12 +103,11 @@ build_wasm_pkg() {
   need_wasm_bindgen
   rm -rf "$pkg"
   wasm-bindgen --target web --out-dir "$pkg" --out-name diffcut "$wasm"
-  if [ "$opt" != opt ]; then
+  if [ "$opt" = no-opt ]; then
     :
   elif [ -x www/node_modules/.bin/wasm-opt ]; then
-    # -O2: within 2 % of -O3's size (gzipped) in two thirds of the time. The feature flags are
-    # those rustc's wasm32 target emits by default.
-    www/node_modules/.bin/wasm-opt -O2 --enable-bulk-memory --enable-nontrapping-float-to-int \
+    # The feature flags are those rustc's wasm32 target emits by default.
+    www/node_modules/.bin/wasm-opt "$opt" --enable-bulk-memory --enable-nontrapping-float-to-int \
       --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
       "$pkg/diffcut_bg.wasm" -o "$pkg/diffcut_bg.wasm"
   else
@@ -120,12 +119,15 @@ build_wasm_pkg() {
 build_wasm() {
   # The page's start-up module: weight-free features + the WGSL NCut. Fat LTO with one codegen
   # unit: 15 % less wasm after wasm-opt (gzipped), for the same CPU time cold.
-  build_wasm_pkg web,gpu www/pkg opt CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+  # -O2: within 2 % of -O3's size (gzipped) in two thirds of the time.
+  build_wasm_pkg web,gpu www/pkg -O2 CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
   # The diffusion module (burn on WebGPU + the same API), loaded by the worker only when the
   # diffusion mode is chosen. No LTO: burn's graph is large, and a fat-LTO link of it on two
-  # cores costs many minutes for a module that is downloaded once and cached. No wasm-opt either:
-  # on 30 MB it takes 2-5 minutes for 4.9 → 3.7-3.9 MB gzipped, next to ~400 MB of weights.
-  build_wasm_pkg web,gpu,model www/pkg-model no-opt
+  # cores costs many minutes for a module that is downloaded once and cached. -O1 (about 2
+  # minutes on two cores) takes it from 30.6 to 19.2 MB (4.9 → 3.7 MB gzipped): less to download
+  # where the host does not compress, and less for the browser to compile; -O2 gains 2 % more
+  # for twice the time.
+  build_wasm_pkg web,gpu,model www/pkg-model -O1
 }
 
 build_web() {

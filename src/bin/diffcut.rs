@@ -273,54 +273,7 @@ enum Command {
     /// are used and it is not.
     ///
     /// Example: diffcut eval --dataset voc --root ~/data --model ssd-1b-q8 --cache cache/ --json voc.json
-    Eval {
-        /// voc, context, coco-object, coco-stuff, cityscapes or ade20k.
-        #[arg(long)]
-        dataset: String,
-        /// The dataset folder (e.g. the one holding VOCdevkit/, ADEChallengeData2016/,
-        /// leftImg8bit/ + gtFine/, or images/val2017 + annotations/val2017 for COCO).
-        #[arg(long)]
-        root: PathBuf,
-        /// Features: `color` (weight-free). Ignored with --model.
-        #[arg(long, default_value = "color")]
-        features: String,
-        /// Diffusion features from this converted model folder (models/convert.py): the paper's
-        /// setting with SSD-1B. Features are cached per image in --cache, so a run resumes.
-        #[arg(long)]
-        model: Option<PathBuf>,
-        /// With --model: input size, noise, device.
-        #[command(flatten)]
-        model_opts: ModelOpts,
-        /// Evaluate only the first N images.
-        #[arg(long)]
-        limit: Option<usize>,
-        /// Folder for per-image 128×128 predictions (PNG); a rerun reuses them.
-        #[arg(long)]
-        cache: Option<PathBuf>,
-        /// Write the report (mIoU, pixel accuracy, per-class IoU, counts, settings) as JSON.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// NCut threshold τ.
-        #[arg(long, default_value_t = 0.5)]
-        tau: f64,
-        /// Affinity exponent α.
-        #[arg(long, default_value_t = 10.0)]
-        alpha: f32,
-        /// Feature grid side.
-        #[arg(long, default_value_t = 32)]
-        grid: usize,
-        /// `eval` = PAMR with the evaluation preset at 128×128, `none` = assignment only.
-        #[arg(long, value_enum, default_value_t = Refine::Eval)]
-        refine: Refine,
-        /// Raw value → class map (`RAW CLASS` lines or a JSON object): required for coco-stuff
-        /// (fine → coarse 27), optional for coco-object and cityscapes.
-        #[arg(long)]
-        class_map: Option<PathBuf>,
-        /// Image list (one name per line): required for the COCO benchmarks (the 2175-image
-        /// subset), optional elsewhere (replaces the split list).
-        #[arg(long)]
-        image_list: Option<PathBuf>,
-    },
+    Eval(EvalArgs),
     /// Diffusion features of an image (spec §1–2): the VAE encoder, DDIM noise at t = 50, and the
     /// UNet down path up to DiffCut's hook, from a model folder made by models/convert.py.
     /// Writes float32 [h, w, C] on the hook's grid (S/32 for SSD-1B), ready for `diffcut ncut`.
@@ -521,39 +474,7 @@ fn run(cli: Cli) -> Result<()> {
                 files::write(&f, text.as_bytes())?;
             }
         }
-        Command::Eval {
-            dataset,
-            root,
-            features,
-            model,
-            model_opts,
-            limit,
-            cache,
-            json,
-            tau,
-            alpha,
-            grid,
-            refine,
-            class_map,
-            image_list,
-        } => {
-            run_eval(EvalArgs {
-                dataset,
-                root,
-                features,
-                model,
-                model_opts,
-                limit,
-                cache,
-                json,
-                tau,
-                alpha,
-                grid,
-                refine,
-                class_map,
-                image_list,
-            })?;
-        }
+        Command::Eval(args) => run_eval(args)?,
         Command::Recut { tree, tau, out } => {
             let bytes = files::read(&tree)?;
             let t: SegmentTree =
@@ -567,20 +488,54 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// `diffcut eval`'s arguments.
+#[derive(clap::Args)]
 struct EvalArgs {
+    /// voc, context, coco-object, coco-stuff, cityscapes or ade20k.
+    #[arg(long)]
     dataset: String,
+    /// The dataset folder (e.g. the one holding VOCdevkit/, ADEChallengeData2016/,
+    /// leftImg8bit/ + gtFine/, or images/val2017 + annotations/val2017 for COCO).
+    #[arg(long)]
     root: PathBuf,
+    /// Features: `color` (weight-free). Ignored with --model.
+    #[arg(long, default_value = "color")]
     features: String,
+    /// Diffusion features from this converted model folder (models/convert.py): the paper's
+    /// setting with SSD-1B. Features are cached per image in --cache, so a run resumes.
+    #[arg(long)]
     model: Option<PathBuf>,
+    /// With --model: input size, noise, device.
+    #[command(flatten)]
     model_opts: ModelOpts,
+    /// Evaluate only the first N images.
+    #[arg(long)]
     limit: Option<usize>,
+    /// Folder for per-image 128×128 predictions (PNG); a rerun reuses them.
+    #[arg(long)]
     cache: Option<PathBuf>,
+    /// Write the report (mIoU, pixel accuracy, per-class IoU, counts, settings) as JSON.
+    #[arg(long)]
     json: Option<PathBuf>,
+    /// NCut threshold τ.
+    #[arg(long, default_value_t = 0.5)]
     tau: f64,
+    /// Affinity exponent α.
+    #[arg(long, default_value_t = 10.0)]
     alpha: f32,
+    /// Feature grid side.
+    #[arg(long, default_value_t = 32)]
     grid: usize,
+    /// `eval` = PAMR with the evaluation preset at 128×128, `none` = assignment only.
+    #[arg(long, value_enum, default_value_t = Refine::Eval)]
     refine: Refine,
+    /// Raw value → class map (`RAW CLASS` lines or a JSON object): required for coco-stuff
+    /// (fine → coarse 27), optional for coco-object and cityscapes.
+    #[arg(long)]
     class_map: Option<PathBuf>,
+    /// Image list (one name per line): required for the COCO benchmarks (the 2175-image
+    /// subset), optional elsewhere (replaces the split list).
+    #[arg(long)]
     image_list: Option<PathBuf>,
 }
 

@@ -180,10 +180,15 @@ impl DiffCut {
         alpha: f32,
         #[wasm_bindgen(js_name = tauMax)] tau_max: f64,
     ) -> Promise {
+        self.segment_promise(bytes, Source::Color { grid }, alpha, tau_max)
+    }
+
+    /// [`segment`] as a JS promise of a `SegmentInfo` (rejected with the error's message).
+    fn segment_promise(&self, bytes: &[u8], source: Source, alpha: f32, tau_max: f64) -> Promise {
         let inner = self.inner.clone();
         let bytes = bytes.to_vec();
         wasm_bindgen_futures::future_to_promise(async move {
-            match segment(&inner, &bytes, Source::Color { grid }, alpha, tau_max).await {
+            match segment(&inner, &bytes, source, alpha, tau_max).await {
                 Ok(info) => Ok(info.into()),
                 Err(e) => Err(js_error(e).into()),
             }

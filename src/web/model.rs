@@ -16,7 +16,7 @@ use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
 use super::convert::js_error;
-use super::{segment, DiffCut, Inner, Source};
+use super::{DiffCut, Inner, Source};
 use crate::image_io::RgbImage;
 use crate::model::{browser_device, DiffusionModel, ModelLoader};
 use crate::ncut::FeatureGrid;
@@ -123,14 +123,7 @@ impl DiffCut {
         alpha: f32,
         #[wasm_bindgen(js_name = tauMax)] tau_max: f64,
     ) -> Promise {
-        let inner = self.inner.clone();
-        let bytes = bytes.to_vec();
-        wasm_bindgen_futures::future_to_promise(async move {
-            match segment(&inner, &bytes, Source::Diffusion { size }, alpha, tau_max).await {
-                Ok(info) => Ok(info.into()),
-                Err(e) => Err(js_error(e).into()),
-            }
-        })
+        self.segment_promise(bytes, Source::Diffusion { size }, alpha, tau_max)
     }
 }
 

@@ -185,8 +185,10 @@ struct Level {
 /// `Encoder` → `quant_conv` (mean rows only) → × `scaling_factor`.
 ///
 /// The down levels run on row bands ([`Bands`]) of at most [`BAND_BYTES`] each, so that no
-/// activation tensor outgrows a storage binding at S = 1024 and the peak memory stays about two
-/// activations; the mid block and after run on whole tensors (at S = 1024 they are 32 MiB).
+/// activation tensor outgrows a storage binding at S = 1024, and ResNet blocks beyond
+/// [`KEEP_BYTES`] recompute their inner activation, so that the peak holds about one first-level
+/// activation (512 MiB at S = 1024); the mid block and after run on whole tensors (at S = 1024
+/// they are 32 MiB).
 pub struct VaeEncoder {
     conv_in: banded::Conv2d,
     levels: Vec<Level>,

@@ -6,25 +6,17 @@
 //! browser runs. The GPU tests fail loudly without an adapter (CI installs lavapipe).
 #![cfg(feature = "model")]
 
+mod common;
+
+use common::{cpu, expected, fixture, gpu, rel_err};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use diffcut::model::{native_device, read_f32, DiffusionModel, Noise};
+use diffcut::model::{read_f32, DiffusionModel, Noise};
 use diffcut::{npy, Error};
 use sha2::{Digest, Sha256};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/model")
-        .join(name)
-}
-
-fn expected(model: &str, file: &str) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(fixture(model).join("expected").join(file)).expect(file);
-    let header = npy::parse(&bytes).unwrap().0;
-    npy::read_f32(&bytes, header.shape.len()).unwrap()
-}
 
 fn noise(model: &str) -> Noise {
     let bytes = std::fs::read(fixture(model).join("noise.npy")).unwrap();
@@ -42,14 +34,6 @@ fn size(model: &str) -> u32 {
     meta["S"].as_u64().unwrap() as u32
 }
 
-fn cpu() -> Device {
-    native_device(false).unwrap()
-}
-
-fn gpu() -> Device {
-    native_device(true).expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)")
-}
-
 /// Per-row cosine similarity (rows of `c` values): the minimum over rows.
 fn min_row_cosine(a: &[f32], b: &[f32], c: usize) -> f64 {
     assert_eq!(a.len(), b.len());
@@ -62,13 +46,6 @@ fn min_row_cosine(a: &[f32], b: &[f32], c: usize) -> f64 {
             dot / (nx * ny).max(1e-30)
         })
         .fold(1.0, f64::min)
-}
-
-/// max |a − b| / max |b|.
-fn rel_err(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len(), "lengths");
-    let scale = b.iter().fold(0f64, |m, &v| m.max(v.abs() as f64)).max(1e-30);
-    a.iter().zip(b).fold(0f64, |m, (&p, &q)| m.max((p - q).abs() as f64)) / scale
 }
 
 /// Runs the whole extractor and checks every traced stage against diffusers' tensors.

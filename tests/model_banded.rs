@@ -4,6 +4,10 @@
 //! wgpu (lavapipe in CI). The ignored `bench_vae_*` tests time the full-size encoder.
 #![cfg(feature = "model")]
 
+mod common;
+
+use common::{cpu, expected, fixture, gpu, rel_err};
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,34 +18,6 @@ use diffcut::model::layers;
 use diffcut::model::vae::VaeEncoder;
 use diffcut::model::weights::WeightStore;
 use diffcut::model::{native_device, read_f32, Manifest, ModelConfig};
-use diffcut::npy;
-
-fn cpu() -> Device {
-    native_device(false).unwrap()
-}
-
-fn gpu() -> Device {
-    native_device(true).expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)")
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/model")
-        .join(name)
-}
-
-fn expected(model: &str, file: &str) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(fixture(model).join("expected").join(file)).expect(file);
-    let header = npy::parse(&bytes).unwrap().0;
-    npy::read_f32(&bytes, header.shape.len()).unwrap()
-}
-
-/// max |a − b| / max |b|.
-fn rel_err(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len(), "lengths");
-    let scale = b.iter().fold(0f64, |m, &v| m.max(v.abs() as f64)).max(1e-30);
-    a.iter().zip(b).fold(0f64, |m, (&p, &q)| m.max((p - q).abs() as f64)) / scale
-}
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     pollster::block_on(read_f32(t)).unwrap()

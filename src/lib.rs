@@ -3,7 +3,11 @@
 //! Couairon, Shukor, Haugeard, Cord, Thome, *DiffCut: Catalyzing Zero-Shot Semantic Segmentation
 //! with Diffusion Features and Recursive Normalized Cut*, NeurIPS 2024 (arXiv:2406.02842).
 //!
-//! The pipeline, and where each step lives:
+//! Every front end (the `diffcut` CLI, the page's wasm seam, `diffcut eval`) segments through one
+//! front door, [`segmenter`]: a [`segmenter::Segmenter`] (a feature source on a
+//! [`segmenter::Compute`]) turns an image into a [`segmenter::Segmentation`] that answers every
+//! later question (labels at any τ, refined labels, the tree's nodes). Below it, where each step
+//! lives:
 //!
 //! | step | module |
 //! | --- | --- |
@@ -12,7 +16,8 @@
 //! | affinity `W = minmax(X Xᵀ)^α` | [`ncut::affinity()`] |
 //! | recursive 2-way NCut → segment tree, re-cut at any τ | [`ncut`] |
 //! | high-resolution concept assignment | [`refine`] |
-//! | images in, label masks out | [`image_io`], [`npy`] |
+//! | label maps, images in, masks out | [`labels`], [`image_io`], [`npy`] |
+//! | the evaluation protocol and its runner | [`eval`] |
 //!
 //! The algorithm follows the official code as described in `DIFFCUT-SPEC.md`; every deviation is
 //! marked in the code with "Deviation:" and listed in the README.
@@ -31,7 +36,8 @@ pub mod image_io;
 pub mod model;
 pub mod ncut;
 pub mod npy;
-pub mod pipeline;
+pub mod labels;
+pub mod segmenter;
 pub mod refine;
 pub mod synth;
 #[cfg(all(target_arch = "wasm32", feature = "web"))]

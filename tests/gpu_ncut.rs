@@ -201,25 +201,28 @@ fn a_lost_device_is_an_error_not_a_hang() {
 
 #[test]
 fn prefer_gpu_falls_back_to_the_cpu_and_says_why() {
-    use diffcut::pipeline::{segment_features, segment_features_prefer_gpu, SegmentParams};
+    use diffcut::segmenter::{Backend, Compute, DevicePolicy, Numbering, SegmentParams};
+    use std::sync::Arc;
     let params = SegmentParams {
         tau: 0.5,
         alpha: 10.0,
-        grid: 8,
         tau_max: Some(0.9),
         mode: Mode::Official,
     };
+    let labels = |seg: &diffcut::segmenter::Segmentation| seg.cell_labels(0.5, Numbering::Mode).unwrap().into_labels();
     let f = smooth_field(8, 8, 16, 1.5, 4);
-    let cpu = segment_features(f.clone(), &params).unwrap();
+    let cpu = labels(&pollster::block_on(Compute::cpu().grow(f.clone(), &params)).unwrap());
 
-    let ctx = ctx();
-    let g = pollster::block_on(segment_features_prefer_gpu(Some(&ctx), f.clone(), &params)).unwrap();
-    assert!(g.on_gpu && g.note.is_none() && !g.gpu_failed);
-    assert_eq!(agreement(&g.seg.cell_labels, &cpu.cell_labels), 1.0);
+    let ctx = Arc::new(ctx());
+    let compute = Compute::with_gpu(DevicePolicy::PreferGpu, ctx.clone());
+    let g = pollster::block_on(compute.grow(f.clone(), &params)).unwrap();
+    assert!(g.backend == Backend::Gpu && g.note.is_none());
+    assert_eq!(agreement(&labels(&g), &cpu), 1.0);
 
-    let g = pollster::block_on(segment_features_prefer_gpu(None, f.clone(), &params)).unwrap();
-    assert!(!g.on_gpu && g.note.is_none() && !g.gpu_failed);
-    assert_eq!(g.seg.cell_labels, cpu.cell_labels);
+    let none = pollster::block_on(Compute::open(DevicePolicy::Cpu)).unwrap();
+    let g = pollster::block_on(none.grow(f.clone(), &params)).unwrap();
+    assert!(g.backend == Backend::Cpu && g.note.is_none());
+    assert_eq!(labels(&g), cpu);
 
     // Beyond the GPU's limits: the CPU, for this grid only.
     let side = ((ctx.max_buffer() / 4) as f64).sqrt() as usize + 64;
@@ -229,17 +232,38 @@ fn prefer_gpu_falls_back_to_the_cpu_and_says_why() {
         c: 1,
         data: vec![1.0; side],
     };
-    let g = pollster::block_on(segment_features_prefer_gpu(Some(&ctx), big, &params)).unwrap();
-    assert!(!g.on_gpu && !g.gpu_failed, "a limit is not a failing GPU");
+    let g = pollster::block_on(compute.grow(big, &params)).unwrap();
+    assert!(g.backend == Backend::Cpu, "a limit goes to the CPU");
     assert!(
         g.note.as_deref().is_some_and(|n| n.contains("used the CPU")),
         "{:?}",
         g.note
     );
+    assert_eq!(compute.backend(), Backend::Gpu, "a limit is not a failing GPU");
 
-    // A failing GPU: the CPU, and the caller is told to drop the GPU.
+    // Strict GPU: a limit is an error.
+    let strict = Compute::with_gpu(DevicePolicy::Gpu, ctx.clone());
+    let big = FeatureGrid {
+        h: side,
+        w: 1,
+        c: 1,
+        data: vec![1.0; side],
+    };
+    assert!(matches!(
+        pollster::block_on(strict.grow(big, &params)),
+        Err(diffcut::Error::GpuLimit { .. })
+    ));
+
+    // A failing GPU: the CPU, and the GPU is dropped for every clone of the compute.
     ctx.device.destroy();
-    let g = pollster::block_on(segment_features_prefer_gpu(Some(&ctx), f, &params)).unwrap();
-    assert!(!g.on_gpu && g.gpu_failed);
-    assert_eq!(g.seg.cell_labels, cpu.cell_labels);
+    let clone = compute.clone();
+    let g = pollster::block_on(compute.grow(f.clone(), &params)).unwrap();
+    assert!(g.backend == Backend::Cpu);
+    assert_eq!(labels(&g), cpu);
+    assert_eq!(clone.backend(), Backend::Cpu);
+    assert!(clone.note().is_some_and(|n| n.contains("from now on")), "{:?}", clone.note());
+    assert!(matches!(
+        pollster::block_on(strict.grow(f, &params)),
+        Err(diffcut::Error::Gpu(_))
+    ));
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use diffcut::gpu::pamr::{pamr_gpu, pamr_gpu_f32, pamr_gpu_with, ImageInput, PamrGpuOptions};
 use diffcut::gpu::GpuContext;
 use diffcut::image_io::{load_image, resize_bilinear, RgbImage};
+use diffcut::labels::LabelMap;
 use diffcut::npy;
 use diffcut::refine::pamr::{argmax_segments, median3x3, pamr, pamr_mask, PamrConfig};
 use diffcut::Error;
@@ -34,6 +35,10 @@ fn coarse_labels(img: &RgbImage, lw: u32, lh: u32, k: usize) -> Vec<u32> {
         .collect()
 }
 
+fn lm(labels: &[u32], w: usize, h: usize, k: usize) -> LabelMap {
+    LabelMap::new(labels.to_vec(), w, h, k).unwrap()
+}
+
 /// Below this gap between the two best channels (CPU mask), a different argmax is a float tie.
 const TIE: f32 = 1e-4;
 
@@ -52,10 +57,10 @@ fn compare(
     opts: PamrGpuOptions,
 ) -> (usize, usize) {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let gpu = pollster::block_on(pamr_gpu_with(ctx, ImageInput::Rgb8(img), labels, lw, lh, k, cfg, opts)).unwrap();
-    let mask = pamr_mask(img, labels, lw, lh, k, cfg).unwrap();
+    let gpu = pollster::block_on(pamr_gpu_with(ctx, ImageInput::Rgb8(img), &lm(labels, lw, lh, k), cfg, opts)).unwrap();
+    let mask = pamr_mask(img, &lm(labels, lw, lh, k), cfg).unwrap();
     let cpu_argmax = argmax_segments(&mask, k, w * h);
-    let cpu_final = pamr(img, labels, lw, lh, k, cfg).unwrap();
+    let cpu_final = pamr(img, &lm(labels, lw, lh, k), cfg).unwrap().into_labels();
     assert_eq!(
         gpu.labels,
         median3x3(&gpu.argmax, w, h),
@@ -152,7 +157,9 @@ fn matches_the_numpy_fixtures() {
                 .collect(),
         };
         let k = case["segments"].as_u64().unwrap() as usize;
-        let got = pollster::block_on(pamr_gpu(&ctx, &img, &labels, lshape[1], lshape[0], k, &cfg)).unwrap();
+        let got = pollster::block_on(pamr_gpu(&ctx, &img, &lm(&labels, lshape[1], lshape[0], k), &cfg))
+            .unwrap()
+            .into_labels();
         let diff = got.iter().zip(&want).filter(|(a, b)| a != b).count();
         println!(
             "{name}: GPU vs NumPy reference: final labels differ at {diff} of {} pixels",
@@ -259,16 +266,7 @@ fn limits_and_bad_inputs_are_errors() {
     let small = PamrGpuOptions {
         max_binding: Some(32 * 24 * 4),
     };
-    match pollster::block_on(pamr_gpu_with(
-        &ctx,
-        ImageInput::Rgb8(&img),
-        &labels,
-        4,
-        3,
-        3,
-        &cfg,
-        small,
-    )) {
+    match pollster::block_on(pamr_gpu_with(&ctx, ImageInput::Rgb8(&img), &lm(&labels, 4, 3, 3), &cfg, small)) {
         Err(Error::GpuLimit { what, needed, limit }) => {
             assert!(what.contains("image"), "{what}");
             assert_eq!((needed, limit), (3 * 32 * 24 * 4, 32 * 24 * 4));
@@ -278,51 +276,36 @@ fn limits_and_bad_inputs_are_errors() {
     let three_planes = PamrGpuOptions {
         max_binding: Some(3 * 32 * 24 * 4),
     };
-    match pollster::block_on(pamr_gpu_with(
-        &ctx,
-        ImageInput::Rgb8(&img),
-        &labels,
-        4,
-        3,
-        3,
-        &cfg,
-        three_planes,
-    )) {
+    match pollster::block_on(pamr_gpu_with(&ctx, ImageInput::Rgb8(&img), &lm(&labels, 4, 3, 3), &cfg, three_planes)) {
         Err(Error::GpuLimit { what, .. }) => assert!(what.contains("mask"), "{what}"),
         other => panic!("expected GpuLimit, got {other:?}"),
     }
-    let err = pollster::block_on(pamr_gpu(&ctx, &img, &labels, 4, 3, 2, &cfg))
-        .unwrap_err()
-        .to_string();
+    let err = LabelMap::new(labels.clone(), 4, 3, 2).unwrap_err().to_string();
     assert!(err.contains("with 2 segments"), "{err}");
-    let err = pollster::block_on(pamr_gpu(
-        &ctx,
-        &img,
-        &labels,
-        4,
-        3,
-        3,
-        &PamrConfig {
+    let err = pollster::block_on(pamr_gpu(&ctx, &img, &lm(&labels, 4, 3, 3), &PamrConfig {
             iterations: 2,
             dilations: vec![0],
-        },
-    ))
+        }))
     .unwrap_err()
     .to_string();
     assert!(err.contains("dilations"), "{err}");
     // The float entry point gives the 8-bit one's labels for the same values.
     let rgb: Vec<f32> = img.as_raw().iter().map(|&v| f32::from(v) / 255.0).collect();
-    let a = pollster::block_on(pamr_gpu(&ctx, &img, &labels, 4, 3, 3, &cfg)).unwrap();
-    let b = pollster::block_on(pamr_gpu_f32(&ctx, &rgb, 32, 24, &labels, 4, 3, 3, &cfg)).unwrap();
+    let a = pollster::block_on(pamr_gpu(&ctx, &img, &lm(&labels, 4, 3, 3), &cfg)).unwrap();
+    let b = pollster::block_on(pamr_gpu_f32(&ctx, &rgb, 32, 24, &lm(&labels, 4, 3, 3), &cfg)).unwrap();
     assert_eq!(a, b);
     // One label, a 1×1 image, a label map larger than the image.
     assert_eq!(
-        pollster::block_on(pamr_gpu(&ctx, &img, &[0; 12], 4, 3, 1, &cfg)).unwrap(),
+        pollster::block_on(pamr_gpu(&ctx, &img, &lm(&[0; 12], 4, 3, 1), &cfg))
+            .unwrap()
+            .into_labels(),
         vec![0; 32 * 24]
     );
     let one = RgbImage::from_pixel(1, 1, image::Rgb([7, 8, 9]));
     assert_eq!(
-        pollster::block_on(pamr_gpu(&ctx, &one, &[1, 0], 2, 1, 2, &PamrConfig::demo())).unwrap(),
+        pollster::block_on(pamr_gpu(&ctx, &one, &lm(&[1, 0], 2, 1, 2), &PamrConfig::demo()))
+            .unwrap()
+            .into_labels(),
         vec![1]
     );
     let big_labels = coarse_labels(&sample("coffee.jpg", 64, 48), 64, 48, 4);
@@ -369,20 +352,11 @@ fn timing_demo_preset() {
             ("demo setup (0 iterations)", setup),
         ] {
             let t = std::time::Instant::now();
-            let out = pollster::block_on(pamr_gpu_with(
-                &ctx,
-                ImageInput::Rgb8(&img),
-                &labels,
-                32,
-                32,
-                k,
-                &cfg,
-                PamrGpuOptions::default(),
-            ))
+            let out = pollster::block_on(pamr_gpu_with(&ctx, ImageInput::Rgb8(&img), &lm(&labels, 32, 32, k), &cfg, PamrGpuOptions::default()))
             .unwrap();
             let gpu_s = t.elapsed().as_secs_f64();
             let t = std::time::Instant::now();
-            let cpu = pamr(&img, &labels, 32, 32, k, &cfg).unwrap();
+            let cpu = pamr(&img, &lm(&labels, 32, 32, k), &cfg).unwrap().into_labels();
             let cpu_s = t.elapsed().as_secs_f64();
             let diff = cpu.iter().zip(&out.labels).filter(|(a, b)| a != b).count();
             println!(

@@ -96,7 +96,7 @@ fn check_model(model: &str, dtype: &str, device: &Device, stage_tol: f64) -> f64
     // End to end from the image, with the fixture's noise.
     let f = pollster::block_on(m.features(&img, s, &noise(model))).unwrap();
     assert_eq!([f.h, f.w, f.c], [fshape[0], fshape[1], fshape[2]]);
-    let cos = min_row_cosine(&f.values, &want, c);
+    let cos = min_row_cosine(&f.data, &want, c);
     // Tight: the stored (rounded / dequantized) weights through torch must give what we give, up
     // to float32 arithmetic order. (Random-weight features are mostly a token-independent part,
     // so the per-token cosine above is the acceptance figure but the weaker check.)
@@ -106,7 +106,7 @@ fn check_model(model: &str, dtype: &str, device: &Device, stage_tol: f64) -> f64
         format!("features_{dtype}.npy")
     };
     let (_, want_exact) = expected(model, &exact);
-    let e = rel_err(&f.values, &want_exact);
+    let e = rel_err(&f.data, &want_exact);
     assert!(e < 2e-4, "{model}/{dtype}: features vs {exact}: rel err {e}");
     eprintln!("{model}/{dtype}: min token cosine {cos:.6} (UNet alone {unet_cos:.6}), rel err vs {exact} {e:.2e}");
     cos.min(unet_cos)
@@ -163,7 +163,7 @@ fn f16_weights_stay_f16_on_the_device_with_the_same_features() {
     let run = |widen_on_host: bool| {
         let m = DiffusionModel::load_dir(&dir, &device, widen_on_host).unwrap();
         let f = pollster::block_on(m.features(&img, s, &noise)).unwrap();
-        (m.weight_device_bytes(), f.values)
+        (m.weight_device_bytes(), f.data)
     };
     let (kept_bytes, kept) = run(false);
     let (widened_bytes, widened) = run(true);
@@ -192,7 +192,7 @@ fn zero_noise_gives_diffusers_clean_latent_features() {
     let m = DiffusionModel::load_dir(&fixture(model).join("f32"), &cpu(), false).unwrap();
     let f = pollster::block_on(m.features(&image(model), size(model), &Noise::Zero)).unwrap();
     let (_, want) = expected(model, "features_zero.npy");
-    let cos = min_row_cosine(&f.values, &want, f.c);
+    let cos = min_row_cosine(&f.data, &want, f.c);
     assert!(cos > 0.99999, "zero-noise features: min token cosine {cos}");
     // …and the noise matters: the noisy features are not these.
     let (_, noisy) = expected(model, "features.npy");
@@ -205,7 +205,7 @@ fn same_input_gives_identical_features() {
     let m = DiffusionModel::load_dir(&fixture(model).join("q8"), &cpu(), false).unwrap();
     let a = pollster::block_on(m.features(&image(model), size(model), &noise(model))).unwrap();
     let b = pollster::block_on(m.features(&image(model), size(model), &noise(model))).unwrap();
-    assert_eq!(a.values, b.values);
+    assert_eq!(a.data, b.data);
 }
 
 // ---- bad input -------------------------------------------------------------------------------
@@ -457,8 +457,8 @@ fn images_of_any_size_and_colour_type_are_taken() {
     for (w, h) in [(1u32, 1u32), (3, 500), (s, s), (2 * s + 1, 7)] {
         let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 3) as u8, 90]));
         let f = pollster::block_on(m.features(&img, s, &Noise::Zero)).unwrap();
-        assert!(f.values.iter().all(|v| v.is_finite()), "{w}×{h}");
-        assert_eq!(f.h * f.w * f.c, f.values.len());
+        assert!(f.data.iter().all(|v| v.is_finite()), "{w}×{h}");
+        assert_eq!(f.h * f.w * f.c, f.data.len());
     }
     let empty = image::RgbImage::new(0, 0);
     assert!(pollster::block_on(m.features(&empty, s, &Noise::Zero)).is_err());
@@ -478,7 +478,7 @@ fn downsample_padding_zero_pads_right_and_bottom_as_diffusers() {
     let f = pollster::block_on(m.features(&image("ssd-tiny"), s, &Noise::Zero)).unwrap();
     assert_eq!((f.h, f.w), (4, 4));
     let (_, padded1) = expected("ssd-tiny", "features_zero.npy");
-    assert!(rel_err(&f.values, &padded1) > 1e-3, "the padding changes the features");
+    assert!(rel_err(&f.data, &padded1) > 1e-3, "the padding changes the features");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use diffcut::image_io::{encode_rgb_png, load_image, resize_bilinear, write_png, RgbImage};
 use diffcut::npy;
+use diffcut::labels::LabelMap;
 use diffcut::refine::pamr::{argmax_segments, median3x3, pamr, pamr_mask, PamrConfig};
 
 fn dir() -> PathBuf {
@@ -45,6 +46,7 @@ fn matches_the_numpy_reference() {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let (lshape, labels) = read_i32_map(&file("labels"));
         let segments = case["segments"].as_u64().unwrap() as usize;
+        let labels = LabelMap::new(labels, lshape[1], lshape[0], segments).unwrap();
         let cfg = PamrConfig {
             iterations: case["iterations"].as_u64().unwrap() as u32,
             dilations: case["dilations"]
@@ -63,7 +65,7 @@ fn matches_the_numpy_reference() {
             "{name}: expected labels are {eshape:?}, the image is {h}×{w}"
         );
 
-        let mask = pamr_mask(&img, &labels, lshape[1], lshape[0], segments, &cfg).unwrap();
+        let mask = pamr_mask(&img, &labels, &cfg).unwrap();
         let got_argmax = argmax_segments(&mask, segments, w * h);
         let mismatches: Vec<usize> = (0..w * h).filter(|&p| got_argmax[p] != want_argmax[p]).collect();
         for &p in &mismatches {
@@ -77,7 +79,7 @@ fn matches_the_numpy_reference() {
                 margin[p]
             );
         }
-        let got_final = pamr(&img, &labels, lshape[1], lshape[0], segments, &cfg).unwrap();
+        let got_final = pamr(&img, &labels, &cfg).unwrap().into_labels();
         assert_eq!(
             got_final,
             median3x3(&got_argmax, w, h),
@@ -109,7 +111,7 @@ fn matches_the_numpy_reference() {
             ..cfg.clone()
         };
         let before = argmax_segments(
-            &pamr_mask(&img, &labels, lshape[1], lshape[0], segments, &zero).unwrap(),
+            &pamr_mask(&img, &labels, &zero).unwrap(),
             segments,
             w * h,
         );
@@ -166,6 +168,7 @@ fn timing_demo_preset() {
         .pixels()
         .map(|p| ((u32::from(p[0]) + u32::from(p[1]) * 2 + u32::from(p[2])) * k as u32 / 1021).min(k as u32 - 1))
         .collect();
+    let labels = LabelMap::new(labels, 32, 32, k).unwrap();
     for s in sizes {
         let img = resize_bilinear(&photo, s, s);
         let setup = PamrConfig {
@@ -178,7 +181,7 @@ fn timing_demo_preset() {
             ("demo setup (0 iterations)", setup),
         ] {
             let t = std::time::Instant::now();
-            let out = pamr(&img, &labels, 32, 32, k, &cfg).unwrap();
+            let out = pamr(&img, &labels, &cfg).unwrap().into_labels();
             println!(
                 "CPU PAMR {name} preset at {s}², K = {k}: {:.2} s ({} labels)",
                 t.elapsed().as_secs_f64(),

@@ -5,19 +5,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use diffcut::eval::datasets::{DatasetKind, DatasetOptions};
+use diffcut::eval::runner::{self, EvalConfig, FeatureKind};
 use diffcut::eval::{evaluate_dirs_with, Protocol};
-use diffcut::features::color_features;
-use diffcut::files;
-use diffcut::gpu::pamr::pamr_gpu;
-use diffcut::gpu::GpuContext;
-use diffcut::image_io::{encode_mask_png, encode_rgb_png, load_image, overlay};
-use diffcut::model::{native_device, DiffusionModel, FeatureMap, Noise};
-use diffcut::ncut::{FeatureGrid, Mode, SegmentTree};
-use diffcut::pipeline::{
-    refined_labels, segment_features, segment_features_gpu, PamrRunner, SegmentParams, Segmentation,
+use diffcut::image_io::{encode_rgb_png, load_image, overlay};
+use diffcut::segmenter::{
+    Compute, Device, FeatureGrid, FeatureSource, Mode, NoiseChoice, Numbering, Refine, SegmentParams, SegmentTree,
+    Segmentation, Segmenter,
 };
-use diffcut::refine::PamrConfig;
-use diffcut::{npy, Error, Result};
+use diffcut::{files, npy, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 const ABOUT: &str = "DiffCut: zero-shot segmentation by recursive Normalized Cut.
@@ -82,95 +78,37 @@ struct ModelOpts {
     /// The noise added to the latent: `seed42` (the official draw, shipped with the model),
     /// `zero`, or a float32 .npy of shape [1, 4, S/8, S/8].
     #[arg(long, default_value = "seed42")]
-    noise: String,
+    noise: NoiseChoice,
     /// Where the model runs: `cpu` (burn-flex) or `gpu` (burn on wgpu: Vulkan, Metal or DX12, the
     /// same WGSL as the browser).
-    #[arg(long, value_enum, default_value_t = ModelDevice::Cpu)]
-    model_device: ModelDevice,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum ModelDevice {
-    Cpu,
-    Gpu,
-}
-
-impl ModelDevice {
-    fn open(self) -> Result<burn::tensor::Device> {
-        match self {
-            ModelDevice::Cpu => native_device(false),
-            ModelDevice::Gpu => native_device(true),
-        }
-    }
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    model_device: Device,
 }
 
 impl ModelOpts {
-    fn noise(&self) -> Result<Noise> {
-        match self.noise.as_str() {
-            "seed42" => Ok(Noise::Seed42),
-            "zero" => Ok(Noise::Zero),
-            path => {
-                let bytes = files::read(Path::new(path))?;
-                let (shape, values) = npy::read_f32(&bytes, 4)
-                    .or_else(|_| npy::read_f32(&bytes, 3))
-                    .map_err(|e| Error::Npy(format!("{path}: {e} (noise must be float32 [1, 4, S/8, S/8])")))?;
-                Ok(Noise::Values { shape, values })
-            }
-        }
-    }
-
-    /// Loads the model and computes the features of `img`.
-    fn features(&self, dir: &Path, img: &image::RgbImage, pb: &ProgressBar) -> Result<FeatureMap> {
-        let noise = self.noise()?;
+    /// The model folder `dir` as a feature source.
+    fn source(&self, dir: &Path, pb: &ProgressBar) -> Result<FeatureSource> {
         pb.set_message("loading the model");
-        let device = self.model_device.open()?;
-        let model = DiffusionModel::load_dir(dir, &device, false)?;
-        model.config.check_size(self.size)?;
-        pb.set_message("diffusion features");
-        pollster::block_on(model.features(img, self.size, &noise))
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Refine {
-    Demo,
-    Eval,
-    None,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Device {
-    Cpu,
-    Gpu,
-}
-
-impl CutArgs {
-    /// Segments `features` on the chosen device.
-    fn segment(&self, features: FeatureGrid, gpu: Option<&GpuContext>) -> Result<Segmentation> {
-        let params = self.params(0);
-        match gpu {
-            Some(ctx) => pollster::block_on(segment_features_gpu(ctx, features, &params)),
-            None => segment_features(features, &params),
-        }
-    }
-
-    fn gpu(&self) -> Result<Option<GpuContext>> {
-        match self.device {
-            Device::Cpu => Ok(None),
-            Device::Gpu => pollster::block_on(GpuContext::new()).map(Some),
-        }
+        FeatureSource::diffusion_from_dir(dir, self.size, &self.noise, self.model_device)
     }
 }
 
 impl CutArgs {
-    fn params(&self, grid: usize) -> SegmentParams {
+    fn params(&self) -> SegmentParams {
         SegmentParams {
             tau: self.tau,
             alpha: self.alpha,
-            grid,
             tau_max: self.tau_max,
             mode: self.mode,
         }
+    }
+
+    fn compute(&self) -> Result<Compute> {
+        pollster::block_on(Compute::open(self.device.into()))
+    }
+
+    fn segmenter(&self, source: FeatureSource) -> Result<Segmenter> {
+        Ok(Segmenter::new(source, self.compute()?))
     }
 }
 
@@ -314,23 +252,12 @@ fn spinner(msg: &'static str) -> ProgressBar {
 
 /// Tells the user when the official float32 label assembly merged leaves of the tree.
 fn warn_if_merged(seg: &Segmentation, tau: f64) {
-    let leaves = seg.tree.leaves_at(tau).map(|l| l.len()).unwrap_or(seg.segments);
-    if seg.tree.mode == Mode::Official && leaves > seg.segments {
+    if let Some((leaves, labels)) = seg.merged_leaves(tau) {
         eprintln!(
-            "note: the official float32 label assembly merged the tree's {leaves} leaves into {} labels \
-             (as the official code does); --mode clean gives one label per leaf",
-            seg.segments
+            "note: the official float32 label assembly merged the tree's {leaves} leaves into {labels} labels \
+             (as the official code does); --mode clean gives one label per leaf"
         );
     }
-}
-
-/// A short content tag of a model (from its manifest's hashes), so caches of different models
-/// never mix.
-fn short_hash(files: &[diffcut::model::ManifestFile]) -> String {
-    files
-        .iter()
-        .find(|f| f.kind == "weights")
-        .map_or_else(|| "none".into(), |f| f.sha256.chars().take(8).collect())
 }
 
 fn read_features(path: &Path) -> Result<FeatureGrid> {
@@ -362,13 +289,13 @@ fn run(cli: Cli) -> Result<()> {
             bench,
         } => {
             let f = read_features(&features)?;
-            let (h, w) = (f.h, f.w);
-            let gpu = cut.gpu()?;
+            let compute = cut.compute()?;
+            let params = cut.params();
             if let Some(runs) = bench {
                 let best = (0..runs.max(1))
                     .map(|_| {
                         let t = std::time::Instant::now();
-                        cut.segment(f.clone(), gpu.as_ref()).map(|_| t.elapsed())
+                        pollster::block_on(compute.grow(f.clone(), &params)).map(|_| t.elapsed())
                     })
                     .collect::<Result<Vec<_>>>()?
                     .into_iter()
@@ -376,19 +303,22 @@ fn run(cli: Cli) -> Result<()> {
                     .unwrap_or_default();
                 eprintln!("best of {runs}: {:.2} ms", best.as_secs_f64() * 1e3);
             }
-            let seg = cut.segment(f, gpu.as_ref())?;
+            let seg = pollster::block_on(compute.grow(f, &params))?;
             warn_if_merged(&seg, cut.tau);
-            write_labels(&out, [h, w], &seg.cell_labels)?;
+            let labels = seg.cell_labels(cut.tau, Numbering::Mode)?;
+            write_labels(&out, seg.tree.grid, labels.labels())?;
             if let Some(t) = tree {
                 write_tree(&t, &seg.tree)?;
             }
-            eprintln!("{} segments → {}", seg.segments, out.display());
+            eprintln!("{} segments → {}", labels.segments(), out.display());
         }
         Command::Features { image, model, out } => {
             let pb = spinner("decoding");
             let img = load_image(&image)?;
-            let f = model.opts.features(&model.model, &img, &pb)?;
-            files::write(&out, &npy::encode_f32(&[f.h, f.w, f.c], &f.values))?;
+            let segmenter = Segmenter::new(model.opts.source(&model.model, &pb)?, Compute::cpu());
+            pb.set_message("diffusion features");
+            let f = pollster::block_on(segmenter.features(&img))?;
+            files::write(&out, &npy::encode_f32(&[f.h, f.w, f.c], &f.data))?;
             pb.finish_and_clear();
             eprintln!("features [{}, {}, {}] → {}", f.h, f.w, f.c, out.display());
         }
@@ -405,38 +335,22 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let pb = spinner("decoding");
             let img = load_image(&image)?;
-            let features = match &model {
-                Some(dir) => {
-                    let f = model_opts.features(dir, &img, &pb)?;
-                    FeatureGrid::new(f.h, f.w, f.c, f.values)?
-                }
-                None => color_features(&img, grid)?,
+            let source = match &model {
+                Some(dir) => model_opts.source(dir, &pb)?,
+                None => FeatureSource::Color { grid },
             };
-            pb.set_message("recursive NCut");
-            let gpu = cut.gpu()?;
-            let seg = cut.segment(features, gpu.as_ref())?;
-            pb.set_message("assigning pixels");
-            let (w, h) = img.dimensions();
-            let labels = match refine {
-                Refine::None => seg.pixel_labels(w as usize, h as usize)?,
-                Refine::Demo | Refine::Eval => {
-                    pb.set_message("assigning pixels + PAMR");
-                    let cfg = if refine == Refine::Demo {
-                        PamrConfig::demo()
-                    } else {
-                        PamrConfig::eval()
-                    };
-                    let k = seg.segments;
-                    let on_gpu = |work: &image::RgbImage, coarse: &[u32], ww: usize, wh: usize| -> Result<Vec<u32>> {
-                        let ctx = gpu.as_ref().expect("only called with a GPU");
-                        pollster::block_on(pamr_gpu(ctx, work, coarse, ww, wh, k, &cfg))
-                    };
-                    refined_labels(&img, &seg, &cfg, gpu.as_ref().map(|_| &on_gpu as PamrRunner<'_>))?
-                }
-            };
-            files::write(&out, &encode_mask_png(&labels, w, h, seg.segments)?)?;
+            let segmenter = cut.segmenter(source)?;
+            pb.set_message("features and recursive NCut");
+            let seg = pollster::block_on(segmenter.segment(&img, &cut.params()))?;
+            pb.set_message(if refine == Refine::None {
+                "assigning pixels"
+            } else {
+                "assigning pixels + PAMR"
+            });
+            let labels = pollster::block_on(segmenter.labels(&seg, &img, cut.tau, Numbering::Mode, refine))?;
+            files::write(&out, &labels.to_png()?)?;
             if let Some(p) = overlay_path {
-                let ov = overlay(&img, &labels, seg.segments, 0.55);
+                let ov = overlay(&img, labels.labels(), labels.segments(), 0.55);
                 files::write(&p, &encode_rgb_png(&ov)?)?;
             }
             if let Some(t) = tree {
@@ -444,7 +358,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             pb.finish_and_clear();
             warn_if_merged(&seg, cut.tau);
-            eprintln!("{} segments → {}", seg.segments, out.display());
+            eprintln!("{} segments → {}", labels.segments(), out.display());
         }
         Command::Miou {
             gt,
@@ -474,7 +388,26 @@ fn run(cli: Cli) -> Result<()> {
                 files::write(&f, text.as_bytes())?;
             }
         }
-        Command::Eval(args) => run_eval(args)?,
+        Command::Eval(args) => {
+            let json = args.json.clone();
+            let cfg = args.config()?;
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} images, {elapsed} elapsed, {eta} left {msg}")
+                    .expect("valid template"),
+            );
+            let outcome = pollster::block_on(runner::run(&cfg, &mut |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }))?;
+            bar.finish_and_clear();
+            println!("{}", outcome.summary());
+            if let Some(f) = json {
+                let text =
+                    serde_json::to_string_pretty(&outcome.to_json()).map_err(|e| Error::Eval(e.to_string()))?;
+                files::write(&f, text.as_bytes())?;
+            }
+        }
         Command::Recut { tree, tau, out } => {
             let bytes = files::read(&tree)?;
             let t: SegmentTree =
@@ -491,16 +424,16 @@ fn run(cli: Cli) -> Result<()> {
 /// `diffcut eval`'s arguments.
 #[derive(clap::Args)]
 struct EvalArgs {
-    /// voc, context, coco-object, coco-stuff, cityscapes or ade20k.
-    #[arg(long)]
-    dataset: String,
+    /// The benchmark.
+    #[arg(long, value_enum)]
+    dataset: DatasetKind,
     /// The dataset folder (e.g. the one holding VOCdevkit/, ADEChallengeData2016/,
     /// leftImg8bit/ + gtFine/, or images/val2017 + annotations/val2017 for COCO).
     #[arg(long)]
     root: PathBuf,
-    /// Features: `color` (weight-free). Ignored with --model.
-    #[arg(long, default_value = "color")]
-    features: String,
+    /// Features: `color` (weight-free) or `diffusion` (needs --model; implied by it).
+    #[arg(long, value_enum, default_value_t = FeatureKind::Color)]
+    features: FeatureKind,
     /// Diffusion features from this converted model folder (models/convert.py): the paper's
     /// setting with SSD-1B. Features are cached per image in --cache, so a run resumes.
     #[arg(long)]
@@ -508,6 +441,9 @@ struct EvalArgs {
     /// With --model: input size, noise, device.
     #[command(flatten)]
     model_opts: ModelOpts,
+    /// Where the NCut and PAMR run: `cpu` or `gpu` (our WGSL kernels through wgpu).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
     /// Evaluate only the first N images.
     #[arg(long)]
     limit: Option<usize>,
@@ -539,215 +475,35 @@ struct EvalArgs {
     image_list: Option<PathBuf>,
 }
 
-/// `diffcut eval`: one benchmark through the official protocol (spec §6).
-fn run_eval(a: EvalArgs) -> Result<()> {
-    use diffcut::eval::datasets::{
-        eval_gt, eval_image, predict_colour, predict_from_features, Dataset, DatasetKind, DatasetOptions, EvalSettings,
-        EVAL_MASK_SIDE,
-    };
-    use diffcut::eval::{load_label_png, Accumulator};
-
-    let kind = DatasetKind::parse(&a.dataset)?;
-    let mut a = a;
-    if a.model.is_some() {
-        a.features = "diffusion".into();
-    } else if a.features != "color" {
-        return Err(Error::InvalidParameter {
-            name: "features",
-            expected: "`color` (or diffusion features with --model DIR)",
-            got: a.features.clone(),
-        });
-    }
-    // The model, loaded once; its features are cached per image next to the predictions.
-    let model = match &a.model {
-        Some(dir) => {
-            let device = a.model_opts.model_device.open()?;
-            let m = DiffusionModel::load_dir(dir, &device, false)?;
-            m.config.check_size(a.model_opts.size)?;
-            Some(m)
+impl EvalArgs {
+    fn config(self) -> Result<EvalConfig> {
+        if self.features == FeatureKind::Diffusion && self.model.is_none() {
+            return Err(Error::InvalidParameter {
+                name: "features",
+                expected: "`color`, or diffusion features with --model DIR",
+                got: "diffusion without --model".into(),
+            });
         }
-        None => None,
-    };
-    let noise = a.model_opts.noise()?;
-    let refine_name = match a.refine {
-        Refine::None => "none",
-        Refine::Eval => "eval",
-        Refine::Demo => "demo",
-    };
-    let settings = EvalSettings {
-        segment: SegmentParams {
-            tau: a.tau,
-            alpha: a.alpha,
-            grid: a.grid,
-            tau_max: None,
-            mode: Mode::Official,
-        },
-        refine: match a.refine {
-            Refine::None => None,
-            Refine::Eval => Some(PamrConfig::eval()),
-            Refine::Demo => Some(PamrConfig::demo()),
-        },
-    };
-    settings.segment.tree_options()?;
-    let opts = DatasetOptions {
-        class_map: a.class_map.clone(),
-        image_list: a.image_list.clone(),
-    };
-    let ds = Dataset::open(kind, &a.root, &opts)?;
-    let mut samples = ds.samples.clone();
-    if let Some(n) = a.limit {
-        samples.truncate(n);
-    }
-    let protocol = ds.protocol();
-    // The background merge runs before PAMR inside the prediction (§6.4); the cached labels are
-    // already merged, so the final matching is the plain one over all classes.
-    let mut acc = Accumulator::with_protocol(diffcut::eval::Protocol {
-        background_merge: false,
-        ..protocol
-    })?;
-    let merge = protocol.background_merge.then_some(protocol.classes);
-    let cache_dir = a.cache.as_ref().map(|c| {
-        let features = match &model {
-            Some(m) => format!(
-                "diffusion-{}-{}-S{}-{}",
-                m.manifest.dtype,
-                short_hash(&m.manifest.files),
-                a.model_opts.size,
-                a.model_opts.noise.replace(['/', '\\', '.'], "_")
-            ),
-            None => format!("{}_grid{}", a.features, a.grid),
-        };
-        c.join(format!(
-            "{}_{features}_tau{}_alpha{}_{}",
-            kind.name(),
-            a.tau,
-            a.alpha,
-            refine_name
-        ))
-    });
-    if let Some(d) = &cache_dir {
-        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-    }
-    let side = EVAL_MASK_SIDE as u32;
-    let bar = ProgressBar::new(samples.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} images, {elapsed} elapsed, {eta} left {msg}")
-            .expect("valid template"),
-    );
-    let (mut computed, mut cached) = (0usize, 0usize);
-    for s in &samples {
-        let (gw, gh, raw_gt) = ds.load_gt(s)?;
-        let gt = eval_gt(&raw_gt, gw, gh);
-        let cache_file = cache_dir
-            .as_ref()
-            .map(|d| d.join(format!("{}.png", s.name.replace(['/', '\\'], "_"))));
-        let from_cache = match &cache_file {
-            Some(f) if f.is_file() => match load_label_png(f) {
-                Ok((w, h, v)) if w == side && h == side => Some(v.into_iter().map(u32::from).collect::<Vec<u32>>()),
-                _ => None,
+        Ok(EvalConfig {
+            dataset: self.dataset,
+            root: self.root,
+            options: DatasetOptions {
+                class_map: self.class_map,
+                image_list: self.image_list,
             },
-            _ => None,
-        };
-        let pred = match from_cache {
-            Some(p) => {
-                cached += 1;
-                p
-            }
-            None => {
-                let img = load_image(&s.image)?;
-                let (iw, ih) = img.dimensions();
-                if (iw, ih) != (gw, gh) {
-                    return Err(Error::Eval(format!(
-                        "{}: ground truth is {gw}×{gh} but the image {} is {iw}×{ih}",
-                        s.gt.display(),
-                        s.image.display()
-                    )));
-                }
-                let eval_img = eval_image(&img);
-                let p = match &model {
-                    None => predict_colour(&eval_img, &gt, merge, &settings)?,
-                    Some(m) => {
-                        let feature_file = cache_dir.as_ref().map(|d| {
-                            d.join("features")
-                                .join(format!("{}.npy", s.name.replace(['/', '\\'], "_")))
-                        });
-                        let cached_features = feature_file
-                            .as_ref()
-                            .filter(|f| f.is_file())
-                            .and_then(|f| read_features(f).ok());
-                        let features = match cached_features {
-                            Some(f) => f,
-                            None => {
-                                let f = pollster::block_on(m.features(&eval_img, a.model_opts.size, &noise))?;
-                                if let Some(path) = &feature_file {
-                                    std::fs::create_dir_all(path.parent().expect("has a parent"))
-                                        .map_err(|e| Error::io(path, e))?;
-                                    files::write(path, &npy::encode_f32(&[f.h, f.w, f.c], &f.values))?;
-                                }
-                                FeatureGrid::new(f.h, f.w, f.c, f.values)?
-                            }
-                        };
-                        predict_from_features(&eval_img, features, &gt, merge, &settings)?
-                    }
-                };
-                if let Some(f) = &cache_file {
-                    let k = p.iter().copied().max().unwrap_or(0) as usize + 1;
-                    files::write(f, &encode_mask_png(&p, side, side, k)?)?;
-                }
-                computed += 1;
-                p
-            }
-        };
-        let pred16: Vec<u16> = pred.iter().map(|&l| l.min(u32::from(u16::MAX)) as u16).collect();
-        acc.add(&gt, &pred16).map_err(|e| match e {
-            Error::Eval(m) => Error::Eval(format!("{}: {m}", s.gt.display())),
-            other => other,
-        })?;
-        bar.inc(1);
+            model: self.model,
+            size: self.model_opts.size,
+            noise: self.model_opts.noise,
+            model_device: self.model_opts.model_device,
+            device: self.device,
+            limit: self.limit,
+            cache: self.cache,
+            tau: self.tau,
+            alpha: self.alpha,
+            grid: self.grid,
+            refine: self.refine,
+        })
     }
-    bar.finish_and_clear();
-    let report = acc.finish();
-    let note = match &a.model {
-        Some(dir) => format!("features: diffusion features of {} (as the paper's SSD-1B setting when the folder holds SSD-1B)", dir.display()),
-        None => format!(
-            "features: {} (weight-free colour/texture features, NOT the paper's SSD-1B diffusion features; the numbers are not comparable)",
-            a.features
-        ),
-    };
-    println!("| Dataset | mIoU (ours) | pixel acc. (ours) | images | mIoU (paper, SSD-1B) |");
-    println!("|---|---|---|---|---|");
-    println!(
-        "| {} | {:.1} | {:.1} | {} | {:.1} |",
-        kind.title(),
-        100.0 * report.miou,
-        100.0 * report.pixel_accuracy,
-        report.images,
-        kind.paper_miou()
-    );
-    println!();
-    println!(
-        "{note}; τ = {}, α = {}, grid = {}, refine = {refine_name}",
-        a.tau, a.alpha, a.grid
-    );
-    println!("images: {computed} computed, {cached} from cache");
-    if let Some(f) = a.json {
-        let mut j = report.to_json();
-        if let Some(o) = j.as_object_mut() {
-            o.insert("dataset".into(), kind.name().into());
-            o.insert("features".into(), a.features.clone().into());
-            o.insert("note".into(), note.into());
-            o.insert("paper_miou".into(), (kind.paper_miou() / 100.0).into());
-            o.insert("tau".into(), a.tau.into());
-            o.insert("alpha".into(), f64::from(a.alpha).into());
-            o.insert("grid".into(), a.grid.into());
-            o.insert("refine".into(), refine_name.into());
-            o.insert("computed".into(), computed.into());
-            o.insert("cached".into(), cached.into());
-        }
-        let text = serde_json::to_string_pretty(&j).map_err(|e| Error::Eval(e.to_string()))?;
-        files::write(&f, text.as_bytes())?;
-    }
-    Ok(())
 }
 
 fn main() -> ExitCode {

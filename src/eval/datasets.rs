@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, ImageReader};
 
-use crate::eval::lsap::linear_sum_assignment;
 use crate::image_io::{resize_bilinear, RgbImage};
 use crate::{Error, Result};
 
@@ -28,6 +27,7 @@ pub const IGNORE: u16 = 255;
 
 /// The six benchmarks of the paper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum DatasetKind {
     Voc,
     Context,
@@ -701,33 +701,13 @@ pub fn eval_image(img: &RgbImage) -> RgbImage {
     resize_bilinear(&center_crop_rgb(img), EVAL_IMAGE_SIDE, EVAL_IMAGE_SIDE)
 }
 
-/// Spec §6.4 steps 1–2 (before PAMR): Hungarian matching of the predicted clusters to the object
-/// classes `0..classes − 1` (background, class `classes − 1`, and the ignore value left out);
-/// clusters not matched to an object class present in the image are merged into one new label.
-/// Returns labels renumbered `0..k` and `k`.
+/// Spec §6.4 steps 1–2 (before PAMR): [`crate::eval::miou::merge_unmatched`], then the labels
+/// renumbered `0..k` by first appearance. Returns them and `k`.
+///
+/// # Errors
+/// As [`crate::eval::miou::merge_unmatched`].
 pub fn merge_background(gt: &[u16], pred: &[u32], classes: usize) -> Result<(Vec<u32>, usize)> {
-    let objects = classes - 1;
-    let max_pred = pred.iter().copied().max().unwrap_or(0) as usize;
-    let nc = objects.max(max_pred + 1);
-    let mut hist = vec![0f64; objects * nc];
-    for (&g, &p) in gt.iter().zip(pred) {
-        if usize::from(g) < objects {
-            hist[usize::from(g) * nc + p as usize] += 1.0;
-        }
-    }
-    let (_, col) = linear_sum_assignment(&hist, objects, nc, true)?;
-    let mut keep = vec![false; nc];
-    for i in 0..objects {
-        if col.iter().any(|&j| hist[i * nc + j] > 0.0) {
-            keep[col[i]] = true;
-        }
-    }
-    let merged_label = (max_pred + 1) as u32;
-    let merged: Vec<u32> = pred
-        .iter()
-        .map(|&p| if keep[p as usize] { p } else { merged_label })
-        .collect();
-    Ok(renumber(&merged))
+    Ok(renumber(&crate::eval::miou::merge_unmatched(gt, pred, classes)?))
 }
 
 /// Renumbers labels to `0..k` in order of first appearance: `(labels, k)`.
@@ -741,55 +721,6 @@ pub fn renumber(labels: &[u32]) -> (Vec<u32>, usize) {
         })
         .collect();
     (out, ids.len())
-}
-
-/// Settings of one evaluation run.
-#[derive(Clone, Debug)]
-pub struct EvalSettings {
-    /// τ, α and the feature grid.
-    pub segment: crate::pipeline::SegmentParams,
-    /// PAMR after the assignment (`PamrConfig::eval()` for the official protocol), or none.
-    pub refine: Option<crate::refine::PamrConfig>,
-}
-
-/// One image through the protocol of spec §6.2/§6.4: `image` is the 1024×1024 evaluation image
-/// ([`eval_image`]) and `gt` the 128×128 evaluation ground truth ([`eval_gt`]). Weight-free colour
-/// features at the grid, recursive NCut, concept assignment at 128×128, the GT-informed background
-/// merge where `background_merge_classes` is given, then PAMR on the image resized to 128×128.
-/// Returns 128×128 labels `0..k`.
-pub fn predict_colour(
-    image: &RgbImage,
-    gt: &[u16],
-    background_merge_classes: Option<usize>,
-    settings: &EvalSettings,
-) -> Result<Vec<u32>> {
-    let features = crate::features::color_features(image, settings.segment.grid)?;
-    predict_from_features(image, features, gt, background_merge_classes, settings)
-}
-
-/// [`predict_colour`] with features computed elsewhere (e.g. the diffusion model's, on its own
-/// grid): recursive NCut, assignment at 128², background merge, PAMR.
-pub fn predict_from_features(
-    image: &RgbImage,
-    features: crate::ncut::FeatureGrid,
-    gt: &[u16],
-    background_merge_classes: Option<usize>,
-    settings: &EvalSettings,
-) -> Result<Vec<u32>> {
-    let seg = crate::pipeline::segment_features(features, &settings.segment)?;
-    let coarse = seg.pixel_labels(EVAL_MASK_SIDE, EVAL_MASK_SIDE)?;
-    let (labels, k) = match background_merge_classes {
-        Some(classes) => merge_background(gt, &coarse, classes)?,
-        None => renumber(&coarse),
-    };
-    match &settings.refine {
-        None => Ok(labels),
-        Some(cfg) => {
-            let side = EVAL_MASK_SIDE as u32;
-            let small = resize_bilinear(image, side, side);
-            crate::refine::pamr(&small, &labels, EVAL_MASK_SIDE, EVAL_MASK_SIDE, k, cfg)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -252,35 +252,9 @@ impl Accumulator {
         let n = self.protocol.classes;
         let max_pred = u32::from(*pred.iter().max().expect("not empty"));
         if self.protocol.background_merge {
-            // Spec §6.4 / eval_diffcut.py:126-139: match the object classes only (the background
-            // class n − 1 and the ignore value are ≥ n − 1, so `gt < n − 1` leaves both out).
-            let objects = n - 1;
-            check_cells(objects, max_pred)?;
-            let nc1 = objects.max(max_pred as usize + 1);
-            check_cells(n, max_pred + 1)?;
-            let col1 = match_image(&mut self.hist, gt, pred, objects, nc1);
-            let hist = &self.hist;
-            // `hist[:, col_ind].max(axis=1) > 0`: object rows with a pixel in some matched column
-            // (at an optimum that is every object class present in the image). Their matched
-            // column is kept even when it holds none of their pixels.
-            let mut keep = vec![false; nc1];
-            for i in 0..objects {
-                if col1.iter().any(|&j| hist[i * nc1 + j] > 0.0) {
-                    keep[col1[i]] = true;
-                }
-            }
-            let merged_label = max_pred + 1;
-            let merged: Vec<u32> = pred
-                .iter()
-                .map(|&p| {
-                    if keep[usize::from(p)] {
-                        u32::from(p)
-                    } else {
-                        merged_label
-                    }
-                })
-                .collect();
+            let merged = merge_unmatched_with(&mut self.hist, gt, pred, n)?;
             let max_merged = *merged.iter().max().expect("not empty");
+            check_cells(n, max_merged)?;
             let nc = n.max(max_merged as usize + 1);
             let col = match_image(&mut self.hist, gt, &merged, n, nc);
             self.accumulate(n, nc, &col);
@@ -339,6 +313,63 @@ impl Accumulator {
             false_negatives: self.fn_.clone(),
         }
     }
+}
+
+/// The background merge of spec §6.4 (`eval_diffcut.py:126-139`), steps 1–2, for one image:
+/// Hungarian matching of the predicted clusters to the object classes `0..classes − 1` only (the
+/// background, class `classes − 1`, and the ignore value are `≥ classes − 1`, so `gt < classes − 1`
+/// leaves both out); the clusters that are the match of an object row with some pixel in a
+/// matched column (`hist[:, col_ind].max(1) > 0`; at an optimum, every object class present)
+/// are kept, even when the kept column holds none of that row's pixels, and every other cluster
+/// is merged into one new label `max(pred) + 1`. Labels keep their ids.
+///
+/// The evaluation runs it before PAMR ([`super::datasets`]); [`Accumulator`] runs it before the
+/// final matching when [`Protocol::background_merge`] is set.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for `classes < 2`, different lengths, or a histogram over
+/// [`MAX_HIST_CELLS`].
+pub fn merge_unmatched<P: Copy + Into<u32>>(gt: &[u16], pred: &[P], classes: usize) -> Result<Vec<u32>> {
+    if classes < 2 || gt.len() != pred.len() {
+        return Err(Error::InvalidParameter {
+            name: "background merge",
+            expected: "at least 2 classes and as many predicted pixels as ground-truth ones",
+            got: format!("{classes} classes, {} against {} pixels", pred.len(), gt.len()),
+        });
+    }
+    merge_unmatched_with(&mut Vec::new(), gt, pred, classes)
+}
+
+/// [`merge_unmatched`] with a scratch histogram.
+fn merge_unmatched_with<P: Copy + Into<u32>>(
+    hist: &mut Vec<f64>,
+    gt: &[u16],
+    pred: &[P],
+    classes: usize,
+) -> Result<Vec<u32>> {
+    let objects = classes - 1;
+    let max_pred = pred.iter().map(|&p| p.into()).max().unwrap_or(0);
+    check_cells(objects, max_pred)?;
+    let nc = objects.max(max_pred as usize + 1);
+    let col = match_image(hist, gt, pred, objects, nc);
+    let mut keep = vec![false; nc];
+    for i in 0..objects {
+        if col.iter().any(|&j| hist[i * nc + j] > 0.0) {
+            keep[col[i]] = true;
+        }
+    }
+    let merged_label = max_pred + 1;
+    Ok(pred
+        .iter()
+        .map(|&p| {
+            let p = p.into();
+            if keep[p as usize] {
+                p
+            } else {
+                merged_label
+            }
+        })
+        .collect())
 }
 
 /// Errors when a `rows × max(rows, max_id + 1)` histogram would exceed [`MAX_HIST_CELLS`].

@@ -111,7 +111,7 @@ pub fn color_features_with(img: &RgbImage, grid: usize, opts: &ColorFeatureOptio
     FeatureGrid::new(grid, grid, opts.anchors, data)
 }
 
-fn check_grid(grid: usize) -> Result<()> {
+pub(crate) fn check_grid(grid: usize) -> Result<()> {
     if (1..=MAX_GRID).contains(&grid) {
         Ok(())
     } else {

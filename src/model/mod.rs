@@ -27,9 +27,10 @@ pub use config::ModelConfig;
 use unet::UnetSlice;
 use vae::VaeEncoder;
 use weights::WeightStore;
-pub use weights::{Manifest, ManifestFile};
+pub use weights::{FileKind, Manifest, ManifestFile, WeightDtype};
 
 use crate::image_io::source_taps;
+use crate::ncut::FeatureGrid;
 use crate::{Error, Result};
 
 /// The noise ε added to the latent (spec §1.3).
@@ -41,15 +42,6 @@ pub enum Noise {
     Seed42,
     /// A user tensor `[1, z, S/8, S/8]` (or `[z, S/8, S/8]`), e.g. read from a `.npy`.
     Values { shape: Vec<usize>, values: Vec<f32> },
-}
-
-/// Features on the hook's grid: `[h, w, C]` row-major f32, as `diffcut features` writes them.
-#[derive(Debug, Clone)]
-pub struct FeatureMap {
-    pub h: usize,
-    pub w: usize,
-    pub c: usize,
-    pub values: Vec<f32>,
 }
 
 /// A loaded model on one burn device.
@@ -113,10 +105,10 @@ impl ModelLoader {
             .ok_or_else(|| Error::Model(format!("{name} is not in manifest.json")))?
             .clone();
         weights::verify(&entry, bytes)?;
-        match entry.kind.as_str() {
-            "config" => self.config = Some(ModelConfig::from_json(bytes)?),
-            "weights" => self.store.add_shard(name, bytes)?,
-            "noise" => {
+        match entry.kind {
+            FileKind::Config => self.config = Some(ModelConfig::from_json(bytes)?),
+            FileKind::Weights => self.store.add_shard(name, bytes)?,
+            FileKind::Noise => {
                 let size = entry
                     .size
                     .ok_or_else(|| Error::Model(format!("manifest.json: noise file {name} has no size")))?;
@@ -126,11 +118,6 @@ impl ModelLoader {
                 })?;
                 // Checked against the latent's shape in `finish`, once the config is known.
                 self.noise.insert(size, (shape, values));
-            }
-            other => {
-                return Err(Error::Model(format!(
-                    "manifest.json: {name} has unknown kind {other:?}"
-                )))
             }
         }
         self.pending.retain(|p| p != name);
@@ -316,7 +303,7 @@ impl DiffusionModel {
     }
 
     /// The whole extractor: image → features `[S/f, S/f, C]` (f = 32 for SSD-1B).
-    pub async fn features(&self, image: &RgbImage, size: u32, noise: &Noise) -> Result<FeatureMap> {
+    pub async fn features(&self, image: &RgbImage, size: u32, noise: &Noise) -> Result<FeatureGrid> {
         self.check_run(size)?;
         let input = Self::preprocess(image, size)?;
         let latent = self.encode(input, size)?;
@@ -335,7 +322,7 @@ impl DiffusionModel {
                 i % c
             )));
         }
-        Ok(FeatureMap { h: g, w: g, c, values })
+        FeatureGrid::new(g, g, c, values)
     }
 }
 
@@ -366,6 +353,19 @@ pub fn native_device(gpu: bool) -> Result<Device> {
         .map_err(Error::Gpu)
     } else {
         Ok(Device::flex())
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl ModelLoader {
+    /// Starts loading a model in the browser from its `manifest.json` bytes, on burn's WebGPU
+    /// device ([`browser_device`]).
+    ///
+    /// # Errors
+    /// No WebGPU device; a manifest that does not parse or check.
+    pub async fn for_browser(manifest_json: &[u8]) -> Result<Self> {
+        let device = browser_device().await?;
+        Self::new(manifest_json, &device, false)
     }
 }
 

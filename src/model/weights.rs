@@ -28,8 +28,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct Manifest {
     pub format: String,
     pub format_version: u32,
-    /// How the big weights are stored: `f32`, `f16`, `q8` or `q4`.
-    pub dtype: String,
+    /// How the big weights are stored.
+    pub dtype: WeightDtype,
     #[serde(default)]
     pub source: serde_json::Value,
     /// The config file's name.
@@ -39,14 +39,55 @@ pub struct Manifest {
     pub total_bytes: u64,
 }
 
+/// How a model's big weights are stored (`dtype` in `manifest.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightDtype {
+    F32,
+    F16,
+    /// 8-bit blocks of 32 with an f32 scale each.
+    Q8,
+    /// 4-bit blocks of 32 with an f32 scale each.
+    Q4,
+}
+
+impl WeightDtype {
+    /// The name `manifest.json` and the page use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Q8 => "q8",
+            Self::Q4 => "q4",
+        }
+    }
+}
+
+impl std::fmt::Display for WeightDtype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a file of the folder holds (`kind` in `manifest.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// `config.json`: the topology.
+    Config,
+    /// A safetensors shard of weights.
+    Weights,
+    /// The seed-42 noise for one input size (`size`).
+    Noise,
+}
+
 /// One file of the folder, with the bytes and hash it must have.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ManifestFile {
     pub name: String,
     pub bytes: u64,
     pub sha256: String,
-    /// `config`, `weights` or `noise`.
-    pub kind: String,
+    pub kind: FileKind,
     /// For `noise`: the input size it belongs to.
     #[serde(default)]
     pub size: Option<u32>,
@@ -62,9 +103,6 @@ impl Manifest {
                 "manifest.json is format {:?} version {}; this build reads {FORMAT:?} version {FORMAT_VERSION}",
                 m.format, m.format_version
             )));
-        }
-        if !["f32", "f16", "q8", "q4"].contains(&m.dtype.as_str()) {
-            return Err(Error::Model(format!("manifest.json: unknown dtype {:?}", m.dtype)));
         }
         for f in &m.files {
             // Names come from a file we may have fetched from anywhere: no paths out of the folder.
@@ -91,7 +129,7 @@ impl Manifest {
                 m.config
             )));
         }
-        if !m.files.iter().any(|f| f.kind == "weights") {
+        if !m.files.iter().any(|f| f.kind == FileKind::Weights) {
             return Err(Error::Model("manifest.json lists no weight shards".into()));
         }
         Ok(m)
@@ -99,7 +137,7 @@ impl Manifest {
 
     /// The weight shards in load order.
     pub fn shards(&self) -> impl Iterator<Item = &ManifestFile> {
-        self.files.iter().filter(|f| f.kind == "weights")
+        self.files.iter().filter(|f| f.kind == FileKind::Weights)
     }
 
     /// Total bytes of the weight shards (the download a user waits for, without config/noise).

@@ -12,40 +12,32 @@
 //! upsampling `C`-dimensional features to every pixel (`H·W·K·C`). Same numbers up to rounding,
 //! and 1280/4 times less work at C = 1280.
 
+use crate::labels::LabelMap;
 use crate::ncut::{affinity::l2_normalize_rows, simd, FeatureGrid};
 use crate::{Error, Result};
 
-/// Per-pixel labels `[out_h, out_w]` (row-major) for `segments` segments given the grid labels.
+/// Per-pixel labels `[out_h, out_w]` (row-major), same `K` segments, given the grid's labels.
 ///
 /// # Shapes
-/// - `features`: `[h, w, C]`; `cell_labels`: `[h·w]` with values `< segments`
-/// - returns `[out_h · out_w]`
-pub fn assign(
-    features: &FeatureGrid,
-    cell_labels: &[u32],
-    segments: usize,
-    out_h: usize,
-    out_w: usize,
-) -> Result<Vec<u32>> {
+/// - `features`: `[h, w, C]`; `cells`: a `w × h` label map of `K` segments
+/// - returns an `out_w × out_h` label map
+pub fn assign(features: &FeatureGrid, cells: &LabelMap, out_w: usize, out_h: usize) -> Result<LabelMap> {
     let (h, w, c) = (features.h, features.w, features.c);
     let n = h * w;
-    if cell_labels.len() != n {
+    if (cells.width(), cells.height()) != (w, h) {
         return Err(Error::InvalidFeatures(format!(
-            "{} cell labels for a {h}×{w} grid",
-            cell_labels.len()
+            "{}×{} cell labels for a {w}×{h} grid",
+            cells.width(),
+            cells.height()
         )));
     }
+    let (cell_labels, segments) = (cells.labels(), cells.segments());
     if out_h == 0 || out_w == 0 {
         return Err(Error::InvalidParameter {
             name: "output size",
             expected: "at least 1×1",
             got: format!("{out_w}×{out_h}"),
         });
-    }
-    if let Some(&bad) = cell_labels.iter().find(|&&l| l as usize >= segments) {
-        return Err(Error::InvalidFeatures(format!(
-            "cell label {bad} ≥ the number of segments {segments}"
-        )));
     }
     let mut f = features.data.clone();
     l2_normalize_rows(&mut f, n, c)?;
@@ -91,7 +83,7 @@ pub fn assign(
             }
         }
     }
-    Ok(labels)
+    LabelMap::new(labels, out_w, out_h, segments)
 }
 
 /// For each output index, the two source indices and the weight of the second, as
@@ -156,7 +148,8 @@ mod tests {
         let cells: Vec<u32> = (0..h * w)
             .map(|q| u32::from(q % w >= 2) + u32::from(q / w >= 3))
             .collect();
-        let got = assign(&grid, &cells, 3, 9, 13).unwrap();
+        let map = LabelMap::new(cells.clone(), w, h, 3).unwrap();
+        let got = assign(&grid, &map, 13, 9).unwrap().into_labels();
         // The literal spec: upsample normalised features, then argmax of dot products.
         let mut f = grid.data.clone();
         l2_normalize_rows(&mut f, h * w, c).unwrap();
@@ -190,8 +183,12 @@ mod tests {
     #[test]
     fn rejects_bad_labels() {
         let grid = FeatureGrid::new(1, 2, 1, vec![1.0, 2.0]).unwrap();
-        assert!(assign(&grid, &[0, 5], 2, 4, 4).is_err());
-        assert!(assign(&grid, &[0], 2, 4, 4).is_err());
-        assert!(assign(&grid, &[0, 1], 2, 0, 4).is_err());
+        // Labels ≥ K are refused by `LabelMap::new`; a map of another size and an empty output here.
+        assert!(LabelMap::new(vec![0, 5], 2, 1, 2).is_err());
+        let one_cell = LabelMap::new(vec![0], 1, 1, 2).unwrap();
+        assert!(assign(&grid, &one_cell, 4, 4).unwrap_err().to_string().contains("1×1 cell labels"));
+        let two = LabelMap::new(vec![0, 1], 2, 1, 2).unwrap();
+        assert!(assign(&grid, &two, 4, 0).is_err());
+        assert_eq!(assign(&grid, &two, 4, 1).unwrap().width(), 4);
     }
 }

@@ -40,6 +40,7 @@
 //! The GPU version is [`crate::gpu::pamr`]; this is its reference.
 
 use crate::image_io::RgbImage;
+use crate::labels::LabelMap;
 use crate::{Error, Result};
 
 /// The PAMR schedule: how many propagation steps, over which dilations.
@@ -103,29 +104,21 @@ impl PamrConfig {
 /// 2³⁰ (4 GiB) natively, 2²⁸ (1 GiB) on 32-bit targets such as wasm.
 pub const MAX_FLOATS: u64 = if usize::BITS >= 64 { 1 << 30 } else { 1 << 28 };
 
-/// Refines a label map with PAMR and returns one label per image pixel (`[H, W]` row-major):
-/// argmax over the refined mask, then the 3×3 median filter.
+/// Refines a label map with PAMR and returns one label per image pixel (`[H, W]` row-major, the
+/// same `K` segments): argmax over the refined mask, then the 3×3 median filter.
 ///
 /// - `image`: 8-bit RGB, used as `value / 255` (the official code feeds [0, 1] floats).
-/// - `labels`: `[label_h, label_w]` row-major, each `< segments`; any resolution (the one-hot mask
-///   is resized to the image size bilinearly, align_corners = True, as `pamr.py:128`).
-/// - `segments`: K, the number of mask channels.
+/// - `labels`: any resolution (the one-hot mask is resized to the image size bilinearly,
+///   align_corners = True, as `pamr.py:128`); its `K` segments are the mask's channels.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for an empty image or label map, a length mismatch, `segments = 0`,
-/// a label `≥ segments`, bad dilations, or a problem above [`MAX_FLOATS`].
-pub fn pamr(
-    image: &RgbImage,
-    labels: &[u32],
-    label_w: usize,
-    label_h: usize,
-    segments: usize,
-    cfg: &PamrConfig,
-) -> Result<Vec<u32>> {
+/// [`Error::InvalidParameter`] for an empty image, bad dilations, or a problem above
+/// [`MAX_FLOATS`].
+pub fn pamr(image: &RgbImage, labels: &LabelMap, cfg: &PamrConfig) -> Result<LabelMap> {
     let (w, h) = (image.width() as usize, image.height() as usize);
-    let prep = Prepared::new(ImageRef::Rgb8(image), labels, label_w, label_h, segments, cfg)?;
-    let mask = refine(&prep, labels, label_w, label_h, segments, cfg.iterations)?;
-    Ok(median3x3(&argmax_rows(&mask, w, h), w, h))
+    let prep = Prepared::new(ImageRef::Rgb8(image), labels, cfg)?;
+    let mask = refine(&prep, labels, cfg.iterations)?;
+    LabelMap::new(median3x3(&argmax_rows(&mask, w, h), w, h), w, h, labels.segments())
 }
 
 /// [`pamr`] for a float image: `rgb` is `[H, W, 3]` row-major with values in [0, 1] (e.g. a
@@ -133,44 +126,26 @@ pub fn pamr(
 ///
 /// # Errors
 /// As [`pamr`], and [`Error::InvalidParameter`] when `rgb` has the wrong length or a non-finite value.
-#[allow(clippy::too_many_arguments)]
-pub fn pamr_f32(
-    rgb: &[f32],
-    width: usize,
-    height: usize,
-    labels: &[u32],
-    label_w: usize,
-    label_h: usize,
-    segments: usize,
-    cfg: &PamrConfig,
-) -> Result<Vec<u32>> {
-    let prep = Prepared::new(
-        ImageRef::F32 { rgb, width, height },
-        labels,
-        label_w,
-        label_h,
-        segments,
-        cfg,
-    )?;
-    let mask = refine(&prep, labels, label_w, label_h, segments, cfg.iterations)?;
-    Ok(median3x3(&argmax_rows(&mask, width, height), width, height))
+pub fn pamr_f32(rgb: &[f32], width: usize, height: usize, labels: &LabelMap, cfg: &PamrConfig) -> Result<LabelMap> {
+    let prep = Prepared::new(ImageRef::F32 { rgb, width, height }, labels, cfg)?;
+    let mask = refine(&prep, labels, cfg.iterations)?;
+    LabelMap::new(
+        median3x3(&argmax_rows(&mask, width, height), width, height),
+        width,
+        height,
+        labels.segments(),
+    )
 }
 
 /// The refined soft mask `[K, H, W]` (segment-major) before the argmax: for tests and tools.
 ///
 /// # Errors
 /// As [`pamr`].
-pub fn pamr_mask(
-    image: &RgbImage,
-    labels: &[u32],
-    label_w: usize,
-    label_h: usize,
-    segments: usize,
-    cfg: &PamrConfig,
-) -> Result<Vec<f32>> {
+pub fn pamr_mask(image: &RgbImage, labels: &LabelMap, cfg: &PamrConfig) -> Result<Vec<f32>> {
     let (w, h) = (image.width() as usize, image.height() as usize);
-    let prep = Prepared::new(ImageRef::Rgb8(image), labels, label_w, label_h, segments, cfg)?;
-    let mask = refine(&prep, labels, label_w, label_h, segments, cfg.iterations)?;
+    let segments = labels.segments();
+    let prep = Prepared::new(ImageRef::Rgb8(image), labels, cfg)?;
+    let mask = refine(&prep, labels, cfg.iterations)?;
     let mut out = vec![0.0f32; mask.len()];
     for y in 0..h {
         for k in 0..segments {
@@ -242,14 +217,7 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    pub fn new(
-        image: ImageRef,
-        labels: &[u32],
-        label_w: usize,
-        label_h: usize,
-        segments: usize,
-        cfg: &PamrConfig,
-    ) -> Result<Self> {
+    pub fn new(image: ImageRef, labels: &LabelMap, cfg: &PamrConfig) -> Result<Self> {
         let (width, height) = match image {
             ImageRef::Rgb8(img) => (img.width() as usize, img.height() as usize),
             ImageRef::F32 { width, height, .. } => (width, height),
@@ -261,7 +229,6 @@ impl Prepared {
                 got: format!("{width}×{height}"),
             });
         }
-        check_labels(labels, label_w, label_h, segments)?;
         cfg.validate()?;
         let planar = match image {
             ImageRef::Rgb8(img) => {
@@ -305,8 +272,8 @@ impl Prepared {
             height,
             planar,
             dilations: cfg.dilations.iter().map(|&d| (d as usize).min(side)).collect(),
-            ytaps: align_corners_taps(label_h, height),
-            xtaps: align_corners_taps(label_w, width),
+            ytaps: align_corners_taps(labels.height(), height),
+            xtaps: align_corners_taps(labels.width(), width),
         })
     }
 }
@@ -314,38 +281,6 @@ impl Prepared {
 /// The 8 neighbours of a 3×3 window, row-major (the order of `LocalAffinity`'s kernels).
 pub(crate) const NEIGHBOURS: [(isize, isize); 8] =
     [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)];
-
-pub(crate) fn check_labels(labels: &[u32], label_w: usize, label_h: usize, segments: usize) -> Result<()> {
-    if label_w == 0 || label_h == 0 {
-        return Err(Error::InvalidParameter {
-            name: "PAMR label map size",
-            expected: "at least 1×1",
-            got: format!("{label_w}×{label_h}"),
-        });
-    }
-    if label_w.checked_mul(label_h) != Some(labels.len()) {
-        return Err(Error::InvalidParameter {
-            name: "PAMR labels",
-            expected: "label_w × label_h values",
-            got: format!("{} values for a {label_w}×{label_h} map", labels.len()),
-        });
-    }
-    if segments == 0 {
-        return Err(Error::InvalidParameter {
-            name: "PAMR segments",
-            expected: "at least 1",
-            got: "0".into(),
-        });
-    }
-    if let Some(i) = labels.iter().position(|&l| l as usize >= segments) {
-        return Err(Error::InvalidParameter {
-            name: "every PAMR label",
-            expected: "< segments",
-            got: format!("label {} at index {i} with {segments} segments", labels[i]),
-        });
-    }
-    Ok(())
-}
 
 /// Source taps of `F.interpolate(mode='bilinear', align_corners=True)` along one axis:
 /// `src = dst · (in − 1)/(out − 1)` in `f32` (0 when `out = 1`), `i0 = ⌊src⌋`, `i1 = min(i0 + 1, in − 1)`.
@@ -366,14 +301,8 @@ pub(crate) fn align_corners_taps(input: usize, output: usize) -> Vec<(usize, usi
 }
 
 /// Runs the whole refinement and returns the mask `[H, K, W]`.
-fn refine(
-    prep: &Prepared,
-    labels: &[u32],
-    label_w: usize,
-    _label_h: usize,
-    segments: usize,
-    iterations: u32,
-) -> Result<Vec<f32>> {
+fn refine(prep: &Prepared, labels: &LabelMap, iterations: u32) -> Result<Vec<f32>> {
+    let segments = labels.segments();
     let (w, h) = (prep.width, prep.height);
     let p = prep.dilations.len() * 8;
     let n = (w * h) as u64;
@@ -388,7 +317,7 @@ fn refine(
         });
     }
     let aff = local_affinities(&prep.planar, w, h, &prep.dilations);
-    let mut mask = initial_mask(prep, labels, label_w, segments);
+    let mut mask = initial_mask(prep, labels.labels(), labels.width(), segments);
     let mut next = vec![0.0f32; mask.len()];
     for _ in 0..iterations {
         propagate(&aff, &mask, &mut next, w, h, segments, &prep.dilations);
@@ -793,7 +722,7 @@ mod tests {
         ] {
             let img = test_image(w, h, k as u32);
             let labels: Vec<u32> = (0..lw * lh).map(|i| ((i * 7 + i / lw) % k) as u32).collect();
-            let got = pamr_mask(&img, &labels, lw, lh, k, &cfg).unwrap();
+            let got = pamr_mask(&img, &lm(&labels, lw, lh, k), &cfg).unwrap();
             let want = literal(&img, &labels, lw, lh, k, &cfg);
             let diff = got
                 .iter()
@@ -846,7 +775,7 @@ mod tests {
     #[test]
     fn constant_image_gives_uniform_weights() {
         let img = RgbImage::from_pixel(6, 5, image::Rgb([10, 200, 33]));
-        let prep = Prepared::new(ImageRef::Rgb8(&img), &[0], 1, 1, 1, &PamrConfig::eval()).unwrap();
+        let prep = Prepared::new(ImageRef::Rgb8(&img), &lm(&[0], 1, 1, 1), &PamrConfig::eval()).unwrap();
         let aff = local_affinities(&prep.planar, 6, 5, &prep.dilations);
         assert!(
             aff.iter().all(|&a| a == 1.0 / 32.0),
@@ -857,11 +786,14 @@ mod tests {
     #[test]
     fn one_label_and_absent_labels() {
         let img = test_image(10, 7, 1);
-        assert_eq!(pamr(&img, &[2; 6], 3, 2, 5, &PamrConfig::eval()).unwrap(), vec![2; 70]);
+        assert_eq!(
+            pamr(&img, &lm(&[2; 6], 3, 2, 5), &PamrConfig::eval()).unwrap().labels(),
+            vec![2; 70]
+        );
         // Labels 1 and 3 are absent: they never appear in the output.
         let labels = [0, 2, 4, 4, 0, 2];
-        let out = pamr(&img, &labels, 3, 2, 5, &PamrConfig::eval()).unwrap();
-        assert!(out.iter().all(|&l| l == 0 || l == 2 || l == 4));
+        let out = pamr(&img, &lm(&labels, 3, 2, 5), &PamrConfig::eval()).unwrap();
+        assert!(out.labels().iter().all(|&l| l == 0 || l == 2 || l == 4));
         // Zero iterations: the argmax of the resized one-hot mask.
         let cfg = PamrConfig {
             iterations: 0,
@@ -869,7 +801,7 @@ mod tests {
         };
         let same = RgbImage::new(3, 2);
         assert_eq!(
-            pamr_mask(&same, &labels, 3, 2, 5, &cfg)
+            pamr_mask(&same, &lm(&labels, 3, 2, 5), &cfg)
                 .unwrap()
                 .iter()
                 .filter(|&&v| v == 1.0)
@@ -885,47 +817,35 @@ mod tests {
         let labels = [0, 1, 1, 2, 0, 2];
         let cfg = PamrConfig::demo();
         assert_eq!(
-            pamr(&img, &labels, 3, 2, 3, &cfg).unwrap(),
-            pamr_f32(&rgb, 12, 9, &labels, 3, 2, 3, &cfg).unwrap()
+            pamr(&img, &lm(&labels, 3, 2, 3), &cfg).unwrap(),
+            pamr_f32(&rgb, 12, 9, &lm(&labels, 3, 2, 3), &cfg).unwrap()
         );
     }
 
     #[test]
     fn rejects_bad_inputs() {
+        // Bad label maps are refused by `LabelMap::new` (tested in `crate::labels`).
         let img = test_image(4, 4, 0);
         let cfg = PamrConfig::eval();
-        let msg = |r: Result<Vec<u32>>| r.unwrap_err().to_string();
-        assert!(msg(pamr(&RgbImage::new(0, 3), &[0], 1, 1, 1, &cfg)).contains("image size"));
-        assert!(msg(pamr(&img, &[0, 1], 3, 1, 2, &cfg)).contains("2 values for a 3×1 map"));
-        assert!(msg(pamr(&img, &[], 0, 1, 2, &cfg)).contains("label map size"));
-        assert!(msg(pamr(&img, &[0, 3], 2, 1, 3, &cfg)).contains("label 3 at index 1 with 3 segments"));
-        assert!(msg(pamr(&img, &[0], 1, 1, 0, &cfg)).contains("segments must be at least 1"));
-        assert!(msg(pamr(
-            &img,
-            &[0],
-            1,
-            1,
-            1,
-            &PamrConfig {
-                iterations: 1,
-                dilations: vec![]
-            }
-        ))
-        .contains("dilations"));
-        assert!(msg(pamr(
-            &img,
-            &[0],
-            1,
-            1,
-            1,
-            &PamrConfig {
-                iterations: 1,
-                dilations: vec![1, 0]
-            }
-        ))
-        .contains("[1, 0]"));
-        assert!(msg(pamr(&img, &[0], 1, 1, 1 << 30, &cfg)).contains("MAX_FLOATS"));
-        assert!(msg(pamr_f32(&[0.0; 47], 4, 4, &[0], 1, 1, 1, &cfg)).contains("47 values"));
-        assert!(msg(pamr_f32(&[f32::NAN; 48], 4, 4, &[0], 1, 1, 1, &cfg)).contains("finite"));
+        let one = lm(&[0], 1, 1, 1);
+        let msg = |r: Result<LabelMap>| r.unwrap_err().to_string();
+        assert!(msg(pamr(&RgbImage::new(0, 3), &one, &cfg)).contains("image size"));
+        let no_dilations = PamrConfig {
+            iterations: 1,
+            dilations: vec![],
+        };
+        assert!(msg(pamr(&img, &one, &no_dilations)).contains("dilations"));
+        let zero_dilation = PamrConfig {
+            iterations: 1,
+            dilations: vec![1, 0],
+        };
+        assert!(msg(pamr(&img, &one, &zero_dilation)).contains("[1, 0]"));
+        assert!(msg(pamr(&img, &lm(&[0], 1, 1, 1 << 30), &cfg)).contains("MAX_FLOATS"));
+        assert!(msg(pamr_f32(&[0.0; 47], 4, 4, &one, &cfg)).contains("47 values"));
+        assert!(msg(pamr_f32(&[f32::NAN; 48], 4, 4, &one, &cfg)).contains("finite"));
+    }
+
+    fn lm(labels: &[u32], w: usize, h: usize, k: usize) -> LabelMap {
+        LabelMap::new(labels.to_vec(), w, h, k).unwrap()
     }
 }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use wasm_bindgen::JsError;
 
-use crate::ncut::tree::{NodeCut, SegmentTree};
+use crate::segmenter::{Backend, SegmentTree};
 use crate::Error;
 
 /// The one conversion of the crate's error at the boundary: its `Display` text becomes the
@@ -71,20 +71,17 @@ impl TreeSummary {
     }
 }
 
+/// The page's name of where a tree was grown.
+pub fn backend_name(b: Backend) -> &'static str {
+    match b {
+        Backend::Gpu => "webgpu",
+        Backend::Cpu => "cpu",
+    }
+}
+
 /// `f64` values as `f32`, `None` as NaN (a typed array has no "missing").
 pub fn to_f32(values: impl IntoIterator<Item = Option<f64>>) -> Vec<f32> {
     values.into_iter().map(|v| v.map_or(f32::NAN, |x| x as f32)).collect()
-}
-
-/// A region's Fiedler vector scattered over the whole grid (`[h·w]` row-major), NaN outside it.
-pub fn fiedler_on_grid(cut: &NodeCut, cells: &[u32], grid_cells: usize) -> Vec<f32> {
-    let mut out = vec![f32::NAN; grid_cells];
-    for (&c, &y) in cells.iter().zip(&cut.fiedler) {
-        if let Some(slot) = out.get_mut(c as usize) {
-            *slot = y as f32;
-        }
-    }
-    out
 }
 
 /// RGB pixels as RGBA (opaque), what a canvas `ImageData` holds.

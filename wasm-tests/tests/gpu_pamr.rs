@@ -4,6 +4,7 @@
 
 use diffcut::gpu::pamr::pamr_gpu;
 use diffcut::image_io::{decode_image, resize_bilinear};
+use diffcut::labels::LabelMap;
 use diffcut::refine::{pamr, PamrConfig};
 use diffcut_wasm_tests::log;
 use wasm_bindgen_test::*;
@@ -26,11 +27,12 @@ async fn demo_preset_at_1024_runs_on_webgpu_and_matches_the_cpu() {
         .pixels()
         .map(|p| ((u32::from(p[0]) + 2 * u32::from(p[1]) + u32::from(p[2])) * k as u32 / 1021).min(k as u32 - 1))
         .collect();
+    let labels = LabelMap::new(labels, 32, 32, k).unwrap();
     let cfg = PamrConfig::demo();
     let t0 = now();
-    let gpu = pamr_gpu(&ctx, &img, &labels, 32, 32, k, &cfg).await.unwrap();
+    let gpu = pamr_gpu(&ctx, &img, &labels, &cfg).await.unwrap().into_labels();
     let t1 = now();
-    let cpu = pamr(&img, &labels, 32, 32, k, &cfg).unwrap();
+    let cpu = pamr(&img, &labels, &cfg).unwrap().into_labels();
     let t2 = now();
     assert_eq!(gpu.len(), 1024 * 1024);
     let differ = gpu.iter().zip(&cpu).filter(|(a, b)| a != b).count();

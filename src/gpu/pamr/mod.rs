@@ -32,6 +32,7 @@
 
 use super::{dispatch, grid, pass, u32s, GpuContext, Kernel, Slot};
 use crate::image_io::RgbImage;
+use crate::labels::LabelMap;
 use crate::refine::pamr::{ImageRef, PamrConfig, Prepared};
 use crate::{Error, Result};
 
@@ -148,58 +149,31 @@ pub struct PamrGpuOutput {
 /// # Errors
 /// As the CPU version for bad inputs; [`Error::GpuLimit`] when the image, one mask plane or one
 /// row of weights exceeds a storage binding; [`Error::Gpu`] when the device fails.
-pub async fn pamr_gpu(
-    ctx: &GpuContext,
-    image: &RgbImage,
-    labels: &[u32],
-    label_w: usize,
-    label_h: usize,
-    segments: usize,
-    cfg: &PamrConfig,
-) -> Result<Vec<u32>> {
-    Ok(pamr_gpu_with(
-        ctx,
-        ImageInput::Rgb8(image),
-        labels,
-        label_w,
-        label_h,
-        segments,
-        cfg,
-        PamrGpuOptions::default(),
+pub async fn pamr_gpu(ctx: &GpuContext, image: &RgbImage, labels: &LabelMap, cfg: &PamrConfig) -> Result<LabelMap> {
+    let out = pamr_gpu_with(ctx, ImageInput::Rgb8(image), labels, cfg, PamrGpuOptions::default()).await?;
+    LabelMap::new(
+        out.labels,
+        image.width() as usize,
+        image.height() as usize,
+        labels.segments(),
     )
-    .await?
-    .labels)
 }
 
 /// [`pamr_gpu`] for a float image `[H, W, 3]` in [0, 1] (see [`crate::refine::pamr::pamr_f32`]).
 ///
 /// # Errors
 /// As [`pamr_gpu`].
-#[allow(clippy::too_many_arguments)]
 pub async fn pamr_gpu_f32(
     ctx: &GpuContext,
     rgb: &[f32],
     width: usize,
     height: usize,
-    labels: &[u32],
-    label_w: usize,
-    label_h: usize,
-    segments: usize,
+    labels: &LabelMap,
     cfg: &PamrConfig,
-) -> Result<Vec<u32>> {
+) -> Result<LabelMap> {
     let image = ImageInput::F32 { rgb, width, height };
-    Ok(pamr_gpu_with(
-        ctx,
-        image,
-        labels,
-        label_w,
-        label_h,
-        segments,
-        cfg,
-        PamrGpuOptions::default(),
-    )
-    .await?
-    .labels)
+    let out = pamr_gpu_with(ctx, image, labels, cfg, PamrGpuOptions::default()).await?;
+    LabelMap::new(out.labels, width, height, labels.segments())
 }
 
 /// The image given to [`pamr_gpu_with`].
@@ -220,14 +194,10 @@ pub enum ImageInput<'a> {
 ///
 /// # Errors
 /// As [`pamr_gpu`].
-#[allow(clippy::too_many_arguments)]
 pub async fn pamr_gpu_with(
     ctx: &GpuContext,
     image: ImageInput<'_>,
-    labels: &[u32],
-    label_w: usize,
-    label_h: usize,
-    segments: usize,
+    labels: &LabelMap,
     cfg: &PamrConfig,
     opts: PamrGpuOptions,
 ) -> Result<PamrGpuOutput> {
@@ -235,7 +205,8 @@ pub async fn pamr_gpu_with(
         ImageInput::Rgb8(img) => ImageRef::Rgb8(img),
         ImageInput::F32 { rgb, width, height } => ImageRef::F32 { rgb, width, height },
     };
-    let prep = Prepared::new(image, labels, label_w, label_h, segments, cfg)?;
+    let prep = Prepared::new(image, labels, cfg)?;
+    let segments = labels.segments();
     let (w, h) = (prep.width, prep.height);
     let hw = w * h;
     let nd = prep.dilations.len();
@@ -252,7 +223,7 @@ pub async fn pamr_gpu_with(
     };
     check("the PAMR image (3·H·W floats)", bytes(3 * hw))?;
     check("four PAMR mask planes (a vec4 per pixel)", bytes(4 * hw))?;
-    check("the PAMR label map", bytes(labels.len()))?;
+    check("the PAMR label map", bytes(labels.labels().len()))?;
     check("one image row of PAMR weights (P·W floats)", bytes(p * w))?;
     check("the PAMR resize taps", bytes(3 * (w + h)))?;
 
@@ -280,7 +251,7 @@ pub async fn pamr_gpu_with(
     let dil_buf = upload("pamr dilations", bytemuck::cast_slice(&dil));
     let img_buf = upload("pamr image", bytemuck::cast_slice(&prep.planar));
     let taps_buf = upload("pamr taps", bytemuck::cast_slice(&taps));
-    let lab_buf = upload("pamr labels", bytemuck::cast_slice(labels));
+    let lab_buf = upload("pamr labels", bytemuck::cast_slice(labels.labels()));
     let band_bufs: Vec<wgpu::Buffer> = (0..bands)
         .map(|i| ctx.storage("pamr weights band", bytes(p * w * band_rows.min(h - i * band_rows))))
         .collect();
@@ -304,7 +275,7 @@ pub async fn pamr_gpu_with(
         w: u(w),
         h: u(h),
         nd: u(nd),
-        lw: u(label_w),
+        lw: u(labels.width()),
         ..Default::default()
     };
     let band = |i: usize| Params {

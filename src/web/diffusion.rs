@@ -9,18 +9,15 @@
 //! await dc.segmentDiffusion(imageBytes, info.size, 10, 0.9);
 //! ```
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
 use super::convert::js_error;
-use super::{DiffCut, Inner, Source};
-use crate::image_io::RgbImage;
-use crate::model::{browser_device, DiffusionModel, ModelLoader};
-use crate::ncut::FeatureGrid;
-use crate::{Error, Result};
+use super::{promise, segment, DiffCut};
+use crate::segmenter::{DiffusionModel, FeatureSource, ModelLoader};
+use crate::Error;
 
 /// The model's state in a [`DiffCut`].
 #[derive(Default)]
@@ -28,7 +25,7 @@ pub(super) enum ModelSlot {
     #[default]
     None,
     Loading(Box<ModelLoader>),
-    Ready(Rc<DiffusionModel>),
+    Ready(Arc<DiffusionModel>),
 }
 
 /// What a loaded model offers.
@@ -59,20 +56,12 @@ impl DiffCut {
     pub fn model_begin(&self, manifest: &[u8]) -> Promise {
         let inner = self.inner.clone();
         let manifest = manifest.to_vec();
-        wasm_bindgen_futures::future_to_promise(async move {
+        promise(async move {
             inner.borrow_mut().model = ModelSlot::None;
-            let begun = async {
-                let device = browser_device().await?;
-                ModelLoader::new(&manifest, &device, false)
-            };
-            match begun.await {
-                Ok(loader) => {
-                    let names: Vec<JsValue> = loader.pending().into_iter().map(JsValue::from).collect();
-                    inner.borrow_mut().model = ModelSlot::Loading(Box::new(loader));
-                    Ok(js_sys::Array::from_iter(names).into())
-                }
-                Err(e) => Err(js_error(e).into()),
-            }
+            let loader = ModelLoader::for_browser(&manifest).await?;
+            let names: Vec<JsValue> = loader.pending().into_iter().map(JsValue::from).collect();
+            inner.borrow_mut().model = ModelSlot::Loading(Box::new(loader));
+            Ok(js_sys::Array::from_iter(names))
         })
     }
 
@@ -100,10 +89,13 @@ impl DiffCut {
             size: model.nearest_size(1024),
             seed42_sizes: model.seed42_sizes(),
             channels: model.config.feature_channels() as u32,
-            dtype: model.manifest.dtype.clone(),
+            dtype: model.manifest.dtype.as_str().into(),
             weight_bytes: model.manifest.weight_bytes() as f64,
         };
-        inner.model = ModelSlot::Ready(Rc::new(model));
+        // One model per worker, shared with the futures that segment with it.
+        #[allow(clippy::arc_with_non_send_sync)]
+        let model = Arc::new(model);
+        inner.model = ModelSlot::Ready(model);
         Ok(info)
     }
 
@@ -123,22 +115,16 @@ impl DiffCut {
         alpha: f32,
         #[wasm_bindgen(js_name = tauMax)] tau_max: f64,
     ) -> Promise {
-        self.segment_promise(bytes, Source::Diffusion { size }, alpha, tau_max)
+        let inner = self.inner.clone();
+        let bytes = bytes.to_vec();
+        let source = match &self.inner.borrow().model {
+            ModelSlot::Ready(m) => Ok(FeatureSource::diffusion(m.clone(), size)),
+            _ => Err(Error::Model("no diffusion model is loaded".into())),
+        };
+        promise(async move { segment(&inner, &bytes, source, alpha, tau_max).await })
     }
 }
 
 fn not_loading() -> Error {
     Error::Model("no model is being loaded (call modelBegin first)".into())
-}
-
-/// The loaded model's features of `image` as a grid for the NCut.
-pub(super) async fn features(inner: &RefCell<Inner>, image: &RgbImage, size: u32) -> Result<FeatureGrid> {
-    // Cloned out so that no borrow is held across the await.
-    let model = match &inner.borrow().model {
-        ModelSlot::Ready(m) => m.clone(),
-        _ => return Err(Error::Model("no diffusion model is loaded".into())),
-    };
-    let noise = model.default_noise(size);
-    let f = model.features(image, size, &noise).await?;
-    FeatureGrid::new(f.h, f.w, f.c, f.values)
 }

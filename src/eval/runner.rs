@@ -1,0 +1,356 @@
+//! `diffcut eval`: one benchmark through DiffCut's protocol (spec §6), image by image, through the
+//! front door ([`crate::segmenter`]), with a per-image cache so that a run resumes.
+//!
+//! Per image (spec §6.2, §6.4): centre crop, 1024×1024 image, features on the grid, recursive
+//! NCut, concept assignment at 128×128, the ground-truth-informed background merge for VOC /
+//! Context / COCO-Object ([`merge_background`]), PAMR on the image resized to 128×128, then the
+//! per-image Hungarian matching ([`Accumulator`]). The merge runs before PAMR, so the accumulator
+//! runs the plain matching on labels that are already merged.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::datasets::{
+    eval_gt, eval_image, merge_background, renumber, Dataset, DatasetKind, DatasetOptions, EVAL_MASK_SIDE,
+};
+use super::miou::{load_label_png, Accumulator, MiouReport, Protocol};
+use crate::image_io::{load_image, resize_bilinear, RgbImage};
+use crate::segmenter::{
+    Compute, Device, FeatureGrid, FeatureSource, LabelMap, Mode, Numbering, Refine, SegmentParams, Segmenter,
+};
+#[cfg(feature = "model")]
+use crate::segmenter::{DiffusionModel, NoiseChoice};
+use crate::{files, npy, Error, Result};
+
+/// Which features the evaluation segments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum FeatureKind {
+    /// The weight-free colour/texture features (not the paper's setting).
+    #[default]
+    Color,
+    /// A diffusion model's (the paper's setting with SSD-1B); needs a model folder.
+    Diffusion,
+}
+
+impl FeatureKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureKind::Color => "color",
+            FeatureKind::Diffusion => "diffusion",
+        }
+    }
+}
+
+/// One evaluation run.
+#[derive(Clone, Debug)]
+pub struct EvalConfig {
+    pub dataset: DatasetKind,
+    /// The folder holding the dataset in its usual layout (see [`super::datasets`]).
+    pub root: PathBuf,
+    pub options: DatasetOptions,
+    /// The diffusion model folder; `None` evaluates the colour features.
+    #[cfg(feature = "model")]
+    pub model: Option<PathBuf>,
+    /// With a model: input size, noise, and the device that runs it.
+    #[cfg(feature = "model")]
+    pub size: u32,
+    #[cfg(feature = "model")]
+    pub noise: NoiseChoice,
+    #[cfg(feature = "model")]
+    pub model_device: Device,
+    /// Where the NCut and PAMR run.
+    pub device: Device,
+    /// Only the first N images.
+    pub limit: Option<usize>,
+    /// Per-image 128×128 predictions (and diffusion features) are kept here; a rerun reuses them.
+    pub cache: Option<PathBuf>,
+    pub tau: f64,
+    pub alpha: f32,
+    /// Grid of the colour features.
+    pub grid: usize,
+    pub refine: Refine,
+}
+
+impl EvalConfig {
+    /// The features this run evaluates.
+    pub fn features(&self) -> FeatureKind {
+        #[cfg(feature = "model")]
+        if self.model.is_some() {
+            return FeatureKind::Diffusion;
+        }
+        FeatureKind::Color
+    }
+}
+
+/// What a run measured.
+#[derive(Clone, Debug)]
+pub struct EvalOutcome {
+    pub dataset: DatasetKind,
+    pub features: FeatureKind,
+    pub report: MiouReport,
+    /// Images predicted in this run, and taken from the cache.
+    pub computed: usize,
+    pub cached: usize,
+    /// What the features were and whether the numbers compare with the paper's.
+    pub note: String,
+    pub tau: f64,
+    pub alpha: f32,
+    pub grid: usize,
+    pub refine: Refine,
+}
+
+impl EvalOutcome {
+    /// The result as a Markdown table beside the paper's number, then the settings.
+    pub fn summary(&self) -> String {
+        let r = &self.report;
+        format!(
+            "| Dataset | mIoU (ours) | pixel acc. (ours) | images | mIoU (paper, SSD-1B) |\n\
+             |---|---|---|---|---|\n\
+             | {} | {:.1} | {:.1} | {} | {:.1} |\n\n\
+             {}; τ = {}, α = {}, grid = {}, refine = {}\n\
+             images: {} computed, {} from cache",
+            self.dataset.title(),
+            100.0 * r.miou,
+            100.0 * r.pixel_accuracy,
+            r.images,
+            self.dataset.paper_miou(),
+            self.note,
+            self.tau,
+            self.alpha,
+            self.grid,
+            self.refine.name(),
+            self.computed,
+            self.cached
+        )
+    }
+
+    /// The report as JSON (mIoU, pixel accuracy, per-class IoU, counts) with the settings.
+    pub fn to_json(&self) -> Value {
+        let mut j = self.report.to_json();
+        if let Some(o) = j.as_object_mut() {
+            o.insert("dataset".into(), self.dataset.name().into());
+            o.insert("features".into(), self.features.name().into());
+            o.insert("note".into(), self.note.clone().into());
+            o.insert("paper_miou".into(), (self.dataset.paper_miou() / 100.0).into());
+            o.insert("tau".into(), self.tau.into());
+            o.insert("alpha".into(), f64::from(self.alpha).into());
+            o.insert("grid".into(), self.grid.into());
+            o.insert("refine".into(), self.refine.name().into());
+            o.insert("computed".into(), self.computed.into());
+            o.insert("cached".into(), self.cached.into());
+        }
+        j
+    }
+}
+
+/// Runs the benchmark; `progress(done, total)` after each image.
+///
+/// # Errors
+/// A dataset that does not open, an image or ground truth that does not read, sizes that
+/// differ, a model that does not load, a cache that cannot be written; each names its file.
+pub async fn run(cfg: &EvalConfig, progress: &mut dyn FnMut(usize, usize)) -> Result<EvalOutcome> {
+    let params = SegmentParams {
+        tau: cfg.tau,
+        alpha: cfg.alpha,
+        tau_max: None,
+        mode: Mode::Official,
+    };
+    params.tree_options()?;
+    let features = cfg.features();
+    let source = feature_source(cfg)?;
+    source.validate()?;
+    let segmenter = Segmenter::new(source, Compute::open(cfg.device.into()).await?);
+    let ds = Dataset::open(cfg.dataset, &cfg.root, &cfg.options)?;
+    let mut samples = ds.samples.clone();
+    if let Some(n) = cfg.limit {
+        samples.truncate(n);
+    }
+    let protocol = ds.protocol();
+    // The merge runs inside the prediction, before PAMR (§6.4): the matching here is the plain one.
+    let mut acc = Accumulator::with_protocol(Protocol {
+        background_merge: false,
+        ..protocol
+    })?;
+    let merge = protocol.background_merge.then_some(protocol.classes);
+    let cache_dir = match &cfg.cache {
+        Some(c) => {
+            let d = c.join(cache_name(cfg, &segmenter));
+            std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+            Some(d)
+        }
+        None => None,
+    };
+    let side = EVAL_MASK_SIDE as u32;
+    let (mut computed, mut cached) = (0usize, 0usize);
+    for (done, s) in samples.iter().enumerate() {
+        let (gw, gh, raw_gt) = ds.load_gt(s)?;
+        let gt = eval_gt(&raw_gt, gw, gh);
+        let file_name = s.name.replace(['/', '\\'], "_");
+        let cache_file = cache_dir.as_ref().map(|d| d.join(format!("{file_name}.png")));
+        let from_cache = cache_file.as_ref().filter(|f| f.is_file()).and_then(|f| match load_label_png(f) {
+            Ok((w, h, v)) if w == side && h == side => Some(v.into_iter().map(u32::from).collect::<Vec<u32>>()),
+            _ => None,
+        });
+        let pred = match from_cache {
+            Some(p) => {
+                cached += 1;
+                p
+            }
+            None => {
+                let img = load_image(&s.image)?;
+                let (iw, ih) = img.dimensions();
+                if (iw, ih) != (gw, gh) {
+                    return Err(Error::Eval(format!(
+                        "{}: ground truth is {gw}×{gh} but the image {} is {iw}×{ih}",
+                        s.gt.display(),
+                        s.image.display()
+                    )));
+                }
+                let eval_img = eval_image(&img);
+                let feature_file = match features {
+                    FeatureKind::Diffusion => cache_dir.as_ref().map(|d| d.join("features").join(format!("{file_name}.npy"))),
+                    FeatureKind::Color => None,
+                };
+                let f = image_features(&segmenter, &eval_img, feature_file.as_deref()).await?;
+                let p = predict(&segmenter, &eval_img, f, &gt, merge, &params, cfg.refine).await?;
+                if let Some(f) = &cache_file {
+                    files::write(f, &p.to_png()?)?;
+                }
+                computed += 1;
+                p.into_labels()
+            }
+        };
+        let pred16: Vec<u16> = pred.iter().map(|&l| l.min(u32::from(u16::MAX)) as u16).collect();
+        acc.add(&gt, &pred16).map_err(|e| match e {
+            Error::Eval(m) => Error::Eval(format!("{}: {m}", s.gt.display())),
+            other => other,
+        })?;
+        progress(done + 1, samples.len());
+    }
+    let note = match features {
+        FeatureKind::Diffusion => format!(
+            "features: diffusion features of {} (as the paper's SSD-1B setting when the folder holds SSD-1B)",
+            model_dir(cfg).map_or_else(String::new, |d| d.display().to_string())
+        ),
+        FeatureKind::Color => "features: color (weight-free colour/texture features, NOT the paper's SSD-1B \
+                               diffusion features; the numbers are not comparable)"
+            .to_string(),
+    };
+    Ok(EvalOutcome {
+        dataset: cfg.dataset,
+        features,
+        report: acc.finish(),
+        computed,
+        cached,
+        note,
+        tau: cfg.tau,
+        alpha: cfg.alpha,
+        grid: cfg.grid,
+        refine: cfg.refine,
+    })
+}
+
+/// One image through the protocol: `image` is the 1024×1024 evaluation image ([`eval_image`]),
+/// `gt` the 128×128 evaluation ground truth ([`eval_gt`]). Recursive NCut, concept assignment at
+/// 128×128, the background merge when `background_merge_classes` is given, then PAMR on the image
+/// resized to 128×128. Returns 128×128 labels `0..k`.
+///
+/// # Errors
+/// Bad features or parameters.
+pub async fn predict(
+    segmenter: &Segmenter,
+    image: &RgbImage,
+    features: FeatureGrid,
+    gt: &[u16],
+    background_merge_classes: Option<usize>,
+    params: &SegmentParams,
+    refine: Refine,
+) -> Result<LabelMap> {
+    let seg = segmenter.grow(features, params).await?;
+    let coarse = seg.pixel_labels(params.tau, Numbering::Mode, EVAL_MASK_SIDE, EVAL_MASK_SIDE)?;
+    let (labels, k) = match background_merge_classes {
+        Some(classes) => merge_background(gt, coarse.labels(), classes)?,
+        None => renumber(coarse.labels()),
+    };
+    let labels = LabelMap::new(labels, EVAL_MASK_SIDE, EVAL_MASK_SIDE, k)?;
+    match refine.config() {
+        None => Ok(labels),
+        Some(cfg) => {
+            let side = EVAL_MASK_SIDE as u32;
+            segmenter.pamr(&resize_bilinear(image, side, side), &labels, &cfg).await
+        }
+    }
+}
+
+/// The features of one evaluation image, read from `cache` when it holds them, else computed
+/// (and written there).
+async fn image_features(segmenter: &Segmenter, image: &RgbImage, cache: Option<&Path>) -> Result<FeatureGrid> {
+    if let Some(f) = cache.filter(|f| f.is_file()) {
+        let bytes = files::read(f)?;
+        if let Ok((shape, data)) = npy::read_f32(&bytes, 3) {
+            if let Ok(grid) = FeatureGrid::new(shape[0], shape[1], shape[2], data) {
+                return Ok(grid);
+            }
+        }
+    }
+    let f = segmenter.features(image).await?;
+    if let Some(path) = cache {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        files::write(path, &npy::encode_f32(&[f.h, f.w, f.c], &f.data))?;
+    }
+    Ok(f)
+}
+
+#[cfg(feature = "model")]
+fn model_dir(cfg: &EvalConfig) -> Option<&Path> {
+    cfg.model.as_deref()
+}
+
+#[cfg(not(feature = "model"))]
+fn model_dir(_: &EvalConfig) -> Option<&Path> {
+    None
+}
+
+fn feature_source(cfg: &EvalConfig) -> Result<FeatureSource> {
+    #[cfg(feature = "model")]
+    if let Some(dir) = &cfg.model {
+        return FeatureSource::diffusion_from_dir(dir, cfg.size, &cfg.noise, cfg.model_device);
+    }
+    Ok(FeatureSource::Color { grid: cfg.grid })
+}
+
+/// The cache folder's name: everything that changes a prediction, so caches of different runs
+/// never mix (for a model: its dtype, a short hash of its weights, the size and the noise).
+fn cache_name(cfg: &EvalConfig, segmenter: &Segmenter) -> String {
+    let features = match segmenter.source() {
+        FeatureSource::Color { grid } => format!("color_grid{grid}"),
+        #[cfg(feature = "model")]
+        FeatureSource::Diffusion { model, size, .. } => format!(
+            "diffusion-{}-{}-S{size}-{}",
+            model.manifest.dtype,
+            short_hash(model),
+            cfg.noise.to_string().replace(['/', '\\', '.'], "_")
+        ),
+    };
+    format!(
+        "{}_{features}_tau{}_alpha{}_{}",
+        cfg.dataset.name(),
+        cfg.tau,
+        cfg.alpha,
+        cfg.refine.name()
+    )
+}
+
+/// A short content tag of a model (from its manifest's hashes).
+#[cfg(feature = "model")]
+fn short_hash(model: &DiffusionModel) -> String {
+    model
+        .manifest
+        .shards()
+        .next()
+        .map_or_else(|| "none".into(), |f| f.sha256.chars().take(8).collect())
+}

@@ -2,7 +2,7 @@
 """Build a FULL-SIZE SSD-1B-shaped model with seeded random weights, and convert it.
 
 Not run in CI. It checks, without the real weights, that the converter handles the real topology
-(SSD-1B UNet config of spec §2.1, SDXL VAE) and what the converted folders weigh per dtype, and it
+(SSD-1B UNet config of docs/ALGORITHM.md §2.1, SDXL VAE) and what the converted folders weigh per dtype, and it
 gives the Rust side a full-size folder to time and to compare against diffusers
 (benches/model/compare_full.py).
 
@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 import convert  # noqa: E402
 from make_tiny import reinit  # noqa: E402
 
-# spec §2.1 (the SSD-1B UNet config as loaded strictly against the real weights)
+# docs/ALGORITHM.md §2.1 (the SSD-1B UNet config as loaded strictly against the real weights)
 SSD1B_UNET = dict(
     sample_size=128,
     in_channels=4,

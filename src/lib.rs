@@ -14,7 +14,7 @@
 //! | high-resolution concept assignment | [`refine`] |
 //! | images in, label masks out | [`image_io`], [`npy`] |
 //!
-//! The algorithm follows the official code as described in `DIFFCUT-SPEC.md`; every deviation is
+//! The algorithm follows the official code as described in `docs/ALGORITHM.md`; every deviation is
 //! marked in the code with "Deviation:" and listed in the README.
 
 // `!(a > b)` is deliberate throughout: it is true for NaN, which must take the safe branch.

@@ -1,4 +1,4 @@
-//! PAMR (spec §5.3) against the independent NumPy reference `tests/reference/pamr_reference.py`,
+//! PAMR (docs/ALGORITHM.md §5.3) against the independent NumPy reference `tests/reference/pamr_reference.py`,
 //! on the committed fixtures in `tests/fixtures/pamr/`.
 //!
 //! Each case holds the image crop (PNG), the coarse input labels, and the reference's labels

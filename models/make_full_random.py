@@ -6,7 +6,7 @@ Not run in CI. It checks, without the real weights, that the converter handles t
 gives the Rust side a full-size folder to time and to compare against diffusers
 (benches/model/compare_full.py).
 
-    python3 models/make_full_random.py [--out /work/full-random] [--dtypes q8,q4,f16]
+    python3 models/make_full_random.py [--out full-random] [--dtypes q8,q4,f16]
 
 Writes OUT/unet/ (diffusion_pytorch_model.fp16.safetensors, like the SSD-1B repository; --fp32 for
 float32), OUT/vae/, OUT/embeds.safetensors, then OUT/converted-{dtype}/ for each dtype, and prints
@@ -125,7 +125,7 @@ def breakdown(folder: Path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default="/work/full-random")
+    ap.add_argument("--out", default="full-random", help="output folder (default: full-random/ in the current directory)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--dtypes", default="q8,q4,f16")
     ap.add_argument("--sizes", default="256,512,768,1024")

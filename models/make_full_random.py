@@ -2,11 +2,11 @@
 """Build a FULL-SIZE SSD-1B-shaped model with seeded random weights, and convert it.
 
 Not run in CI. It checks, without the real weights, that the converter handles the real topology
-(SSD-1B UNet config of spec §2.1, SDXL VAE) and what the converted folders weigh per dtype, and it
+(SSD-1B UNet config of docs/ALGORITHM.md §2.1, SDXL VAE) and what the converted folders weigh per dtype, and it
 gives the Rust side a full-size folder to time and to compare against diffusers
 (benches/model/compare_full.py).
 
-    python3 models/make_full_random.py [--out /work/full-random] [--dtypes q8,q4,f16]
+    python3 models/make_full_random.py [--out full-random] [--dtypes q8,q4,f16]
 
 Writes OUT/unet/ (diffusion_pytorch_model.fp16.safetensors, like the SSD-1B repository; --fp32 for
 float32), OUT/vae/, OUT/embeds.safetensors, then OUT/converted-{dtype}/ for each dtype, and prints
@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 import convert  # noqa: E402
 from make_tiny import reinit  # noqa: E402
 
-# spec §2.1 (the SSD-1B UNet config as loaded strictly against the real weights)
+# docs/ALGORITHM.md §2.1 (the SSD-1B UNet config as loaded strictly against the real weights)
 SSD1B_UNET = dict(
     sample_size=128,
     in_channels=4,
@@ -125,7 +125,7 @@ def breakdown(folder: Path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default="/work/full-random")
+    ap.add_argument("--out", default="full-random", help="output folder (default: full-random/ in the current directory)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--dtypes", default="q8,q4,f16")
     ap.add_argument("--sizes", default="256,512,768,1024")

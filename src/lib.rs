@@ -19,7 +19,7 @@
 //! | label maps, images in, masks out | [`labels`], [`image_io`], [`npy`] |
 //! | the evaluation protocol and its runner | [`eval`] |
 //!
-//! The algorithm follows the official code as described in `DIFFCUT-SPEC.md`; every deviation is
+//! The algorithm follows the official code as described in `docs/ALGORITHM.md`; every deviation is
 //! marked in the code with "Deviation:" and listed in the README.
 
 // `!(a > b)` is deliberate throughout: it is true for NaN, which must take the safe branch.

@@ -1,4 +1,4 @@
-//! Benchmark readers (spec §6.1) on tiny synthetic datasets laid out as on disk, and the
+//! Benchmark readers (docs/ALGORITHM.md §6.1) on tiny synthetic datasets laid out as on disk, and the
 //! `diffcut eval` command end to end.
 
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ fn voc_reader_maps_classes_and_palette_colours() {
     assert_eq!((p.classes, p.background_merge), (21, true));
     let g = ds.load_gt(&ds.samples[0]).unwrap();
     assert_eq!((g.0, g.1), (W, H));
-    // aeroplane 1 → 0; background 0 and void 255 → the background class 20 (spec §6.1).
+    // aeroplane 1 → 0; background 0 and void 255 → the background class 20 (docs/ALGORITHM.md §6.1).
     assert_eq!((at(&g, 5, 20), at(&g, 30, 2), at(&g, 0, 20)), (0, 20, 20));
     let g = ds.load_gt(&ds.samples[1]).unwrap();
     assert_eq!((at(&g, 5, 5), at(&g, 20, 5), at(&g, 0, 5)), (14, 20, 20));

@@ -1,15 +1,14 @@
 //! The VAE encoder on row bands (src/model/banded.rs) against the unbanded computation: the
 //! band ops against the plain ops on random data, and the whole encoder with tiny band budgets
 //! against one band and against diffusers' latents of the fixture models, on burn-flex (CPU) and
-//! wgpu (lavapipe in CI). The ignored `bench_vae_*` tests time the full-size encoder.
+//! wgpu (lavapipe in CI). `cargo bench --bench vae_bands` times the full-size encoder.
 #![cfg(feature = "model")]
 
 mod common;
 
 use common::{cpu, expected, fixture, gpu, rel_err};
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::Path;
 
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -17,7 +16,7 @@ use diffcut::model::banded::{self, band_rows, Bands, RowSource, BAND_BYTES};
 use diffcut::model::layers;
 use diffcut::model::vae::VaeEncoder;
 use diffcut::model::weights::WeightStore;
-use diffcut::model::{native_device, read_f32, Manifest, ModelConfig};
+use diffcut::model::{read_f32, Manifest, ModelConfig};
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     pollster::block_on(read_f32(t)).unwrap()
@@ -416,131 +415,4 @@ fn banded_vae_matches_unbanded_and_diffusers_on_the_cpu() {
 fn banded_vae_matches_unbanded_and_diffusers_on_wgpu() {
     vae_matches("ssd-tiny", &gpu());
     vae_matches("sdxl-tiny", &gpu());
-}
-
-// ---- measurement -----------------------------------------------------------------------------
-
-fn full_model_dir() -> PathBuf {
-    std::env::var_os("DIFFCUT_BENCH_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/full-random/converted-q8"))
-}
-
-fn bench_sizes(default: &str) -> Vec<usize> {
-    std::env::var("DIFFCUT_BENCH_SIZES")
-        .unwrap_or_else(|_| default.to_string())
-        .split(',')
-        .map(|s| s.trim().parse().expect("DIFFCUT_BENCH_SIZES: comma-separated sizes"))
-        .collect()
-}
-
-/// `DIFFCUT_BENCH_BUDGET`: band bytes (`max`: one band per level); default [`BAND_BYTES`].
-fn bench_budget() -> usize {
-    match std::env::var("DIFFCUT_BENCH_BUDGET").as_deref() {
-        Err(_) => BAND_BYTES,
-        Ok("max") => usize::MAX,
-        Ok(v) => v.parse().expect("DIFFCUT_BENCH_BUDGET: bytes or `max`"),
-    }
-}
-
-/// Peak resident set size of this process (VmHWM), in bytes.
-fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// User + system CPU seconds of this process so far (all threads).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses): utime and stime are 14 and 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Resets VmHWM to the current RSS (Linux ≥ 4.0).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn mib(b: u64) -> f64 {
-    b as f64 / (1 << 20) as f64
-}
-
-fn bench(device: &Device, sizes: &[usize], label: &str) {
-    let dir = full_model_dir();
-    let t = Instant::now();
-    let (vae, _) = load_vae(&dir, device, false);
-    eprintln!(
-        "[{label}] loaded {} in {:.1} s",
-        dir.display(),
-        t.elapsed().as_secs_f64()
-    );
-    for &s in sizes {
-        let budget = bench_budget();
-        let plan = vae.band_plan(1, s, s, budget);
-        eprintln!("[{label}] S={s}: band rows per level {:?}", plan);
-        let x = Tensor::<4>::from_data(
-            TensorData::new(pseudo_random(3 * s * s, s as u64), [1, 3, s, s]),
-            device,
-        );
-        let _ = device.sync();
-        reset_peak_rss();
-        let rss0 = peak_rss().unwrap_or(0);
-        let cpu0 = cpu_seconds();
-        let t = Instant::now();
-        let latent = if budget == BAND_BYTES {
-            vae.encode(x)
-        } else {
-            vae.encode_with_budget(x, budget)
-        };
-        let values = pollster::block_on(read_f32(latent)).unwrap();
-        let secs = t.elapsed().as_secs_f64();
-        let cpu = cpu_seconds() - cpu0;
-        let rss = peak_rss().unwrap_or(0);
-        let finite = values.iter().all(|v| v.is_finite());
-        let pool = device
-            .memory_pool_usage()
-            .map(|u| {
-                format!(
-                    "pool: bytes_in_use {} ({:.1} MiB), bytes_reserved {} ({:.1} MiB)",
-                    u.bytes_in_use,
-                    mib(u.bytes_in_use),
-                    u.bytes_reserved,
-                    mib(u.bytes_reserved)
-                )
-            })
-            .unwrap_or_else(|| "pool: not reported".into());
-        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-        eprintln!(
-            "[{label}] S={s}: load average {}",
-            load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-        );
-        eprintln!(
-            "[{label}] S={s}: VAE {secs:.2} s ({cpu:.1} CPU s), latent {} values (finite: {finite}), peak RSS {:.0} MiB (+{:.0} MiB over {:.0} MiB before the run); {pool}",
-            values.len(),
-            mib(rss),
-            mib(rss.saturating_sub(rss0)),
-            mib(rss0),
-        );
-    }
-}
-
-/// `cargo test --release --test model_banded -- --ignored --nocapture bench_vae_cpu`
-/// (sizes: `DIFFCUT_BENCH_SIZES=512,1024`; model: `DIFFCUT_BENCH_MODEL`, default
-/// /work/full-random/converted-q8; band budget: `DIFFCUT_BENCH_BUDGET`, bytes or `max`).
-#[test]
-#[ignore = "measurement: needs the full-size model; run with --ignored --nocapture"]
-fn bench_vae_cpu() {
-    bench(&native_device(false).unwrap(), &bench_sizes("512,1024"), "cpu/flex");
-}
-
-/// `cargo test --release --test model_banded -- --ignored --nocapture bench_vae_wgpu`
-#[test]
-#[ignore = "measurement: needs the full-size model and a wgpu adapter; run with --ignored --nocapture"]
-fn bench_vae_wgpu() {
-    bench(&native_device(true).unwrap(), &bench_sizes("512"), "wgpu");
 }

@@ -123,7 +123,7 @@ fn one_and_two_node_regions() {
 
 #[test]
 fn three_node_region_splits_iff_ncut_below_tau() {
-    // Three cells; the 2-node sub-regions are decided by 2a/(1+a) (spec §4.3).
+    // Three cells; the 2-node sub-regions are decided by 2a/(1+a) (docs/ALGORITHM.md §4.3).
     let f = grid(1, 3, 2, |_, x| match x {
         0 => vec![1.0, 0.0],
         1 => vec![0.95, 0.31],

@@ -1,4 +1,4 @@
-//! PAMR (spec §5.3) against the independent NumPy reference `tests/reference/pamr_reference.py`,
+//! PAMR (docs/ALGORITHM.md §5.3) against the independent NumPy reference `tests/reference/pamr_reference.py`,
 //! on the committed fixtures in `tests/fixtures/pamr/`.
 //!
 //! Each case holds the image crop (PNG), the coarse input labels, and the reference's labels
@@ -147,46 +147,5 @@ fn write_fixture_crops() {
             }
         }
         write_png(&dir().join(format!("{name}.png")), &encode_rgb_png(&crop).unwrap()).unwrap();
-    }
-}
-
-/// Wall-clock time of the CPU path on the demo preset (`cargo test --release --test pamr --
-/// --ignored timing --nocapture`; `PAMR_SIZES=512,1024` to choose sizes).
-#[test]
-#[ignore = "timing only"]
-fn timing_demo_preset() {
-    let sizes: Vec<u32> = std::env::var("PAMR_SIZES")
-        .unwrap_or_else(|_| "512".into())
-        .split(',')
-        .map(|s| s.trim().parse().unwrap())
-        .collect();
-    let photo = load_image(&Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/coffee.jpg")).unwrap();
-    let k = 10usize;
-    // A coarse 32×32 label map (the DiffCut feature grid), 10 segments from the colour.
-    let grid = resize_bilinear(&photo, 32, 32);
-    let labels: Vec<u32> = grid
-        .pixels()
-        .map(|p| ((u32::from(p[0]) + u32::from(p[1]) * 2 + u32::from(p[2])) * k as u32 / 1021).min(k as u32 - 1))
-        .collect();
-    let labels = LabelMap::new(labels, 32, 32, k).unwrap();
-    for s in sizes {
-        let img = resize_bilinear(&photo, s, s);
-        let setup = PamrConfig {
-            iterations: 0,
-            ..PamrConfig::demo()
-        };
-        for (name, cfg) in [
-            ("eval", PamrConfig::eval()),
-            ("demo", PamrConfig::demo()),
-            ("demo setup (0 iterations)", setup),
-        ] {
-            let t = std::time::Instant::now();
-            let out = pamr(&img, &labels, &cfg).unwrap().into_labels();
-            println!(
-                "CPU PAMR {name} preset at {s}², K = {k}: {:.2} s ({} labels)",
-                t.elapsed().as_secs_f64(),
-                out.len()
-            );
-        }
     }
 }

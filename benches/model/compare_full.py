@@ -10,7 +10,7 @@ that `diffcut features IMAGE --model O --size S --noise seed42 --out F.npy` wrot
 
     python3 benches/model/compare_full.py --unet U --vae V --embeds E --image IMG [--size 512] \
         --features F.npy [--save-ref REF.npy]
-    python3 benches/model/compare_full.py --source /work/full-random --image IMG --features F.npy
+    python3 benches/model/compare_full.py --source full-random --image IMG --features F.npy
     python3 benches/model/compare_full.py --ref REF.npy --features F.npy      # reuse a saved reference
 
 Prints per-token cosine similarity (min, 1st percentile, mean) and the max abs error. The forward

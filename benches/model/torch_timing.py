@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """PyTorch timing of DiffCut's feature extractor on a CUDA GPU: the reference next to which
-`diffcut features --model-device cuda` is measured (issue #4: within 3x of PyTorch fp16 at 1024).
+`diffcut features --model-device gpu` is measured (the target: within 3x of PyTorch fp16 at 1024).
 
 Not run in CI. Uses the full-size random-weight model of models/make_full_random.py (the same
 shapes, hence the same compute, as SSD-1B):
 
-    python3 benches/model/torch_timing.py --source /work/full-random --sizes 512,1024 [--runs 10]
+    python3 benches/model/torch_timing.py --source full-random --sizes 512,1024 [--runs 10]
 
 Times, per size, with CUDA events after warm-up: the VAE encoder (fp16 and fp32: the official code
 runs it under fp32 autocast) and the UNet slice in fp16 up to the hook (the forward stops there by

@@ -7,8 +7,8 @@ No official code is stored in this repository. At run time this script reads
 them into a temporary directory, patches the copy textually so that the hard-coded device string
 "cuda" becomes a module variable (set from --device), imports it and runs
 `DiffCut().recursive_ncut` followed by `DiffCut().assemble_clusters`, i.e. the clustering part of
-the official `generate_masks` (spec §4), *without* its later up-sampling / argmax re-assignment
-(spec §5) — so the output is the recursive-NCut partition itself at grid resolution.
+the official `generate_masks` (docs/ALGORITHM.md §4), *without* its later up-sampling / argmax re-assignment
+(docs/ALGORITHM.md §5) — so the output is the recursive-NCut partition itself at grid resolution.
 
 The glue reproduces what `generate_masks` does before calling `recursive_ncut`: float32 features
 [H, W, C] -> [1, C, H, W], F.normalize over channels, reshape to [C, H*W] (row-major tokens).

@@ -16,9 +16,9 @@ threshold relative to the y range). The margins are stored in cases.json so that
 implementation can legitimately flip a decision whose margin is ~1e-6.
 
 Extra fields in cases.json:
-  dropped_nodes            nodes removed below the root by the zero-as-marker quirk (spec §4.3)
+  dropped_nodes            nodes removed below the root by the zero-as-marker quirk (docs/ALGORITHM.md §4.3)
   quirk_equals_clean       whether the two modes give the same partition
-  f32_assemble_merges      whether float32 rounding in the official assemble step (spec §4.4)
+  f32_assemble_merges      whether float32 rounding in the official assemble step (docs/ALGORITHM.md §4.4)
                            merged distinct leaves in quirk mode (happens once the weights pass
                            2^24: after ~40 accepted splits on 32×32 smooth fields)
   quirk_labels_fragile     f32_assemble_merges and some accepted split has a coin-toss sign

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent numpy + scipy reference of the DiffCut evaluation metric (DIFFCUT-SPEC.md §6.3-§6.4).
+"""Independent numpy + scipy reference of the DiffCut evaluation metric (docs/ALGORITHM.md §6.3-§6.4).
 
 It follows the official code line by line: `_fast_hist` and `hungarian_matching` of
 PaulCouairon/DiffCut `tools/utils.py:34-57` (scipy's `linear_sum_assignment(hist, maximize=True)`
@@ -389,7 +389,7 @@ def main(argv=None) -> int:
     ap.add_argument("--classes", type=int)
     ap.add_argument("--ignore", type=int)
     ap.add_argument("--background-merge", action="store_true",
-                    help="spec §6.4: the last class is the background; merge unmatched clusters first")
+                    help="docs/ALGORITHM.md §6.4: the last class is the background; merge unmatched clusters first")
     ap.add_argument("--json", help="write the result here (default: stdout)")
     ap.add_argument("--make-fixture", action="store_true")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "miou"))

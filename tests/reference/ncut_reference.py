@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Independent float64 numpy reference for DiffCut's recursive Normalized Cut.
 
-Written from the project's specification (shared/spec/DIFFCUT-SPEC.md, §3 and §4), not from the
+Written from the algorithm's description (docs/ALGORITHM.md, §3 and §4), not from the
 official code. It is the oracle for the golden fixtures in tests/fixtures/ncut/.
 
-Pipeline (spec section in brackets)
------------------------------------
+Pipeline (docs/ALGORITHM.md section in brackets)
+-------------------------------------------------
 1. Affinity [§3]. Features f32 [H, W, C] are read, promoted to float64, and every token (row-major
    order, token index = y*W + x) is L2-normalised (norm clamped at 1e-12, like F.normalize).
    S = X Xᵀ (cosine similarities, N×N), S' = (S − min S) / (max S − min S) over the whole matrix,
@@ -78,14 +78,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-N_THRESHOLDS = 100  # spec §4.2
-THRESHOLD_SHRINK = 0.99  # spec §4.2
+N_THRESHOLDS = 100  # docs/ALGORITHM.md §4.2
+THRESHOLD_SHRINK = 0.99  # docs/ALGORITHM.md §4.2
 NORM_EPS = 1e-12  # F.normalize's clamp
 
 
 # --------------------------------------------------------------------------------------------- §3
 def normalise_tokens(features: np.ndarray, dtype=np.float64) -> np.ndarray:
-    """[H, W, C] features -> [N, C] L2-normalised tokens in row-major order (spec §3.1)."""
+    """[H, W, C] features -> [N, C] L2-normalised tokens in row-major order (docs/ALGORITHM.md §3.1)."""
     h, w, c = features.shape
     x = features.reshape(h * w, c).astype(dtype)
     norm = np.sqrt(np.sum(x * x, axis=1, keepdims=True))
@@ -93,7 +93,7 @@ def normalise_tokens(features: np.ndarray, dtype=np.float64) -> np.ndarray:
 
 
 def affinity_f64(features: np.ndarray, alpha: float) -> np.ndarray:
-    """W = minmax(X Xᵀ)^alpha in float64, self-loops kept (spec §3)."""
+    """W = minmax(X Xᵀ)^alpha in float64, self-loops kept (docs/ALGORITHM.md §3)."""
     x = normalise_tokens(features, np.float64)
     s = x @ x.T
     s = (s - s.min()) / (s.max() - s.min())
@@ -101,7 +101,7 @@ def affinity_f64(features: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def zero_marker_nodes_f32(features: np.ndarray, alpha: float) -> np.ndarray:
-    """Boolean [N]: nodes whose float32 affinity row contains an exact 0 (spec §4.3 quirk).
+    """Boolean [N]: nodes whose float32 affinity row contains an exact 0 (docs/ALGORITHM.md §4.3 quirk).
 
     Mirrors the official float32 arithmetic: tokens normalised twice in float32 (the official code
     normalises over channels, then again over dim 0 of the [C, N] matrix), S = X Xᵀ in float32,
@@ -117,7 +117,7 @@ def zero_marker_nodes_f32(features: np.ndarray, alpha: float) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------ §4.1
 def fiedler_vector(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Generalised second eigenvector y = D^-1/2 u2 of the sub-graph A, sign-flipped (spec §4.1).
+    """Generalised second eigenvector y = D^-1/2 u2 of the sub-graph A, sign-flipped (docs/ALGORITHM.md §4.1).
 
     Returns (y, degrees, relative eigen-gap (λ3 − λ2) / max(λ2, tiny), or inf for n = 2).
     """
@@ -145,7 +145,7 @@ def sign_margin(y: np.ndarray) -> float:
 
 # ------------------------------------------------------------------------------------------ §4.2
 def best_bipartition(y: np.ndarray, a: np.ndarray, d: np.ndarray) -> dict:
-    """Scan the 100 thresholds and return the min-NCut split (spec §4.2) plus robustness margins."""
+    """Scan the 100 thresholds and return the min-NCut split (docs/ALGORITHM.md §4.2) plus robustness margins."""
     thresholds = np.linspace(THRESHOLD_SHRINK * y.min(), THRESHOLD_SHRINK * y.max(), N_THRESHOLDS)
     part = y[:, None] > thresholds[None, :]  # [n, 100], True = side "1"
     x = 2.0 * part - 1.0
@@ -179,7 +179,7 @@ class NCutResult:
 
 
 def recursive_ncut(w: np.ndarray, tau: float, dropped: np.ndarray | None = None) -> NCutResult:
-    """Depth-first pre-order recursive NCut on the dense affinity w (spec §4.3).
+    """Depth-first pre-order recursive NCut on the dense affinity w (docs/ALGORITHM.md §4.3).
 
     `dropped` (bool [N]) enables the zero-as-marker quirk: those nodes are removed from every
     region below the root. None = clean mode.

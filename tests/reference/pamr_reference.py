@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Independent NumPy reference of PAMR as DiffCut runs it (DIFFCUT-SPEC.md §5.3; Araslanov & Roth,
-CVPR 2020; the official `tools/pamr.py` and `eval_diffcut.py:90-95`), written from the spec.
+"""Independent NumPy reference of PAMR as DiffCut runs it (docs/ALGORITHM.md §5.3; Araslanov & Roth,
+CVPR 2020; the official `tools/pamr.py` and `eval_diffcut.py:90-95`), written from that description.
 
 Where the official module builds 3×3 dilated convolutions over replicate-padded tensors, this file
-gathers shifted copies of the image with clipped index arrays; the arithmetic is the spec's:
+gathers shifted copies of the image with clipped index arrays; the arithmetic is the same:
 
     σ_c(p)   = unbiased std over the 9·|D| taps x_c(p + (dy,dx)·d), centre included, per channel
     a_j(p)   = mean_c −|x_c(p) − x_c(p + o_j)| / (1e-8 + 0.1·σ_c(p))     (8 neighbours per d)

@@ -22,7 +22,7 @@ import { parseModelHosts } from "../scripts/csp.mjs";
 import { WorkerClient, workerTransport } from "./client";
 import { coloursForKeys, fiedlerRgba, Palette } from "./colour";
 import { download, setStatus, type PageElements, type StatusState } from "./dom";
-import { CancelledError, messageOf, SupersededError, WorkerError } from "./errors";
+import { CancelledError, messageOf, SupersededError, unreachable, WorkerError } from "./errors";
 import { firstFile, prepareImage } from "./image-input";
 import { configuredModelUrl } from "./model-load";
 import { LOADING_STATUS, ModelPanel, modelPanelElements, modelRefusal, modelText, sizeFor } from "./model-panel";
@@ -45,7 +45,6 @@ import {
   settled,
   shownDetail,
   shownStatus,
-  unreachable,
   withMode,
   withoutModel,
   type LabelKind,

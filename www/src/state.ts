@@ -12,6 +12,7 @@
  */
 import type { WorkerClient } from "./client";
 import type { StatusState } from "./dom";
+import { unreachable } from "./errors";
 import type { FeatureKind, ModelSource, ModelSummary, ResponseFor } from "./protocol";
 
 // --- the labels on the canvas ---------------------------------------------------------------------
@@ -211,11 +212,4 @@ export function withoutModel(state: ModelState): ModelState {
 export function shownStatus(model: ModelState, state: StatusState, text: string): { readonly state: StatusState; readonly text: string } {
   if (model.kind === "loading" && (state === "ready" || state === "idle")) return { state: "busy", text: model.status };
   return { state, text };
-}
-
-// ------------------------------------------------------------------------------------------------------
-
-/** The `default` of an exhaustive switch: a compile error if a case is missing. */
-export function unreachable(x: never): never {
-  throw new Error(`unexpected value: ${JSON.stringify(x)}`);
 }

@@ -12,17 +12,48 @@
  * Two feature modes: `color` (weight-free, the grid select) and `diffusion` (a converted model the
  * worker loads on request, with a progress bar and Cancel; the model implies the grid, the size
  * select picks its input size). Everything after the features (τ, α, the tree, exports) is the same.
+ *
+ * The state is a few discriminated unions (state.ts): the worker ({@link WorkerState}), the
+ * image on screen ({@link Screen}, with its {@link LabelKind}), the {@link View} and the model
+ * with the feature mode ({@link ModelState}). The DOM shows them and is never read back for them;
+ * the model panel's elements are model-panel.ts's.
  */
 import { parseModelHosts } from "../scripts/csp.mjs";
 import { WorkerClient, workerTransport } from "./client";
 import { coloursForKeys, fiedlerRgba, Palette } from "./colour";
 import { download, setStatus, type PageElements, type StatusState } from "./dom";
-import { CancelledError, messageOf, SupersededError, WorkerError } from "./errors";
+import { CancelledError, messageOf, SupersededError, unreachable, WorkerError } from "./errors";
 import { firstFile, prepareImage } from "./image-input";
-import { configuredModelUrl, formatBytes, modelUrlAllowed, progressText } from "./model-load";
-import type { DevicePreference, FeatureKind, Features, ModelSource, ModelSummary, Progress, ResponseFor, SegmentSummary, TreeJson } from "./protocol";
+import { configuredModelUrl } from "./model-load";
+import { LOADING_STATUS, ModelPanel, modelPanelElements, modelRefusal, modelText, sizeFor } from "./model-panel";
+import type { DevicePreference, FeatureKind, Features, ModelSource, ResponseFor, SegmentSummary, TreeJson } from "./protocol";
 import { composeOverlay, drawGridMap, pixelAt, segmentSizes } from "./render";
 import { DEFAULT_SAMPLE, SAMPLES } from "./samples";
+import {
+  afterRecut,
+  currentModel,
+  detailArrived,
+  featureMode,
+  labelAttributes,
+  loadFailed,
+  loadProgressed,
+  loadStarted,
+  loadSucceeded,
+  NO_MODEL,
+  SEGMENTS,
+  selectNode,
+  settled,
+  shownDetail,
+  shownStatus,
+  withMode,
+  withoutModel,
+  type LabelKind,
+  type LoadedModel,
+  type ModelState,
+  type NodeDetail,
+  type View,
+  type WorkerState,
+} from "./state";
 import { colourKeys, cutAt, finestLeaves, mapLabels, type Cut } from "./tree-model";
 import { drawCurve, drawTree } from "./tree-view";
 
@@ -37,14 +68,6 @@ function hasWebGpu(): boolean {
   return typeof navigator !== "undefined" && "gpu" in navigator && (navigator as { gpu?: unknown }).gpu != null;
 }
 
-/** A model loaded in a worker. */
-interface LoadedModel {
-  readonly summary: ModelSummary;
-  readonly source: ModelSource;
-  /** The worker that holds it (a replaced worker has lost it). */
-  readonly client: WorkerClient;
-}
-
 /** An image the user chose, kept to recompute with other parameters. */
 interface Source {
   readonly bytes: ArrayBuffer;
@@ -52,48 +75,60 @@ interface Source {
   readonly note: string | null;
 }
 
-/** One segmentation on screen. */
-interface Loaded {
+/** One segmentation: what the worker returned, and what drawing it needs. */
+interface Segmentation {
   readonly info: SegmentSummary;
   readonly tree: TreeJson;
   readonly finestNodes: readonly number[];
   readonly keys: Uint32Array;
   readonly photo: ImageData;
+  /** Per pixel, its finest leaf. */
   readonly finest: Uint32Array;
+  /** The live view's labels are mapped into this (one per pixel). */
+  readonly live: Uint32Array;
+  /** The overlay is composed into this. */
+  readonly frame: ImageData;
   readonly name: string;
 }
 
-type NodeDetail = ResponseFor<"node">;
+/** The labels drawn: the tree cut at τ, each pixel's segment in it, and their colours. */
+interface Labels {
+  readonly cut: Cut;
+  readonly labels: Uint32Array;
+  readonly kind: LabelKind;
+  readonly colours: Uint8Array;
+}
+
+/** What the canvas holds: nothing yet, or a segmentation with its labels at τ. */
+type Screen = { readonly kind: "empty" } | { readonly kind: "shown"; readonly seg: Segmentation; readonly labels: Labels };
 
 export class App {
-  private client: WorkerClient | null = null;
-  private clientReady: Promise<WorkerClient> | null = null;
+  private work: WorkerState = { kind: "none" };
   private backendText = "";
   private source: Source | null = null;
-  private loaded: Loaded | null = null;
-  private cut: Cut | null = null;
-  /** Segment of each pixel as drawn now (`data-labels` on the canvas says live or exact). */
-  private labels: Uint32Array = new Uint32Array(0);
-  private colours: Uint8Array = new Uint8Array(0);
-  private readonly palette = new Palette();
-  private frame = new ImageData(1, 1);
+  private screen: Screen = { kind: "empty" };
+  private view: View = SEGMENTS;
+  /** The segment under the pointer (−1: none); the labels of `screen` number it. */
   private hovered = -1;
-  private selected: number | null = null;
-  private detail: NodeDetail | null = null;
-  private view: "segments" | "fiedler" = "segments";
-  private readonly recutTimes: number[] = [];
-  private redrawQueued = false;
-  /** The features segmentations use now (the mode select may show a mode being loaded). */
-  private mode: FeatureKind = "color";
-  private model: LoadedModel | null = null;
-  /** The model load in progress, if any. */
-  private modelLoad: Promise<boolean> | null = null;
+  /** The diffusion model and the feature mode segmentations use. */
+  private model: ModelState = NO_MODEL;
+  /** Model loads started so far (each load's id). */
+  private loads = 0;
   /** The colour grid, kept while the grid select says the model sets it. */
   private colourGrid = "32";
-  /** The status text of the model load in progress (the status line shows it until it ends). */
-  private loadingText: string | null = null;
+  private readonly palette = new Palette();
+  private readonly recutTimes: number[] = [];
+  private redrawQueued = false;
+  private readonly panel: ModelPanel;
 
-  constructor(private readonly ui: PageElements) {}
+  constructor(private readonly ui: PageElements) {
+    this.panel = new ModelPanel(modelPanelElements(ui), {
+      load: (source) => void this.loadModelAndUse(source),
+      cancel: () => this.client?.cancel("load-model"),
+      clearCache: () => void this.clearModelCache(),
+      sizeChanged: () => void this.segment(),
+    });
+  }
 
   /** Wires the page and segments the default sample. */
   start(): void {
@@ -103,7 +138,7 @@ export class App {
     if (device === "cpu" || device === "webgpu") this.ui.device.value = device;
     const grid = params.get("grid");
     if (grid !== null && grid !== "model" && Array.from(this.ui.grid.options).some((o) => o.value === grid)) this.ui.grid.value = grid;
-    this.ui.modelUrl.value = configuredModelUrl(location.search, location.href);
+    this.panel.showUrl(configuredModelUrl(location.search, location.href));
     // A reload may restore the form's last values: the page starts in colour mode, without a model.
     this.ui.mode.value = "color";
     if (this.ui.grid.value === "model") this.ui.grid.value = this.colourGrid;
@@ -185,25 +220,11 @@ export class App {
       this.queueRedraw();
     });
     ui.mode.addEventListener("change", () => void this.modeChanged());
-    ui.modelLoad.addEventListener("click", () => void this.loadModelAndUse({ kind: "url", url: this.modelUrlValue() }));
-    ui.modelUrl.addEventListener("keydown", (e) => {
-      if (e.key === "Enter") void this.loadModelAndUse({ kind: "url", url: this.modelUrlValue() });
-    });
-    for (const input of [ui.modelFolder, ui.modelFiles]) {
-      input.addEventListener("change", () => {
-        const files = Array.from(input.files ?? []).map((file) => ({ path: file.webkitRelativePath || file.name, file }));
-        input.value = "";
-        if (files.length > 0) void this.loadModelAndUse({ kind: "files", files });
-      });
-    }
-    ui.modelCancel.addEventListener("click", () => this.client?.cancel("load-model"));
-    ui.modelSize.addEventListener("change", () => void this.segment());
-    ui.clearModelCache.addEventListener("click", () => void this.clearModelCache());
     ui.downloadMask.addEventListener("click", () => void this.downloadMask());
     ui.downloadTree.addEventListener("click", () => void this.downloadTree());
     ui.showSegments.addEventListener("click", () => this.showSegments());
     document.addEventListener("keydown", (e) => {
-      if (e.key === "Escape" && this.view === "fiedler") this.showSegments();
+      if (e.key === "Escape" && this.view.kind === "fiedler") this.showSegments();
     });
     ui.overlay.addEventListener("pointermove", (e) => this.hover(e.clientX, e.clientY));
     ui.overlay.addEventListener("pointerleave", () => this.setHovered(-1));
@@ -221,20 +242,19 @@ export class App {
     return Number(this.ui.opacity.value);
   }
 
-  /**
-   * Sets the status line. While a model loads, the page is busy with that (its progress), even
-   * when something else finished meanwhile (τ, colour segmentations go on during a download).
-   */
+  /** The segmentation on screen, if any. */
+  private segmentation(): Segmentation | null {
+    return this.screen.kind === "shown" ? this.screen.seg : null;
+  }
+
+  /** Sets the status line (while a model loads, `shownStatus` keeps it busy with that). */
   private status(state: StatusState, text: string): void {
-    if (this.loadingText !== null && (state === "ready" || state === "idle")) {
-      state = "busy";
-      text = this.loadingText;
-    }
-    setStatus(this.ui.status, state, text);
-    const busy = state === "busy";
-    this.ui.dropzone.setAttribute("aria-busy", String(busy));
-    this.ui.downloadMask.disabled = this.loaded === null;
-    this.ui.downloadTree.disabled = this.loaded === null;
+    const shown = shownStatus(this.model, state, text);
+    setStatus(this.ui.status, shown.state, shown.text);
+    this.ui.dropzone.setAttribute("aria-busy", String(shown.state === "busy"));
+    const empty = this.screen.kind === "empty";
+    this.ui.downloadMask.disabled = empty;
+    this.ui.downloadTree.disabled = empty;
   }
 
   private fail(e: unknown): void {
@@ -246,14 +266,18 @@ export class App {
 
   // --- worker -----------------------------------------------------------------------------------
 
+  /** The worker's client, if one is started (requests wait in it for its `init`). */
+  private get client(): WorkerClient | null {
+    return this.work.kind === "started" ? this.work.client : null;
+  }
+
   /**
    * The worker, started and initialised once: every caller waits for the same `init` (a model
    * load must not reach the worker before it knows where the tree is grown).
    */
   private worker(): Promise<WorkerClient> {
-    if (this.client !== null && this.clientReady !== null) return this.clientReady;
+    if (this.work.kind === "started") return this.work.ready;
     const client = new WorkerClient(workerTransport(new Worker(new URL("./worker.ts", import.meta.url), { type: "module" })));
-    this.client = client;
     const device = this.ui.device.value;
     const ready = (async () => {
       const r = await client.request({ type: "init", device: device === "cpu" || device === "webgpu" ? device : ("auto" satisfies DevicePreference) });
@@ -262,7 +286,7 @@ export class App {
       console.info(`[diffcut] segment tree on ${this.backendText}`);
       return client;
     })();
-    this.clientReady = ready;
+    this.work = { kind: "started", client, ready };
     // A failed start is not kept: the next request starts a new worker.
     ready.catch(() => {
       if (this.client === client) this.dropWorker();
@@ -272,9 +296,8 @@ export class App {
 
   /** Stops the worker (a device change, a trap); the next request starts a new one. */
   private dropWorker(): void {
-    this.client?.terminate();
-    this.client = null;
-    this.clientReady = null;
+    if (this.work.kind === "started") this.work.client.terminate();
+    this.work = { kind: "none" };
   }
 
   private async loadSample(id: string): Promise<void> {
@@ -306,7 +329,7 @@ export class App {
     const source = this.source;
     if (!source) return;
     // Busy at once (synchronously, in the event that asked for it).
-    this.status("busy", `Segmenting ${source.name}${this.mode === "diffusion" ? " with the diffusion features" : ""}…`);
+    this.status("busy", `Segmenting ${source.name}${featureMode(this.model) === "diffusion" ? " with the diffusion features" : ""}…`);
     try {
       const features = await this.features();
       const client = await this.worker();
@@ -326,38 +349,36 @@ export class App {
 
   private show(r: ResponseFor<"segment">, source: Source, totalMs: number): void {
     const { info, tree } = r;
-    const photo = new ImageData(new Uint8ClampedArray(r.rgba), info.width, info.height);
-    this.loaded = {
+    const seg: Segmentation = {
       info,
       tree,
       finestNodes: finestLeaves(tree),
       keys: colourKeys(tree),
-      photo,
+      photo: new ImageData(new Uint8ClampedArray(r.rgba), info.width, info.height),
       finest: r.finest,
+      live: new Uint32Array(info.width * info.height),
+      frame: new ImageData(info.width, info.height),
       name: source.name.replace(/\.[^.]*$/, "") || "image",
     };
-    this.selected = null;
-    this.detail = null;
-    this.view = "segments";
+    this.view = SEGMENTS;
     this.ui.nodeDetail.hidden = true;
     this.ui.overlay.width = info.width;
     this.ui.overlay.height = info.height;
-    this.frame = new ImageData(info.width, info.height);
     this.ui.dropHint.hidden = true;
-    this.labels = new Uint32Array(info.width * info.height);
-    if (r.tau === this.tau()) {
-      this.setCut(cutAt(tree, r.tau, this.loaded.finestNodes), r.labels, true);
+    const exact = r.tau === this.tau();
+    if (exact) {
+      this.setCut(seg, cutAt(tree, r.tau, seg.finestNodes), r.labels, "exact");
       void this.refinedLabels();
     } else {
-      this.liveRecut();
+      this.liveRecut(seg);
       void this.exactLabels();
     }
     this.facts(info, source, totalMs);
-    if (r.tau === this.tau()) this.status("ready", this.readyText());
+    if (exact) this.status("ready", this.readyText());
   }
 
   private readyText(): string {
-    const l = this.loaded;
+    const l = this.segmentation();
     if (!l) return "Ready.";
     const features = l.info.features.kind === "diffusion" ? `diffusion features at ${l.info.features.size} px, ` : "";
     return `Ready: ${l.name}, ${l.info.width}×${l.info.height}, ${features}grid ${l.info.grid}×${l.info.grid}.`;
@@ -365,7 +386,7 @@ export class App {
 
   private facts(info: SegmentSummary, source: Source, totalMs: number): void {
     const f = info.features;
-    const model = this.model?.summary;
+    const model = currentModel(this.model)?.summary;
     const features =
       f.kind === "color"
         ? `colour + texture (weight-free), grid ${info.grid}×${info.grid}`
@@ -395,23 +416,20 @@ export class App {
 
   /** The features of the next segmentation; loads the model again if its worker was replaced. */
   private async features(): Promise<Features> {
-    if (this.mode === "color") return { kind: "color", grid: this.gridValue() };
-    const model = this.model;
-    if (model === null) {
-      this.setMode("color");
-      return { kind: "color", grid: this.gridValue() };
-    }
+    const now = settled(this.model);
+    if (now.kind === "none" || now.mode === "color") return { kind: "color", grid: this.gridValue() };
+    let model: LoadedModel = now.model;
     if (model.client !== this.client || this.client === null) {
       // A new worker (another device, or a crash): the model goes in again, from the browser's cache.
       if (!(await this.loadModel(model.source))) {
         // The image on screen came from the old worker: segment it again, with colour features.
-        this.model = null;
-        this.setMode("color");
+        this.model = withoutModel(this.model);
+        this.showMode();
         return { kind: "color", grid: this.gridValue() };
       }
+      model = currentModel(this.model) ?? model;
     }
-    const size = Number(this.ui.modelSize.value);
-    return { kind: "diffusion", size: this.model?.summary.sizes.includes(size) ? size : (this.model?.summary.size ?? size) };
+    return { kind: "diffusion", size: sizeFor(model.summary, this.panel.chosenSize()) };
   }
 
   /** The colour features' grid side. */
@@ -419,8 +437,15 @@ export class App {
     return Number(this.ui.grid.value === "model" ? this.colourGrid : this.ui.grid.value);
   }
 
-  /** Shows `mode` in the select and enables what it uses (the grid select belongs to colour). */
+  /** Segmentations use `mode` from now on (diffusion needs a model), and the page shows it. */
   private setMode(mode: FeatureKind): void {
+    this.model = withMode(this.model, mode);
+    this.showMode();
+  }
+
+  /** Shows the feature mode in the select and enables what it uses (the grid select belongs to colour). */
+  private showMode(): void {
+    const mode = featureMode(this.model);
     const grid = this.ui.grid;
     if (mode === "diffusion" && grid.value !== "model") {
       this.colourGrid = grid.value;
@@ -428,20 +453,10 @@ export class App {
     } else if (mode === "color" && grid.value === "model") {
       grid.value = this.colourGrid;
     }
-    this.mode = mode;
     this.ui.mode.value = mode;
     grid.disabled = mode === "diffusion";
     grid.title = mode === "diffusion" ? "The diffusion model sets the grid (its input size / 32 for SSD-1B)" : "";
-    this.ui.modelSize.disabled = this.model === null;
-  }
-
-  private modelUrlValue(): string {
-    const text = this.ui.modelUrl.value.trim();
-    try {
-      return new URL(text || configuredModelUrl(location.search, location.href), location.href).href;
-    } catch {
-      return text;
-    }
+    this.panel.enableSize(currentModel(this.model) !== null);
   }
 
   private async modeChanged(): Promise<void> {
@@ -452,12 +467,12 @@ export class App {
       await this.segment();
       return;
     }
-    if (this.model !== null) {
+    if (currentModel(this.model) !== null) {
       this.setMode("diffusion");
       await this.segment();
       return;
     }
-    await this.loadModelAndUse({ kind: "url", url: this.modelUrlValue() });
+    await this.loadModelAndUse(this.panel.urlSource());
   }
 
   /** Loads a model, then segments the image with it; on failure the mode stays what it was. */
@@ -467,131 +482,68 @@ export class App {
       if (this.source) await this.segment();
       else this.status("idle", "Model loaded: drop, paste or choose an image, or pick a sample.");
     } else {
-      this.setMode(this.mode);
+      // The mode select may show the mode that was being loaded.
+      this.showMode();
     }
   }
 
   /**
-   * Loads a model into the worker, showing the progress; resolves to whether it worked. A failure
-   * shows the error; a cancel says so. Either way the model and segmentation before stay.
+   * Loads a model into the worker, showing the progress; resolves to whether it worked. A load
+   * in progress is cancelled first. A failure shows the error; a cancel says so. Either way the
+   * model and segmentation before stay.
    */
   private async loadModel(source: ModelSource): Promise<boolean> {
-    if (this.modelLoad !== null) {
+    if (this.model.kind === "loading") {
       this.client?.cancel("load-model");
-      await this.modelLoad;
+      await this.model.ended;
     }
-    const load = this.runModelLoad(source);
-    this.modelLoad = load;
-    try {
-      return await load;
-    } finally {
-      if (this.modelLoad === load) this.modelLoad = null;
-      this.ui.modelProgressRow.hidden = true;
-    }
-  }
-
-  private async runModelLoad(source: ModelSource): Promise<boolean> {
-    const ui = this.ui;
-    if (!hasWebGpu()) {
-      this.status("error", "Diffusion features need WebGPU, which this browser does not offer (navigator.gpu is missing): staying with the colour features. Try a recent Chrome, Edge or Safari, or Firefox with WebGPU enabled.");
+    const refusal = modelRefusal(source, hasWebGpu(), location.origin, MODEL_HOSTS);
+    if (refusal !== null) {
+      this.status("error", refusal);
       return false;
     }
-    if (source.kind === "url" && !modelUrlAllowed(source.url, location.origin, MODEL_HOSTS)) {
-      const origin = URL.canParse(source.url) ? new URL(source.url).origin : source.url;
-      const allowed = ["this site", ...MODEL_HOSTS].join(", ");
-      this.status("error", `Cannot load a model from ${origin}: this page may fetch models from ${allowed} only (its Content-Security-Policy). Pick the model folder from disk instead, or build the page with VITE_MODEL_HOSTS=${origin}.`);
-      return false;
-    }
-    const what = source.kind === "url" ? source.url : `${source.files.length} picked files`;
-    this.loadingText = "Loading the diffusion model…";
-    this.status("busy", this.loadingText);
-    ui.modelNote.textContent = `Loading ${what}…`;
-    // Indeterminate until the first bytes arrive.
-    ui.modelProgress.removeAttribute("value");
-    ui.modelProgress.max = 1;
-    delete ui.modelProgress.dataset["loaded"];
-    delete ui.modelProgress.dataset["total"];
-    ui.modelProgressText.textContent = "starting…";
-    ui.modelProgressRow.hidden = false;
-    const notes: string[] = [];
+    const id = ++this.loads;
+    let end = (): void => {};
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    this.model = loadStarted(this.model, id, source, LOADING_STATUS, ended);
+    this.status("busy", LOADING_STATUS);
+    const progress = this.panel.beginLoad(source);
     try {
       const client = await this.worker();
       const r = await client.request({ type: "load-model", source }, [], {
         onProgress: (p) => {
-          if (p.note !== null) {
-            notes.push(p.note);
-            ui.modelNote.textContent = `Loading ${what}: ${notes.join("; ")}.`;
-          }
-          this.showProgress(p);
+          const text = progress(p);
+          this.model = loadProgressed(this.model, id, text);
+          this.status("busy", text);
         },
       });
-      this.loadingText = null;
-      this.model = { summary: r.model, source, client };
-      this.fillSizes(r.model);
-      ui.modelNote.textContent = this.modelText(r.model);
-      console.info(`[diffcut] model loaded in ${r.model.ms.toFixed(0)} ms: ${this.modelText(r.model)}`);
+      this.model = loadSucceeded(this.model, id, { summary: r.model, source, client });
+      this.panel.showLoaded(r.model);
+      console.info(`[diffcut] model loaded in ${r.model.ms.toFixed(0)} ms: ${modelText(r.model)}`);
       return true;
     } catch (e) {
-      this.loadingText = null;
+      this.model = loadFailed(this.model, id);
+      const still = currentModel(this.model)?.summary ?? null;
       if (e instanceof CancelledError) {
-        ui.modelNote.textContent = `Model download cancelled.${this.model ? ` Still loaded: ${this.modelText(this.model.summary)}` : ""}`;
-        if (this.loaded) this.status("ready", this.readyText());
+        this.panel.showCancelled(still);
+        if (this.screen.kind === "shown") this.status("ready", this.readyText());
         else this.status("idle", "Model download cancelled.");
       } else if (!(e instanceof SupersededError)) {
-        ui.modelNote.textContent = `Loading the model failed: ${messageOf(e)}${this.model ? ` Still loaded: ${this.modelText(this.model.summary)}` : ""}`;
+        this.panel.showFailed(messageOf(e), still);
         this.fail(e);
       }
       return false;
+    } finally {
+      this.panel.endLoad();
+      end();
     }
-  }
-
-  private showProgress(p: Progress): void {
-    const ui = this.ui;
-    ui.modelProgress.dataset["loaded"] = String(p.loaded);
-    let text: string;
-    if (p.total === null) {
-      ui.modelProgress.removeAttribute("value"); // indeterminate: the size is not known
-      delete ui.modelProgress.dataset["total"];
-      text = formatBytes(p.loaded);
-    } else {
-      ui.modelProgress.max = Math.max(1, p.total);
-      ui.modelProgress.value = Math.min(p.loaded, p.total);
-      ui.modelProgress.dataset["total"] = String(p.total);
-      text = progressText(p.loaded, p.total);
-    }
-    ui.modelProgressText.textContent = text;
-    this.loadingText = `Loading the diffusion model: ${text}${p.file ? `, ${p.file}` : ""}…`;
-    this.status("busy", this.loadingText);
-  }
-
-  private fillSizes(model: ModelSummary): void {
-    const select = this.ui.modelSize;
-    const keep = Number(select.value);
-    select.replaceChildren(
-      ...model.sizes.map((s) => {
-        const o = document.createElement("option");
-        o.value = String(s);
-        o.textContent = `${s} × ${s}${model.seed42Sizes.includes(s) ? "" : " (no noise)"}`;
-        o.title = model.seed42Sizes.includes(s) ? "with DiffCut's seed-42 noise" : "the model has no seed-42 noise for this size: no noise is added";
-        return o;
-      }),
-    );
-    select.value = String(model.sizes.includes(keep) ? keep : model.size);
-    select.disabled = false;
-  }
-
-  private modelText(m: ModelSummary): string {
-    const from = m.fromCache === m.files ? "from the browser's cache" : m.fromCache > 0 ? `${m.fromCache} of ${m.files} files from the browser's cache` : m.cached ? "now cached" : "not cached";
-    const notes = m.notes.length > 0 ? ` Note: ${m.notes.join("; ")}.` : "";
-    return `${m.name ?? "Model"} (${m.dtype}, ${formatBytes(m.totalBytes)}, ${from}${m.licence ? `, licence ${m.licence}` : ""}).${notes}`;
   }
 
   private async clearModelCache(): Promise<void> {
     try {
       const client = await this.worker();
       const r = await client.request({ type: "clear-model-cache" });
-      this.ui.modelNote.textContent =
-        r.files === 0 ? "The browser's cache holds no model files." : `Removed ${r.files} cached model file${r.files === 1 ? "" : "s"} (${formatBytes(r.bytes)}) from the browser's cache.`;
+      this.panel.showCacheCleared(r.files, r.bytes);
     } catch (e) {
       this.fail(e);
     }
@@ -600,16 +552,15 @@ export class App {
   // --- τ ------------------------------------------------------------------------------------------
 
   /** The live view: cut the tree at τ and map each pixel's finest leaf to its segment. */
-  private liveRecut(): void {
+  private liveRecut(seg: Segmentation | null = this.segmentation()): void {
     const tau = this.tau();
     this.ui.tauValue.value = tau.toFixed(2);
-    const l = this.loaded;
-    if (!l) return;
+    if (!seg) return;
     const t0 = performance.now();
-    const cut = cutAt(l.tree, tau, l.finestNodes);
-    mapLabels(l.finest, cut.lut, this.labels);
-    this.view = "segments";
-    this.setCut(cut, this.labels, false);
+    const cut = cutAt(seg.tree, tau, seg.finestNodes);
+    mapLabels(seg.finest, cut.lut, seg.live);
+    this.view = afterRecut(this.view);
+    this.setCut(seg, cut, seg.live, "live");
     const ms = performance.now() - t0;
     this.recutTimes.push(ms);
     if (this.recutTimes.length > 50) this.recutTimes.shift();
@@ -617,20 +568,20 @@ export class App {
     const median = sorted[Math.floor(sorted.length / 2)] ?? ms;
     this.ui.recutMs.textContent = `re-cut + draw ${ms.toFixed(1)} ms (median ${median.toFixed(1)})`;
     this.ui.recutMs.dataset["ms"] = ms.toFixed(2);
-    console.debug(`[diffcut] re-cut + draw at τ = ${tau.toFixed(2)}: ${ms.toFixed(2)} ms, grid ${l.info.grid}², ${l.info.width}×${l.info.height} px`);
+    console.debug(`[diffcut] re-cut + draw at τ = ${tau.toFixed(2)}: ${ms.toFixed(2)} ms, grid ${seg.info.grid}², ${seg.info.width}×${seg.info.height} px`);
   }
 
   /** The exact assignment at τ from the worker (on slider release). */
   private async exactLabels(): Promise<void> {
     const client = this.client;
-    if (!this.loaded || !client) return;
+    if (this.screen.kind === "empty" || !client) return;
     const tau = this.tau();
     this.status("busy", `Assigning pixels at τ = ${tau.toFixed(2)}…`);
     try {
       const r = await client.request({ type: "labels", tau });
-      const l = this.loaded;
-      if (r.tau !== this.tau() || !l || r.labels.length !== l.info.width * l.info.height) return;
-      this.setCut(cutAt(l.tree, r.tau, l.finestNodes), r.labels, true);
+      const seg = this.segmentation();
+      if (r.tau !== this.tau() || !seg || r.labels.length !== seg.info.width * seg.info.height) return;
+      this.setCut(seg, cutAt(seg.tree, r.tau, seg.finestNodes), r.labels, "exact");
       this.status("ready", this.readyText());
       void this.refinedLabels();
     } catch (e) {
@@ -645,14 +596,13 @@ export class App {
    */
   private async refinedLabels(): Promise<void> {
     const client = this.client;
-    const l = this.loaded;
-    if (!l || !client) return;
+    const seg = this.segmentation();
+    if (!seg || !client) return;
     const tau = this.tau();
     try {
       const r = await client.request({ type: "refine", tau });
-      if (r.tau !== this.tau() || this.loaded !== l || r.labels.length !== l.info.width * l.info.height) return;
-      this.setCut(cutAt(l.tree, r.tau, l.finestNodes), r.labels, true);
-      this.ui.overlay.dataset["refined"] = "true";
+      if (r.tau !== this.tau() || this.segmentation() !== seg || r.labels.length !== seg.info.width * seg.info.height) return;
+      this.setCut(seg, cutAt(seg.tree, r.tau, seg.finestNodes), r.labels, "refined");
       console.debug(`[diffcut] PAMR refinement at τ = ${tau.toFixed(2)}: ${r.ms.toFixed(0)} ms`);
     } catch (e) {
       // A superseded refinement (τ moved, a new image) is expected; anything else is shown.
@@ -660,23 +610,23 @@ export class App {
     }
   }
 
-  private setCut(cut: Cut, labels: Uint32Array, exact: boolean): void {
-    const l = this.loaded;
-    if (!l) return;
-    this.cut = cut;
-    this.labels = labels;
-    this.ui.overlay.dataset["labels"] = exact ? "exact" : "live";
-    this.ui.overlay.dataset["refined"] = "false";
-    this.colours = coloursForKeys(
-      cut.segmentNodes.map((n) => l.keys[n] ?? 0),
+  /** Shows `seg` with `labels` (of kind `kind`) for the tree cut at τ. */
+  private setCut(seg: Segmentation, cut: Cut, labels: Uint32Array, kind: LabelKind): void {
+    const colours = coloursForKeys(
+      cut.segmentNodes.map((n) => seg.keys[n] ?? 0),
       this.palette,
     );
+    this.screen = { kind: "shown", seg, labels: { cut, labels, kind, colours } };
+    const attributes = labelAttributes(kind);
+    this.ui.overlay.dataset["labels"] = attributes.labels;
+    this.ui.overlay.dataset["refined"] = attributes.refined;
     this.ui.segmentCount.value = String(cut.segments);
     this.hovered = -1;
     this.ui.hoverInfo.textContent = "";
     this.redraw();
     this.drawTreeView();
-    if (this.detail) this.drawDetail(this.detail);
+    const detail = shownDetail(this.view);
+    if (detail) this.drawDetail(detail);
   }
 
   // --- drawing ------------------------------------------------------------------------------------
@@ -691,40 +641,52 @@ export class App {
   }
 
   private redraw(): void {
-    const l = this.loaded;
     const ctx = this.ui.overlay.getContext("2d");
-    if (!l || !ctx) return;
-    if (this.view === "fiedler" && this.detail) {
-      const threshold = l.tree.nodes[this.detail.node]?.threshold ?? 0;
-      drawGridMap(ctx, l.photo, fiedlerRgba(this.detail.fiedler, threshold), l.tree.grid, this.opacity());
-      return;
+    if (this.screen.kind === "empty" || !ctx) return;
+    const { seg, labels } = this.screen;
+    const view = this.view;
+    switch (view.kind) {
+      case "fiedler": {
+        const detail = view.selection.detail;
+        const threshold = seg.tree.nodes[detail.node]?.threshold ?? 0;
+        drawGridMap(ctx, seg.photo, fiedlerRgba(detail.fiedler, threshold), seg.tree.grid, this.opacity());
+        return;
+      }
+      case "segments":
+        composeOverlay(
+          { width: seg.info.width, height: seg.info.height, photo: seg.photo.data, labels: labels.labels, colours: labels.colours, opacity: this.opacity(), highlight: this.hovered },
+          seg.frame.data,
+        );
+        ctx.putImageData(seg.frame, 0, 0);
+        return;
+      default:
+        unreachable(view);
     }
-    composeOverlay(
-      { width: l.info.width, height: l.info.height, photo: l.photo.data, labels: this.labels, colours: this.colours, opacity: this.opacity(), highlight: this.hovered },
-      this.frame.data,
-    );
-    ctx.putImageData(this.frame, 0, 0);
   }
 
   private drawTreeView(): void {
-    const l = this.loaded;
-    if (!l || !this.cut) return;
-    drawTree(this.ui.treeView, { tree: l.tree, cut: this.cut, colours: this.colours, selected: this.selected, hoveredSegment: this.hovered }, (node) => void this.selectNode(node));
+    if (this.screen.kind === "empty") return;
+    const { seg, labels } = this.screen;
+    drawTree(
+      this.ui.treeView,
+      { tree: seg.tree, cut: labels.cut, colours: labels.colours, selected: this.view.selection?.node ?? null, hoveredSegment: this.hovered },
+      (node) => void this.selectNode(node),
+    );
   }
 
   private hover(clientX: number, clientY: number): void {
-    const l = this.loaded;
-    if (!l || this.view !== "segments") return;
+    if (this.screen.kind === "empty" || this.view.kind !== "segments") return;
+    const { seg, labels } = this.screen;
     const p = pixelAt(this.ui.overlay, clientX, clientY);
-    this.setHovered(p ? (this.labels[p.y * l.info.width + p.x] ?? -1) : -1);
+    this.setHovered(p ? (labels.labels[p.y * seg.info.width + p.x] ?? -1) : -1);
   }
 
   private setHovered(segment: number): void {
     if (segment === this.hovered) return;
     this.hovered = segment;
-    const cut = this.cut;
-    if (segment >= 0 && cut) {
-      const share = (segmentSizes(this.labels, cut.segments)[segment] ?? 0) / Math.max(1, this.labels.length);
+    if (segment >= 0 && this.screen.kind === "shown") {
+      const { cut, labels } = this.screen.labels;
+      const share = (segmentSizes(labels, cut.segments)[segment] ?? 0) / Math.max(1, labels.length);
       const node = cut.segmentNodes[segment] ?? 0;
       this.ui.hoverInfo.textContent = `segment ${segment + 1} of ${cut.segments} (tree node ${node}), ${(share * 100).toFixed(1)}% of the image`;
     } else {
@@ -738,14 +700,14 @@ export class App {
 
   private async selectNode(node: number): Promise<void> {
     const client = this.client;
-    if (!client || !this.loaded) return;
-    this.selected = node;
+    if (!client || this.screen.kind === "empty") return;
+    this.view = selectNode(this.view, node);
     this.drawTreeView();
     try {
       const r = await client.request({ type: "node", node });
-      if (this.selected !== r.node) return;
-      this.detail = r;
-      this.view = "fiedler";
+      const view = detailArrived(this.view, r);
+      if (view === null) return;
+      this.view = view;
       this.drawDetail(r);
       this.redraw();
     } catch (e) {
@@ -754,7 +716,7 @@ export class App {
   }
 
   private drawDetail(r: NodeDetail): void {
-    const l = this.loaded;
+    const l = this.segmentation();
     const n = l?.tree.nodes[r.node];
     if (!l || !n || n.ncut === null || n.threshold === null) return;
     const tau = this.tau();
@@ -769,9 +731,7 @@ export class App {
   }
 
   private showSegments(): void {
-    this.view = "segments";
-    this.detail = null;
-    this.selected = null;
+    this.view = SEGMENTS;
     this.ui.nodeDetail.hidden = true;
     this.redraw();
     this.drawTreeView();
@@ -781,7 +741,7 @@ export class App {
 
   private async downloadMask(): Promise<void> {
     const client = this.client;
-    const l = this.loaded;
+    const l = this.segmentation();
     if (!client || !l) return;
     try {
       const tau = this.tau();
@@ -794,7 +754,7 @@ export class App {
 
   private async downloadTree(): Promise<void> {
     const client = this.client;
-    const l = this.loaded;
+    const l = this.segmentation();
     if (!client || !l) return;
     try {
       const r = await client.request({ type: "tree-file" });

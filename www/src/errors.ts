@@ -41,3 +41,8 @@ export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message;
   return typeof e === "string" ? e : JSON.stringify(e);
 }
+
+/** The `default` of an exhaustive switch: a compile error where a case is missing, a throw if a value from outside the types arrives. */
+export function unreachable(x: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(x)}`);
+}

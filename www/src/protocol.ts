@@ -7,6 +7,7 @@
  * running load, which then ends with an `error` marked `cancelled`. Large arrays travel as
  * transferables.
  */
+import { unreachable } from "./errors";
 
 /** Where the segment tree is grown. */
 export type Backend = "webgpu" | "cpu";
@@ -265,6 +266,8 @@ export function transferables(msg: Response): Transferable[] {
     case "clear-model-cache-done":
     case "error":
       return [];
+    default:
+      return unreachable(msg);
   }
 }
 

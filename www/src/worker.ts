@@ -10,10 +10,10 @@
 import init, { DiffCut } from "../pkg/diffcut.js";
 import wasmUrl from "../pkg/diffcut_bg.wasm?url";
 import modelWasmUrl from "../pkg-model/diffcut_bg.wasm?url";
-import { messageOf } from "./errors";
+import { messageOf, unreachable } from "./errors";
 import { abortError, CACHE_NAME, fetchWithProgress, isAbort, loadFromPicked, loadFromUrl, type CacheLike, type LoadProgress, type LoadReport, type ModelSink } from "./model-fetch";
 import { laneOf, parseTreeJson, transferables } from "./protocol";
-import type { Backend, FromWorker, Lane, ModelSummary, Request, Response, ToWorker } from "./protocol";
+import type { Backend, FromWorker, Lane, ModelSummary, Request, Response, ResponseFor, ToWorker } from "./protocol";
 
 /** The part of `DedicatedWorkerGlobalScope` used here (the DOM and WebWorker libs cannot mix). */
 interface WorkerScope {
@@ -79,19 +79,6 @@ interface ModelModule {
   DiffCut: { create(preferGpu?: boolean | null): Promise<ModelDiffCut> };
 }
 
-let ready: Promise<unknown> | null = null;
-/** The light module's segmenter (colour features). */
-let light: DiffCut | null = null;
-/** The diffusion module's segmenter holding the loaded model. */
-let modelDc: ModelDiffCut | null = null;
-/** The segmenter of the image on screen. */
-let active: Segmenter | null = null;
-/** Whether the tree is grown on WebGPU (the `init` request's choice), for the diffusion module too. */
-let preferGpu = true;
-let modelModulePromise: Promise<ModelModule> | null = null;
-/** Model loads in progress, by request id (for `cancel`). */
-const loads = new Map<number, AbortController>();
-
 /** The parts of WebGPU's adapter info used here (TypeScript's DOM library has no WebGPU types). */
 interface GpuAdapterInfoLike {
   readonly vendor?: string;
@@ -124,63 +111,13 @@ async function softwareAdapter(): Promise<string | null> {
   }
 }
 
+/** A `backend` getter's value ("webgpu" or "cpu"; wasm-bindgen types it as a string) as the union. */
 function asBackend(s: string): Backend {
   return s === "webgpu" ? "webgpu" : "cpu";
 }
 
-function current(): Segmenter {
-  if (active === null) throw new Error("no image has been segmented yet");
-  return active;
-}
-
-/** Segmenters inside an `await` (a model load may replace one meanwhile: it must not be freed). */
-const inUse = new Set<Segmenter>();
-
-/** Frees `dc` unless something still uses it. */
-function release(dc: Segmenter | null): void {
-  if (dc !== null && dc !== light && dc !== modelDc && dc !== active && !inUse.has(dc)) dc.free();
-}
-
-function setActive(dc: Segmenter): void {
-  const before = active;
-  active = dc;
-  if (before !== dc) release(before);
-}
-
 /** How the diffusion module's download is named in the progress line. */
 const MODULE_FILE = "the diffusion module (wasm)";
-
-/**
- * The diffusion module, downloaded (with byte progress: it is tens of MB), imported and
- * instantiated on first use. The load that starts the download reports its progress and can
- * cancel it; a failed or cancelled download is tried again by the next load.
- */
-function modelModule(id: number, signal: AbortSignal): Promise<ModelModule> {
-  modelModulePromise ??= (async () => {
-    const post = (loaded: number, total: number | null): void => scope.postMessage({ type: "progress", id, loaded, total, file: MODULE_FILE, note: null }, []);
-    let last = 0;
-    const bytes = await fetchWithProgress(
-      (url, init) => fetch(url, init),
-      modelWasmUrl,
-      MODULE_FILE,
-      (loaded, total) => {
-        const now = performance.now();
-        if (loaded !== 0 && loaded !== total && now - last < 100) return;
-        last = now;
-        post(loaded, total);
-      },
-      signal,
-    );
-    const mod: ModelModule = await import("../pkg-model/diffcut.js");
-    await mod.default({ module_or_path: bytes });
-    return mod;
-  })().catch((e: unknown) => {
-    modelModulePromise = null; // a failed download can be retried
-    if (isAbort(e)) throw e;
-    throw new Error(`cannot load the diffusion module: ${messageOf(e)}`, { cause: e });
-  });
-  return modelModulePromise;
-}
 
 /** Cache Storage, where the worker has it (secure contexts only). */
 function openCache(): (() => Promise<CacheLike>) | null {
@@ -193,7 +130,7 @@ async function estimate(): Promise<{ quota?: number; usage?: number } | null> {
   return storage?.estimate ? storage.estimate() : null;
 }
 
-/** Posts progress, at most every 100 ms unless it ends a file or carries a note. */
+/** Posts progress of request `id`, at most every 100 ms unless it ends a file or carries a note. */
 function progressPoster(id: number): (p: LoadProgress) => void {
   let last = 0;
   return (p) => {
@@ -202,56 +139,6 @@ function progressPoster(id: number): (p: LoadProgress) => void {
     last = now;
     scope.postMessage({ type: "progress", id, loaded: p.loaded, total: p.total, file: p.file, note: p.note }, []);
   };
-}
-
-/**
- * Loads a model into a fresh segmenter of the diffusion module, which replaces the current
- * model only when everything succeeded: a failed or cancelled load leaves the old one in place.
- */
-async function loadModel(msg: Extract<Request, { type: "load-model" }>, signal: AbortSignal): Promise<ModelSummary> {
-  const t0 = performance.now();
-  const mod = await modelModule(msg.id, signal);
-  if (signal.aborted) throw abortError();
-  const dc = await mod.DiffCut.create(preferGpu);
-  try {
-    const sink: ModelSink = { begin: (m) => dc.modelBegin(m), add: (name, bytes) => dc.modelAddFile(name, bytes) };
-    const onProgress = progressPoster(msg.id);
-    const report: LoadReport =
-      msg.source.kind === "url"
-        ? await loadFromUrl({ manifestUrl: msg.source.url, fetch: (url, init) => fetch(url, init), openCache: openCache(), estimate, sink, onProgress, signal })
-        : await loadFromPicked({ picked: msg.source.files, sink, onProgress, signal });
-    if (signal.aborted) throw abortError();
-    const info = dc.modelFinish();
-    let model: ModelSummary;
-    try {
-      model = {
-        name: report.manifest.name,
-        licence: report.manifest.licence,
-        dtype: info.dtype,
-        sizes: Array.from(info.sizes),
-        size: info.size,
-        seed42Sizes: Array.from(info.seed42Sizes),
-        channels: info.channels,
-        weightBytes: info.weightBytes,
-        totalBytes: report.bytes,
-        files: report.files,
-        fromCache: report.fromCache,
-        cached: report.cached,
-        notes: report.notes,
-        ms: performance.now() - t0,
-      };
-    } finally {
-      info.free();
-    }
-    const old = modelDc;
-    modelDc = dc;
-    if (old !== null && old === active) old.modelUnload(); // its tree stays on screen; its model goes
-    release(old);
-    return model;
-  } catch (e) {
-    if (dc !== modelDc) dc.free();
-    throw e;
-  }
 }
 
 /** Empties the model cache; returns how many files and bytes it held. */
@@ -266,145 +153,287 @@ async function clearModelCache(): Promise<{ files: number; bytes: number }> {
   return { files: keys.length, bytes };
 }
 
-async function handle(msg: Request): Promise<Response> {
-  switch (msg.type) {
-    case "init": {
-      ready ??= init({ module_or_path: wasmUrl });
-      await ready;
-      const software = msg.device === "auto" ? await softwareAdapter() : null;
-      preferGpu = msg.device !== "cpu" && software === null;
-      const dc = await DiffCut.create(preferGpu);
-      const old = light;
-      light = dc;
-      release(old);
-      const note = software !== null ? `the WebGPU adapter is a software one (${software}), slower than the CPU path` : (dc.gpuNote ?? null);
-      return { type: "init-done", id: msg.id, backend: asBackend(dc.backend), adapter: dc.adapter ?? null, note };
+/**
+ * Everything the worker holds: the two modules' segmenters, which of them has the image on
+ * screen, the model loads in progress, and the two request queues. Owns the segmenters' wasm
+ * memory: a segmenter is freed once nothing refers to it (see {@link release}).
+ */
+class DiffCutWorker {
+  /** The light module's instantiation (once). */
+  private lightModule: Promise<unknown> | null = null;
+  /** The light module's segmenter (colour features); null before `init`. */
+  private light: DiffCut | null = null;
+  /** The diffusion module, downloaded and instantiated on the first model load (null: not yet, or that failed). */
+  private modelModule: Promise<ModelModule> | null = null;
+  /** The diffusion module's segmenter holding the loaded model. */
+  private modelDc: ModelDiffCut | null = null;
+  /** The segmenter of the image on screen. */
+  private active: Segmenter | null = null;
+  /** Segmenters inside an `await` (a model load may replace one meanwhile: it must not be freed). */
+  private readonly inUse = new Set<Segmenter>();
+  /** Whether the tree is grown on WebGPU (the `init` request's choice), for the diffusion module too. */
+  private preferGpu = true;
+  /** Model loads in progress, by request id (for `cancel`). */
+  private readonly loads = new Map<number, AbortController>();
+  /** Each lane's requests, handled one at a time, in order. */
+  private readonly queues: Record<Lane, Promise<void>> = { main: Promise.resolve(), model: Promise.resolve() };
+
+  /**
+   * Takes a message of the page. Requests are handled one at a time per lane, in order (the page
+   * sends one at a time per lane anyway): model loads run beside the segmenters, on a segmenter
+   * of their own until they succeed. A cancel acts at once on the load it names, which then
+   * answers with a `cancelled` error.
+   */
+  receive(msg: ToWorker): void {
+    if (msg.type === "cancel") {
+      this.loads.get(msg.id)?.abort();
+      return;
     }
-    case "segment": {
-      const { features, alpha, tauMax } = msg.params;
-      const bytes = new Uint8Array(msg.bytes);
-      let dc: Segmenter;
-      let running: Promise<SegmentInfoLike>;
-      if (features.kind === "color") {
-        if (light === null) throw new Error("the segmenter is not initialised yet");
-        dc = light;
-        running = light.segmentImage(bytes, features.grid, alpha, tauMax);
-      } else {
-        if (modelDc === null) throw new Error("no diffusion model is loaded");
-        dc = modelDc;
-        running = modelDc.segmentDiffusion(bytes, features.size, alpha, tauMax);
-      }
-      let info: SegmentInfoLike;
-      inUse.add(dc);
+    const lane = laneOf(msg.type);
+    this.queues[lane] = this.queues[lane].then(async () => {
+      let reply: Response;
       try {
-        info = await running;
-      } catch (e) {
-        inUse.delete(dc);
-        release(dc);
-        throw e;
+        reply = await this.handle(msg);
+      } catch (err) {
+        // A trap (a Rust panic, out of memory) leaves the wasm instance unusable.
+        const fatal = err instanceof WebAssembly.RuntimeError;
+        const message = messageOf(err);
+        reply = isAbort(err) && !fatal ? { type: "error", id: msg.id, message, fatal, cancelled: true } : { type: "error", id: msg.id, message, fatal };
       }
-      inUse.delete(dc);
-      // The segmenter that succeeded holds the image now (a failure keeps the previous one active
-      // and frees this one if a model load replaced it meanwhile).
-      setActive(dc);
-      try {
+      scope.postMessage(reply, transferables(reply));
+    });
+  }
+
+  private async handle(msg: Request): Promise<Response> {
+    switch (msg.type) {
+      case "init":
+        return this.init(msg);
+      case "segment":
+        return this.segment(msg);
+      case "labels": {
+        const dc = this.current();
         const t0 = performance.now();
-        const tree = parseTreeJson(dc.tree());
-        const finest = dc.pixelLabels(tauMax, info.width, info.height);
-        const labels = dc.pixelLabels(Math.min(msg.tau, tauMax), info.width, info.height);
-        const labelsMs = performance.now() - t0;
-        const rgba = new Uint8ClampedArray(dc.imageRgba().buffer);
+        const labels = dc.pixelLabels(msg.tau, dc.imageWidth, dc.imageHeight);
+        return { type: "labels-done", id: msg.id, tau: msg.tau, labels, ms: performance.now() - t0 };
+      }
+      case "refine": {
+        const dc = this.current();
+        const t0 = performance.now();
+        const labels = dc.refinedLabels(msg.tau);
+        return { type: "refine-done", id: msg.id, tau: msg.tau, labels, ms: performance.now() - t0 };
+      }
+      case "node": {
+        const dc = this.current();
         return {
-          type: "segment-done",
+          type: "node-done",
           id: msg.id,
-          info: {
-            width: info.width,
-            height: info.height,
-            features,
-            grid: info.grid,
-            nodes: info.nodes,
-            finestSegments: info.finestSegments,
-            backend: asBackend(info.backend),
-            note: info.note ?? null,
-            decodeMs: info.decodeMs,
-            featuresMs: info.featuresMs,
-            treeMs: info.treeMs,
-            labelsMs,
-          },
-          tree,
-          rgba,
-          finest,
-          labels,
-          tau: msg.tau,
+          node: msg.node,
+          fiedler: dc.fiedler(msg.node),
+          curve: dc.ncutCurve(msg.node),
+          thresholds: dc.cutThresholds(msg.node),
+        };
+      }
+      case "mask": {
+        const dc = this.current();
+        return { type: "mask-done", id: msg.id, png: dc.maskPng(msg.tau, dc.imageWidth, dc.imageHeight) };
+      }
+      case "tree-file":
+        return { type: "tree-file-done", id: msg.id, json: this.current().treeFile() };
+      case "load-model": {
+        const controller = new AbortController();
+        this.loads.set(msg.id, controller);
+        try {
+          return { type: "load-model-done", id: msg.id, model: await this.loadModel(msg, controller.signal) };
+        } finally {
+          this.loads.delete(msg.id);
+        }
+      }
+      case "clear-model-cache":
+        return { type: "clear-model-cache-done", id: msg.id, ...(await clearModelCache()) };
+      default:
+        return unreachable(msg);
+    }
+  }
+
+  private async init(msg: Extract<Request, { type: "init" }>): Promise<ResponseFor<"init">> {
+    this.lightModule ??= init({ module_or_path: wasmUrl });
+    await this.lightModule;
+    const software = msg.device === "auto" ? await softwareAdapter() : null;
+    this.preferGpu = msg.device !== "cpu" && software === null;
+    const dc = await DiffCut.create(this.preferGpu);
+    const old = this.light;
+    this.light = dc;
+    this.release(old);
+    const note = software !== null ? `the WebGPU adapter is a software one (${software}), slower than the CPU path` : (dc.gpuNote ?? null);
+    return { type: "init-done", id: msg.id, backend: asBackend(dc.backend), adapter: dc.adapter ?? null, note };
+  }
+
+  private async segment(msg: Extract<Request, { type: "segment" }>): Promise<ResponseFor<"segment">> {
+    const { features, alpha, tauMax } = msg.params;
+    const bytes = new Uint8Array(msg.bytes);
+    let dc: Segmenter;
+    let running: Promise<SegmentInfoLike>;
+    switch (features.kind) {
+      case "color":
+        if (this.light === null) throw new Error("the segmenter is not initialised yet");
+        dc = this.light;
+        running = this.light.segmentImage(bytes, features.grid, alpha, tauMax);
+        break;
+      case "diffusion":
+        if (this.modelDc === null) throw new Error("no diffusion model is loaded");
+        dc = this.modelDc;
+        running = this.modelDc.segmentDiffusion(bytes, features.size, alpha, tauMax);
+        break;
+      default:
+        return unreachable(features);
+    }
+    let info: SegmentInfoLike;
+    this.inUse.add(dc);
+    try {
+      info = await running;
+    } catch (e) {
+      this.inUse.delete(dc);
+      this.release(dc);
+      throw e;
+    }
+    this.inUse.delete(dc);
+    // The segmenter that succeeded holds the image now (a failure keeps the previous one active
+    // and frees this one if a model load replaced it meanwhile).
+    this.setActive(dc);
+    try {
+      const t0 = performance.now();
+      const tree = parseTreeJson(dc.tree());
+      const finest = dc.pixelLabels(tauMax, info.width, info.height);
+      const labels = dc.pixelLabels(Math.min(msg.tau, tauMax), info.width, info.height);
+      const labelsMs = performance.now() - t0;
+      const rgba = new Uint8ClampedArray(dc.imageRgba().buffer);
+      return {
+        type: "segment-done",
+        id: msg.id,
+        info: {
+          width: info.width,
+          height: info.height,
+          features,
+          grid: info.grid,
+          nodes: info.nodes,
+          finestSegments: info.finestSegments,
+          backend: asBackend(info.backend),
+          note: info.note ?? null,
+          decodeMs: info.decodeMs,
+          featuresMs: info.featuresMs,
+          treeMs: info.treeMs,
+          labelsMs,
+        },
+        tree,
+        rgba,
+        finest,
+        labels,
+        tau: msg.tau,
+      };
+    } finally {
+      info.free();
+    }
+  }
+
+  /**
+   * Loads a model into a fresh segmenter of the diffusion module, which replaces the current
+   * model only when everything succeeded: a failed or cancelled load leaves the old one in place.
+   */
+  private async loadModel(msg: Extract<Request, { type: "load-model" }>, signal: AbortSignal): Promise<ModelSummary> {
+    const t0 = performance.now();
+    const mod = await this.diffusionModule(msg.id, signal);
+    if (signal.aborted) throw abortError();
+    const dc = await mod.DiffCut.create(this.preferGpu);
+    try {
+      const sink: ModelSink = { begin: (m) => dc.modelBegin(m), add: (name, bytes) => dc.modelAddFile(name, bytes) };
+      const onProgress = progressPoster(msg.id);
+      const report: LoadReport =
+        msg.source.kind === "url"
+          ? await loadFromUrl({ manifestUrl: msg.source.url, fetch: (url, init) => fetch(url, init), openCache: openCache(), estimate, sink, onProgress, signal })
+          : await loadFromPicked({ picked: msg.source.files, sink, onProgress, signal });
+      if (signal.aborted) throw abortError();
+      const info = dc.modelFinish();
+      let model: ModelSummary;
+      try {
+        model = {
+          name: report.manifest.name,
+          licence: report.manifest.licence,
+          dtype: info.dtype,
+          sizes: Array.from(info.sizes),
+          size: info.size,
+          seed42Sizes: Array.from(info.seed42Sizes),
+          channels: info.channels,
+          weightBytes: info.weightBytes,
+          totalBytes: report.bytes,
+          files: report.files,
+          fromCache: report.fromCache,
+          cached: report.cached,
+          notes: report.notes,
+          ms: performance.now() - t0,
         };
       } finally {
         info.free();
       }
+      const old = this.modelDc;
+      this.modelDc = dc;
+      if (old !== null && old === this.active) old.modelUnload(); // its tree stays on screen; its model goes
+      this.release(old);
+      return model;
+    } catch (e) {
+      if (dc !== this.modelDc) dc.free();
+      throw e;
     }
-    case "labels": {
-      const dc = current();
-      const t0 = performance.now();
-      const labels = dc.pixelLabels(msg.tau, dc.imageWidth, dc.imageHeight);
-      return { type: "labels-done", id: msg.id, tau: msg.tau, labels, ms: performance.now() - t0 };
-    }
-    case "refine": {
-      const dc = current();
-      const t0 = performance.now();
-      const labels = dc.refinedLabels(msg.tau);
-      return { type: "refine-done", id: msg.id, tau: msg.tau, labels, ms: performance.now() - t0 };
-    }
-    case "node": {
-      const dc = current();
-      return {
-        type: "node-done",
-        id: msg.id,
-        node: msg.node,
-        fiedler: dc.fiedler(msg.node),
-        curve: dc.ncutCurve(msg.node),
-        thresholds: dc.cutThresholds(msg.node),
-      };
-    }
-    case "mask": {
-      const dc = current();
-      return { type: "mask-done", id: msg.id, png: dc.maskPng(msg.tau, dc.imageWidth, dc.imageHeight) };
-    }
-    case "tree-file":
-      return { type: "tree-file-done", id: msg.id, json: current().treeFile() };
-    case "load-model": {
-      const controller = new AbortController();
-      loads.set(msg.id, controller);
-      try {
-        return { type: "load-model-done", id: msg.id, model: await loadModel(msg, controller.signal) };
-      } finally {
-        loads.delete(msg.id);
-      }
-    }
-    case "clear-model-cache":
-      return { type: "clear-model-cache-done", id: msg.id, ...(await clearModelCache()) };
+  }
+
+  /**
+   * The diffusion module, downloaded (with byte progress: it is tens of MB), imported and
+   * instantiated on first use. The load that starts the download reports its progress and can
+   * cancel it; a failed or cancelled download is tried again by the next load.
+   */
+  private diffusionModule(id: number, signal: AbortSignal): Promise<ModelModule> {
+    this.modelModule ??= (async () => {
+      const post = (loaded: number, total: number | null): void => scope.postMessage({ type: "progress", id, loaded, total, file: MODULE_FILE, note: null }, []);
+      let last = 0;
+      const bytes = await fetchWithProgress(
+        (url, init) => fetch(url, init),
+        modelWasmUrl,
+        MODULE_FILE,
+        (loaded, total) => {
+          const now = performance.now();
+          if (loaded !== 0 && loaded !== total && now - last < 100) return;
+          last = now;
+          post(loaded, total);
+        },
+        signal,
+      );
+      const mod: ModelModule = await import("../pkg-model/diffcut.js");
+      await mod.default({ module_or_path: bytes });
+      return mod;
+    })().catch((e: unknown) => {
+      this.modelModule = null; // a failed download can be retried
+      if (isAbort(e)) throw e;
+      throw new Error(`cannot load the diffusion module: ${messageOf(e)}`, { cause: e });
+    });
+    return this.modelModule;
+  }
+
+  /** The segmenter of the image on screen. */
+  private current(): Segmenter {
+    if (this.active === null) throw new Error("no image has been segmented yet");
+    return this.active;
+  }
+
+  /** Frees `dc` unless something still uses it. */
+  private release(dc: Segmenter | null): void {
+    if (dc !== null && dc !== this.light && dc !== this.modelDc && dc !== this.active && !this.inUse.has(dc)) dc.free();
+  }
+
+  private setActive(dc: Segmenter): void {
+    const before = this.active;
+    this.active = dc;
+    if (before !== dc) this.release(before);
   }
 }
 
-// Requests are handled one at a time per lane, in order (the page sends one at a time per lane
-// anyway): model loads run beside the segmenters, on a segmenter of their own until they succeed.
-// A cancel acts at once on the load it names, which then answers with a `cancelled` error.
-const queues: Record<Lane, Promise<void>> = { main: Promise.resolve(), model: Promise.resolve() };
-scope.addEventListener("message", (e: MessageEvent<ToWorker>) => {
-  const msg = e.data;
-  if (msg.type === "cancel") {
-    loads.get(msg.id)?.abort();
-    return;
-  }
-  const lane = laneOf(msg.type);
-  queues[lane] = queues[lane].then(async () => {
-    let reply: Response;
-    try {
-      reply = await handle(msg);
-    } catch (err) {
-      // A trap (a Rust panic, out of memory) leaves the wasm instance unusable.
-      const fatal = err instanceof WebAssembly.RuntimeError;
-      const message = messageOf(err);
-      reply = isAbort(err) && !fatal ? { type: "error", id: msg.id, message, fatal, cancelled: true } : { type: "error", id: msg.id, message, fatal };
-    }
-    scope.postMessage(reply, transferables(reply));
-  });
-});
+const worker = new DiffCutWorker();
+scope.addEventListener("message", (e: MessageEvent<ToWorker>) => worker.receive(e.data));

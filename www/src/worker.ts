@@ -42,7 +42,8 @@ interface Segmenter {
   readonly imageWidth: number;
   readonly imageHeight: number;
   pixelLabels(tau: number, width: number, height: number): Uint32Array;
-  refinedLabels(tau: number): Uint32Array;
+  /** PAMR may run on the GPU, hence a promise. */
+  refinedLabels(tau: number): Promise<Uint32Array>;
   fiedler(node: number): Float32Array;
   ncutCurve(node: number): Float32Array;
   cutThresholds(node: number): Float32Array;
@@ -219,7 +220,7 @@ class DiffCutWorker {
       case "refine": {
         const dc = this.current();
         const t0 = performance.now();
-        const labels = dc.refinedLabels(msg.tau);
+        const labels = await dc.refinedLabels(msg.tau);
         return { type: "refine-done", id: msg.id, tau: msg.tau, labels, ms: performance.now() - t0 };
       }
       case "node": {

@@ -32,13 +32,13 @@ pub mod files;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod image_io;
+pub mod labels;
 #[cfg(feature = "model")]
 pub mod model;
 pub mod ncut;
 pub mod npy;
-pub mod labels;
-pub mod segmenter;
 pub mod refine;
+pub mod segmenter;
 pub mod synth;
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
 pub mod web;

@@ -394,7 +394,9 @@ async fn open_gpu() -> Result<crate::gpu::GpuContext> {
 
 #[cfg(not(feature = "gpu"))]
 async fn open_gpu() -> Result<std::convert::Infallible> {
-    Err(Error::Gpu("this build has no GPU path (built without the `gpu` feature)".into()))
+    Err(Error::Gpu(
+        "this build has no GPU path (built without the `gpu` feature)".into(),
+    ))
 }
 
 /// Where the features come from.
@@ -677,11 +679,15 @@ impl Segmentation {
     /// [`Error::InvalidParameter`] for an index outside the tree; [`Error::Tree`] for a node
     /// without a cut (fewer than 2 cells, or every cut alike).
     pub fn node(&self, node: u32) -> Result<(&TreeNode, &NodeCut)> {
-        let n = self.tree.nodes.get(node as usize).ok_or_else(|| Error::InvalidParameter {
-            name: "node",
-            expected: "an index into the tree's nodes",
-            got: format!("{node} (the tree has {} nodes)", self.tree.nodes.len()),
-        })?;
+        let n = self
+            .tree
+            .nodes
+            .get(node as usize)
+            .ok_or_else(|| Error::InvalidParameter {
+                name: "node",
+                expected: "an index into the tree's nodes",
+                got: format!("{node} (the tree has {} nodes)", self.tree.nodes.len()),
+            })?;
         let cut = n.cut.as_ref().ok_or_else(|| {
             Error::Tree(format!(
                 "node {node} has no cut (fewer than 2 cells, or every cut alike)"

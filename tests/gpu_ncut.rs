@@ -261,7 +261,11 @@ fn prefer_gpu_falls_back_to_the_cpu_and_says_why() {
     assert!(g.backend == Backend::Cpu);
     assert_eq!(labels(&g), cpu);
     assert_eq!(clone.backend(), Backend::Cpu);
-    assert!(clone.note().is_some_and(|n| n.contains("from now on")), "{:?}", clone.note());
+    assert!(
+        clone.note().is_some_and(|n| n.contains("from now on")),
+        "{:?}",
+        clone.note()
+    );
     assert!(matches!(
         pollster::block_on(strict.grow(f, &params)),
         Err(diffcut::Error::Gpu(_))

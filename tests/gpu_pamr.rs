@@ -57,7 +57,14 @@ fn compare(
     opts: PamrGpuOptions,
 ) -> (usize, usize) {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let gpu = pollster::block_on(pamr_gpu_with(ctx, ImageInput::Rgb8(img), &lm(labels, lw, lh, k), cfg, opts)).unwrap();
+    let gpu = pollster::block_on(pamr_gpu_with(
+        ctx,
+        ImageInput::Rgb8(img),
+        &lm(labels, lw, lh, k),
+        cfg,
+        opts,
+    ))
+    .unwrap();
     let mask = pamr_mask(img, &lm(labels, lw, lh, k), cfg).unwrap();
     let cpu_argmax = argmax_segments(&mask, k, w * h);
     let cpu_final = pamr(img, &lm(labels, lw, lh, k), cfg).unwrap().into_labels();
@@ -266,7 +273,13 @@ fn limits_and_bad_inputs_are_errors() {
     let small = PamrGpuOptions {
         max_binding: Some(32 * 24 * 4),
     };
-    match pollster::block_on(pamr_gpu_with(&ctx, ImageInput::Rgb8(&img), &lm(&labels, 4, 3, 3), &cfg, small)) {
+    match pollster::block_on(pamr_gpu_with(
+        &ctx,
+        ImageInput::Rgb8(&img),
+        &lm(&labels, 4, 3, 3),
+        &cfg,
+        small,
+    )) {
         Err(Error::GpuLimit { what, needed, limit }) => {
             assert!(what.contains("image"), "{what}");
             assert_eq!((needed, limit), (3 * 32 * 24 * 4, 32 * 24 * 4));
@@ -276,16 +289,27 @@ fn limits_and_bad_inputs_are_errors() {
     let three_planes = PamrGpuOptions {
         max_binding: Some(3 * 32 * 24 * 4),
     };
-    match pollster::block_on(pamr_gpu_with(&ctx, ImageInput::Rgb8(&img), &lm(&labels, 4, 3, 3), &cfg, three_planes)) {
+    match pollster::block_on(pamr_gpu_with(
+        &ctx,
+        ImageInput::Rgb8(&img),
+        &lm(&labels, 4, 3, 3),
+        &cfg,
+        three_planes,
+    )) {
         Err(Error::GpuLimit { what, .. }) => assert!(what.contains("mask"), "{what}"),
         other => panic!("expected GpuLimit, got {other:?}"),
     }
     let err = LabelMap::new(labels.clone(), 4, 3, 2).unwrap_err().to_string();
     assert!(err.contains("with 2 segments"), "{err}");
-    let err = pollster::block_on(pamr_gpu(&ctx, &img, &lm(&labels, 4, 3, 3), &PamrConfig {
+    let err = pollster::block_on(pamr_gpu(
+        &ctx,
+        &img,
+        &lm(&labels, 4, 3, 3),
+        &PamrConfig {
             iterations: 2,
             dilations: vec![0],
-        }))
+        },
+    ))
     .unwrap_err()
     .to_string();
     assert!(err.contains("dilations"), "{err}");

@@ -12,8 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use diffcut::image_io::{encode_rgb_png, load_image, resize_bilinear, write_png, RgbImage};
-use diffcut::npy;
 use diffcut::labels::LabelMap;
+use diffcut::npy;
 use diffcut::refine::pamr::{argmax_segments, median3x3, pamr, pamr_mask, PamrConfig};
 
 fn dir() -> PathBuf {
@@ -110,11 +110,7 @@ fn matches_the_numpy_reference() {
             iterations: 0,
             ..cfg.clone()
         };
-        let before = argmax_segments(
-            &pamr_mask(&img, &labels, &zero).unwrap(),
-            segments,
-            w * h,
-        );
+        let before = argmax_segments(&pamr_mask(&img, &labels, &zero).unwrap(), segments, w * h);
         assert!(
             before.iter().zip(&got_argmax).any(|(a, b)| a != b),
             "{name}: PAMR changed nothing"

@@ -82,7 +82,11 @@ fn refined_labels_are_pamr_at_the_working_size() {
     let coarse = seg.pixel_labels(0.5, Numbering::Mode, 1024, 512).unwrap();
     let want = pamr(&work, &coarse, &cfg).unwrap();
     assert_eq!(got, want.resized_nearest(2048, 1024).unwrap());
-    assert_eq!(got.labels()[2 * 2048 + 3], want.labels()[512 + 1], "pixel (3, 2) comes from (1, 1)");
+    assert_eq!(
+        got.labels()[2 * 2048 + 3],
+        want.labels()[1024 + 1],
+        "pixel (3, 2) comes from (1, 1)"
+    );
 }
 
 #[test]
@@ -117,7 +121,11 @@ fn questions_about_a_tree_name_what_is_wrong() {
     let segmenter = Segmenter::new(FeatureSource::Color { grid: 8 }, Compute::cpu());
     let seg = pollster::block_on(segmenter.segment(&img, &params(Mode::Official))).unwrap();
     // Beyond τ_max and outside (0, 2].
-    assert!(seg.cell_labels(0.95, Numbering::Mode).unwrap_err().to_string().contains("tau_max"));
+    assert!(seg
+        .cell_labels(0.95, Numbering::Mode)
+        .unwrap_err()
+        .to_string()
+        .contains("tau_max"));
     assert!(seg.cell_labels(0.0, Numbering::Leaves).is_err());
     // Too many pixels asked for.
     assert!(seg

@@ -403,8 +403,7 @@ fn run(cli: Cli) -> Result<()> {
             bar.finish_and_clear();
             println!("{}", outcome.summary());
             if let Some(f) = json {
-                let text =
-                    serde_json::to_string_pretty(&outcome.to_json()).map_err(|e| Error::Eval(e.to_string()))?;
+                let text = serde_json::to_string_pretty(&outcome.to_json()).map_err(|e| Error::Eval(e.to_string()))?;
                 files::write(&f, text.as_bytes())?;
             }
         }

@@ -189,10 +189,13 @@ pub async fn run(cfg: &EvalConfig, progress: &mut dyn FnMut(usize, usize)) -> Re
         let gt = eval_gt(&raw_gt, gw, gh);
         let file_name = s.name.replace(['/', '\\'], "_");
         let cache_file = cache_dir.as_ref().map(|d| d.join(format!("{file_name}.png")));
-        let from_cache = cache_file.as_ref().filter(|f| f.is_file()).and_then(|f| match load_label_png(f) {
-            Ok((w, h, v)) if w == side && h == side => Some(v.into_iter().map(u32::from).collect::<Vec<u32>>()),
-            _ => None,
-        });
+        let from_cache = cache_file
+            .as_ref()
+            .filter(|f| f.is_file())
+            .and_then(|f| match load_label_png(f) {
+                Ok((w, h, v)) if w == side && h == side => Some(v.into_iter().map(u32::from).collect::<Vec<u32>>()),
+                _ => None,
+            });
         let pred = match from_cache {
             Some(p) => {
                 cached += 1;
@@ -210,7 +213,9 @@ pub async fn run(cfg: &EvalConfig, progress: &mut dyn FnMut(usize, usize)) -> Re
                 }
                 let eval_img = eval_image(&img);
                 let feature_file = match features {
-                    FeatureKind::Diffusion => cache_dir.as_ref().map(|d| d.join("features").join(format!("{file_name}.npy"))),
+                    FeatureKind::Diffusion => cache_dir
+                        .as_ref()
+                        .map(|d| d.join("features").join(format!("{file_name}.npy"))),
                     FeatureKind::Color => None,
                 };
                 let f = image_features(&segmenter, &eval_img, feature_file.as_deref()).await?;

@@ -186,7 +186,10 @@ mod tests {
         // Labels ≥ K are refused by `LabelMap::new`; a map of another size and an empty output here.
         assert!(LabelMap::new(vec![0, 5], 2, 1, 2).is_err());
         let one_cell = LabelMap::new(vec![0], 1, 1, 2).unwrap();
-        assert!(assign(&grid, &one_cell, 4, 4).unwrap_err().to_string().contains("1×1 cell labels"));
+        assert!(assign(&grid, &one_cell, 4, 4)
+            .unwrap_err()
+            .to_string()
+            .contains("1×1 cell labels"));
         let two = LabelMap::new(vec![0, 1], 2, 1, 2).unwrap();
         assert!(assign(&grid, &two, 4, 0).is_err());
         assert_eq!(assign(&grid, &two, 4, 1).unwrap().width(), 4);

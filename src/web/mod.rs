@@ -116,7 +116,9 @@ impl DiffCut {
         console_error_panic_hook::set_once();
         let compute = if prefer_gpu.unwrap_or(true) {
             // PreferGpu never fails; the fallback keeps the page usable in any case.
-            Compute::open(DevicePolicy::PreferGpu).await.unwrap_or_else(|_| Compute::cpu())
+            Compute::open(DevicePolicy::PreferGpu)
+                .await
+                .unwrap_or_else(|_| Compute::cpu())
         } else {
             Compute::cpu()
         };
@@ -269,7 +271,12 @@ impl DiffCut {
     /// `JsError` for the synchronous exports.
     fn with_current<T>(&self, f: impl FnOnce(&Current) -> Result<T>) -> Result<T, JsError> {
         let inner = self.inner.borrow();
-        inner.current.as_deref().ok_or_else(no_image).and_then(f).map_err(js_error)
+        inner
+            .current
+            .as_deref()
+            .ok_or_else(no_image)
+            .and_then(f)
+            .map_err(js_error)
     }
 
     fn with_tree<T>(&self, f: impl FnOnce(&Segmentation) -> Result<T>) -> Result<T, JsError> {

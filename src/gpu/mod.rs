@@ -392,8 +392,10 @@ pub(crate) fn u32s(bytes: &[u8]) -> Vec<u32> {
 mod tests {
     use super::*;
 
-    /// Every kernel with the constants it takes from the host.
-    const KERNELS: [(&str, &[(&str, Shared)], &str); 4] = [
+    type Constants = &'static [(&'static str, Shared)];
+
+    /// Every kernel with the constants it takes from the host, and its WGSL body.
+    const KERNELS: [(&str, Constants, &str); 4] = [
         ("affinity", affinity::SHARED, affinity::WGSL),
         ("lanczos", lanczos::SHARED, lanczos::WGSL),
         ("sweep", sweep::SHARED, sweep::WGSL),

@@ -9,15 +9,22 @@
 //! | [`affinity`] | `W = minmax(X̂X̂ᵀ)^α`, zero rows | [`crate::ncut::affinity()`] |
 //! | [`lanczos`] | degrees, `D_S^-1/2 W_S D_S^-1/2 x` for every region of a level, Lanczos steps with full re-orthogonalisation, Ritz vectors | [`crate::ncut::lanczos`] |
 //! | [`sweep`] | sign flip, 100 thresholds, NCut of each, the best cut | [`crate::ncut::bipartition`] |
-//! | [`split`] | the next level's regions from the cuts | the children in [`crate::ncut::tree`] |
+//! | [`split`] | the next level's regions from the cuts | [`crate::ncut::split`] (the rule both trees follow) |
 //! | [`pamr`] | PAMR refinement: neighbour weights, propagation, argmax, 3×3 median | [`crate::refine::pamr()`] |
 //!
 //! [`tree`] drives them level by level with one readback per level (this level's Lanczos
 //! coefficients for the `f64` tridiagonal solve, with the previous level's decisions), and
 //! nothing created inside the Lanczos loop.
 //!
-//! [`GpuContext`] can own its device or take one from elsewhere (burn's wgpu device), so the
-//! diffusion model and these kernels share one GPU queue.
+//! Constants a kernel shares with the host (the 100 thresholds, the decision layout, workgroup
+//! sizes, …) are defined once in the kernel's `mod.rs` (`SHARED`) and prepended to its WGSL as
+//! `const` declarations (`prelude`); the `.wgsl` files use the names only.
+//!
+//! [`GpuContext::new`] opens its own wgpu device and queue. The diffusion model (`src/model/`)
+//! opens burn's wgpu device separately, so today the model and these kernels run on **two wgpu
+//! devices with two queues** (each on the adapter it picked). [`GpuContext::from_device`] can wrap
+//! any existing wgpu device — burn 0.22's `init_with_setup` returns its own (`WgpuSetup::{device,
+//! queue}`, the same wgpu version) — but nothing passes it one yet.
 
 pub mod affinity;
 pub mod lanczos;
@@ -31,6 +38,43 @@ use std::sync::{Arc, Mutex};
 use crate::{Error, Result};
 
 pub use tree::{segment_tree_gpu, GpuStats};
+
+/// A number a kernel shares with the host (or with the CPU path), defined once in Rust and handed
+/// to the kernel's WGSL as a `const` declaration prepended to its source ([`shader`]). The WGSL
+/// files use these names and never spell the numbers; `tests::kernels_spell_no_shared_number`
+/// checks that, and `tests::kernels_see_the_hosts_values` reads the values back from the GPU.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Shared {
+    /// `const NAME: u32 = …u;`
+    U32(u32),
+    /// `const NAME: f32 = …f;` (the shortest decimal that reads back as this `f32`).
+    F32(f32),
+    /// `const NAME = …;`, an abstract float: WGSL folds expressions of it in double precision
+    /// before rounding to `f32`, exactly as it would a literal (`1.0 - SIGN_TIE`).
+    Abstract(f64),
+}
+
+/// The WGSL `const` declarations of `consts`.
+pub(crate) fn prelude(consts: &[(&str, Shared)]) -> String {
+    let mut out = String::from("// Constants shared with the host, generated from Rust (gpu/mod.rs, `prelude`).\n");
+    for (name, value) in consts {
+        // `{:e}` prints the shortest decimal that parses back to the same value.
+        out += &match value {
+            Shared::U32(v) => format!("const {name}: u32 = {v}u;\n"),
+            Shared::F32(v) => format!("const {name}: f32 = {v:e}f;\n"),
+            Shared::Abstract(v) => format!("const {name} = {v:e};\n"),
+        };
+    }
+    out
+}
+
+/// Compiles a kernel: `consts` as WGSL declarations ([`prelude`]), then its `body`.
+pub(crate) fn shader(device: &wgpu::Device, label: &str, consts: &[(&str, Shared)], body: &str) -> wgpu::ShaderModule {
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(format!("{}{body}", prelude(consts)).into()),
+    })
+}
 
 /// Buffer usages of our storage buffers.
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -342,4 +386,160 @@ pub(crate) fn u32s(bytes: &[u8]) -> Vec<u32> {
         .chunks_exact(4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Constants = &'static [(&'static str, Shared)];
+
+    /// Every kernel with the constants it takes from the host, and its WGSL body.
+    const KERNELS: [(&str, Constants, &str); 4] = [
+        ("affinity", affinity::SHARED, affinity::WGSL),
+        ("lanczos", lanczos::SHARED, lanczos::WGSL),
+        ("sweep", sweep::SHARED, sweep::WGSL),
+        ("split", split::SHARED, split::WGSL),
+    ];
+
+    /// The numeric literals of WGSL `source` outside comments, as written.
+    fn literals(source: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for line in source.lines() {
+            let code = line.split("//").next().unwrap_or("");
+            let chars: Vec<char> = code.chars().collect();
+            let mut i = 0;
+            while i < chars.len() {
+                let starts =
+                    chars[i].is_ascii_digit() && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_'));
+                if !starts {
+                    i += 1;
+                    continue;
+                }
+                let mut j = i;
+                while j < chars.len() {
+                    let c = chars[j];
+                    let exponent_sign = (c == '-' || c == '+') && matches!(chars[j - 1], 'e' | 'E');
+                    if c.is_alphanumeric() || c == '.' || exponent_sign {
+                        j += 1;
+                    } else {
+                        break;
+                    }
+                }
+                out.push(chars[i..j].iter().collect());
+                i = j;
+            }
+        }
+        out
+    }
+
+    /// A literal's value, suffix dropped (`0x…` and other forms: `None`).
+    fn value(literal: &str) -> Option<f64> {
+        literal.trim_end_matches(['u', 'i', 'f', 'h']).parse().ok()
+    }
+
+    #[test]
+    fn kernels_spell_no_shared_number() {
+        for (name, shared, body) in KERNELS {
+            // Values that would betray a constant written out: each shared value, and the halves
+            // and predecessors the kernels derive from them (reduction strides, T − 1). Small
+            // integers (layout offsets, modes) are everywhere in index arithmetic and say nothing.
+            let mut stale: Vec<f64> = Vec::new();
+            for (cname, v) in shared {
+                assert!(
+                    !body.contains(&format!("const {cname}")),
+                    "{name}.wgsl declares {cname} itself; it comes from the host"
+                );
+                assert!(
+                    body.contains(cname),
+                    "{name}.wgsl does not use the shared constant {cname}"
+                );
+                match *v {
+                    Shared::U32(u) if u >= 8 => {
+                        stale.extend([f64::from(u), f64::from(u - 1), f64::from(u / 2)]);
+                    }
+                    Shared::U32(_) => {}
+                    Shared::F32(f) => stale.push(f64::from(f)),
+                    Shared::Abstract(f) => stale.push(f),
+                }
+            }
+            for lit in literals(body) {
+                let Some(v) = value(&lit) else { continue };
+                assert!(
+                    !stale.iter().any(|&s| (s - v).abs() <= 1e-6 * s.abs()),
+                    "{name}.wgsl spells {lit}, the value of a constant shared with the host"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_prelude_carries_rusts_values() {
+        let p = prelude(sweep::SHARED);
+        assert!(p.contains(&format!("const T: u32 = {}u;", crate::ncut::bipartition::THRESHOLDS)));
+        assert!(p.contains(&format!("const OUT: u32 = {}u;", sweep::OUT)));
+        assert!(p.contains("const SPAN = 9.9e-1;"));
+        assert!(p.contains("const SIGN_TIE = 1e-6;"));
+        // Every value reads back as itself through the decimal written.
+        for (_, shared, _) in KERNELS {
+            for line in prelude(shared).lines().skip(1) {
+                let (decl, lit) = line.trim_end_matches(';').split_once(" = ").unwrap();
+                let name = decl.trim_start_matches("const ").split(':').next().unwrap().trim();
+                let v = shared.iter().find(|(n, _)| *n == name).unwrap().1;
+                match v {
+                    Shared::U32(u) => assert_eq!(lit, format!("{u}u")),
+                    Shared::F32(f) => assert_eq!(lit.trim_end_matches('f').parse::<f32>().unwrap(), f),
+                    Shared::Abstract(f) => assert_eq!(lit.parse::<f64>().unwrap(), f),
+                }
+            }
+        }
+        // These replaced WGSL literals that were rounded through f64 (abstract floats): writing
+        // them as f32 literals must give the same bits.
+        assert_eq!(1e-6f64 as f32, lanczos::BREAKDOWN);
+        assert_eq!(3.0e38f64 as f32, sweep::NO_CUT);
+    }
+
+    /// Compiles a probe kernel over each kernel's prelude on the device and reads every constant
+    /// back: what the WGSL compiler made of the generated text is Rust's value (as `f32` for the
+    /// abstract floats, which is how the kernels use them).
+    #[test]
+    fn kernels_see_the_hosts_values() {
+        let ctx = pollster::block_on(GpuContext::new()).expect("a GPU adapter (lavapipe)");
+        for (name, shared, _) in KERNELS {
+            let mut body = String::from(
+                "@group(0) @binding(1) var<storage, read_write> o: array<u32>;\n\
+                 @compute @workgroup_size(1)\nfn probe() {\n",
+            );
+            let mut want = Vec::new();
+            for (i, (cname, v)) in shared.iter().enumerate() {
+                let (expr, bits) = match *v {
+                    Shared::U32(u) => (cname.to_string(), u),
+                    Shared::F32(f) => (format!("bitcast<u32>({cname})"), f.to_bits()),
+                    Shared::Abstract(f) => (format!("bitcast<u32>(f32({cname}))"), (f as f32).to_bits()),
+                };
+                body += &format!("    o[{i}] = {expr};\n");
+                want.push(bits);
+            }
+            body += "}\n";
+            let module = shader(&ctx.device, name, shared, &body);
+            let kernel = Kernel::new(&ctx.device, &module, "probe", &[(1, Slot::ReadWrite)]);
+            let bytes = (want.len() * 4) as u64;
+            let o = ctx.storage("probe", bytes);
+            // The probe binds at 1 (binding 0 is reserved for parameters by `Kernel::bind`).
+            let group = kernel.bind(&ctx.device, &[(1, &o)], 0);
+            let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("probe readback"),
+                size: bytes.max(16),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut p = pass(&mut enc);
+                dispatch(&mut p, &kernel, &group, &[], (1, 1), &mut 0);
+            }
+            let back = pollster::block_on(ctx.read_back(enc, &staging, &[(&o, 0, bytes)])).unwrap();
+            assert_eq!(u32s(&back[0]), want, "{name}: the GPU's constants differ from Rust's");
+        }
+    }
 }

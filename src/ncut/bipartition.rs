@@ -19,10 +19,15 @@
 //!
 //! so one pass over `W` gives the NCut of every prefix, and each θ just looks up its prefix length.
 
+use std::ops::{Add, Div, Mul, Sub};
+
 use super::simd;
+use sealed::Sealed;
 
 /// Number of candidate thresholds (`recursive_normalized_cut.py:35-54`).
 pub const THRESHOLDS: usize = 100;
+/// The thresholds span `[SPAN·min y, SPAN·max y]` (`recursive_normalized_cut.py:35-54`).
+pub const SPAN: f64 = 0.99;
 
 /// The best 2-way cut of one sub-graph.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,18 +45,59 @@ pub struct Bipartition {
     pub thresholds: Vec<f64>,
 }
 
-/// `linspace(0.99·min y, 0.99·max y, 100)` as `torch.linspace` computes it.
-pub fn thresholds(y: &[f64]) -> Vec<f64> {
-    let lo = 0.99 * y.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = 0.99 * y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let step = (hi - lo) / (THRESHOLDS - 1) as f64;
+/// The float a rule runs in: `f64` on the CPU, `f32` where it must equal the GPU's arithmetic bit
+/// for bit (the GPU tree's mirror of `sweep.wgsl` and `split.wgsl`). Sealed: only these two.
+pub trait Real:
+    Copy + PartialOrd + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> + Sealed
+{
+    const INFINITY: Self;
+    const NEG_INFINITY: Self;
+    fn min(self, other: Self) -> Self;
+    fn max(self, other: Self) -> Self;
+    /// `v` rounded to `Self` (exact for the small integers used here; `0.99` rounds to the same
+    /// `f32` as the literal `0.99f32`, tested below).
+    fn of(v: f64) -> Self;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+macro_rules! real {
+    ($t:ty) => {
+        impl Real for $t {
+            const INFINITY: Self = <$t>::INFINITY;
+            const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
+            fn min(self, other: Self) -> Self {
+                <$t>::min(self, other)
+            }
+            fn max(self, other: Self) -> Self {
+                <$t>::max(self, other)
+            }
+            fn of(v: f64) -> Self {
+                v as $t
+            }
+        }
+    };
+}
+real!(f32);
+real!(f64);
+
+/// `linspace(0.99·min y, 0.99·max y, 100)` as `torch.linspace` computes it, in `y`'s precision
+/// (`f32` is what `sweep.wgsl` computes).
+pub fn thresholds<F: Real>(y: &[F]) -> Vec<F> {
+    let lo = F::of(SPAN) * y.iter().copied().fold(F::INFINITY, F::min);
+    let hi = F::of(SPAN) * y.iter().copied().fold(F::NEG_INFINITY, F::max);
+    let step = (hi - lo) / F::of((THRESHOLDS - 1) as f64);
     // torch.linspace fills the second half from the end, so both endpoints are exact.
     (0..THRESHOLDS)
         .map(|t| {
             if t < THRESHOLDS / 2 {
-                lo + step * t as f64
+                lo + step * F::of(t as f64)
             } else {
-                hi - step * (THRESHOLDS - 1 - t) as f64
+                hi - step * F::of((THRESHOLDS - 1 - t) as f64)
             }
         })
         .collect()
@@ -169,6 +215,28 @@ mod tests {
         let min = b.curve.iter().cloned().fold(f64::INFINITY, f64::min);
         assert_eq!(b.ncut, min);
         assert!((ncut_direct(&w, n, &b.in_a) - b.ncut).abs() < 1e-6);
+    }
+
+    #[test]
+    fn f32_thresholds_are_the_gpus_arithmetic() {
+        // What `sweep.wgsl` computes, written out in f32 literals: the generic version must equal
+        // it bit for bit (the GPU tree reports these thresholds).
+        assert_eq!(SPAN as f32, 0.99f32);
+        let y: Vec<f32> = (0..37).map(|i| ((i as f32) * 0.37).sin() * 1e-2).collect();
+        let lo = 0.99f32 * y.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = 0.99f32 * y.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let step = (hi - lo) / 99.0f32;
+        let want: Vec<f32> = (0..100)
+            .map(|t| {
+                if t < 50 {
+                    lo + step * t as f32
+                } else {
+                    hi - step * (99 - t) as f32
+                }
+            })
+            .collect();
+        let got = thresholds(&y);
+        assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]

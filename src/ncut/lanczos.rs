@@ -48,6 +48,10 @@ pub struct Fiedler {
     pub iterations: usize,
 }
 
+/// Magnitudes within this relative distance of the largest count as tied in the sign flip (see
+/// [`fiedler`]); `sweep.wgsl` uses the same.
+pub const SIGN_TIE: f64 = 1e-6;
+
 /// SplitMix64: the fixed start-vector sequence.
 fn splitmix(i: u64) -> f64 {
     let mut z = i
@@ -169,7 +173,7 @@ pub fn fiedler(w: &[f32], d: &[f64], opts: LanczosOptions) -> Option<Fiedler> {
     // (torch.argmax). Exact ties are common — a 2-node region has y = (c, −c) when its degrees are
     // equal — so magnitudes within our solver's accuracy of the maximum count as tied.
     let ymax = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let imax = y.iter().position(|v| v.abs() >= ymax * (1.0 - 1e-6)).unwrap_or(0);
+    let imax = y.iter().position(|v| v.abs() >= ymax * (1.0 - SIGN_TIE)).unwrap_or(0);
     if y[imax] < 0.0 {
         y.iter_mut().for_each(|v| *v = -*v);
     }

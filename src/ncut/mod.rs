@@ -3,6 +3,7 @@
 //!
 //! Three layers, as in scikit-image's `graph` module:
 //! - the algorithm: [`tree`] grows the recursive 2-way cut as a segment tree, re-cut at any τ;
+//!   [`split`] is its rule for splitting a region, shared with the GPU tree;
 //! - math primitives: [`affinity`](mod@affinity) (`W = minmax(X̂X̂ᵀ)^α`), [`lanczos`] (Fiedler vector),
 //!   [`tridiag`] (its small eigenproblem), [`bipartition`] (the 100-threshold sweep);
 //! - hot loops: [`simd`].
@@ -14,6 +15,7 @@ pub mod bipartition;
 pub mod dense;
 pub mod lanczos;
 pub mod simd;
+pub mod split;
 pub mod tree;
 pub mod tridiag;
 

@@ -21,8 +21,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::affinity::Affinity;
-use super::bipartition::{best_cut, Bipartition};
+use super::bipartition::best_cut;
 use super::lanczos::{fiedler, LanczosOptions};
+use super::split::split;
 use crate::{Error, Result};
 
 /// Faithful to the official code, or the clean algorithm it intends (see the module docs).
@@ -146,7 +147,7 @@ impl Builder<'_> {
         (w, d)
     }
 
-    fn cut(&self, cells: &[u32]) -> Option<(NodeCut, Bipartition)> {
+    fn cut(&self, cells: &[u32]) -> Option<NodeCut> {
         if cells.len() < 2 || self.aff.constant {
             return None;
         }
@@ -162,10 +163,10 @@ impl Builder<'_> {
             threshold: b.threshold,
             fiedler: f.y,
             curve: b.curve.iter().map(|&v| v.is_finite().then_some(v)).collect(),
-            thresholds: b.thresholds.clone(),
+            thresholds: b.thresholds,
             lanczos_steps: f.iterations,
         };
-        Some((cut, b))
+        Some(cut)
     }
 
     /// Grows the subtree of one region; node indices in the result are local (root = 0).
@@ -178,29 +179,17 @@ impl Builder<'_> {
             cut: None,
             children: None,
         };
-        let Some((cut, b)) = found else { return vec![root] };
-        let accept = cut.ncut < self.opts.tau_max;
+        let Some(cut) = found else { return vec![root] };
+        let halves = split(
+            &root.cells,
+            &cut.fiedler,
+            cut.threshold,
+            cut.ncut,
+            self.opts.tau_max,
+            &self.excluded,
+        );
         root.cut = Some(cut);
-        if !accept {
-            return vec![root];
-        }
-        let keep = |&(&c, _): &(&u32, &bool)| !self.excluded[c as usize];
-        let a: Vec<u32> = root
-            .cells
-            .iter()
-            .zip(&b.in_a)
-            .filter(keep)
-            .filter(|(_, &s)| s)
-            .map(|(&c, _)| c)
-            .collect();
-        let r: Vec<u32> = root
-            .cells
-            .iter()
-            .zip(&b.in_a)
-            .filter(keep)
-            .filter(|(_, &s)| !s)
-            .map(|(&c, _)| c)
-            .collect();
+        let Some([a, r]) = halves else { return vec![root] };
         let big = root.cells.len() >= 128;
         let (left, right) = join(big, || self.grow(a, depth + 1), || self.grow(r, depth + 1));
         let (l0, r0) = (1u32, 1 + left.len() as u32);

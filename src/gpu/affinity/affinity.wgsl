@@ -1,8 +1,8 @@
 // The DiffCut affinity W = minmax(X̂ X̂ᵀ)^α on the GPU (spec §3), in four entry points:
 //
 //   normalize  X̂_i = X_i / max(‖X_i‖, 1e-12)          one workgroup (64) per token row
-//   gram       S = X̂ X̂ᵀ, 16×16 tiles, + min/max per tile  one workgroup (16×16) per tile
-//   minmax     lo = min S, hi = max S                   one workgroup (256)
+//   gram       S = X̂ X̂ᵀ, TILE² tiles, + min/max per tile  one workgroup (TILE×TILE) per tile
+//   minmax     lo = min S, hi = max S                   one workgroup (TILE_AREA)
 //   power      W = ((S − lo) / (hi − lo))^α in place,    one thread per entry (2-D grid)
 //              and zero_row[i] = 1 if row i holds an exact 0
 //
@@ -16,6 +16,7 @@
 //
 // Every reduction runs in a fixed order, so results are identical run to run. S_ij and S_ji are
 // summed over k in the same order from the same products, so S is exactly symmetric.
+// TILE and TILE_AREA = TILE² are declared by the host in front of this file (affinity/mod.rs).
 // Limits: workgroups of ≤ 256 invocations, 2 KiB of workgroup memory.
 
 struct Params {
@@ -32,10 +33,10 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> minmax: array<f32>;
 @group(0) @binding(5) var<storage, read_write> zero_row: array<atomic<u32>>;
 
-var<workgroup> red: array<f32, 256>;
-var<workgroup> red2: array<f32, 256>;
-var<workgroup> ta: array<array<f32, 16>, 16>;
-var<workgroup> tb: array<array<f32, 16>, 16>;
+var<workgroup> red: array<f32, TILE_AREA>;
+var<workgroup> red2: array<f32, TILE_AREA>;
+var<workgroup> ta: array<array<f32, TILE>, TILE>;
+var<workgroup> tb: array<array<f32, TILE>, TILE>;
 
 @compute @workgroup_size(64)
 fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -59,23 +60,23 @@ fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     }
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(TILE, TILE)
 fn gram(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let n = params.n;
     let c = params.c;
-    let row = wid.y * 16u + l.y;   // i
-    let col = wid.x * 16u + l.x;   // j
+    let row = wid.y * TILE + l.y;   // i
+    let col = wid.x * TILE + l.x;   // j
     // Tile (ty, tx) loads rows i of the ty block and rows j of the tx block of X̂.
-    let arow = wid.y * 16u + l.y;
-    let brow = wid.x * 16u + l.y;
+    let arow = wid.y * TILE + l.y;
+    let brow = wid.x * TILE + l.y;
     var acc = 0.0;
-    for (var t = 0u; t < c; t += 16u) {
+    for (var t = 0u; t < c; t += TILE) {
         let k = t + l.x;
         ta[l.y][l.x] = select(0.0, x[arow * c + k], arow < n && k < c);
         tb[l.y][l.x] = select(0.0, x[brow * c + k], brow < n && k < c);
         workgroupBarrier();
-        for (var kk = 0u; kk < 16u; kk++) {
+        for (var kk = 0u; kk < TILE; kk++) {
             acc += ta[l.y][kk] * tb[l.x][kk];
         }
         workgroupBarrier();
@@ -85,7 +86,7 @@ fn gram(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
     red[lid] = select(3.4e38, acc, inside);
     red2[lid] = select(-3.4e38, acc, inside);
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    for (var stride = TILE_AREA / 2u; stride > 0u; stride >>= 1u) {
         if (lid < stride) {
             red[lid] = min(red[lid], red[lid + stride]);
             red2[lid] = max(red2[lid], red2[lid + stride]);
@@ -99,19 +100,19 @@ fn gram(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(TILE_AREA)
 fn reduce_minmax(@builtin(local_invocation_index) lid: u32) {
     let tiles = params.tiles_x * params.tiles_x;
     var lo = 3.4e38;
     var hi = -3.4e38;
-    for (var t = lid; t < tiles; t += 256u) {
+    for (var t = lid; t < tiles; t += TILE_AREA) {
         lo = min(lo, partial[2u * t]);
         hi = max(hi, partial[2u * t + 1u]);
     }
     red[lid] = lo;
     red2[lid] = hi;
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    for (var stride = TILE_AREA / 2u; stride > 0u; stride >>= 1u) {
         if (lid < stride) {
             red[lid] = min(red[lid], red[lid + stride]);
             red2[lid] = max(red2[lid], red2[lid + stride]);
@@ -137,7 +138,7 @@ fn pow_alpha(v: f32, alpha: f32) -> f32 {
     return pow(v, alpha);
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(TILE, TILE)
 fn power(@builtin(global_invocation_id) g: vec3<u32>) {
     let n = params.n;
     let i = g.y;

@@ -1,7 +1,21 @@
 //! `affinity.wgsl`: `W = minmax(X̂X̂ᵀ)^α` and the rows holding an exact zero, on the GPU.
 //! CPU reference: [`crate::ncut::affinity()`].
 
-use super::{dispatch, pass, Kernel, Slot};
+use super::{dispatch, pass, Kernel, Shared, Slot};
+
+/// Side of the square tiles of `gram` and `power` (their workgroups are TILE × TILE; the host
+/// sizes their grids in tiles).
+pub(crate) const TILE: u32 = 16;
+
+/// The constants `affinity.wgsl` takes from here.
+pub(crate) const SHARED: &[(&str, Shared)] = &[
+    ("TILE", Shared::U32(TILE)),
+    // Threads of `gram` (one per tile entry) and of `reduce_minmax`, which share its arrays.
+    ("TILE_AREA", Shared::U32(TILE * TILE)),
+];
+
+/// `affinity.wgsl` without its constants.
+pub(crate) const WGSL: &str = include_str!("affinity.wgsl");
 
 /// Uniform parameters of `affinity.wgsl` (16 bytes).
 #[repr(C)]
@@ -32,7 +46,7 @@ pub(crate) mod b {
 
 impl Kernels {
     pub fn new(device: &wgpu::Device) -> Self {
-        let module = device.create_shader_module(wgpu::include_wgsl!("affinity.wgsl"));
+        let module = super::shader(device, "affinity.wgsl", SHARED, WGSL);
         use Slot::{ParamsFixed as P, ReadWrite as RW};
         Self {
             normalize: Kernel::new(device, &module, "normalize", &[(b::PARAMS, P), (b::X, RW)]),
@@ -77,7 +91,7 @@ impl Groups {
             reduce: k.reduce.bind(device, buffers, size),
             power: k.power.bind(device, buffers, size),
             n,
-            tiles: n.div_ceil(16),
+            tiles: tiles(n),
         }
     }
 
@@ -93,7 +107,7 @@ impl Groups {
 
 /// `tiles_x` for an `n`-node problem.
 pub(crate) fn tiles(n: u32) -> u32 {
-    n.div_ceil(16)
+    n.div_ceil(TILE)
 }
 
 /// Computes `W` on the GPU and reads it back (for tests and tools; the tree never reads `W`).

@@ -2,7 +2,28 @@
 //! region of a tree level at once, Lanczos steps with full re-orthogonalisation, Ritz vectors.
 //! CPU reference: [`crate::ncut::lanczos`].
 
-use super::{dispatch, grid, pass, Kernel, Slot};
+use super::{dispatch, grid, pass, Kernel, Shared, Slot};
+
+/// Threads per workgroup of every entry point (the host sizes the per-position grids with it).
+pub(crate) const WG: u32 = 64;
+/// `finish` modes: normalise the vector only (`√d` and the start vector), or a Lanczos step j
+/// that also records α_j and β_j.
+pub(crate) const FINISH_NORMALISE: u32 = 0;
+pub(crate) const FINISH_STEP: u32 = 1;
+/// β at or below this (`f32` noise) means the Krylov space is exhausted: `finish` stores a zero
+/// vector and the host stops the tridiagonal problem there.
+pub(crate) const BREAKDOWN: f32 = 1e-6;
+
+/// The constants `lanczos.wgsl` takes from here.
+pub(crate) const SHARED: &[(&str, Shared)] = &[
+    ("WG", Shared::U32(WG)),
+    ("FINISH_NORMALISE", Shared::U32(FINISH_NORMALISE)),
+    ("FINISH_STEP", Shared::U32(FINISH_STEP)),
+    ("BREAKDOWN", Shared::F32(BREAKDOWN)),
+];
+
+/// `lanczos.wgsl` without its constants.
+pub(crate) const WGSL: &str = include_str!("lanczos.wgsl");
 
 /// Uniform parameters of `lanczos.wgsl`, one 256-byte slot per dispatch variant (dynamic offsets).
 #[repr(C)]
@@ -47,7 +68,7 @@ pub(crate) struct Kernels {
 
 impl Kernels {
     pub fn new(device: &wgpu::Device) -> Self {
-        let module = device.create_shader_module(wgpu::include_wgsl!("lanczos.wgsl"));
+        let module = super::shader(device, "lanczos.wgsl", SHARED, WGSL);
         use Slot::{Params as P, Read as R, ReadWrite as RW};
         Self {
             degrees: Kernel::new(
@@ -161,7 +182,7 @@ pub(crate) fn slots(n: u32, steps: u32, m: u32) -> Vec<Params> {
     let mut out = vec![
         Params {
             dst: 0,
-            mode: 0,
+            mode: FINISH_NORMALISE,
             ..base
         },
         Params {
@@ -176,7 +197,7 @@ pub(crate) fn slots(n: u32, steps: u32, m: u32) -> Vec<Params> {
         },
         Params {
             dst: 1,
-            mode: 0,
+            mode: FINISH_NORMALISE,
             ..base
         },
     ];
@@ -196,7 +217,7 @@ pub(crate) fn slots(n: u32, steps: u32, m: u32) -> Vec<Params> {
         out.push(Params {
             j,
             dst: j + 2,
-            mode: 1,
+            mode: FINISH_STEP,
             ..base
         });
     }
@@ -248,7 +269,7 @@ impl Groups {
         count: &mut u64,
     ) {
         let mut p = pass(e);
-        let per_pos = (grid(n_pos), grid(n_pos.div_ceil(64)));
+        let per_pos = (grid(n_pos), grid(n_pos.div_ceil(WG)));
         dispatch(&mut p, &k.degrees, &self.degrees, &off(slot::V1), per_pos.0, count);
         dispatch(&mut p, &k.finish, &self.finish, &off(slot::V1), (n_seg, 1), count);
         dispatch(&mut p, &k.start, &self.start, &off(slot::V1), per_pos.1, count);
@@ -283,7 +304,7 @@ impl Groups {
             &k.ritz,
             &self.ritz,
             &off(slot::ritz(m)),
-            grid(n_pos.div_ceil(64)),
+            grid(n_pos.div_ceil(WG)),
             count,
         );
     }

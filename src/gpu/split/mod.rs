@@ -1,7 +1,21 @@
 //! `split.wgsl`: the next level's layout from this level's cut decisions, on the GPU.
-//! CPU reference: the children that [`crate::ncut::tree`] and the mirror in [`super::tree`] make.
+//! CPU reference: [`crate::ncut::split`], the rule both trees follow.
 
-use super::{dispatch, pass, Kernel, Slot};
+use super::{dispatch, pass, sweep, Kernel, Shared, Slot};
+
+/// Threads per workgroup of `count` and `scatter`, one per segment (the host sizes the grid).
+pub(crate) const WG: u32 = 64;
+
+/// The constants `split.wgsl` takes from here: the layout of `sweep.wgsl`'s decisions it reads.
+pub(crate) const SHARED: &[(&str, Shared)] = &[
+    ("OUT", Shared::U32(sweep::OUT as u32)),
+    ("OUT_NCUT", Shared::U32(sweep::at::NCUT as u32)),
+    ("OUT_THETA", Shared::U32(sweep::at::THETA as u32)),
+    ("WG", Shared::U32(WG)),
+];
+
+/// `split.wgsl` without its constants.
+pub(crate) const WGSL: &str = include_str!("split.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
@@ -34,7 +48,7 @@ pub(crate) struct Kernels {
 
 impl Kernels {
     pub fn new(device: &wgpu::Device) -> Self {
-        let module = device.create_shader_module(wgpu::include_wgsl!("split.wgsl"));
+        let module = super::shader(device, "split.wgsl", SHARED, WGSL);
         use Slot::{ParamsFixed as P, Read as R, ReadWrite as RW};
         Self {
             count: Kernel::new(
@@ -95,7 +109,7 @@ impl Groups {
     /// Records the split of at most `n_seg` segments into the next level's layout.
     pub fn encode(&self, k: &Kernels, e: &mut wgpu::CommandEncoder, n_seg: u32, count: &mut u64) {
         let mut p = pass(e);
-        let groups = n_seg.div_ceil(64).max(1);
+        let groups = n_seg.div_ceil(WG).max(1);
         dispatch(&mut p, &k.count, &self.count, &[], (groups, 1), count);
         dispatch(&mut p, &k.scan, &self.scan, &[], (1, 1), count);
         dispatch(&mut p, &k.scatter, &self.scatter, &[], (groups, 1), count);

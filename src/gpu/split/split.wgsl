@@ -1,5 +1,5 @@
 // The next tree level's layout, made on the GPU from this level's decisions, so that a level costs
-// one readback (spec §4.3; the CPU mirrors the same rule in `tree.rs`).
+// one readback (spec §4.3). The rule is `ncut::split`, which `gpu/tree.rs` runs in f32 to mirror it.
 //
 //   count    per segment s: accepted = NCut_s < τ_max; side_p = 0 (y_p > θ*: the "1" side, B),
 //            1 (the rest), 2 (dropped: not accepted, or an excluded cell — the official
@@ -13,9 +13,11 @@
 // Bindings (group 0):
 //   params    uniform { tau_max: f32, use_excluded: u32 }
 //   ranges    [n_pos, n_seg, (start, len)…] u32 this level      y [n] f32 Fiedler vectors
-//   out       [n_seg·104] f32 decisions (ncut, t*, θ*, …)        excluded [n] u32 per cell
+//   out       [n_seg·OUT] f32 decisions (ncut, t*, θ*, …)        excluded [n] u32 per cell
 //   order     [n] u32 this level           side [n] u32            counts [2n] u32
 //   next      [n_pos', n_seg', (start, len)…] u32                 order2, seg2 [n] u32
+// The constants (OUT, OUT_NCUT, OUT_THETA: sweep.wgsl's output layout; WG) are declared by the host
+// in front of this file (split/mod.rs, SHARED).
 // Sequential loops in one thread per segment: the work is O(n) per level, nothing next to the
 // O(n²) Lanczos steps, and the order is trivially deterministic.
 
@@ -38,14 +40,14 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> order2: array<u32>;
 @group(0) @binding(10) var<storage, read_write> seg2: array<u32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn count(@builtin(global_invocation_id) g: vec3<u32>) {
     let s = g.x;
     if (s >= ranges[1]) { return; }
     let start = ranges[2u + 2u * s];
     let len = ranges[3u + 2u * s];
-    let ncut = out[104u * s];
-    let theta = out[104u * s + 2u];
+    let ncut = out[OUT * s + OUT_NCUT];
+    let theta = out[OUT * s + OUT_THETA];
     let accepted = ncut < params.tau_max;
     var a = 0u;
     var b = 0u;
@@ -82,7 +84,7 @@ fn scan() {
     next[1] = id;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn scatter(@builtin(global_invocation_id) g: vec3<u32>) {
     let s = g.x;
     if (s >= ranges[1]) { return; }

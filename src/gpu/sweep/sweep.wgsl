@@ -1,25 +1,25 @@
 // DiffCut's cut choice for every region of one tree level at once (spec §4.2), without moving W.
 //
-//   stats     sign flip (largest |y| positive, first position on ties within 1e-6), then
-//             θ_t = linspace(0.99·min y, 0.99·max y, 100)           one workgroup (64) per segment
+//   stats     sign flip (largest |y| positive, first position on ties within SIGN_TIE), then
+//             θ_t = linspace(SPAN·min y, SPAN·max y, T)         one workgroup (WG) per segment
 //   buckets   b_p = #{t : y_p > θ_t}: cell p is on the "1" side of thresholds t < b_p
 //                                                                   one thread per position
 //   rows      R[p][t] = Σ_{q ∈ S, b_q > t} W[p, q]   (p's association with A_t)
-//                                                                   one workgroup (128) per position
+//                                                                   one workgroup (WG_T) per position
 //   decide    assoc_t = Σ_{p: b_p > t} R[p][t], vol(A_t) = Σ_{p: b_p > t} d_p,
 //             NCut_t = cut/vol(A_t) + cut/vol(B_t), cut = vol(A_t) − assoc_t; the first minimum
-//                                                                   one workgroup (128) per segment
+//                                                                   one workgroup (WG_T) per segment
+//
+// The constants (T = 100 thresholds, the output layout OUT…, NO_CUT, SPAN, SIGN_TIE, the workgroup
+// sizes WG and WG_T ≥ T) are declared by the host in front of this file (sweep/mod.rs, SHARED).
 //
 // Bindings (group 0):
 //   params  uniform { n }                    w_aff [n, n] f32    order [n] u32   seg [n] u32
 //   ranges  [n_pos, n_seg, (start, len)…]     y [n] f32 (sign-flipped in place by `stats`)
-//   bucket  [n] u32                           r [n·100] f32       dis [n] f32 (D^-1/2)
-//   stats   [n_seg·4] f32: (lo, hi, 0, 0)     out [n_seg·104] f32: (ncut, t*, θ*, 0, curve[100])
+//   bucket  [n] u32                           r [n·T] f32         dis [n] f32 (D^-1/2)
+//   stats   [n_seg·4] f32: (lo, hi, 0, 0)     out [n_seg·OUT] f32: (ncut, t*, θ*, 0, curve[T])
 // Long sums are compensated (Kahan) and run in a fixed order: results are identical run to run.
 // Limits: ≤ 128 invocations per workgroup, ≤ 1 KiB of workgroup memory, ≤ 7 storage buffers.
-
-const T: u32 = 100u;
-const NO_CUT: f32 = 3.0e38;
 
 struct Params {
     n: u32,
@@ -40,10 +40,10 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(10) var<storage, read_write> out: array<f32>;
 
-var<workgroup> fa: array<f32, 128>;
-var<workgroup> ua: array<u32, 128>;
+var<workgroup> fa: array<f32, WG_T>;
+var<workgroup> ua: array<u32, WG_T>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn stats_kernel(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let s = wid.x;
     if (s >= ranges[1]) { return; }
@@ -51,10 +51,10 @@ fn stats_kernel(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let len = ranges[3u + 2u * s];
     // 1. max |y|
     var m = 0.0;
-    for (var t = lid; t < len; t += 64u) { m = max(m, abs(y[start + t])); }
+    for (var t = lid; t < len; t += WG) { m = max(m, abs(y[start + t])); }
     fa[lid] = m;
     workgroupBarrier();
-    for (var stride = 32u; stride > 0u; stride >>= 1u) {
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
         if (lid < stride) { fa[lid] = max(fa[lid], fa[lid + stride]); }
         workgroupBarrier();
     }
@@ -62,12 +62,12 @@ fn stats_kernel(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     workgroupBarrier();
     // 2. the first position whose |y| is within 1e-6 of it
     var first = 0xffffffffu;
-    for (var t = lid; t < len; t += 64u) {
-        if (abs(y[start + t]) >= ymax * (1.0 - 1e-6)) { first = min(first, t); }
+    for (var t = lid; t < len; t += WG) {
+        if (abs(y[start + t]) >= ymax * (1.0 - SIGN_TIE)) { first = min(first, t); }
     }
     ua[lid] = first;
     workgroupBarrier();
-    for (var stride = 32u; stride > 0u; stride >>= 1u) {
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
         if (lid < stride) { ua[lid] = min(ua[lid], ua[lid + stride]); }
         workgroupBarrier();
     }
@@ -76,25 +76,25 @@ fn stats_kernel(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     // 3. flip, then min and max
     var lo = 3.4e38;
     var hi = -3.4e38;
-    for (var t = lid; t < len; t += 64u) {
+    for (var t = lid; t < len; t += WG) {
         let v = y[start + t] * sign;
         y[start + t] = v;
         lo = min(lo, v);
         hi = max(hi, v);
     }
     fa[lid] = lo;
-    fa[64u + lid] = hi;
+    fa[WG + lid] = hi;
     workgroupBarrier();
-    for (var stride = 32u; stride > 0u; stride >>= 1u) {
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
         if (lid < stride) {
             fa[lid] = min(fa[lid], fa[lid + stride]);
-            fa[64u + lid] = max(fa[64u + lid], fa[64u + lid + stride]);
+            fa[WG + lid] = max(fa[WG + lid], fa[WG + lid + stride]);
         }
         workgroupBarrier();
     }
     if (lid == 0u) {
-        stats[4u * s] = 0.99 * fa[0];
-        stats[4u * s + 1u] = 0.99 * fa[64];
+        stats[4u * s] = SPAN * fa[0];
+        stats[4u * s + 1u] = SPAN * fa[WG];
     }
 }
 
@@ -107,9 +107,9 @@ fn theta(s: u32, t: u32) -> f32 {
     return hi - step * f32(T - 1u - t);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn buckets(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let p = g.y * nwg.x * 64u + g.x;
+    let p = g.y * nwg.x * WG + g.x;
     if (p >= ranges[0]) { return; }
     let s = seg[p];
     let v = y[p];
@@ -120,7 +120,7 @@ fn buckets(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups)
     bucket[p] = b;
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(WG_T)
 fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
     let p = wid.y * nwg.x + wid.x;
@@ -147,7 +147,7 @@ fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     r[p * T + t] = sum;
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(WG_T)
 fn decide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let s = wid.x;
     if (s >= ranges[1]) { return; }
@@ -184,13 +184,13 @@ fn decide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
             let cut = max(vol_a - assoc, 0.0);
             ncut = cut / vol_a + cut / vol_b;
         }
-        out[104u * s + 4u + t] = ncut;
+        out[OUT * s + OUT_CURVE + t] = ncut;
     }
     // The first minimum over t (torch.argmin): reduce (value, index) pairs.
     fa[t] = ncut;
     ua[t] = t;
     workgroupBarrier();
-    for (var stride = 64u; stride > 0u; stride >>= 1u) {
+    for (var stride = WG_T / 2u; stride > 0u; stride >>= 1u) {
         if (t < stride) {
             let o = t + stride;
             if (fa[o] < fa[t] || (fa[o] == fa[t] && ua[o] < ua[t])) {
@@ -201,9 +201,9 @@ fn decide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         workgroupBarrier();
     }
     if (t == 0u) {
-        out[104u * s] = fa[0];
-        out[104u * s + 1u] = f32(ua[0]);
-        out[104u * s + 2u] = theta(s, ua[0]);
-        out[104u * s + 3u] = 0.0;
+        out[OUT * s + OUT_NCUT] = fa[0];
+        out[OUT * s + OUT_T_STAR] = f32(ua[0]);
+        out[OUT * s + OUT_THETA] = theta(s, ua[0]);
+        out[OUT * s + OUT_THETA + 1u] = 0.0;
     }
 }

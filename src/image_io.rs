@@ -5,7 +5,7 @@
 //!   8-bit sRGB. Headers are checked against [`MAX_SIDE`] and [`MAX_PIXELS`] *before* any pixel
 //!   buffer is allocated, so a 40-byte file claiming 20000×20000 pixels costs nothing.
 //! - [`resize_bilinear`]: the resampling the official DiffCut code uses to squash every image to a
-//!   square (`F.interpolate(mode='bilinear', align_corners=False)`, spec §1.1).
+//!   square (`F.interpolate(mode='bilinear', align_corners=False)`, docs/ALGORITHM.md §1.1).
 //! - [`encode_mask_png`], [`encode_rgb_png`], [`write_png`]: label masks and pictures out.
 //! - [`overlay`]: segments painted over the photo for people to look at.
 

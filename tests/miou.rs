@@ -342,7 +342,7 @@ fn accumulator_is_an_optimal_matching_on_random_maps() {
     }
 }
 
-/// Spec §6.4 quirk: class 0 lies only inside cluster 0, which class 1 wins; class 0 is matched to
+/// docs/ALGORITHM.md §6.4 quirk: class 0 lies only inside cluster 0, which class 1 wins; class 0 is matched to
 /// cluster 1 (pure background) with no overlap, yet cluster 1 counts as "assigned" and is kept, and
 /// only cluster 2 is merged. Counts from `miou_reference.py` (scipy picks column 1 for class 0).
 /// Keeping only clusters that overlap their class would merge both (background TP 7, not 4).

@@ -202,7 +202,7 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-    /// Evaluate on a benchmark with DiffCut's protocol (spec §6): centre crop (side min(H, W) − 1),
+    /// Evaluate on a benchmark with DiffCut's protocol (docs/ALGORITHM.md §6): centre crop (side min(H, W) − 1),
     /// 1024 px image, features on the grid, recursive NCut, assignment at 128×128, the background
     /// merge for VOC / Context / COCO-Object, PAMR (eval preset), per-image Hungarian matching.
     ///
@@ -212,7 +212,7 @@ enum Command {
     ///
     /// Example: diffcut eval --dataset voc --root ~/data --model ssd-1b-q8 --cache cache/ --json voc.json
     Eval(EvalArgs),
-    /// Diffusion features of an image (spec §1–2): the VAE encoder, DDIM noise at t = 50, and the
+    /// Diffusion features of an image (docs/ALGORITHM.md §1–2): the VAE encoder, DDIM noise at t = 50, and the
     /// UNet down path up to DiffCut's hook, from a model folder made by models/convert.py.
     /// Writes float32 [h, w, C] on the hook's grid (S/32 for SSD-1B), ready for `diffcut ncut`.
     ///

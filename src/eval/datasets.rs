@@ -1,4 +1,4 @@
-//! Benchmark dataset readers and the per-image evaluation protocol (spec §6.1, §6.2, §6.4).
+//! Benchmark dataset readers and the per-image evaluation protocol (docs/ALGORITHM.md §6.1, §6.2, §6.4).
 //!
 //! Each reader lists the samples of one benchmark in its usual on-disk layout and maps the raw
 //! ground-truth values to the evaluation classes (`0..classes`, plus an ignore value). Only the
@@ -91,12 +91,12 @@ impl DatasetKind {
         }
     }
 
-    /// Whether the background merge of spec §6.4 applies (the background is class `classes − 1`).
+    /// Whether the background merge of docs/ALGORITHM.md §6.4 applies (the background is class `classes − 1`).
     pub fn background_merge(self) -> bool {
         matches!(self, Self::Voc | Self::Context | Self::CocoObject)
     }
 
-    /// The paper's DiffCut mIoU (SSD-1B, τ = 0.5, α = 10, PAMR; spec §6.7), in percent.
+    /// The paper's DiffCut mIoU (SSD-1B, τ = 0.5, α = 10, PAMR; docs/ALGORITHM.md §6.7), in percent.
     pub fn paper_miou(self) -> f64 {
         match self {
             Self::Voc => 65.2,
@@ -683,9 +683,9 @@ pub fn resize_nearest<T: Copy>(labels: &[T], w: usize, h: usize, out_w: usize, o
     out
 }
 
-/// Image side fed to the feature extractor (spec §6.2).
+/// Image side fed to the feature extractor (docs/ALGORITHM.md §6.2).
 pub const EVAL_IMAGE_SIDE: u32 = 1024;
-/// Side of predictions and metrics (spec §6.2).
+/// Side of predictions and metrics (docs/ALGORITHM.md §6.2).
 pub const EVAL_MASK_SIDE: usize = 128;
 
 /// The ground truth as evaluated: centre-cropped, nearest-resized to 1024, then to 128×128.
@@ -701,7 +701,7 @@ pub fn eval_image(img: &RgbImage) -> RgbImage {
     resize_bilinear(&center_crop_rgb(img), EVAL_IMAGE_SIDE, EVAL_IMAGE_SIDE)
 }
 
-/// Spec §6.4 steps 1–2 (before PAMR): [`crate::eval::miou::merge_unmatched`], then the labels
+/// docs/ALGORITHM.md §6.4 steps 1–2 (before PAMR): [`crate::eval::miou::merge_unmatched`], then the labels
 /// renumbered `0..k` by first appearance. Returns them and `k`.
 ///
 /// # Errors

@@ -1,7 +1,7 @@
 //! mIoU and pixel accuracy with per-image Hungarian matching: the official DiffCut protocol
-//! (`tools/utils.py:34-57` and `eval_diffcut.py:126-148`, spec §6.3-§6.4).
+//! (`tools/utils.py:34-57` and `eval_diffcut.py:126-148`, docs/ALGORITHM.md §6.3-§6.4).
 //!
-//! # Protocol (spec §6.3)
+//! # Protocol (docs/ALGORITHM.md §6.3)
 //! For every image, over its *valid* pixels (ground truth `< classes`; the ignore value is left
 //! out):
 //! 1. `hist[gt, pred]`, `classes` rows and `max(classes, max(pred) + 1)` columns, where `max(pred)`
@@ -15,7 +15,7 @@
 //! At the end `IoU_c = TP_c / (TP_c + FP_c + FN_c)` (undefined, `None`, when the denominator is
 //! 0), `mIoU` = mean of the defined IoUs (`np.nanmean`), pixel accuracy = `ΣTP / valid pixels`.
 //!
-//! # Background merge (spec §6.4, VOC / Context / COCO-Object), [`Protocol::background_merge`]
+//! # Background merge (docs/ALGORITHM.md §6.4, VOC / Context / COCO-Object), [`Protocol::background_merge`]
 //! The last class, `classes − 1`, is the background. Before the final matching above, each image's
 //! prediction is rewritten as the official code does: match on the object classes only
 //! (`classes − 1` rows; background and ignored pixels left out), keep the predicted clusters that
@@ -54,20 +54,20 @@ use crate::{Error, Result};
 pub const MAX_HIST_CELLS: usize = 1 << 26;
 
 /// What to evaluate: the number of classes, the ignore value, and whether to apply the official
-/// background merge (spec §6.4).
+/// background merge (docs/ALGORITHM.md §6.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Protocol {
     /// Ground-truth classes are `0..classes` (1 to 65536).
     pub classes: usize,
     /// Ground-truth value to leave out (e.g. 255); must be `≥ classes`.
     pub ignore: Option<u16>,
-    /// Spec §6.4: class `classes − 1` is the background, and predicted clusters not matched to an
+    /// docs/ALGORITHM.md §6.4: class `classes − 1` is the background, and predicted clusters not matched to an
     /// object class are merged before the final matching. Needs `classes ≥ 2`.
     pub background_merge: bool,
 }
 
 impl Protocol {
-    /// The plain protocol of spec §6.3 (no background merge).
+    /// The plain protocol of docs/ALGORITHM.md §6.3 (no background merge).
     pub fn new(classes: usize, ignore: Option<u16>) -> Self {
         Protocol {
             classes,
@@ -185,7 +185,7 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
-    /// The plain protocol (spec §6.3) with `classes` classes and an optional ignore value.
+    /// The plain protocol (docs/ALGORITHM.md §6.3) with `classes` classes and an optional ignore value.
     ///
     /// # Errors
     /// See [`Protocol::validate`].
@@ -315,7 +315,7 @@ impl Accumulator {
     }
 }
 
-/// The background merge of spec §6.4 (`eval_diffcut.py:126-139`), steps 1–2, for one image:
+/// The background merge of docs/ALGORITHM.md §6.4 (`eval_diffcut.py:126-139`), steps 1–2, for one image:
 /// Hungarian matching of the predicted clusters to the object classes `0..classes − 1` only (the
 /// background, class `classes − 1`, and the ignore value are `≥ classes − 1`, so `gt < classes − 1`
 /// leaves both out); the clusters that are the match of an object row with some pixel in a
@@ -543,7 +543,7 @@ fn decode_label_png(bytes: &[u8]) -> Result<(u32, u32, Vec<u16>)> {
     }
 }
 
-/// Evaluates the plain protocol (spec §6.3) over two directories of label PNGs paired by file name;
+/// Evaluates the plain protocol (docs/ALGORITHM.md §6.3) over two directories of label PNGs paired by file name;
 /// see [`evaluate_dirs_with`].
 pub fn evaluate_dirs(
     gt_dir: &Path,

@@ -1,4 +1,4 @@
-//! Evaluation: the official DiffCut metric (spec §6).
+//! Evaluation: the official DiffCut metric (docs/ALGORITHM.md §6).
 //!
 //! - [`miou`]: mIoU and pixel accuracy with per-image Hungarian matching (§6.3), optionally with
 //!   the background merge of VOC / Context / COCO-Object (§6.4); over label PNG directories

@@ -1,7 +1,7 @@
-//! `diffcut eval`: one benchmark through DiffCut's protocol (spec §6), image by image, through the
+//! `diffcut eval`: one benchmark through DiffCut's protocol (docs/ALGORITHM.md §6), image by image, through the
 //! front door ([`crate::segmenter`]), with a per-image cache so that a run resumes.
 //!
-//! Per image (spec §6.2, §6.4): centre crop, 1024×1024 image, features on the grid, recursive
+//! Per image (docs/ALGORITHM.md §6.2, §6.4): centre crop, 1024×1024 image, features on the grid, recursive
 //! NCut, concept assignment at 128×128, the ground-truth-informed background merge for VOC /
 //! Context / COCO-Object ([`merge_background`]), PAMR on the image resized to 128×128, then the
 //! per-image Hungarian matching ([`Accumulator`]). The merge runs before PAMR, so the accumulator

@@ -348,7 +348,7 @@ fn bilateral(desc: &mut [f32], grid: usize, range: f32, iterations: usize) {
 /// - Centring, `φ_i ← φ_i − mean_j φ_j`. Non-negative features would make every unrelated pair
 ///   sit at cosine ≈ 0 = the minimum; DiffCut's min-max then maps them all to 0, `0^α` is an
 ///   exact zero, and the official recursion drops every node with an exact zero in its affinity
-///   row below the root (spec §4, `ncut::tree` "zero-as-marker quirk") — hundreds of cells on a
+///   row below the root (docs/ALGORITHM.md §4, `ncut::tree` "zero-as-marker quirk") — hundreds of cells on a
 ///   photo. Centred, unrelated cells spread over negative cosines, only the most opposite pair
 ///   reaches the minimum, and typically 2–5 cells are dropped, as with diffusion features.
 ///

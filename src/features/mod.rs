@@ -1,7 +1,7 @@
 //! Weight-free patch features: the default feature extractor, with no download.
 //!
 //! DiffCut segments a `[h, w, C]` grid of patch features by recursive NCut on the affinity
-//! `W = minmax(cos)^α` (α = 10, spec §3). The paper's features come from a diffusion UNet; this
+//! `W = minmax(cos)^α` (α = 10, docs/ALGORITHM.md §3). The paper's features come from a diffusion UNet; this
 //! module gives the same pipeline something that works on any machine, in the browser, with no
 //! weights: [`color_features`], `[32, 32, 32]` by default.
 //!

@@ -395,11 +395,12 @@ mod tests {
     type Constants = &'static [(&'static str, Shared)];
 
     /// Every kernel with the constants it takes from the host, and its WGSL body.
-    const KERNELS: [(&str, Constants, &str); 4] = [
+    const KERNELS: [(&str, Constants, &str); 5] = [
         ("affinity", affinity::SHARED, affinity::WGSL),
         ("lanczos", lanczos::SHARED, lanczos::WGSL),
         ("sweep", sweep::SHARED, sweep::WGSL),
         ("split", split::SHARED, split::WGSL),
+        ("pamr", pamr::SHARED, pamr::WGSL),
     ];
 
     /// The numeric literals of WGSL `source` outside comments, as written.

@@ -1,4 +1,4 @@
-//! Diffusion features (spec §1–2): the SDXL VAE encoder and the SSD-1B UNet down path up to
+//! Diffusion features (docs/ALGORITHM.md §1–2): the SDXL VAE encoder and the SSD-1B UNet down path up to
 //! DiffCut's hook, in burn, loaded from a folder made by `models/convert.py` (models/FORMAT.md).
 //!
 //! ```text
@@ -33,7 +33,7 @@ use crate::image_io::source_taps;
 use crate::ncut::FeatureGrid;
 use crate::{Error, Result};
 
-/// The noise ε added to the latent (spec §1.3).
+/// The noise ε added to the latent (docs/ALGORITHM.md §1.3).
 #[derive(Debug, Clone)]
 pub enum Noise {
     /// ε = 0: the clean latent (not the official setting; for ablations and tests).
@@ -254,7 +254,7 @@ impl DiffusionModel {
         Ok(self.vae.encode(x))
     }
 
-    /// `√ᾱ·latent + √(1−ᾱ)·ε` (spec §1.3).
+    /// `√ᾱ·latent + √(1−ᾱ)·ε` (docs/ALGORITHM.md §1.3).
     pub fn add_noise(&self, latent: Tensor<4>, size: u32, noise: &Noise) -> Result<Tensor<4>> {
         let dims = latent.dims();
         let n = &self.config.noise;

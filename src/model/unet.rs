@@ -1,4 +1,4 @@
-//! The UNet's down path up to DiffCut's hook (spec §2): `conv_in` → `down_blocks[..h]` → in block
+//! The UNet's down path up to DiffCut's hook (docs/ALGORITHM.md §2): `conv_in` → `down_blocks[..h]` → in block
 //! h, resnets and attentions up to `attentions[a].transformer_blocks[t].attn1`, whose output (before
 //! the residual) is ẑ. The time/added embeddings and the text context are constants folded by
 //! convert.py: each ResNet adds a stored per-size bias, each cross-attention reads stored K/V.

@@ -1,5 +1,5 @@
 //! The SDXL VAE encoder (diffusers `AutoencoderKL.encoder` + `quant_conv`), returning the
-//! posterior mean × scaling factor (spec §1.2): deterministic, no sampling. The big early levels
+//! posterior mean × scaling factor (docs/ALGORITHM.md §1.2): deterministic, no sampling. The big early levels
 //! run on row bands (src/model/banded.rs) so that memory and storage bindings stay bounded.
 
 use burn::tensor::activation::silu;

@@ -1,4 +1,4 @@
-//! The DiffCut affinity matrix (spec §3, `recursive_normalized_cut.py:84-91`):
+//! The DiffCut affinity matrix (docs/ALGORITHM.md §3, `recursive_normalized_cut.py:84-91`):
 //!
 //! ```text
 //! x̂_i = x_i / max(‖x_i‖, 1e-12)            L2-normalised token features, X̂ ∈ R^{N×C}

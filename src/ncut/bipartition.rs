@@ -1,4 +1,4 @@
-//! Choosing the cut from the Fiedler vector (spec §4.2, `get_bipartition`).
+//! Choosing the cut from the Fiedler vector (docs/ALGORITHM.md §4.2, `get_bipartition`).
 //!
 //! DiffCut tries `K = 100` thresholds θ, linearly spaced over `[0.99·min y, 0.99·max y]`
 //! (inclusive), splits `A = {i : y_i > θ}` / `B = V \ A`, and keeps the θ with the smallest
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn two_nodes_split_when_2a_over_1_plus_a_is_small() {
-        // Spec §4.3: with self-loops a 2-node region has NCut 2a/(1+a).
+        // docs/ALGORITHM.md §4.3: with self-loops a 2-node region has NCut 2a/(1+a).
         let a = 0.25f32;
         let w = [1.0, a, a, 1.0];
         let d = [1.25, 1.25];

@@ -1,4 +1,4 @@
-//! The Fiedler vector of a sub-graph by Lanczos, matrix-free (spec §4.1).
+//! The Fiedler vector of a sub-graph by Lanczos, matrix-free (docs/ALGORITHM.md §4.1).
 //!
 //! Shi & Malik's relaxation asks for the second-smallest generalised eigenvector of
 //! `(D − W) y = λ D y`. With `u = D^{1/2} y` this is the second-smallest eigenvector of

@@ -1,5 +1,5 @@
 //! Recursive Normalized Cut (Shi & Malik 2000) as DiffCut uses it (Couairon et al. 2024, §3.2;
-//! spec §3–4).
+//! docs/ALGORITHM.md §3–4).
 //!
 //! Three layers, as in scikit-image's `graph` module:
 //! - the algorithm: [`tree`] grows the recursive 2-way cut as a segment tree, re-cut at any τ;

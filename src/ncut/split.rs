@@ -1,4 +1,4 @@
-//! The one rule for splitting a region (spec §4.3), followed by the CPU tree ([`super::tree`]) and
+//! The one rule for splitting a region (docs/ALGORITHM.md §4.3), followed by the CPU tree ([`super::tree`]) and
 //! mirrored by the GPU tree (`gpu::tree`, in `f32`, which `split.wgsl` also computes on the GPU).
 //!
 //! A region with best cut (NCut, θ) along its Fiedler vector `y` splits iff `NCut < τ_max`. Its

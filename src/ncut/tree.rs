@@ -1,4 +1,4 @@
-//! Recursive 2-way NCut as a **segment tree** (spec §4.3), so that τ can move instantly.
+//! Recursive 2-way NCut as a **segment tree** (docs/ALGORITHM.md §4.3), so that τ can move instantly.
 //!
 //! The official recursion splits a region iff its best NCut is `< τ` and recurses depth-first,
 //! the `y > θ` side first. Nothing about *how* a region splits depends on τ — only *whether* it
@@ -370,7 +370,7 @@ impl SegmentTree {
     }
 
     /// Per-cell labels at τ computed the way the official code assembles them
-    /// (`assemble_clusters`, spec §4.4): `acc += w·B_k; w = max(acc) + 1` **in `f32`**, labels =
+    /// (`assemble_clusters`, docs/ALGORITHM.md §4.4): `acc += w·B_k; w = max(acc) + 1` **in `f32`**, labels =
     /// ranks of the distinct values. In exact arithmetic this is one label per leaf; in `f32` the
     /// super-increasing weights pass 2^24 after a few dozen splits and distinct leaves can collide
     /// (and past 2^128 the sums overflow). Provided to reproduce official outputs bit for bit;

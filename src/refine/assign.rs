@@ -1,4 +1,4 @@
-//! High-resolution concept assignment (spec §5.1–5.2, `recursive_normalized_cut.py:156-170`).
+//! High-resolution concept assignment (docs/ALGORITHM.md §5.1–5.2, `recursive_normalized_cut.py:156-170`).
 //!
 //! ```text
 //! f̂(q)  = f(q) / ‖f(q)‖                      normalised features on the h×w grid

@@ -1,7 +1,7 @@
 //! From a coarse segmentation on the feature grid to a label per output pixel.
 //!
-//! - [`assign`](mod@assign): DiffCut's high-resolution concept assignment (spec §5.1–5.2).
-//! - [`pamr`](mod@pamr): PAMR refinement of a label map along the image's edges (spec §5.3).
+//! - [`assign`](mod@assign): DiffCut's high-resolution concept assignment (docs/ALGORITHM.md §5.1–5.2).
+//! - [`pamr`](mod@pamr): PAMR refinement of a label map along the image's edges (docs/ALGORITHM.md §5.3).
 
 pub mod assign;
 pub mod pamr;

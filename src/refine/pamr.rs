@@ -1,5 +1,5 @@
 //! PAMR, pixel-adaptive mask refinement (Araslanov & Roth, CVPR 2020), exactly as DiffCut runs it
-//! after the concept assignment (spec §5.3, `tools/pamr.py`, `eval_diffcut.py:90-95`).
+//! after the concept assignment (docs/ALGORITHM.md §5.3, `tools/pamr.py`, `eval_diffcut.py:90-95`).
 //!
 //! ```text
 //! x        image [3, H, W] in [0, 1] (u8 / 255, not normalised)

@@ -1,4 +1,4 @@
-// The DiffCut affinity W = minmax(X̂ X̂ᵀ)^α on the GPU (spec §3), in four entry points:
+// The DiffCut affinity W = minmax(X̂ X̂ᵀ)^α on the GPU (docs/ALGORITHM.md §3), in four entry points:
 //
 //   normalize  X̂_i = X_i / max(‖X_i‖, 1e-12)          one workgroup (64) per token row
 //   gram       S = X̂ X̂ᵀ, TILE² tiles, + min/max per tile  one workgroup (TILE×TILE) per tile

@@ -1,4 +1,4 @@
-// Lanczos for the Fiedler vectors of every region of one tree level at once (spec §4.1).
+// Lanczos for the Fiedler vectors of every region of one tree level at once (docs/ALGORITHM.md §4.1).
 //
 // Regions ("segments") are laid out contiguously: position p holds cell order[p] of segment
 // seg[p]; ranges = [n_pos, n_seg, start_0, len_0, start_1, len_1, ...], segment s owning positions

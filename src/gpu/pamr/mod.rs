@@ -1,4 +1,4 @@
-//! `pamr.wgsl`: PAMR refinement (spec §5.3) on the GPU. CPU reference: [`crate::refine::pamr()`].
+//! `pamr.wgsl`: PAMR refinement (docs/ALGORITHM.md §5.3) on the GPU. CPU reference: [`crate::refine::pamr()`].
 //!
 //! One call builds its buffers and bind groups once, records every pass into one command buffer
 //! and reads back once:
@@ -30,7 +30,7 @@
 //!
 //! The 3×3 median is a kernel too (9 reads per pixel), so only the labels come back.
 
-use super::{dispatch, grid, pass, u32s, GpuContext, Kernel, Slot};
+use super::{dispatch, grid, pass, u32s, GpuContext, Kernel, Shared, Slot};
 use crate::image_io::RgbImage;
 use crate::labels::LabelMap;
 use crate::refine::pamr::{ImageRef, PamrConfig, Prepared};
@@ -54,8 +54,14 @@ pub(crate) struct Params {
 
 /// Bytes between parameter slots (the WebGPU minimum uniform offset alignment).
 const SLOT: u64 = 256;
-/// Invocations per workgroup (`WG` in the shader).
-const WG: u32 = 64;
+/// Invocations per workgroup.
+pub(crate) const WG: u32 = 64;
+
+/// The constants `pamr.wgsl` takes from here.
+pub(crate) const SHARED: &[(&str, Shared)] = &[("WG", Shared::U32(WG))];
+
+/// `pamr.wgsl` without its constants.
+pub(crate) const WGSL: &str = include_str!("pamr.wgsl");
 
 /// Binding numbers of `pamr.wgsl`.
 pub(crate) mod b {
@@ -84,7 +90,7 @@ pub(crate) struct Kernels {
 
 impl Kernels {
     pub fn new(device: &wgpu::Device) -> Self {
-        let module = device.create_shader_module(wgpu::include_wgsl!("pamr.wgsl"));
+        let module = super::shader(device, "pamr.wgsl", SHARED, WGSL);
         use Slot::{Params as P, Read as R, ReadWrite as RW};
         Self {
             affinity: Kernel::new(

@@ -1,4 +1,4 @@
-// PAMR on the GPU (spec §5.3; CPU reference: src/refine/pamr.rs), in five entry points:
+// PAMR on the GPU (docs/ALGORITHM.md §5.3; CPU reference: src/refine/pamr.rs), in five entry points:
 //
 //   affinity   softmax weights of each pixel's P = 8·nd neighbours      one thread per pixel of a row band
 //   init       the one-hot labels resized bilinearly (align_corners)   one thread per pixel, a label chunk
@@ -27,7 +27,7 @@
 //
 // Arithmetic mirrors the CPU path term for term (same sums in the same order); only WGSL's
 // division/exp/sqrt accuracy and FMA contraction can differ in the last bits.
-// Limits: 64 invocations per workgroup, no workgroup memory, ≤ 4 storage buffers per entry point.
+// Limits: WG (64) invocations per workgroup, no workgroup memory, ≤ 4 storage buffers per entry point.
 
 struct Params {
     w: u32,
@@ -58,7 +58,6 @@ struct Params {
 @group(0) @binding(11) var<storage, read> arg_in: array<u32>;
 @group(0) @binding(12) var<storage, read_write> labels_out: array<u32>;
 
-const WG: u32 = 64u;
 
 fn thread_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * WG + lid;
@@ -120,7 +119,7 @@ fn logit(x: i32, y: i32, d: i32, t: u32, centre: vec3<f32>, den: vec3<f32>) -> f
     return a / 3.0;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn affinity(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
     let i = thread_index(wid, nwg, lid);
@@ -153,7 +152,7 @@ fn affinity(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn init(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = thread_index(wid, nwg, lid);
@@ -188,7 +187,7 @@ fn init(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn propagate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     let i = thread_index(wid, nwg, lid);
@@ -215,7 +214,7 @@ fn propagate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     dst[base + u32(y) * w + u32(x)] = acc;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let i = thread_index(wid, nwg, lid);
@@ -244,7 +243,7 @@ fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     arg[i] = l;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn median(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let i = thread_index(wid, nwg, lid);

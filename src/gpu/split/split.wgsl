@@ -1,5 +1,5 @@
 // The next tree level's layout, made on the GPU from this level's decisions, so that a level costs
-// one readback (spec §4.3). The rule is `ncut::split`, which `gpu/tree.rs` runs in f32 to mirror it.
+// one readback (docs/ALGORITHM.md §4.3). The rule is `ncut::split`, which `gpu/tree.rs` runs in f32 to mirror it.
 //
 //   count    per segment s: accepted = NCut_s < τ_max; side_p = 0 (y_p > θ*: the "1" side, B),
 //            1 (the rest), 2 (dropped: not accepted, or an excluded cell — the official

@@ -1,4 +1,4 @@
-// DiffCut's cut choice for every region of one tree level at once (spec §4.2), without moving W.
+// DiffCut's cut choice for every region of one tree level at once (docs/ALGORITHM.md §4.2), without moving W.
 //
 //   stats     sign flip (largest |y| positive, first position on ties within SIGN_TIE), then
 //             θ_t = linspace(SPAN·min y, SPAN·max y, T)         one workgroup (WG) per segment

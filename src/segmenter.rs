@@ -229,6 +229,9 @@ impl Compute {
         )
     }
 
+    // In a browser the GPU context is not `Send` (nor is anything else there); the `Arc` only
+    // shares the state between clones on the one thread.
+    #[allow(clippy::arc_with_non_send_sync)]
     fn with_state(policy: DevicePolicy, state: GpuState) -> Self {
         Self {
             policy,

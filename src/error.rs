@@ -38,6 +38,16 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// Work beyond a documented limit, refused before anything proportional to it is allocated:
+    /// e.g. a feature grid with more cells than the CPU's dense N×N affinity may hold.
+    #[error("{what} is {got}; the limit is {limit} ({reason})")]
+    TooLarge {
+        what: &'static str,
+        got: u64,
+        limit: u64,
+        reason: &'static str,
+    },
+
     /// An image could not be encoded (e.g. writing a PNG).
     #[error("cannot encode image: {0}")]
     ImageEncode(String),

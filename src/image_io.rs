@@ -49,6 +49,23 @@ const MAX_ALLOC: u64 = MAX_PIXELS * 8 + (64 << 20);
 /// - [`Error::ImageTooLarge`] when the header claims more than [`MAX_SIDE`] on a side or more
 ///   than [`MAX_PIXELS`] pixels; nothing proportional to the claimed size is allocated first.
 pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
+    decode_image_with(bytes, Exif::Apply)
+}
+
+/// Whether a decoder turns an image upright by its EXIF orientation tag.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Exif {
+    /// Upright, as a photo viewer shows it: what a person segmenting a photo expects.
+    #[default]
+    Apply,
+    /// The pixels as stored. The evaluation protocol reads images this way (the official code
+    /// opens them with PIL, which ignores the tag), so that they line up with their ground
+    /// truth, which is annotated on the stored pixels.
+    Ignore,
+}
+
+/// [`decode_image`], choosing whether the EXIF orientation is applied.
+pub fn decode_image_with(bytes: &[u8], exif: Exif) -> Result<RgbImage> {
     if bytes.is_empty() {
         return Err(Error::ImageDecode("the input is empty (0 bytes)".into()));
     }
@@ -76,9 +93,12 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
     let mut decoder = reader(bytes, format, decode_limits())
         .into_decoder()
         .map_err(|e| decode_error(e, format, Some((width, height))))?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = match exif {
+        Exif::Apply => decoder
+            .orientation()
+            .unwrap_or(image::metadata::Orientation::NoTransforms),
+        Exif::Ignore => image::metadata::Orientation::NoTransforms,
+    };
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e, format, Some((width, height))))?;
     img.apply_orientation(orientation);
     Ok(to_rgb8_over_white(img))
@@ -86,8 +106,13 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
 
 /// Reads and decodes an image file; see [`decode_image`]. Errors name the path.
 pub fn load_image(path: &Path) -> Result<RgbImage> {
+    load_image_with(path, Exif::Apply)
+}
+
+/// [`load_image`], choosing whether the EXIF orientation is applied.
+pub fn load_image_with(path: &Path, exif: Exif) -> Result<RgbImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    decode_image(&bytes).map_err(|e| match e {
+    decode_image_with(&bytes, exif).map_err(|e| match e {
         Error::ImageDecode(msg) => Error::ImageDecode(format!("{}: {msg}", path.display())),
         other => other,
     })
@@ -124,6 +149,20 @@ fn decode_limits() -> Limits {
     l.max_image_height = Some(MAX_SIDE);
     l.max_alloc = Some(MAX_ALLOC);
     l
+}
+
+/// [`Error::ImageTooLarge`] when `width × height` (of an image, or of labels asked for) is over
+/// [`MAX_PIXELS`]; `what` says whose size it is. Computed in `u64`, so it cannot wrap.
+pub fn check_pixels(width: usize, height: usize, what: &'static str) -> Result<()> {
+    if (width as u64).saturating_mul(height as u64) > MAX_PIXELS {
+        return Err(Error::ImageTooLarge {
+            width: width as u64,
+            height: height as u64,
+            max_pixels: MAX_PIXELS,
+            reason: what,
+        });
+    }
+    Ok(())
 }
 
 fn check_dimensions(width: u32, height: u32) -> Result<()> {
@@ -307,10 +346,10 @@ pub fn encode_rgb_png(img: &RgbImage) -> Result<Vec<u8>> {
     Ok(png)
 }
 
-/// Writes encoded bytes (a PNG from [`encode_mask_png`] / [`encode_rgb_png`]) to `path`;
-/// errors name the path.
+/// Writes encoded bytes (a PNG from [`encode_mask_png`] / [`encode_rgb_png`]) to `path`, whole or
+/// not at all ([`crate::files::write`]); errors name the path.
 pub fn write_png(path: &Path, png: &[u8]) -> Result<()> {
-    std::fs::write(path, png).map_err(|e| Error::io(path, e))
+    crate::files::write(path, png)
 }
 
 fn check_labels(labels: &[u32], width: u32, height: u32) -> Result<()> {

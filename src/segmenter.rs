@@ -21,7 +21,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::features::color_features;
-use crate::image_io::{resize_bilinear, RgbImage, MAX_PIXELS};
+use crate::image_io::{resize_bilinear, RgbImage};
 use crate::ncut::tree::check_tau;
 use crate::{Error, Result};
 
@@ -663,16 +663,8 @@ impl Segmentation {
     /// segment whose mean feature it matches best (bilinear on the grid's scores).
     ///
     /// # Errors
-    /// τ outside (0, τ_max]; a size of 0 or over [`MAX_PIXELS`].
+    /// τ outside (0, τ_max]; a size of 0 or over [`crate::image_io::MAX_PIXELS`].
     pub fn pixel_labels(&self, tau: f64, numbering: Numbering, width: usize, height: usize) -> Result<LabelMap> {
-        if (width as u64).saturating_mul(height as u64) > MAX_PIXELS {
-            return Err(Error::ImageTooLarge {
-                width: width as u64,
-                height: height as u64,
-                max_pixels: MAX_PIXELS,
-                reason: "labels asked for",
-            });
-        }
         crate::refine::assign(&self.features, &self.cell_labels(tau, numbering)?, width, height)
     }
 

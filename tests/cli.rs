@@ -117,6 +117,12 @@ fn ncut_rejects_bad_features() {
     let full = npy::encode_f32(&[3, 3, 4], &field(3, 3, 4));
     fails_with(&run("trunc.npy", &full[..full.len() - 3]), "truncated");
     fails_with(&run("text.npy", b"hello"), "not a .npy file");
+    // 256 KB asking for 65 536 cells: the dense affinity would need 16 GiB. Refused up front
+    // (it used to abort the process).
+    fails_with(
+        &run("big.npy", &npy::encode_f32(&[256, 256, 1], &field(256, 256, 1))),
+        "cell count is 65536; the limit is 16384",
+    );
     fails_with(
         &diffcut(&["ncut", "/nonexistent/f.npy", "--out", s(&out)]),
         "/nonexistent/f.npy",

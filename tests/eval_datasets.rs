@@ -7,6 +7,9 @@ use std::process::{Command, Output};
 use diffcut::eval::datasets::{Dataset, DatasetKind, DatasetOptions, IGNORE};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
+#[path = "common/exif.rs"]
+mod exif;
+
 const W: u32 = 40;
 const H: u32 = 30;
 
@@ -345,6 +348,41 @@ fn cli_eval_end_to_end_with_cache_resume() {
     let j = json(&out);
     assert_eq!(j["images"].as_u64(), Some(3));
     assert!((0.0..=1.0).contains(&j["miou"].as_f64().unwrap()));
+}
+
+/// Dataset images are read as stored, as the official code reads them: their ground truth is
+/// drawn on the stored pixels. A camera's EXIF rotation (here 90°, which swaps the sides) used to
+/// turn the image before scoring.
+#[test]
+fn cli_eval_ignores_exif_orientation() {
+    let t = tempfile::tempdir().unwrap();
+    let names = ["2007_000001", "2007_000002"];
+    let miou = |rotate: bool| {
+        let root = t.path().join(if rotate { "rotated" } else { "plain" });
+        let base = voc(&root, &names);
+        if rotate {
+            for n in names {
+                let f = base.join(format!("JPEGImages/{n}.jpg"));
+                let tagged = exif::with_orientation(&std::fs::read(&f).unwrap(), 6);
+                std::fs::write(&f, tagged).unwrap();
+            }
+        }
+        let out = root.join("report.json");
+        let o = diffcut(&[
+            "eval",
+            "--dataset",
+            "voc",
+            "--root",
+            root.to_str().unwrap(),
+            "--grid",
+            "8",
+            "--json",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        json(&out)["miou"].as_f64().unwrap()
+    };
+    assert_eq!(miou(true), miou(false));
 }
 
 #[test]

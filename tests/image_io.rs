@@ -5,9 +5,13 @@ use std::io::Cursor;
 use std::path::Path;
 
 use diffcut::image_io::{
-    decode_image, encode_mask_png, encode_rgb_png, load_image, overlay, palette, write_png, RgbImage, MAX_PIXELS,
+    decode_image, decode_image_with, encode_mask_png, encode_rgb_png, load_image, overlay, palette, write_png, Exif,
+    RgbImage, MAX_PIXELS,
 };
 use diffcut::Error;
+#[path = "common/exif.rs"]
+mod exif;
+
 use image::{ColorType, DynamicImage, ImageBuffer, ImageFormat, Luma, LumaA, Rgb, Rgba};
 
 /// Encodes any image buffer with the `image` crate.
@@ -266,26 +270,6 @@ fn rgba_is_composited_over_white() {
     );
 }
 
-/// APP1 segment holding a minimal little-endian EXIF block with one IFD0 entry:
-/// Orientation (0x0112), SHORT, count 1, value `orientation`.
-fn exif_app1(orientation: u16) -> Vec<u8> {
-    let mut tiff = b"II*\x00".to_vec();
-    tiff.extend_from_slice(&8u32.to_le_bytes()); // IFD0 offset
-    tiff.extend_from_slice(&1u16.to_le_bytes()); // one entry
-    tiff.extend_from_slice(&0x0112u16.to_le_bytes());
-    tiff.extend_from_slice(&3u16.to_le_bytes()); // SHORT
-    tiff.extend_from_slice(&1u32.to_le_bytes());
-    tiff.extend_from_slice(&orientation.to_le_bytes());
-    tiff.extend_from_slice(&[0, 0]); // value padding
-    tiff.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
-    let mut payload = b"Exif\x00\x00".to_vec();
-    payload.extend(tiff);
-    let mut seg = vec![0xFF, 0xE1];
-    seg.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
-    seg.extend(payload);
-    seg
-}
-
 /// A 64×32 JPEG, red in the top-left 32×16 quadrant and blue elsewhere, with an EXIF
 /// orientation inserted right after SOI.
 fn oriented_jpeg(orientation: u16) -> Vec<u8> {
@@ -296,12 +280,7 @@ fn oriented_jpeg(orientation: u16) -> Vec<u8> {
             Rgb([0, 0, 255])
         }
     });
-    let jpeg = encode(img, ImageFormat::Jpeg);
-    assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
-    let mut out = jpeg[..2].to_vec();
-    out.extend(exif_app1(orientation));
-    out.extend_from_slice(&jpeg[2..]);
-    out
+    exif::with_orientation(&encode(img, ImageFormat::Jpeg), orientation)
 }
 
 fn is_red(p: &Rgb<u8>) -> bool {
@@ -321,6 +300,14 @@ fn exif_orientation_6_rotates_clockwise() {
     assert!(is_red(upright.get_pixel(29, 2)), "{:?}", upright.get_pixel(29, 2));
     assert!(!is_red(upright.get_pixel(2, 2)), "{:?}", upright.get_pixel(2, 2));
     assert!(!is_red(upright.get_pixel(29, 61)));
+}
+
+#[test]
+fn exif_can_be_ignored_to_read_the_stored_pixels() {
+    let stored = decode_image_with(&oriented_jpeg(6), Exif::Ignore).unwrap();
+    assert_eq!(stored.dimensions(), (64, 32));
+    assert!(is_red(stored.get_pixel(2, 2)), "stored top-left is red");
+    assert_eq!(stored, decode_image(&oriented_jpeg(1)).unwrap());
 }
 
 #[test]

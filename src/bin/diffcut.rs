@@ -269,14 +269,31 @@ fn read_features(path: &Path) -> Result<FeatureGrid> {
     FeatureGrid::new(shape[0], shape[1], shape[2], data)
 }
 
-fn write_labels(path: &Path, [h, w]: [usize; 2], labels: &[u32]) -> Result<()> {
+/// Labels as the int32 `[h, w]` .npy the CLI writes.
+fn labels_npy([h, w]: [usize; 2], labels: &[u32]) -> Vec<u8> {
     let labels: Vec<i32> = labels.iter().map(|&l| l as i32).collect();
-    files::write(path, &npy::encode_i32(&[h, w], &labels))
+    npy::encode_i32(&[h, w], &labels)
 }
 
-fn write_tree(path: &Path, tree: &SegmentTree) -> Result<()> {
-    let json = serde_json::to_vec(tree).map_err(|e| Error::Tree(e.to_string()))?;
-    files::write(path, &json)
+fn tree_json(tree: &SegmentTree) -> Result<Vec<u8>> {
+    serde_json::to_vec(tree).map_err(|e| Error::Tree(e.to_string()))
+}
+
+/// The outputs of one command, written together at its end: all of them or, if one cannot be
+/// written, none (see `files::write_all`).
+#[derive(Default)]
+struct Outputs(Vec<(PathBuf, Vec<u8>)>);
+
+impl Outputs {
+    fn add(&mut self, path: &Path, bytes: Vec<u8>) -> &mut Self {
+        self.0.push((path.to_path_buf(), bytes));
+        self
+    }
+
+    fn write(&self) -> Result<()> {
+        let all: Vec<(&Path, &[u8])> = self.0.iter().map(|(p, b)| (p.as_path(), b.as_slice())).collect();
+        files::write_all(&all)
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -306,10 +323,12 @@ fn run(cli: Cli) -> Result<()> {
             let seg = pollster::block_on(compute.grow(f, &params))?;
             warn_if_merged(&seg, cut.tau);
             let labels = seg.cell_labels(cut.tau, Numbering::Mode)?;
-            write_labels(&out, seg.tree.grid, labels.labels())?;
+            let mut outputs = Outputs::default();
+            outputs.add(&out, labels_npy(seg.tree.grid, labels.labels()));
             if let Some(t) = tree {
-                write_tree(&t, &seg.tree)?;
+                outputs.add(&t, tree_json(&seg.tree)?);
             }
+            outputs.write()?;
             eprintln!("{} segments → {}", labels.segments(), out.display());
         }
         Command::Features { image, model, out } => {
@@ -348,14 +367,16 @@ fn run(cli: Cli) -> Result<()> {
                 "assigning pixels + PAMR"
             });
             let labels = pollster::block_on(segmenter.labels(&seg, &img, cut.tau, Numbering::Mode, refine))?;
-            files::write(&out, &labels.to_png()?)?;
+            let mut outputs = Outputs::default();
+            outputs.add(&out, labels.to_png()?);
             if let Some(p) = overlay_path {
                 let ov = overlay(&img, labels.labels(), labels.segments(), 0.55);
-                files::write(&p, &encode_rgb_png(&ov)?)?;
+                outputs.add(&p, encode_rgb_png(&ov)?);
             }
             if let Some(t) = tree {
-                write_tree(&t, &seg.tree)?;
+                outputs.add(&t, tree_json(&seg.tree)?);
             }
+            outputs.write()?;
             pb.finish_and_clear();
             warn_if_merged(&seg, cut.tau);
             eprintln!("{} segments → {}", labels.segments(), out.display());
@@ -413,7 +434,7 @@ fn run(cli: Cli) -> Result<()> {
                 serde_json::from_slice(&bytes).map_err(|e| Error::Tree(format!("{}: {e}", tree.display())))?;
             t.validate()?;
             let (labels, k) = t.labels_at(tau)?;
-            write_labels(&out, t.grid, &labels)?;
+            files::write(&out, &labels_npy(t.grid, &labels))?;
             eprintln!("{k} segments → {}", out.display());
         }
     }

@@ -15,7 +15,7 @@ use super::datasets::{
     eval_gt, eval_image, merge_background, renumber, Dataset, DatasetKind, DatasetOptions, EVAL_MASK_SIDE,
 };
 use super::miou::{load_label_png, Accumulator, MiouReport, Protocol};
-use crate::image_io::{load_image, resize_bilinear, RgbImage};
+use crate::image_io::{load_image_with, resize_bilinear, Exif, RgbImage};
 use crate::segmenter::{
     Compute, Device, FeatureGrid, FeatureSource, LabelMap, Mode, Numbering, Refine, SegmentParams, Segmenter,
 };
@@ -202,7 +202,8 @@ pub async fn run(cfg: &EvalConfig, progress: &mut dyn FnMut(usize, usize)) -> Re
                 p
             }
             None => {
-                let img = load_image(&s.image)?;
+                // As stored, like the official code: the ground truth is drawn on these pixels.
+                let img = load_image_with(&s.image, Exif::Ignore)?;
                 let (iw, ih) = img.dimensions();
                 if (iw, ih) != (gw, gh) {
                     return Err(Error::Eval(format!(

@@ -19,6 +19,7 @@ pub const DEFAULT_GRID: usize = 32;
 
 /// Largest accepted `grid` (128² = 16384 cells; the dense N×N affinity is then 1 GiB).
 pub const MAX_GRID: usize = 128;
+const _: () = assert!(MAX_GRID * MAX_GRID == crate::ncut::MAX_CELLS);
 
 /// Descriptor length: 3 colour + 3 texture.
 const Q: usize = 6;

@@ -269,6 +269,9 @@ impl GpuContext {
             .min(self.limits.max_buffer_size)
     }
 
+    /// [`Error::GpuLimit`] when `bytes` (from [`f32_bytes`], which cannot wrap) is beyond one
+    /// buffer. Every size is checked this way before the buffers are made, so that the `usize`
+    /// arithmetic that lays them out afterwards cannot wrap either, even on wasm32.
     pub(crate) fn check_size(&self, what: &'static str, bytes: u64) -> Result<()> {
         if bytes > self.max_buffer() {
             return Err(Error::GpuLimit {
@@ -386,6 +389,12 @@ pub(crate) fn u32s(bytes: &[u8]) -> Vec<u32> {
         .chunks_exact(4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
+}
+
+/// Bytes of a 32-bit array of shape `dims`, in `u64` and saturating: `[n, n]` for 65 536 cells
+/// would wrap a wasm32 `usize` to zero.
+pub(crate) fn f32_bytes(dims: &[usize]) -> u64 {
+    dims.iter().fold(4u64, |acc, &d| acc.saturating_mul(d as u64))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //! decisions of the deepest level. The affinity matrix never leaves the GPU. Buffers and bind
 //! groups are made once per problem and reused by every level and every Lanczos step.
 
-use super::{affinity, f32s, lanczos, split, sweep, u32s, GpuContext};
+use super::{affinity, f32_bytes, f32s, lanczos, split, sweep, u32s, GpuContext};
 use crate::ncut::bipartition::thresholds;
 use crate::ncut::split::split as split_region;
 use crate::ncut::tree::{check_tau, Mode, NodeCut, SegmentTree, TreeNode, TreeOptions};
@@ -198,10 +198,10 @@ impl<'a> Problem<'a> {
         let (n, c) = (features.cells(), features.c);
         let n32 = u32::try_from(n).map_err(|_| Error::InvalidFeatures(format!("{n} cells is too many")))?;
         let mu = STEPS as usize;
-        ctx.check_size("the N×N affinity matrix", mb(n * n))?;
-        ctx.check_size("the N×C feature matrix", mb(n * c))?;
-        ctx.check_size("the Lanczos basis", mb((mu + 2) * n))?;
-        ctx.check_size("the threshold sweep", mb(n * sweep::T))?;
+        ctx.check_size("the N×N affinity matrix", f32_bytes(&[n, n]))?;
+        ctx.check_size("the N×C feature matrix", f32_bytes(&[n, c]))?;
+        ctx.check_size("the Lanczos basis", f32_bytes(&[mu + 2, n]))?;
+        ctx.check_size("the threshold sweep", f32_bytes(&[n, sweep::T]))?;
 
         let slots = lanczos::slots(n32, STEPS, STEPS);
         let buf = Buffers::new(ctx, n, c, slots.len());

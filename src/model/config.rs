@@ -11,6 +11,11 @@ use crate::{Error, Result};
 /// The only `kind` this loader understands.
 pub const KIND: &str = "sdxl-encoder-slice";
 
+/// Largest input size S a model may list (and be run at): twice the paper's 1024. The S×S×3
+/// input, the noise and every band of the VAE then stay far inside a wasm32 address space, and
+/// no size arithmetic (`3·S·S`, `C·S·S`) can wrap a 32-bit `usize`.
+pub const MAX_SIZE: u32 = 2048;
+
 /// The whole `config.json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelConfig {
@@ -188,6 +193,14 @@ impl ModelConfig {
         }
         if self.sizes.is_empty() {
             return Err(bad("sizes is empty: no folded constants"));
+        }
+        if v.block_out_channels.len() > 8 || self.hook.down_block > 8 {
+            return Err(bad("more than 8 downsampling levels in the vae or before the hook"));
+        }
+        if let Some(s) = self.sizes.iter().find(|&&s| s > MAX_SIZE) {
+            return Err(bad(format!(
+                "size {s} is beyond the largest supported input size, {MAX_SIZE}"
+            )));
         }
         let factor = self.size_factor();
         if let Some(s) = self

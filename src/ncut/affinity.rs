@@ -33,6 +33,25 @@ impl Affinity {
     }
 }
 
+/// Most cells (tokens) a grid may have on the CPU path: 16 384 = 128², the largest colour grid.
+/// The dense `W` is then 1 GiB of `f32` (the recursion reads the root's rows in place and copies
+/// only smaller regions), within a wasm32 address space; 65 536 cells would need 16 GiB. The
+/// GPU path is bounded by its device's buffer limits instead ([`Error::GpuLimit`]).
+pub const MAX_CELLS: usize = 16_384;
+
+/// [`Error::TooLarge`] for a grid of more than [`MAX_CELLS`] cells.
+pub fn check_cells(n: usize) -> Result<()> {
+    if n > MAX_CELLS {
+        return Err(Error::TooLarge {
+            what: "the feature grid's cell count",
+            got: n as u64,
+            limit: MAX_CELLS as u64,
+            reason: "the dense N×N affinity on the CPU; use a smaller grid",
+        });
+    }
+    Ok(())
+}
+
 /// Checks an exponent α: finite and > 0.
 pub fn check_alpha(alpha: f32) -> Result<()> {
     if alpha.is_finite() && alpha > 0.0 {
@@ -49,10 +68,10 @@ pub fn check_alpha(alpha: f32) -> Result<()> {
 /// L2-normalises every row of `features` (`[n, c]` row-major) in place, as
 /// `torch.nn.functional.normalize(eps=1e-12)` does. Rejects non-finite values.
 pub fn l2_normalize_rows(features: &mut [f32], n: usize, c: usize) -> Result<()> {
-    if c == 0 || features.len() != n * c {
+    if c == 0 || n.checked_mul(c) != Some(features.len()) {
         return Err(Error::InvalidFeatures(format!(
             "expected {n}×{c} = {} values, got {}",
-            n * c,
+            n as u128 * c as u128,
             features.len()
         )));
     }
@@ -84,6 +103,7 @@ pub fn affinity(features: &[f32], n: usize, c: usize, alpha: f32) -> Result<Affi
     if n == 0 {
         return Err(Error::InvalidFeatures("the grid has no cells".into()));
     }
+    check_cells(n)?;
     let mut x = features.to_vec();
     l2_normalize_rows(&mut x, n, c)?;
     let (mut s, lo, hi) = gram(&x, n, c); // [n, n]

@@ -19,7 +19,7 @@ pub mod split;
 pub mod tree;
 pub mod tridiag;
 
-pub use affinity::{affinity, Affinity};
+pub use affinity::{affinity, check_cells, Affinity, MAX_CELLS};
 pub use tree::{check_tau, Mode, SegmentTree, TreeOptions, DEFAULT_TAU_MAX};
 
 use crate::{Error, Result};
@@ -41,10 +41,10 @@ impl FeatureGrid {
                 "shape [{h}, {w}, {c}] has a zero dimension"
             )));
         }
-        if data.len() != h * w * c {
+        if h.checked_mul(w).and_then(|n| n.checked_mul(c)) != Some(data.len()) {
             return Err(Error::InvalidFeatures(format!(
                 "shape [{h}, {w}, {c}] needs {} values, got {}",
-                h * w * c,
+                h as u128 * w as u128 * c as u128,
                 data.len()
             )));
         }

@@ -18,6 +18,8 @@
 //! reproduces this so that partitions match the official ones; [`Mode::Clean`] keeps every
 //! node in every sub-graph (a clean NCut). The difference is a handful of cells.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::affinity::Affinity;
@@ -131,20 +133,29 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    /// The sub-matrix `W_S` (`[n, n]`) of a region and its degrees `d = W_S·1`.
-    fn subgraph(&self, cells: &[u32]) -> (Vec<f32>, Vec<f64>) {
+    /// The sub-matrix `W_S` (`[n, n]`) of a region and its degrees `d = W_S·1`. The root's is
+    /// `W` itself, borrowed: a copy would double the peak memory of the largest grids.
+    fn subgraph(&self, cells: &[u32]) -> (Cow<'_, [f32]>, Vec<f64>) {
         let n = cells.len();
+        // Degrees in f64; a node with a zero row (only possible for a zero feature vector) is
+        // clamped so D^{-1/2} stays finite; it cannot pull a cut either way.
+        let degree = |row: &[f32]| row.iter().map(|&v| f64::from(v)).sum::<f64>().max(1e-30);
+        if n == self.aff.n {
+            // Only the root holds every cell (in order: `SegmentTree::build` starts from 0..n).
+            return (
+                Cow::Borrowed(&self.aff.w),
+                self.aff.w.chunks_exact(n).map(degree).collect(),
+            );
+        }
         let mut w = Vec::with_capacity(n * n);
         let mut d = Vec::with_capacity(n);
         for &i in cells {
             let row = self.aff.row(i as usize);
             let start = w.len();
             w.extend(cells.iter().map(|&j| row[j as usize]));
-            // Degrees in f64; a node with a zero row (only possible for a zero feature vector)
-            // is clamped so D^{-1/2} stays finite; it cannot pull a cut either way.
-            d.push(w[start..].iter().map(|&v| f64::from(v)).sum::<f64>().max(1e-30));
+            d.push(degree(&w[start..]));
         }
-        (w, d)
+        (Cow::Owned(w), d)
     }
 
     fn cut(&self, cells: &[u32]) -> Option<NodeCut> {
@@ -249,27 +260,77 @@ impl SegmentTree {
         })
     }
 
-    /// Checks a tree that came from outside (e.g. a JSON file): sizes, indices and structure, so
-    /// that re-cutting it cannot go out of bounds.
+    /// Checks a tree that came from outside (e.g. a JSON file) **as a tree**, so that re-cutting it
+    /// visits every node once and labels every cell exactly once:
+    /// - the root holds every cell of the grid, in order; every other node holds ascending cells
+    ///   inside the grid, and only a node of at least two cells has a cut;
+    /// - every non-root node is a child of exactly the node its `parent` names, one level deeper,
+    ///   and the two children of a node are two different, later nodes;
+    /// - the children of a node partition its cells (at the root, together with `dropped`);
+    /// - `dropped` is ascending without repeats (and empty in [`Mode::Clean`]);
+    /// - every value a re-cut or a view reads (NCut, threshold, Fiedler vector) is finite and
+    ///   sized to its node.
+    ///
+    /// A file that passes is then safe for [`SegmentTree::labels_at`] and friends: they are
+    /// O(nodes + cells).
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Tree(m));
-        let n = self.grid[0].saturating_mul(self.grid[1]);
+        let n = self.grid[0].checked_mul(self.grid[1]).unwrap_or(usize::MAX);
         let Some(root) = self.nodes.first() else {
             return bad("it has no nodes".into());
         };
         if root.cells.len() != n || root.cells.iter().enumerate().any(|(i, &c)| c as usize != i) {
             return bad(format!(
-                "the root must hold all {n} cells of the {}×{} grid in order",
-                self.grid[0], self.grid[1]
+                "the root must hold all {} cells of the {}×{} grid in order",
+                self.grid[0] as u128 * self.grid[1] as u128,
+                self.grid[0],
+                self.grid[1]
             ));
         }
+        if root.parent.is_some() || root.depth != 0 {
+            return bad("the root (node 0) must have no parent and depth 0".into());
+        }
         check_tau(self.tau_max).map_err(|e| Error::Tree(e.to_string()))?;
+        if !ascending(&self.dropped) || self.dropped.last().is_some_and(|&c| c as usize >= n) {
+            return bad("dropped cells must be ascending grid indices without repeats".into());
+        }
+        if self.mode == Mode::Clean && !self.dropped.is_empty() {
+            return bad("a clean-mode tree drops no cells".into());
+        }
         for (i, node) in self.nodes.iter().enumerate() {
-            if node.cells.windows(2).any(|p| p[0] >= p[1]) || node.cells.last().is_some_and(|&c| c as usize >= n) {
-                return bad(format!("node {i}: cells must be ascending grid indices"));
+            if !ascending(&node.cells) || node.cells.last().is_some_and(|&c| c as usize >= n) {
+                return bad(format!(
+                    "node {i}: cells must be ascending grid indices without repeats"
+                ));
+            }
+            // A child can be empty (at the root, a side made only of dropped cells); such a node
+            // is a leaf: a cut needs two cells.
+            if node.cells.len() < 2 && (node.cut.is_some() || node.children.is_some()) {
+                return bad(format!("node {i} has a cut but fewer than two cells"));
+            }
+            if i > 0 {
+                // Each non-root node is listed by exactly the parent it names: together with
+                // "children come later" below, every node is reached once from the root.
+                let listed = node.parent.is_some_and(|p| {
+                    self.nodes
+                        .get(p as usize)
+                        .and_then(|p| p.children)
+                        .is_some_and(|c| c.contains(&(i as u32)))
+                });
+                if !listed {
+                    return bad(format!("node {i} is not a child of the parent it names"));
+                }
+                let parent_depth = self.nodes[node.parent.unwrap() as usize].depth;
+                if parent_depth.checked_add(1) != Some(node.depth) {
+                    return bad(format!("node {i}: depth {} is not its parent's + 1", node.depth));
+                }
             }
             if let Some(cut) = &node.cut {
-                if cut.fiedler.len() != node.cells.len() || !cut.ncut.is_finite() {
+                if cut.fiedler.len() != node.cells.len()
+                    || !cut.ncut.is_finite()
+                    || !cut.threshold.is_finite()
+                    || cut.fiedler.iter().any(|y| !y.is_finite())
+                {
                     return bad(format!(
                         "node {i}: its cut does not match its {} cells",
                         node.cells.len()
@@ -282,26 +343,23 @@ impl SegmentTree {
                         && (c as usize) < self.nodes.len()
                         && self.nodes[c as usize].parent == Some(i as u32)
                 };
-                if !(ok(a) && ok(b)) || node.cut.is_none() {
+                if a == b || !(ok(a) && ok(b)) || node.cut.is_none() {
                     return bad(format!("node {i}: invalid children [{a}, {b}]"));
                 }
                 let (ca, cb) = (&self.nodes[a as usize].cells, &self.nodes[b as usize].cells);
-                let dropped_here = if i == 0 { self.dropped.len() } else { 0 };
-                if ca.iter().chain(cb).any(|c| node.cells.binary_search(c).is_err())
-                    || ca.iter().any(|c| cb.binary_search(c).is_ok())
-                    || ca.len() + cb.len() + dropped_here != node.cells.len()
-                    || (i == 0
-                        && self
-                            .dropped
-                            .iter()
-                            .any(|c| ca.binary_search(c).is_ok() || cb.binary_search(c).is_ok()))
+                let dropped: &[u32] = if i == 0 { &self.dropped } else { &[] };
+                // Three ascending, repeat-free sets inside the parent whose sizes add up to the
+                // parent's and that pairwise share nothing: a partition of it.
+                let inside = |c: &u32| node.cells.binary_search(c).is_ok();
+                if !(ca.iter().chain(cb).chain(dropped).all(inside)
+                    && ca.len() + cb.len() + dropped.len() == node.cells.len()
+                    && disjoint(ca, cb)
+                    && disjoint(ca, dropped)
+                    && disjoint(cb, dropped))
                 {
                     return bad(format!("node {i}: its children do not partition its cells"));
                 }
             }
-        }
-        if self.dropped.iter().any(|&c| c as usize >= n) {
-            return bad("a dropped cell is outside the grid".into());
         }
         Ok(())
     }
@@ -436,4 +494,22 @@ impl SegmentTree {
         debug_assert!(labels.iter().all(|&l| l != u32::MAX));
         Ok((labels, leaves.len()))
     }
+}
+
+/// Strictly ascending (so: no repeats).
+fn ascending(v: &[u32]) -> bool {
+    v.windows(2).all(|p| p[0] < p[1])
+}
+
+/// Do two ascending sets share nothing? A merge walk: O(|a| + |b|).
+fn disjoint(a: &[u32], b: &[u32]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return false,
+        }
+    }
+    true
 }

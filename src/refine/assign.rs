@@ -12,6 +12,7 @@
 //! upsampling `C`-dimensional features to every pixel (`H·W·K·C`). Same numbers up to rounding,
 //! and 1280/4 times less work at C = 1280.
 
+use crate::image_io::check_pixels;
 use crate::labels::LabelMap;
 use crate::ncut::{affinity::l2_normalize_rows, simd, FeatureGrid};
 use crate::{Error, Result};
@@ -39,6 +40,7 @@ pub fn assign(features: &FeatureGrid, cells: &LabelMap, out_w: usize, out_h: usi
             got: format!("{out_w}×{out_h}"),
         });
     }
+    check_pixels(out_w, out_h, "labels asked for")?;
     let mut f = features.data.clone();
     l2_normalize_rows(&mut f, n, c)?;
 

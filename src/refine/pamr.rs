@@ -39,7 +39,7 @@
 //!
 //! The GPU version is [`crate::gpu::pamr`]; this is its reference.
 
-use crate::image_io::RgbImage;
+use crate::image_io::{check_pixels, RgbImage};
 use crate::labels::LabelMap;
 use crate::{Error, Result};
 
@@ -229,6 +229,7 @@ impl Prepared {
                 got: format!("{width}×{height}"),
             });
         }
+        check_pixels(width, height, "the PAMR image")?;
         cfg.validate()?;
         let planar = match image {
             ImageRef::Rgb8(img) => {

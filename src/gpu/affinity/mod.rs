@@ -118,9 +118,9 @@ pub async fn affinity_gpu(
 ) -> crate::Result<crate::ncut::Affinity> {
     crate::ncut::affinity::check_alpha(alpha)?;
     let (n, c) = (features.cells(), features.c);
+    ctx.check_size("the N×N affinity matrix", super::f32_bytes(&[n, n]))?;
+    ctx.check_size("the N×C feature matrix", super::f32_bytes(&[n, c]))?;
     let bytes = |count: usize| (count * 4) as u64;
-    ctx.check_size("the N×N affinity matrix", bytes(n * n))?;
-    ctx.check_size("the N×C feature matrix", bytes(n * c))?;
     let n32 = n as u32;
     let x = ctx.storage("features", bytes(n * c));
     let s = ctx.storage("affinity", bytes(n * n));

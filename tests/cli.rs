@@ -474,3 +474,56 @@ fn features_names_what_is_wrong_with_a_model_or_its_options() {
     );
     assert!(!out.exists());
 }
+
+/// Outputs are written whole or not at all: when one output of a command cannot be written, the
+/// others are not written either, and a file already at an output path keeps its bytes.
+#[test]
+fn a_failing_output_writes_nothing_and_truncates_nothing() {
+    let d = tmp();
+    let f = write(d.path(), "f.npy", &npy::encode_f32(&[6, 6, 3], &field(6, 6, 3)));
+    let out = write(d.path(), "labels.npy", b"labels from an earlier run");
+    let tree = d.path().join("missing-folder").join("tree.json");
+    let o = diffcut(&["ncut", s(&f), "--out", s(&out), "--tree", s(&tree)]);
+    fails_with(&o, "missing-folder");
+    assert_eq!(std::fs::read(&out).unwrap(), b"labels from an earlier run");
+
+    let img = write(d.path(), "photo.png", &{
+        let mut png = Vec::new();
+        image::RgbImage::from_fn(24, 16, |x, _| image::Rgb([(x * 10) as u8, 40, 90]))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    });
+    let mask = write(d.path(), "mask.png", b"an earlier mask");
+    let o = diffcut(&[
+        "segment",
+        s(&img),
+        "--grid",
+        "4",
+        "--out",
+        s(&mask),
+        "--overlay",
+        s(d.path()),
+    ]);
+    fails_with(&o, "is a folder");
+    assert_eq!(std::fs::read(&mask).unwrap(), b"an earlier mask");
+    // No temporary file is left behind.
+    let mut names: Vec<String> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["f.npy", "labels.npy", "mask.png", "photo.png"]);
+
+    // The same outputs, writable: both are replaced whole.
+    let o = diffcut(&[
+        "ncut",
+        s(&f),
+        "--out",
+        s(&out),
+        "--tree",
+        s(&d.path().join("tree.json")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(npy::read_labels(&std::fs::read(&out).unwrap(), 2).is_ok());
+}

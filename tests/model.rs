@@ -391,11 +391,18 @@ fn an_unsupported_config_kind_and_a_bad_topology_are_refused() {
     let e = load_err(dir.path()).to_string();
     assert!(e.contains("SimpleCrossAttnDownBlock2D"), "{e}");
 
-    let mut cfg = original;
+    let mut cfg = original.clone();
     cfg["unet"]["num_attention_heads"][2] = 7.into();
     replace_file(dir.path(), "config.json", &serde_json::to_vec(&cfg).unwrap());
     let e = load_err(dir.path()).to_string();
     assert!(e.contains("heads"), "{e}");
+
+    // A size whose 3·S·S input wraps a wasm32 usize (it made the page's worker trap).
+    let mut cfg = original;
+    cfg["sizes"] = serde_json::json!([65536]);
+    replace_file(dir.path(), "config.json", &serde_json::to_vec(&cfg).unwrap());
+    let e = load_err(dir.path()).to_string();
+    assert!(e.contains("size 65536") && e.contains("2048"), "{e}");
 }
 
 #[test]

@@ -62,8 +62,12 @@ export interface TreeJson {
 
 /** What one segmentation computed, with its timings in milliseconds. */
 export interface SegmentSummary {
+  /** The image segmented (fitted into the page's pixel budget). */
   readonly width: number;
   readonly height: number;
+  /** The image as the wasm module decoded it (larger than `width`×`height` when it downscaled it). */
+  readonly decodedWidth: number;
+  readonly decodedHeight: number;
   readonly features: Features;
   /** Feature grid side (for diffusion features, implied by the model and the size). */
   readonly grid: number;
@@ -119,9 +123,23 @@ export interface ModelSummary {
   readonly ms: number;
 }
 
+/**
+ * Where the worker traps on purpose (a real wasm trap, through the module's `debugTrap`), for the
+ * page's tests of its recovery; set only by the page's `?trap=` parameter, and only for the first
+ * worker of the page. `segment`: the first segmentation panics inside its async export (its
+ * promise never settles); `model-file`: adding the first model file panics (a synchronous trap
+ * in the middle of a load, possibly of a cached file).
+ */
+export type TrapPoint = "segment" | "model-file";
+
+/** The `?trap=` parameter's value as a {@link TrapPoint}, or null. */
+export function trapPointOf(value: string | null): TrapPoint | null {
+  return value === "segment" || value === "model-file" ? value : null;
+}
+
 /** Page → worker. */
 export type Request =
-  | { readonly type: "init"; readonly id: number; readonly device: DevicePreference }
+  | { readonly type: "init"; readonly id: number; readonly device: DevicePreference; readonly trap: TrapPoint | null }
   | {
       readonly type: "segment";
       readonly id: number;
@@ -223,8 +241,18 @@ export type Response =
       readonly cancelled?: true;
     };
 
-/** Everything the worker sends the page: final responses and progress. */
-export type FromWorker = Response | Progress;
+/**
+ * Worker → page, outside the request/response pairs: the worker failed outside any request's
+ * handling (a trap inside an async export's future, an uncaught error). Its requests will never
+ * be answered and its wasm instance is unusable: the page replaces the worker.
+ */
+export interface Crashed {
+  readonly type: "crashed";
+  readonly message: string;
+}
+
+/** Everything the worker sends the page: final responses, progress and a crash. */
+export type FromWorker = Response | Progress | Crashed;
 
 export type RequestType = Request["type"];
 
@@ -292,7 +320,12 @@ const numberOrNull = (v: unknown): v is number | null => v === null || isFiniteN
  * @throws {TreeFormatError} naming the first problem found.
  */
 export function parseTreeJson(text: string): TreeJson {
-  const raw: unknown = JSON.parse(text);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new TreeFormatError(`not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
   if (!isObject(raw)) throw new TreeFormatError("not an object");
   const { grid, alpha, tauMax, dropped, nodes } = raw;
   if (!Array.isArray(grid) || grid.length !== 2 || !grid.every((g) => isIndex(g) && g > 0)) {

@@ -310,6 +310,26 @@ describe("the DiffCut page", () => {
     await p.close();
   });
 
+  it("stops a segmentation in progress with Stop, and stays usable", async () => {
+    // The CPU path at the largest grid: long enough to press Stop while it runs.
+    const p = await newPage(`${server.url}?sample=coffee&grid=64&device=cpu`);
+    await p.waitForSelector("[data-testid=stop]:not([hidden])", { timeout: 60_000 });
+    await p.click("[data-testid=stop]");
+    expect(await p.getAttribute("[data-testid=status]", "data-state")).toBe("idle");
+    expect(await p.textContent("[data-testid=status]")).toContain("Stopped segmenting coffee.jpg");
+    expect(await p.isHidden("[data-testid=stop]")).toBe(true);
+    expect(await segmentCount(p)).toBe(0);
+    expect(await p.isDisabled("[data-testid=download-mask]")).toBe(true);
+    // Nothing of the stopped run arrives later.
+    await p.waitForTimeout(1500);
+    expect(await p.getAttribute("[data-testid=status]", "data-state")).toBe("idle");
+    // A new worker segments the next image.
+    await p.selectOption("#grid", "16");
+    await waitReady(p);
+    expect(await segmentCount(p)).toBeGreaterThan(1);
+    await p.close();
+  });
+
   it("takes a dropped image (downscaled when large) and a pasted one", async () => {
     // A 2400×1600 picture made in the page, dropped on the page as a file.
     await page.evaluate(async () => {

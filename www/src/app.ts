@@ -127,6 +127,8 @@ export class App {
   private deathsInRow = 0;
   /** What the page wants the user to know beside "Ready" (a worker replaced after a failure). */
   private notice: string | null = null;
+  /** Segmentations started so far (the Stop button belongs to the latest). */
+  private segmentRuns = 0;
 
   constructor(private readonly ui: PageElements) {
     this.panel = new ModelPanel(modelPanelElements(ui), {
@@ -228,6 +230,7 @@ export class App {
       this.queueRedraw();
     });
     ui.mode.addEventListener("change", () => void this.modeChanged());
+    ui.stop.addEventListener("click", () => this.stop());
     ui.downloadMask.addEventListener("click", () => void this.downloadMask());
     ui.downloadTree.addEventListener("click", () => void this.downloadTree());
     ui.showSegments.addEventListener("click", () => this.showSegments());
@@ -369,6 +372,8 @@ export class App {
     const source = this.source;
     if (!source) return;
     this.notice = notice;
+    const run = ++this.segmentRuns;
+    this.ui.stop.hidden = false;
     // Busy at once (synchronously, in the event that asked for it).
     this.status("busy", `${notice === null ? "" : `${notice} `}Segmenting ${source.name}${featureMode(this.model) === "diffusion" ? " with the diffusion features" : ""}…`);
     try {
@@ -386,7 +391,41 @@ export class App {
       this.show(r, source, total);
     } catch (e) {
       this.fail(e);
+    } finally {
+      if (run === this.segmentRuns) this.ui.stop.hidden = true;
     }
+  }
+
+  /**
+   * Stops the segmentation in progress: the wasm module cannot be interrupted inside a call, so
+   * the worker is replaced (a loaded model goes into the new one from the browser's cache when it
+   * is next used). What was on screen came from the old worker and goes too.
+   */
+  private stop(): void {
+    const name = this.source?.name ?? "the image";
+    this.segmentRuns++;
+    this.ui.stop.hidden = true;
+    this.dropWorker();
+    this.notice = null;
+    this.clearScreen();
+    this.status("idle", `Stopped segmenting ${name}. Choose an image or a sample, or change a setting (a smaller grid, the colour features) to segment it again.`);
+  }
+
+  /** Back to no image on screen. */
+  private clearScreen(): void {
+    this.screen = { kind: "empty" };
+    this.view = SEGMENTS;
+    this.hovered = -1;
+    const overlay = this.ui.overlay;
+    overlay.getContext("2d")?.clearRect(0, 0, overlay.width, overlay.height);
+    delete overlay.dataset["labels"];
+    delete overlay.dataset["refined"];
+    this.ui.dropHint.hidden = false;
+    this.ui.nodeDetail.hidden = true;
+    this.ui.treeView.replaceChildren();
+    this.ui.facts.replaceChildren();
+    this.ui.segmentCount.value = "0";
+    this.ui.hoverInfo.textContent = "";
   }
 
   private show(r: ResponseFor<"segment">, source: Source, totalMs: number): void {

@@ -314,8 +314,9 @@ const numberOrNull = (v: unknown): v is number | null => v === null || isFiniteN
 
 /**
  * Parses and checks the wasm `tree()` JSON: shapes, types, and that every parent/child index is
- * in range and consistent, with children after their parent (pre-order). The page indexes arrays
- * with these numbers, so nothing unchecked gets through.
+ * in range and consistent, with children after their parent (pre-order), two distinct children,
+ * and every node but the root listed by its parent: a tree, each node reached once. The page
+ * indexes arrays with these numbers, so nothing unchecked gets through.
  *
  * @throws {TreeFormatError} naming the first problem found.
  */
@@ -359,9 +360,12 @@ export function parseTreeJson(text: string): TreeJson {
     return { depth, parent, children: kids, ncut, threshold, lambda, cells };
   });
   parsed.forEach((n, i) => {
+    if (n.children !== null && n.children[0] === n.children[1]) throw new TreeFormatError(`node ${i}: both children are node ${n.children[0]}`);
     n.children?.forEach((c) => {
       if (parsed[c]?.parent !== i) throw new TreeFormatError(`node ${c} does not name ${i} as its parent`);
     });
+    // With the check above, every node but the root is the child of exactly one node: a tree.
+    if (n.parent !== null && parsed[n.parent]?.children?.includes(i) !== true) throw new TreeFormatError(`node ${i}: its parent ${n.parent} does not list it as a child`);
   });
   return { grid: [grid[0], grid[1]], alpha, tauMax, dropped, nodes: parsed };
 }

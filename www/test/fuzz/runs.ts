@@ -14,7 +14,7 @@ export const MS_PER_INPUT = 1000;
 const counts = new Map<string, number>();
 
 /** Runs `property` on {@link RUNS} inputs, counting them under `name`. */
-export function check<Ts extends [unknown, ...unknown[]]>(name: string, property: fc.IProperty<Ts>): void {
+export function check<Ts extends [unknown, ...unknown[]]>(name: string, property: fc.IPropertyWithHooks<Ts>): void {
   let n = 0;
   const counted = property.beforeEach((previous: () => void) => {
     n++;

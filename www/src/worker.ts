@@ -426,7 +426,13 @@ class DiffCutWorker {
       this.release(old);
       return model;
     } catch (e) {
-      if (dc !== this.modelDc) dc.free();
+      if (dc !== this.modelDc) {
+        try {
+          dc.free();
+        } catch {
+          // A trapped instance cannot free anything: the error that matters is `e`.
+        }
+      }
       throw e;
     }
   }

@@ -10,8 +10,8 @@ import { check, timed } from "./runs";
 describe("fuzz: fitSize and sniffFormat", () => {
   const size = fc.oneof(fc.integer({ min: -10, max: 1e9 }), fc.double(), fc.constantFrom(0, 1, 2 ** 32, Infinity, -Infinity, Number.NaN));
 
-  it("fitSize: whole sides ≥ 1 within the budget, never upscaled", () => {
-    check(
+  it("fitSize: whole sides ≥ 1 within the budget, never upscaled", async () => {
+    await check(
       "fitSize",
       fc.property(size, size, fc.oneof(fc.constant(MAX_PIXELS), fc.integer({ min: 1, max: 1e8 })), fc.oneof(fc.constant(MAX_SIDE), fc.integer({ min: 1, max: 1e6 })), (w, h, max, side) => {
         const fit = timed(() => fitSize(w, h, max, side));
@@ -24,8 +24,8 @@ describe("fuzz: fitSize and sniffFormat", () => {
     );
   });
 
-  it("sniffFormat: any bytes give a format or null", () => {
-    check(
+  it("sniffFormat: any bytes give a format or null", async () => {
+    await check(
       "sniffFormat",
       fc.property(fc.uint8Array({ maxLength: 32 }), (bytes) => {
         const f = timed(() => sniffFormat(bytes));

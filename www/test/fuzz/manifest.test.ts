@@ -80,8 +80,8 @@ function parse(text: string): Manifest | ManifestError {
 }
 
 describe("fuzz: parseManifest", () => {
-  it("returns a sound manifest or throws ManifestError, for any text", () => {
-    check(
+  it("returns a sound manifest or throws ManifestError, for any text", async () => {
+    await check(
       "parseManifest (any text, any JSON, near-valid, mutated)",
       fc.property(fc.oneof(fc.string(), fc.json(), nearManifest, mutatedText), (text) => {
         const r = parse(text);
@@ -90,8 +90,8 @@ describe("fuzz: parseManifest", () => {
     );
   });
 
-  it("files to load: only manifest entries, or ManifestError", () => {
-    check(
+  it("files to load: only manifest entries, or ManifestError", async () => {
+    await check(
       "filesToLoad",
       fc.property(nearManifest, fc.array(fileName, { maxLength: 6 }), (text, names) => {
         const m = parse(text);
@@ -113,8 +113,8 @@ describe("fuzz: file URLs of a manifest", () => {
     fc.webUrl({ withQueryParameters: true, withFragments: true }),
   );
 
-  it("stays inside the manifest's folder, or throws ManifestError", () => {
-    check(
+  it("stays inside the manifest's folder, or throws ManifestError", async () => {
+    await check(
       "fileUrl / isSafeFileName",
       fc.property(manifestUrl, fileName, (base, name) => {
         let url: string;

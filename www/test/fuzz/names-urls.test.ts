@@ -17,8 +17,8 @@ const nasty = fc.string({
 });
 
 describe("fuzz: fileStem (the stem of saved files)", () => {
-  it("is a short, non-empty name without separators, controls or bidi overrides", () => {
-    check(
+  it("is a short, non-empty name without separators, controls or bidi overrides", async () => {
+    await check(
       "fileStem",
       fc.property(fc.oneof(nasty, fc.string({ maxLength: 400 }), fc.string({ unit: "grapheme", maxLength: 200 })), (name) => {
         const stem = timed(() => fileStem(name));
@@ -47,8 +47,8 @@ describe("fuzz: model hosts and URLs", () => {
   );
   const origin = fc.constantFrom("http://127.0.0.1:8080", "https://page.example", "null");
 
-  it("parseModelHosts: origins only, or its own error; the policy keeps its directives", () => {
-    check(
+  it("parseModelHosts: origins only, or its own error; the policy keeps its directives", async () => {
+    await check(
       "parseModelHosts / contentSecurityPolicy",
       fc.property(fc.array(host, { maxLength: 4 }).map((hs) => hs.join(" ")), (text) => {
         let hosts: string[];
@@ -66,8 +66,8 @@ describe("fuzz: model hosts and URLs", () => {
     );
   });
 
-  it("modelUrlAllowed: never throws; allows http(s) on the page's origin or a listed host only", () => {
-    check(
+  it("modelUrlAllowed: never throws; allows http(s) on the page's origin or a listed host only", async () => {
+    await check(
       "modelUrlAllowed / modelRefusal / resolveModelUrl",
       fc.property(url, origin, fc.array(host, { maxLength: 3 }), fc.boolean(), (u, page, hosts, webGpu) => {
         const allowed = timed(() => modelUrlAllowed(u, page, hosts));

@@ -54,8 +54,8 @@ function expectTree(t: TreeJson): void {
 }
 
 describe("fuzz: parseTreeJson and the page's work on its tree", () => {
-  it("returns a tree or throws TreeFormatError; cuts, colours and layout stay in range", () => {
-    check(
+  it("returns a tree or throws TreeFormatError; cuts, colours and layout stay in range", async () => {
+    await check(
       "parseTreeJson → cutAt / mapLabels / colourKeys / layoutTree",
       fc.property(fc.oneof(fc.string(), fc.json(), mutatedTree, hostileTree), fc.double({ min: 0, max: 2, noNaN: true }), (text, tau) => {
         const t = parse(text);

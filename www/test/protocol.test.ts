@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseTreeJson, transferables, TreeFormatError, type Response } from "../src/protocol";
+import { parseTreeJson, transferables, TreeFormatError, trapPointOf, type Response } from "../src/protocol";
 import { SMALL } from "./fixtures";
 
 describe("parseTreeJson", () => {
@@ -52,5 +52,13 @@ describe("transferables", () => {
     };
     expect(transferables(node)).toHaveLength(3);
     expect(transferables({ type: "error", id: 3, message: "x", fatal: false })).toEqual([]);
+  });
+});
+
+describe("trapPointOf", () => {
+  it("takes the two trap points of ?trap= and nothing else", () => {
+    expect(trapPointOf("segment")).toBe("segment");
+    expect(trapPointOf("model-file")).toBe("model-file");
+    for (const v of [null, "", "1", "Segment", "segment ", "init"]) expect(trapPointOf(v)).toBeNull();
   });
 });

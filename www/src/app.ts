@@ -23,7 +23,7 @@ import { WorkerClient, workerTransport } from "./client";
 import { coloursForKeys, fiedlerRgba, Palette } from "./colour";
 import { download, setStatus, type PageElements, type StatusState } from "./dom";
 import { CancelledError, messageOf, SupersededError, unreachable, WorkerError } from "./errors";
-import { firstFile, MAX_PIXELS, prepareImage } from "./image-input";
+import { firstFile, MAX_PIXELS } from "./image-input";
 import { configuredModelUrl } from "./model-load";
 import { fileStem } from "./names";
 import { LOADING_STATUS, ModelPanel, modelPanelElements, modelRefusal, modelText, sizeFor } from "./model-panel";
@@ -356,7 +356,9 @@ export class App {
   private async loadBlob(blob: Blob, name: string): Promise<void> {
     this.status("busy", `Reading ${name}…`);
     try {
-      const prepared = await prepareImage(blob);
+      // Decoded and downscaled in the worker: a large image never holds up the page.
+      const client = await this.worker();
+      const prepared = await client.request({ type: "prepare", image: blob });
       this.source = { bytes: prepared.bytes, name, note: prepared.note };
       await this.segment();
     } catch (e) {

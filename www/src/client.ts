@@ -31,6 +31,7 @@ export interface Transport {
  */
 export const TIME_LIMITS_MS: Readonly<Record<RequestType, number>> = {
   init: 120_000,
+  prepare: 60_000,
   segment: 600_000,
   labels: 120_000,
   refine: 300_000,
@@ -89,7 +90,7 @@ interface Job {
 }
 
 /** Order in which waiting kinds are sent. */
-const ORDER: readonly RequestType[] = ["init", "load-model", "segment", "labels", "node", "mask", "tree-file", "refine", "clear-model-cache"];
+const ORDER: readonly RequestType[] = ["init", "load-model", "prepare", "segment", "labels", "node", "mask", "tree-file", "refine", "clear-model-cache"];
 /** Kinds a new request of the key kind makes obsolete. */
 const OBSOLETES: Partial<Record<RequestType, readonly RequestType[]>> = {
   init: ["segment", "labels", "node", "mask", "tree-file", "refine"],

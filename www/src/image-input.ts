@@ -1,11 +1,11 @@
 /**
- * Getting an image ready for the worker: the wasm module decodes PNG, JPEG, GIF, BMP, TIFF and
- * WebP itself (with EXIF orientation and size limits). Images of more than {@link MAX_PIXELS}
- * pixels are downscaled first in the browser, and formats only the browser knows (AVIF, SVG,
- * ...) are re-encoded as PNG. The work is bounded by pixels (width × height), not by a side: a
- * 1×4,000,000 strip is as much work as a 2000×2000 photo. An image the browser cannot decode
- * (TIFF in Chrome) goes to the wasm module as it is, which fits it into the same budget after
- * decoding (its `maxPixels`).
+ * Getting an image ready for segmentation, in the worker (the `prepare` request), off the page's
+ * thread: the wasm module decodes PNG, JPEG, GIF, BMP, TIFF and WebP itself (with EXIF
+ * orientation and size limits). Images of more than {@link MAX_PIXELS} pixels are downscaled
+ * first by the browser, and formats only the browser knows (AVIF, SVG, ...) are re-encoded as
+ * PNG. The work is bounded by pixels (width × height), not by a side: a 1×4,000,000 strip is as
+ * much work as a 2000×2000 photo. An image the browser cannot decode (TIFF in Chrome) goes to the
+ * wasm module as it is, which fits it into the same budget after decoding (its `maxPixels`).
  */
 import { ImageInputError } from "./errors";
 

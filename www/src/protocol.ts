@@ -140,6 +140,12 @@ export function trapPointOf(value: string | null): TrapPoint | null {
 /** Page → worker. */
 export type Request =
   | { readonly type: "init"; readonly id: number; readonly device: DevicePreference; readonly trap: TrapPoint | null }
+  /**
+   * An image file as the user gave it, made ready for `segment` in the worker (decoded by the
+   * browser where the wasm module cannot, downscaled to the page's budget of pixels): the
+   * decoding and drawing of a large image stay off the page's thread.
+   */
+  | { readonly type: "prepare"; readonly id: number; readonly image: Blob }
   | {
       readonly type: "segment";
       readonly id: number;
@@ -203,6 +209,14 @@ export type Response =
       /** Per pixel, its segment at the request's τ (exact assignment). */
       readonly labels: Uint32Array;
       readonly tau: number;
+    }
+  | {
+      readonly type: "prepare-done";
+      readonly id: number;
+      /** The bytes to segment. */
+      readonly bytes: ArrayBuffer;
+      /** Shown to the user when the browser changed the image (downscaled or re-encoded). */
+      readonly note: string | null;
     }
   | {
       readonly type: "labels-done";
@@ -288,6 +302,8 @@ export function transferables(msg: Response): Transferable[] {
       return [msg.fiedler.buffer, msg.curve.buffer, msg.thresholds.buffer];
     case "mask-done":
       return [msg.png.buffer];
+    case "prepare-done":
+      return [msg.bytes];
     case "init-done":
     case "tree-file-done":
     case "load-model-done":

@@ -11,7 +11,7 @@ import init, { DiffCut } from "../pkg/diffcut.js";
 import wasmUrl from "../pkg/diffcut_bg.wasm?url";
 import modelWasmUrl from "../pkg-model/diffcut_bg.wasm?url";
 import { messageOf, unreachable } from "./errors";
-import { MAX_PIXELS, MAX_SIDE } from "./image-input";
+import { MAX_PIXELS, MAX_SIDE, prepareImage } from "./image-input";
 import { abortError, CACHE_NAME, fetchWithProgress, isAbort, loadFromPicked, loadFromUrl, type CacheLike, type LoadProgress, type LoadReport, type ModelSink } from "./model-fetch";
 import { laneOf, parseTreeJson, transferables } from "./protocol";
 import type { Backend, FromWorker, Lane, ModelSummary, Request, Response, ResponseFor, ToWorker, TrapPoint } from "./protocol";
@@ -245,6 +245,10 @@ class DiffCutWorker {
     switch (msg.type) {
       case "init":
         return this.init(msg);
+      case "prepare": {
+        const prepared = await prepareImage(msg.image);
+        return { type: "prepare-done", id: msg.id, bytes: prepared.bytes, note: prepared.note };
+      }
       case "segment":
         return this.segment(msg);
       case "labels": {

@@ -6,7 +6,7 @@
 //! const files = await dc.modelBegin(manifestBytes);   // opens burn's WebGPU device; files to fetch
 //! for (const f of files) dc.modelAddFile(f, bytes);   // checked, uploaded, released one at a time
 //! const info = dc.modelFinish();                      // builds the networks
-//! await dc.segmentDiffusion(imageBytes, info.size, 10, 0.9);
+//! await dc.segmentDiffusion(imageBytes, info.size, 10, 0.9, 1 << 20, 8192);
 //! ```
 
 use std::sync::Arc;
@@ -14,8 +14,8 @@ use std::sync::Arc;
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-use super::convert::js_error;
-use super::{promise, segment, DiffCut};
+use super::convert::{js_error, js_error_named};
+use super::{promise, segment, DiffCut, Fit};
 use crate::segmenter::{DiffusionModel, FeatureSource, ModelLoader};
 use crate::Error;
 
@@ -66,13 +66,14 @@ impl DiffCut {
     }
 
     /// Checks one file of the model (bytes and sha256 against the manifest) and takes it; weight
-    /// shards go to the GPU at once, so the page can drop its copy.
+    /// shards go to the GPU at once, so the page can drop its copy. A file whose bytes are wrong
+    /// throws an error named `ModelFileError` (see [`js_error_named`]).
     #[wasm_bindgen(js_name = modelAddFile)]
-    pub fn model_add_file(&self, name: &str, bytes: &[u8]) -> Result<(), JsError> {
+    pub fn model_add_file(&self, name: &str, bytes: &[u8]) -> Result<(), JsValue> {
         let mut inner = self.inner.borrow_mut();
         match &mut inner.model {
-            ModelSlot::Loading(loader) => loader.add_file(name, bytes).map_err(js_error),
-            _ => Err(js_error(not_loading())),
+            ModelSlot::Loading(loader) => loader.add_file(name, bytes).map_err(js_error_named),
+            _ => Err(js_error_named(not_loading())),
         }
     }
 
@@ -114,6 +115,8 @@ impl DiffCut {
         size: u32,
         alpha: f32,
         #[wasm_bindgen(js_name = tauMax)] tau_max: f64,
+        #[wasm_bindgen(js_name = maxPixels)] max_pixels: u32,
+        #[wasm_bindgen(js_name = maxSide)] max_side: u32,
     ) -> Promise {
         let inner = self.inner.clone();
         let bytes = bytes.to_vec();
@@ -121,7 +124,8 @@ impl DiffCut {
             ModelSlot::Ready(m) => Ok(FeatureSource::diffusion(m.clone(), size)),
             _ => Err(Error::Model("no diffusion model is loaded".into())),
         };
-        promise(async move { segment(&inner, &bytes, source, alpha, tau_max).await })
+        let fit = Fit { max_pixels, max_side };
+        promise(async move { segment(&inner, &bytes, source, alpha, tau_max, fit).await })
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! const dc = await DiffCut.create();              // WebGPU if the browser has it, else the CPU
-//! const info = await dc.segmentImage(bytes, 32, 10, 0.9);  // decode → features → tree to τ_max
+//! const info = await dc.segmentImage(bytes, 32, 10, 0.9, 1 << 20, 8192); // ≤ 1 MP, features, tree
 //! dc.recut(0.5);                                  // cell labels at τ: a pruning of the tree
 //! dc.pixelLabels(0.5, info.width, info.height);   // per-pixel labels (concept assignment)
 //! dc.maskPng(0.5, info.width, info.height);       // the same as a label PNG
@@ -36,7 +36,7 @@ use crate::segmenter::{
     Compute, DevicePolicy, FeatureSource, Mode, Numbering, PamrConfig, SegmentParams, Segmentation, Segmenter,
 };
 use crate::{Error, Result};
-use convert::{backend_name, js_error, rgb_to_rgba, to_f32, to_json, TreeSummary};
+use convert::{backend_name, fit_pixels, js_error, rgb_to_rgba, to_f32, to_json, TreeSummary};
 
 #[wasm_bindgen]
 extern "C" {
@@ -53,9 +53,16 @@ fn start() {
 /// What one `segmentImage` computed.
 #[wasm_bindgen(getter_with_clone)]
 pub struct SegmentInfo {
-    /// Size of the decoded image (EXIF orientation applied), in pixels.
+    /// Size of the image segmented (EXIF orientation applied, fitted into `maxPixels` and
+    /// `maxSide`), in pixels.
     pub width: u32,
     pub height: u32,
+    /// Size of the image as decoded, before it was fitted (the same as
+    /// `width`×`height` when it fitted already).
+    #[wasm_bindgen(js_name = decodedWidth)]
+    pub decoded_width: u32,
+    #[wasm_bindgen(js_name = decodedHeight)]
+    pub decoded_height: u32,
     /// Feature grid side.
     pub grid: u32,
     /// Nodes in the segment tree.
@@ -151,11 +158,12 @@ impl DiffCut {
     }
 
     /// Decodes `bytes` (PNG, JPEG, GIF, BMP, TIFF, WebP; EXIF orientation applied; size limits
-    /// checked from the header), computes the weight-free colour features on a `grid`×`grid`
-    /// grid and grows the segment tree with affinity exponent `alpha` up to `tauMax`, on the GPU
-    /// when there is one (falling back to the CPU if the GPU fails). The tree is kept for
-    /// `recut`, `pixelLabels`, `maskPng`, `tree`, `fiedler` and `ncutCurve`; a failure keeps the
-    /// previous one.
+    /// checked from the header), downscales it to at most `maxPixels` pixels (width × height)
+    /// and `maxSide` on a side (the aspect ratio kept as far as whole pixels allow), computes
+    /// the weight-free colour features on a `grid`×`grid` grid and grows the segment tree with
+    /// affinity exponent `alpha` up to `tauMax`, on the GPU when there is one (falling back to
+    /// the CPU if the GPU fails). The tree is kept for `recut`, `pixelLabels`, `maskPng`, `tree`,
+    /// `fiedler` and `ncutCurve`; a failure keeps the previous one.
     #[wasm_bindgen(js_name = segmentImage, unchecked_return_type = "Promise<SegmentInfo>")]
     pub fn segment_image(
         &self,
@@ -163,10 +171,13 @@ impl DiffCut {
         grid: usize,
         alpha: f32,
         #[wasm_bindgen(js_name = tauMax)] tau_max: f64,
+        #[wasm_bindgen(js_name = maxPixels)] max_pixels: u32,
+        #[wasm_bindgen(js_name = maxSide)] max_side: u32,
     ) -> Promise {
         let inner = self.inner.clone();
         let bytes = bytes.to_vec();
-        promise(async move { segment(&inner, &bytes, Ok(FeatureSource::Color { grid }), alpha, tau_max).await })
+        let fit = Fit { max_pixels, max_side };
+        promise(async move { segment(&inner, &bytes, Ok(FeatureSource::Color { grid }), alpha, tau_max, fit).await })
     }
 
     /// Width of the last segmented image (after EXIF orientation); 0 before any.
@@ -248,6 +259,25 @@ impl DiffCut {
         self.with_tree(|s| to_json(&s.tree))
     }
 
+    /// Panics on purpose: the page's test of what happens after a trap (a Rust panic is a wasm
+    /// `unreachable`, which leaves the instance unusable). With `inFuture`, the panic happens
+    /// inside the returned promise's future, after an await, as a bug deep in an async export
+    /// would: that promise then never settles and the trap surfaces as the worker's uncaught
+    /// error. Without, it happens in the call itself. Compiled in always (a test-only build of
+    /// this module would double its fat-LTO link); the worker calls it only when the page was
+    /// opened with `?trap=`.
+    #[wasm_bindgen(js_name = debugTrap, unchecked_return_type = "Promise<void>")]
+    pub fn debug_trap(&self, #[wasm_bindgen(js_name = inFuture)] in_future: bool) -> Promise {
+        if !in_future {
+            panic!("debugTrap: a deliberate panic in a synchronous call");
+        }
+        wasm_bindgen_futures::future_to_promise(async move {
+            // One turn of the microtask queue first, so the panic is not in the first poll.
+            wasm_bindgen_futures::JsFuture::from(Promise::resolve(&JsValue::UNDEFINED)).await?;
+            panic!("debugTrap: a deliberate panic inside an async export");
+        })
+    }
+
     /// Node `node`'s Fiedler vector over the whole grid (`[grid·grid]`, NaN outside the region).
     pub fn fiedler(&self, node: u32) -> Result<Vec<f32>, JsError> {
         self.with_tree(|s| s.fiedler_on_grid(node))
@@ -303,6 +333,13 @@ fn promise<T: Into<JsValue>>(f: impl std::future::Future<Output = Result<T>> + '
     })
 }
 
+/// The most pixels, and the longest side, an image is segmented at (larger ones are downscaled).
+#[derive(Clone, Copy)]
+struct Fit {
+    max_pixels: u32,
+    max_side: u32,
+}
+
 /// Decode → features → tree on the page's devices, keeping the result in `inner`. `source` is
 /// an error when the features cannot be had (no model loaded), reported after the decode.
 async fn segment(
@@ -311,9 +348,18 @@ async fn segment(
     source: Result<FeatureSource>,
     alpha: f32,
     tau_max: f64,
+    fit: Fit,
 ) -> Result<SegmentInfo> {
     let t0 = performance_now();
-    let image = decode_image(bytes)?;
+    let decoded = decode_image(bytes)?;
+    let (decoded_width, decoded_height) = decoded.dimensions();
+    let (w, h) = fit_pixels(decoded_width, decoded_height, fit.max_pixels, fit.max_side);
+    let image = if (w, h) == (decoded_width, decoded_height) {
+        decoded
+    } else {
+        // Triangle: a filter as wide as the scale, so a large reduction averages, not aliases.
+        image::imageops::resize(&decoded, w, h, image::imageops::FilterType::Triangle)
+    };
     let t1 = performance_now();
     let params = tree_params(alpha, tau_max);
     params.tree_options()?;
@@ -326,6 +372,8 @@ async fn segment(
     let info = SegmentInfo {
         width: image.width(),
         height: image.height(),
+        decoded_width,
+        decoded_height,
         grid: seg.tree.grid[0] as u32,
         nodes: seg.tree.nodes.len() as u32,
         finest_segments: seg.segments(tau_max, Numbering::Leaves)? as u32,

@@ -13,6 +13,7 @@ import { cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:f
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serve } from "../scripts/serve.mjs";
+import { fitSize, MAX_PIXELS } from "../src/image-input";
 import { formatBytes } from "../src/model-load";
 
 const OUT = "test-results";
@@ -20,7 +21,7 @@ const TINY = "../tests/fixtures/model/ssd-tiny/q8";
 const TINY_URL = "./models/ssd-tiny-q8/manifest.json";
 const CORRUPT_URL = "./models/ssd-tiny-q8-corrupt/manifest.json";
 /** Errors the tests provoke on purpose (the page logs what it shows). */
-const EXPECTED_ERRORS = ["cannot decode image", "weights-00000.safetensors"];
+const EXPECTED_ERRORS = ["cannot decode image", "weights-00000.safetensors", "debugTrap", "RuntimeError: unreachable"];
 const CHROMIUM = process.env["CHROMIUM"] ?? "/usr/bin/chromium";
 /** The browser flags, shared with the wasm-bindgen browser tests. */
 const FLAGS: string[] = (JSON.parse(readFileSync("../wasm-tests/webdriver.json", "utf8")) as { "goog:chromeOptions": { args: string[] } })["goog:chromeOptions"].args;
@@ -75,6 +76,42 @@ async function segmentCount(p: Page = page): Promise<number> {
   return Number(await p.textContent("[data-testid=segment-count]"));
 }
 
+/** An uncompressed RGB TIFF of `width`×`height` (a gradient with a disc), which Chrome cannot decode. */
+function tiff(width: number, height: number): Buffer {
+  const entries: [tag: number, type: number, count: number, value: number][] = [];
+  const pixels = width * height * 3;
+  const ifdAt = 8;
+  const ifdSize = 2 + 10 * 12 + 4;
+  const bitsAt = ifdAt + ifdSize;
+  const dataAt = bitsAt + 6;
+  entries.push([256, 4, 1, width], [257, 4, 1, height], [258, 3, 3, bitsAt], [259, 3, 1, 1], [262, 3, 1, 2], [273, 4, 1, dataAt], [277, 3, 1, 3], [278, 4, 1, height], [279, 4, 1, pixels], [284, 3, 1, 1]);
+  const out = Buffer.alloc(dataAt + pixels);
+  out.write("II", 0, "latin1");
+  out.writeUInt16LE(42, 2);
+  out.writeUInt32LE(ifdAt, 4);
+  out.writeUInt16LE(entries.length, ifdAt);
+  entries.forEach(([tag, type, count, value], i) => {
+    const at = ifdAt + 2 + i * 12;
+    out.writeUInt16LE(tag, at);
+    out.writeUInt16LE(type, at + 2);
+    out.writeUInt32LE(count, at + 4);
+    if (type === 3 && count === 1) out.writeUInt16LE(value, at + 8);
+    else out.writeUInt32LE(value, at + 8);
+  });
+  out.writeUInt32LE(0, ifdAt + 2 + entries.length * 12);
+  for (let k = 0; k < 3; k++) out.writeUInt16LE(8, bitsAt + 2 * k);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const at = dataAt + (y * width + x) * 3;
+      const inDisc = (x - width / 2) ** 2 + (y - height / 2) ** 2 < (height / 3) ** 2;
+      out[at] = inDisc ? 200 : Math.round((255 * x) / width);
+      out[at + 1] = inDisc ? 40 : 90;
+      out[at + 2] = inDisc ? 40 : Math.round((255 * y) / height);
+    }
+  }
+  return out;
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 beforeAll(async () => {
@@ -85,7 +122,7 @@ beforeAll(async () => {
   const weights = readFileSync(`${corrupt}/weights-00000.safetensors`);
   weights[weights.length - 100] = (weights[weights.length - 100] ?? 0) ^ 0x01;
   writeFileSync(`${corrupt}/weights-00000.safetensors`, weights);
-  server = await serve({ root: "dist", port: 0, mounts: { "/models/ssd-tiny-q8/": TINY, "/models/ssd-tiny-q8-corrupt/": corrupt } });
+  server = await serve({ root: "dist", port: 0, mounts: { "/models/ssd-tiny-q8/": TINY, "/models/ssd-tiny-q8-corrupt/": corrupt, "/e2e-files/": OUT } });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
   context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   context.on("request", (r) => requests.push(r.url()));
@@ -247,6 +284,52 @@ describe("the DiffCut page", () => {
     expect(await segmentCount()).toBeGreaterThan(1);
   });
 
+  // A real trap: `?trap=segment` makes the first worker call the module's `debugTrap`, a Rust
+  // panic inside an async export's future (a wasm `unreachable`), in place of its first
+  // segmentation. That promise never settles; only the worker's uncaught error says what happened.
+  it("survives a trap inside an async export: says so, replaces the worker and segments again", async () => {
+    const p = await newPage(`${server.url}?trap=segment&sample=coffee`);
+    await waitReady(p, 120_000);
+    const status = (await p.textContent("[data-testid=status]")) ?? "";
+    console.log(`[e2e] after a trap: ${status}`);
+    expect(status).toContain("The segmenter stopped with an internal error (RuntimeError: unreachable)");
+    expect(status).toContain("segmented the image again with the colour features");
+    expect(status).toContain("Ready: coffee");
+    expect(await segmentCount(p)).toBeGreaterThan(1);
+    await p.screenshot({ path: `${OUT}/app-after-trap.png`, fullPage: true });
+    // The new worker answers: exact labels at another τ, the teaching view, a new α.
+    await setRange("tau", 0.3, true, p);
+    await waitReady(p);
+    expect(await p.getAttribute("[data-testid=overlay]", "data-labels")).toBe("exact");
+    await p.click("#tree-view circle.node");
+    await p.waitForSelector("#node-detail:not([hidden])");
+    await setRange("alpha", 8, true, p);
+    await waitReady(p);
+    // A new segmentation drops the notice.
+    expect(await p.textContent("[data-testid=status]")).toMatch(/^Ready: coffee/);
+    await p.close();
+  });
+
+  it("stops a segmentation in progress with Stop, and stays usable", async () => {
+    // The CPU path at the largest grid: long enough to press Stop while it runs.
+    const p = await newPage(`${server.url}?sample=coffee&grid=64&device=cpu`);
+    await p.waitForSelector("[data-testid=stop]:not([hidden])", { timeout: 60_000 });
+    await p.click("[data-testid=stop]");
+    expect(await p.getAttribute("[data-testid=status]", "data-state")).toBe("idle");
+    expect(await p.textContent("[data-testid=status]")).toContain("Stopped segmenting coffee.jpg");
+    expect(await p.isHidden("[data-testid=stop]")).toBe(true);
+    expect(await segmentCount(p)).toBe(0);
+    expect(await p.isDisabled("[data-testid=download-mask]")).toBe(true);
+    // Nothing of the stopped run arrives later.
+    await p.waitForTimeout(1500);
+    expect(await p.getAttribute("[data-testid=status]", "data-state")).toBe("idle");
+    // A new worker segments the next image.
+    await p.selectOption("#grid", "16");
+    await waitReady(p);
+    expect(await segmentCount(p)).toBeGreaterThan(1);
+    await p.close();
+  });
+
   it("takes a dropped image (downscaled when large) and a pasted one", async () => {
     // A 2400×1600 picture made in the page, dropped on the page as a file.
     await page.evaluate(async () => {
@@ -268,8 +351,9 @@ describe("the DiffCut page", () => {
       document.querySelector("[data-testid=overlay]")?.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
     });
     await waitReady();
-    expect(await page.textContent("#facts")).toContain("downscaled from 2400×1600 to 1024×683");
-    expect(await page.$eval("[data-testid=overlay]", (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height])).toEqual([1024, 683]);
+    // Fitted into the page's budget of pixels (1 MP), the aspect ratio kept.
+    expect(await page.textContent("#facts")).toContain("downscaled from 2400×1600 to 1254×836");
+    expect(await page.$eval("[data-testid=overlay]", (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height])).toEqual([1254, 836]);
     expect(await segmentCount()).toBeGreaterThan(1);
 
     // Pasting an image (here the chelsea sample's bytes) segments it.
@@ -283,6 +367,26 @@ describe("the DiffCut page", () => {
     await waitReady();
     expect(await page.textContent("[data-testid=status]")).toContain("pasted");
     expect(await page.$eval("[data-testid=overlay]", (c) => (c as HTMLCanvasElement).width)).toBe(451);
+  });
+
+  // Chrome cannot decode TIFF, so the page sends the file as it is; the wasm module decodes it and
+  // fits it into the same budget of pixels before anything is computed at its size.
+  it("fits an image only the wasm module can decode (TIFF) into the page's budget of pixels", async () => {
+    const [w, h] = [1600, 900];
+    writeFileSync(`${OUT}/big.tiff`, tiff(w, h));
+    const fit = fitSize(w, h);
+    expect(fit.width * fit.height).toBeLessThanOrEqual(MAX_PIXELS);
+    await page.evaluate(async (url) => {
+      const file = new File([await (await fetch(url)).blob()], "big.tiff", { type: "image/tiff" });
+      const dt = new DataTransfer();
+      dt.items.add(file);
+      document.querySelector("[data-testid=overlay]")?.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, `${server.url}e2e-files/big.tiff`);
+    await waitReady();
+    expect(await page.textContent("[data-testid=status]")).toContain(`big, ${fit.width}×${fit.height}`);
+    expect(await page.textContent("#facts")).toContain(`downscaled from ${w}×${h} to ${fit.width}×${fit.height} after decoding`);
+    expect(await page.$eval("[data-testid=overlay]", (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height])).toEqual([fit.width, fit.height]);
+    expect(await segmentCount()).toBeGreaterThan(1);
   });
 
   it("works in a narrow window", async () => {
@@ -387,6 +491,38 @@ describe("the DiffCut page", () => {
       expect(fetched).toContain(tinyFile("manifest.json"));
       expect(fetched).not.toContain(tinyFile("weights-00000.safetensors"));
       expect(await statusText()).toContain("diffusion features at 128 px");
+    });
+
+    // A real trap while a cached file goes into the model (`?trap=model-file`: `debugTrap` in
+    // place of the first file's check): the worker is replaced and the cached files stay.
+    it("survives a trap while loading a cached file, keeps the cache, and loads again from it", async () => {
+      const names = ["manifest.json", "config.json", "weights-00000.safetensors", "noise/ddim_noise_seed42_256.npy"].slice(1);
+      const cachedKeys = async (p: Page): Promise<string[]> => p.evaluate(async () => (await (await caches.open("diffcut-models-v1")).keys()).map((r) => r.url).sort());
+      const p = await newPage(`${server.url}?model=${TINY_URL}&sample=coffee&trap=model-file`);
+      await waitReady(p);
+      const before = await cachedKeys(p);
+      expect(before).toEqual(names.map(tinyFile).sort());
+      await p.selectOption("[data-testid=mode]", "diffusion");
+      await p.waitForFunction(() => document.querySelector("[data-testid=status]")?.textContent?.includes("internal error") === true, null, { timeout: 120_000 });
+      await waitReady(p, 120_000);
+      const status = (await p.textContent("[data-testid=status]")) ?? "";
+      console.log(`[e2e] a trap while loading a cached file: ${status} | ${await modelNote(p)}`);
+      expect(status).toContain("RuntimeError: unreachable");
+      expect(status).toContain("load the diffusion model again");
+      expect(await modelNote(p)).toContain("The diffusion model is no longer loaded");
+      expect(await p.inputValue("[data-testid=mode]")).toBe("color");
+      expect(await segmentCount(p)).toBeGreaterThan(1);
+      // Nothing was removed from the cache: it was not the files' fault.
+      expect(await cachedKeys(p)).toEqual(before);
+      await p.screenshot({ path: `${OUT}/app-after-model-trap.png`, fullPage: true });
+      // Chosen again, the model loads from the cache into the new worker.
+      const n0 = requests.length;
+      await p.selectOption("[data-testid=mode]", "diffusion");
+      await p.waitForFunction(() => document.querySelector("[data-testid=model-note]")?.textContent?.includes("from the browser's cache") === true, null, { timeout: 120_000 });
+      await waitReady(p, 240_000);
+      expect(await p.textContent("[data-testid=status]")).toContain("diffusion features");
+      expect(requests.slice(n0)).not.toContain(tinyFile("weights-00000.safetensors"));
+      await p.close();
     });
 
     it("removes a damaged cached copy, says so, and downloads it afresh next time", async () => {

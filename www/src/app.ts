@@ -23,10 +23,11 @@ import { WorkerClient, workerTransport } from "./client";
 import { coloursForKeys, fiedlerRgba, Palette } from "./colour";
 import { download, setStatus, type PageElements, type StatusState } from "./dom";
 import { CancelledError, messageOf, SupersededError, unreachable, WorkerError } from "./errors";
-import { firstFile, prepareImage } from "./image-input";
+import { firstFile, MAX_PIXELS } from "./image-input";
 import { configuredModelUrl } from "./model-load";
+import { fileStem } from "./names";
 import { LOADING_STATUS, ModelPanel, modelPanelElements, modelRefusal, modelText, sizeFor } from "./model-panel";
-import type { DevicePreference, FeatureKind, Features, ModelSource, ResponseFor, SegmentSummary, TreeJson } from "./protocol";
+import { trapPointOf, type DevicePreference, type FeatureKind, type Features, type ModelSource, type ResponseFor, type SegmentSummary, type TrapPoint, type TreeJson } from "./protocol";
 import { composeOverlay, drawGridMap, pixelAt, segmentSizes } from "./render";
 import { DEFAULT_SAMPLE, SAMPLES } from "./samples";
 import {
@@ -120,6 +121,14 @@ export class App {
   private readonly recutTimes: number[] = [];
   private redrawQueued = false;
   private readonly panel: ModelPanel;
+  /** Where the first worker traps on purpose (`?trap=`, for the tests of the recovery); used once. */
+  private trapOnce: TrapPoint | null = null;
+  /** Workers lost in a row without a segmentation succeeding since (bounds the automatic retries). */
+  private deathsInRow = 0;
+  /** What the page wants the user to know beside "Ready" (a worker replaced after a failure). */
+  private notice: string | null = null;
+  /** Segmentations started so far (the Stop button belongs to the latest). */
+  private segmentRuns = 0;
 
   constructor(private readonly ui: PageElements) {
     this.panel = new ModelPanel(modelPanelElements(ui), {
@@ -134,6 +143,7 @@ export class App {
   start(): void {
     this.wire();
     const params = new URLSearchParams(location.search);
+    this.trapOnce = trapPointOf(params.get("trap"));
     const device = params.get("device");
     if (device === "cpu" || device === "webgpu") this.ui.device.value = device;
     const grid = params.get("grid");
@@ -220,6 +230,7 @@ export class App {
       this.queueRedraw();
     });
     ui.mode.addEventListener("change", () => void this.modeChanged());
+    ui.stop.addEventListener("click", () => this.stop());
     ui.downloadMask.addEventListener("click", () => void this.downloadMask());
     ui.downloadTree.addEventListener("click", () => void this.downloadTree());
     ui.showSegments.addEventListener("click", () => this.showSegments());
@@ -259,9 +270,34 @@ export class App {
 
   private fail(e: unknown): void {
     if (e instanceof SupersededError || e instanceof CancelledError) return;
-    if (e instanceof WorkerError && e.fatal) this.dropWorker();
     console.error(e);
+    // The worker's death is handled once, by `workerDied`, whatever request saw it.
+    if (e instanceof WorkerError && e.fatal) return;
     this.status("error", messageOf(e));
+  }
+
+  /**
+   * The worker `client` died: a trap, an uncaught error, or a request past its time limit. It is
+   * replaced; the model it held is gone (the user chooses it again); the page says what happened
+   * and segments the image again with the colour features, in a new worker (once: a worker that
+   * dies again before a segmentation succeeds is not retried on its own).
+   */
+  private workerDied(client: WorkerClient, message: string): void {
+    if (this.client !== client) return; // one the page had already replaced
+    this.dropWorker();
+    const hadModel = this.model.kind === "loading" || currentModel(this.model) !== null;
+    this.model = NO_MODEL;
+    this.showMode();
+    if (hadModel) this.panel.showLost(message);
+    this.deathsInRow++;
+    const what = `${message.charAt(0).toUpperCase()}${message.slice(1)}.`;
+    if (this.source === null || this.deathsInRow > 1) {
+      this.notice = null;
+      this.status("error", `${what} The page started a new worker: choose an image or a sample to go on${hadModel ? ", and load the diffusion model again to use it" : ""}.`);
+      return;
+    }
+    this.notice = `${what} The page started a new worker and segmented the image again with the colour features${hadModel ? "; load the diffusion model again to use it" : ""}.`;
+    void this.segment(this.notice);
   }
 
   // --- worker -----------------------------------------------------------------------------------
@@ -277,10 +313,14 @@ export class App {
    */
   private worker(): Promise<WorkerClient> {
     if (this.work.kind === "started") return this.work.ready;
-    const client = new WorkerClient(workerTransport(new Worker(new URL("./worker.ts", import.meta.url), { type: "module" })));
+    const client: WorkerClient = new WorkerClient(workerTransport(new Worker(new URL("./worker.ts", import.meta.url), { type: "module" })), {
+      onDeath: (message) => this.workerDied(client, message),
+    });
     const device = this.ui.device.value;
+    const trap = this.trapOnce;
+    this.trapOnce = null;
     const ready = (async () => {
-      const r = await client.request({ type: "init", device: device === "cpu" || device === "webgpu" ? device : ("auto" satisfies DevicePreference) });
+      const r = await client.request({ type: "init", device: device === "cpu" || device === "webgpu" ? device : ("auto" satisfies DevicePreference), trap });
       const adapter = r.adapter?.trim().replace(/^\((.*)\)$/, "$1") ?? "";
       this.backendText = r.backend === "webgpu" ? `WebGPU${adapter ? ` (${adapter})` : ""}` : `CPU (WebAssembly)${r.note ? `: ${r.note}` : ""}`;
       console.info(`[diffcut] segment tree on ${this.backendText}`);
@@ -316,7 +356,9 @@ export class App {
   private async loadBlob(blob: Blob, name: string): Promise<void> {
     this.status("busy", `Reading ${name}…`);
     try {
-      const prepared = await prepareImage(blob);
+      // Decoded and downscaled in the worker: a large image never holds up the page.
+      const client = await this.worker();
+      const prepared = await client.request({ type: "prepare", image: blob });
       this.source = { bytes: prepared.bytes, name, note: prepared.note };
       await this.segment();
     } catch (e) {
@@ -324,12 +366,18 @@ export class App {
     }
   }
 
-  /** Grows a new tree for the current image and parameters. */
-  private async segment(): Promise<void> {
+  /**
+   * Grows a new tree for the current image and parameters. `notice` (after a worker was
+   * replaced) stays beside the status until the next segmentation.
+   */
+  private async segment(notice: string | null = null): Promise<void> {
     const source = this.source;
     if (!source) return;
+    this.notice = notice;
+    const run = ++this.segmentRuns;
+    this.ui.stop.hidden = false;
     // Busy at once (synchronously, in the event that asked for it).
-    this.status("busy", `Segmenting ${source.name}${featureMode(this.model) === "diffusion" ? " with the diffusion features" : ""}…`);
+    this.status("busy", `${notice === null ? "" : `${notice} `}Segmenting ${source.name}${featureMode(this.model) === "diffusion" ? " with the diffusion features" : ""}…`);
     try {
       const features = await this.features();
       const client = await this.worker();
@@ -341,10 +389,45 @@ export class App {
         tau: this.tau(),
       });
       const total = performance.now() - t0;
+      this.deathsInRow = 0;
       this.show(r, source, total);
     } catch (e) {
       this.fail(e);
+    } finally {
+      if (run === this.segmentRuns) this.ui.stop.hidden = true;
     }
+  }
+
+  /**
+   * Stops the segmentation in progress: the wasm module cannot be interrupted inside a call, so
+   * the worker is replaced (a loaded model goes into the new one from the browser's cache when it
+   * is next used). What was on screen came from the old worker and goes too.
+   */
+  private stop(): void {
+    const name = this.source?.name ?? "the image";
+    this.segmentRuns++;
+    this.ui.stop.hidden = true;
+    this.dropWorker();
+    this.notice = null;
+    this.clearScreen();
+    this.status("idle", `Stopped segmenting ${name}. Choose an image or a sample, or change a setting (a smaller grid, the colour features) to segment it again.`);
+  }
+
+  /** Back to no image on screen. */
+  private clearScreen(): void {
+    this.screen = { kind: "empty" };
+    this.view = SEGMENTS;
+    this.hovered = -1;
+    const overlay = this.ui.overlay;
+    overlay.getContext("2d")?.clearRect(0, 0, overlay.width, overlay.height);
+    delete overlay.dataset["labels"];
+    delete overlay.dataset["refined"];
+    this.ui.dropHint.hidden = false;
+    this.ui.nodeDetail.hidden = true;
+    this.ui.treeView.replaceChildren();
+    this.ui.facts.replaceChildren();
+    this.ui.segmentCount.value = "0";
+    this.ui.hoverInfo.textContent = "";
   }
 
   private show(r: ResponseFor<"segment">, source: Source, totalMs: number): void {
@@ -358,7 +441,7 @@ export class App {
       finest: r.finest,
       live: new Uint32Array(info.width * info.height),
       frame: new ImageData(info.width, info.height),
-      name: source.name.replace(/\.[^.]*$/, "") || "image",
+      name: fileStem(source.name),
     };
     this.view = SEGMENTS;
     this.ui.nodeDetail.hidden = true;
@@ -379,9 +462,10 @@ export class App {
 
   private readyText(): string {
     const l = this.segmentation();
-    if (!l) return "Ready.";
+    const notice = this.notice === null ? "" : `${this.notice} `;
+    if (!l) return `${notice}Ready.`;
     const features = l.info.features.kind === "diffusion" ? `diffusion features at ${l.info.features.size} px, ` : "";
-    return `Ready: ${l.name}, ${l.info.width}×${l.info.height}, ${features}grid ${l.info.grid}×${l.info.grid}.`;
+    return `${notice}Ready: ${l.name}, ${l.info.width}×${l.info.height}, ${features}grid ${l.info.grid}×${l.info.grid}.`;
   }
 
   private facts(info: SegmentSummary, source: Source, totalMs: number): void {
@@ -401,6 +485,9 @@ export class App {
       ],
     ];
     if (source.note) rows.push(["Input", source.note]);
+    if (info.decodedWidth !== info.width || info.decodedHeight !== info.height) {
+      rows.push(["Input", `downscaled from ${info.decodedWidth}×${info.decodedHeight} to ${info.width}×${info.height} after decoding (${Math.round(MAX_PIXELS / 1e4) / 100} megapixels at most)`]);
+    }
     this.ui.facts.replaceChildren(
       ...rows.flatMap(([k, v]) => {
         const dt = document.createElement("dt");
@@ -528,6 +615,9 @@ export class App {
         this.panel.showCancelled(still);
         if (this.screen.kind === "shown") this.status("ready", this.readyText());
         else this.status("idle", "Model download cancelled.");
+      } else if (e instanceof WorkerError && e.fatal) {
+        this.panel.showLost(messageOf(e)); // the worker was replaced (workerDied): the model must be chosen again
+        console.error(e);
       } else if (!(e instanceof SupersededError)) {
         this.panel.showFailed(messageOf(e), still);
         this.fail(e);

@@ -5,6 +5,13 @@
  * never builds a backlog), and a new segmentation also drops waiting label and node requests,
  * which would be about the old tree. A request may take progress messages (a model load) before
  * its answer, and the running one can be cancelled.
+ *
+ * The page never waits on the worker without a bound: each request in flight has a time limit
+ * ({@link TIME_LIMITS_MS}; a model load's is the time without progress), and a running request
+ * that was asked to stop must answer within {@link CANCEL_GRACE_MS}. A worker past a limit is
+ * taken as stuck (a trap, a loop, a model or tree made to be slow) exactly as one that crashed:
+ * everything pending fails with a fatal {@link WorkerError}, and `onDeath` tells the page, which
+ * replaces the worker.
  */
 import { CancelledError, SupersededError, WorkerError } from "./errors";
 import { laneOf, type FromWorker, type Lane, type Progress, type Request, type RequestBody, type RequestType, type Response, type ResponseFor, type ToWorker } from "./protocol";
@@ -15,6 +22,40 @@ export interface Transport {
   /** Registers the handler for the worker's messages and its crashes (`error` events). */
   listen(onMessage: (msg: FromWorker) => void, onCrash: (message: string) => void): void;
   terminate(): void;
+}
+
+/**
+ * How long a request may run in the worker before the worker is taken as stuck, in ms. Generous:
+ * the bound is for a hang, not for a slow machine (a software WebGPU adapter, a large model).
+ * `load-model` counts from its last progress message (a download of GBs makes progress all along).
+ */
+export const TIME_LIMITS_MS: Readonly<Record<RequestType, number>> = {
+  init: 120_000,
+  prepare: 60_000,
+  segment: 600_000,
+  labels: 120_000,
+  refine: 300_000,
+  node: 60_000,
+  mask: 120_000,
+  "tree-file": 60_000,
+  "load-model": 300_000,
+  "clear-model-cache": 60_000,
+};
+
+/** How long a running request asked to stop may take to answer before the worker is taken as stuck. */
+export const CANCEL_GRACE_MS = 15_000;
+
+/** Options of {@link WorkerClient}. */
+export interface ClientOptions {
+  /**
+   * Called once when the worker is dead: it crashed, trapped (a fatal error), or passed a time
+   * limit. Everything pending has failed with a fatal {@link WorkerError} just before.
+   */
+  readonly onDeath?: (message: string) => void;
+  /** Time limits replacing {@link TIME_LIMITS_MS}'s (tests). */
+  readonly limits?: Partial<Record<RequestType, number>>;
+  /** Replaces {@link CANCEL_GRACE_MS} (tests). */
+  readonly cancelGraceMs?: number;
 }
 
 /** Options of {@link WorkerClient.request}. */
@@ -44,10 +85,12 @@ interface Job {
   readonly resolve: (r: Response) => void;
   readonly reject: (e: Error) => void;
   readonly onProgress: ((p: Progress) => void) | undefined;
+  /** The time limit's timer while the job is in flight. */
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 /** Order in which waiting kinds are sent. */
-const ORDER: readonly RequestType[] = ["init", "load-model", "segment", "labels", "node", "mask", "tree-file", "refine", "clear-model-cache"];
+const ORDER: readonly RequestType[] = ["init", "load-model", "prepare", "segment", "labels", "node", "mask", "tree-file", "refine", "clear-model-cache"];
 /** Kinds a new request of the key kind makes obsolete. */
 const OBSOLETES: Partial<Record<RequestType, readonly RequestType[]>> = {
   init: ["segment", "labels", "node", "mask", "tree-file", "refine"],
@@ -60,12 +103,24 @@ export class WorkerClient {
   private readonly inFlight = new Map<Lane, Job>();
   private readonly waiting = new Map<RequestType, Job>();
   private dead: string | null = null;
+  private readonly limits: Readonly<Record<RequestType, number>>;
+  private readonly cancelGraceMs: number;
 
-  constructor(private readonly transport: Transport) {
+  constructor(
+    private readonly transport: Transport,
+    private readonly options: ClientOptions = {},
+  ) {
+    this.limits = { ...TIME_LIMITS_MS, ...options.limits };
+    this.cancelGraceMs = options.cancelGraceMs ?? CANCEL_GRACE_MS;
     transport.listen(
       (msg) => this.receive(msg),
       (message) => this.crash(message),
     );
+  }
+
+  /** Why the worker is dead (crashed, trapped, stuck or stopped), or null while it works. */
+  get deadReason(): string | null {
+    return this.dead;
   }
 
   /** True while a request is being processed or waiting. */
@@ -108,17 +163,40 @@ export class WorkerClient {
       waiting.reject(new CancelledError(`the ${kind} request was cancelled`));
     }
     const running = this.inFlight.get(laneOf(kind));
-    if (running?.msg.type === kind && this.dead === null) this.transport.post({ type: "cancel", id: running.msg.id }, []);
+    if (running?.msg.type === kind && this.dead === null) {
+      this.transport.post({ type: "cancel", id: running.msg.id }, []);
+      // It must answer soon (cancelled, or done); a worker that cannot stop is stuck.
+      this.arm(running, this.cancelGraceMs, `the worker did not stop the ${kind} request within ${seconds(this.cancelGraceMs)} of being asked to`);
+    }
   }
 
   /** Stops the worker; the requests not yet answered fail with {@link SupersededError}. */
   terminate(): void {
-    this.dead = "the worker was stopped";
-    for (const job of this.inFlight.values()) job.reject(new SupersededError("worker"));
+    this.dead ??= "the worker was stopped";
+    for (const job of this.inFlight.values()) {
+      clearTimeout(job.timer);
+      job.reject(new SupersededError("worker"));
+    }
     this.inFlight.clear();
     for (const job of this.waiting.values()) job.reject(new SupersededError("worker"));
     this.waiting.clear();
     this.transport.terminate();
+  }
+
+  /** (Re)starts `job`'s timer: past `ms`, the worker is taken as stuck. */
+  private arm(job: Job, ms: number, why: string): void {
+    clearTimeout(job.timer);
+    job.timer = setTimeout(() => {
+      if ([...this.inFlight.values()].includes(job)) this.crash(why);
+    }, ms);
+  }
+
+  /** Starts the time limit of a job just sent. */
+  private armLimit(job: Job): void {
+    const kind = job.msg.type;
+    const ms = this.limits[kind];
+    const what = kind === "load-model" ? `made no progress loading the model for ${seconds(ms)}` : `did not answer the ${kind} request within ${seconds(ms)}`;
+    this.arm(job, ms, `the worker ${what}`);
   }
 
   private pump(): void {
@@ -131,17 +209,24 @@ export class WorkerClient {
       if (!job) continue;
       this.inFlight.set(lane, job);
       this.transport.post(job.msg, job.transfer);
+      this.armLimit(job);
     }
   }
 
   private receive(msg: FromWorker): void {
+    if (msg.type === "crashed") {
+      this.crash(msg.message);
+      return;
+    }
     const lane = [...this.inFlight.entries()].find(([, j]) => j.msg.id === msg.id)?.[0];
     const job = lane === undefined ? undefined : this.inFlight.get(lane);
     if (lane === undefined || job === undefined) return; // a stray answer (cannot happen: ids are unique)
     if (msg.type === "progress") {
+      if (job.msg.type === "load-model") this.armLimit(job); // its limit is on the time without progress
       job.onProgress?.(msg);
       return;
     }
+    clearTimeout(job.timer);
     this.inFlight.delete(lane);
     if (msg.type === "error") {
       if (msg.fatal) this.dead = msg.message;
@@ -151,20 +236,34 @@ export class WorkerClient {
     } else {
       job.resolve(msg);
     }
-    if (this.dead !== null) this.failAll(this.dead);
+    if (this.dead !== null) this.die(this.dead);
     else this.pump();
   }
 
   private crash(message: string): void {
+    if (this.dead !== null) return; // already dead (or stopped): told once
     this.dead = message;
-    this.failAll(message);
+    this.die(message);
   }
 
-  /** Fails everything running and waiting (the worker is gone or unusable). */
+  /** Fails everything running and waiting (the worker is gone or unusable), then says so. */
+  private die(message: string): void {
+    this.failAll(message);
+    this.options.onDeath?.(message);
+  }
+
   private failAll(message: string): void {
-    for (const job of this.inFlight.values()) job.reject(new WorkerError(message, true));
+    for (const job of this.inFlight.values()) {
+      clearTimeout(job.timer);
+      job.reject(new WorkerError(message, true));
+    }
     this.inFlight.clear();
     for (const job of this.waiting.values()) job.reject(new WorkerError(message, true));
     this.waiting.clear();
   }
+}
+
+/** `ms` in words: "90 s", "5 min". */
+function seconds(ms: number): string {
+  return ms >= 120_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 100) / 10} s`;
 }

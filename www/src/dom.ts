@@ -40,6 +40,7 @@ export function pageElements() {
     downloadMask: byId("download-mask", HTMLButtonElement),
     downloadTree: byId("download-tree", HTMLButtonElement),
     status: byId("status", HTMLParagraphElement),
+    stop: byId("stop", HTMLButtonElement),
     facts: byId("facts", HTMLDListElement),
     treeView: byId("tree-view", SVGSVGElement),
     nodeDetail: byId("node-detail", HTMLDivElement),

@@ -1,12 +1,22 @@
 /**
- * Getting an image ready for the worker: the wasm module decodes PNG, JPEG, GIF, BMP, TIFF and
- * WebP itself (with EXIF orientation and size limits). Large images are downscaled first in the
- * browser, and formats only the browser knows (AVIF, SVG, ...) are re-encoded as PNG.
+ * Getting an image ready for segmentation, in the worker (the `prepare` request), off the page's
+ * thread: the wasm module decodes PNG, JPEG, GIF, BMP, TIFF and WebP itself (with EXIF
+ * orientation and size limits). Images of more than {@link MAX_PIXELS} pixels are downscaled
+ * first by the browser, and formats only the browser knows (AVIF, SVG, ...) are re-encoded as
+ * PNG. The work is bounded by pixels (width × height), not by a side: a 1×4,000,000 strip is as
+ * much work as a 2000×2000 photo. An image the browser cannot decode (TIFF in Chrome) goes to the
+ * wasm module as it is, which fits it into the same budget after decoding (its `maxPixels`).
  */
 import { ImageInputError } from "./errors";
 
-/** Longest side sent to the worker; larger images are downscaled (the features use 256² anyway). */
-export const MAX_SIDE = 1024;
+/** Pixels (width × height) an image is segmented at, at most: larger ones are downscaled (the features use 256² anyway). */
+export const MAX_PIXELS = 1024 * 1024;
+
+/**
+ * Pixels the browser is asked to decode at most: beyond this the file is refused before it is
+ * drawn (its decoded pixels alone would be 4 bytes each).
+ */
+export const MAX_INPUT_PIXELS = 100_000_000;
 
 /** Formats the wasm decoder reads. */
 export type WasmFormat = "png" | "jpeg" | "gif" | "bmp" | "tiff" | "webp";
@@ -23,10 +33,32 @@ export function sniffFormat(bytes: Uint8Array): WasmFormat | null {
   return null;
 }
 
-/** Size after fitting the longest side into `maxSide` (never upscaled; at least 1×1). */
-export function fitSize(width: number, height: number, maxSide = MAX_SIDE): { width: number; height: number } {
-  const scale = Math.min(1, maxSide / Math.max(width, height, 1));
-  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
+/**
+ * Longest side an image is segmented at (larger ones are downscaled): the page draws the image
+ * and its labels on a canvas of that size, which browsers refuse beyond some 16k–32k pixels.
+ */
+export const MAX_SIDE = 8192;
+
+/**
+ * Size after fitting `width`×`height` into `maxPixels` pixels and `maxSide` on a side: scaled by
+ * one factor (never up), each side at least 1, and within both bounds even for a strip 1 pixel
+ * wide (where the factor alone cannot get there, the long side is cut further). Sizes and bounds
+ * below 1 or not finite count as 1. The wasm module's `fit_pixels` (src/web/convert.rs) is the
+ * same function.
+ */
+export function fitSize(width: number, height: number, maxPixels = MAX_PIXELS, maxSide = MAX_SIDE): { width: number; height: number } {
+  const atLeast1 = (v: number): number => (Number.isFinite(v) && v >= 1 ? Math.floor(v) : 1);
+  const w = atLeast1(width);
+  const h = atLeast1(height);
+  const max = atLeast1(maxPixels);
+  const side = atLeast1(maxSide);
+  if (w * h <= max && Math.max(w, h) <= side) return { width: w, height: h };
+  const scale = Math.min(1, Math.sqrt(max / (w * h)), side / Math.max(w, h));
+  let fw = Math.min(w, side, Math.max(1, Math.floor(w * scale)));
+  let fh = Math.min(h, side, Math.max(1, Math.floor(h * scale)));
+  fh = Math.max(1, Math.min(fh, Math.floor(max / fw)));
+  fw = Math.max(1, Math.min(fw, Math.floor(max / fh)));
+  return { width: fw, height: fh };
 }
 
 /** An image ready for the worker. */
@@ -37,10 +69,13 @@ export interface PreparedImage {
 }
 
 /**
- * The bytes to send for `blob`: as they are when the wasm decoder reads them and they are small
- * enough; otherwise decoded by the browser (EXIF orientation applied), downscaled to
- * {@link MAX_SIDE} and re-encoded as PNG. When the browser cannot decode them either, they are
- * sent as they are, so that the wasm decoder's precise error reaches the page.
+ * The bytes to send for `blob`: as they are when the wasm decoder reads them and they have at
+ * most {@link MAX_PIXELS} pixels; otherwise decoded by the browser (EXIF orientation applied),
+ * downscaled to {@link MAX_PIXELS} and re-encoded as PNG. When the browser cannot decode them,
+ * they are sent as they are: the wasm module decodes them (within its own limits, with a precise
+ * error when it cannot) and fits them into {@link MAX_PIXELS} itself.
+ *
+ * @throws {ImageInputError} for an empty file, or one of more than {@link MAX_INPUT_PIXELS} pixels.
  */
 export async function prepareImage(blob: Blob): Promise<PreparedImage> {
   const bytes = await blob.arrayBuffer();
@@ -53,8 +88,9 @@ export async function prepareImage(blob: Blob): Promise<PreparedImage> {
     return { bytes, note: null };
   }
   try {
+    if (bitmap.width * bitmap.height > MAX_INPUT_PIXELS) throw tooLarge(bitmap.width, bitmap.height);
     const fit = fitSize(bitmap.width, bitmap.height);
-    const downscale = fit.width < bitmap.width;
+    const downscale = fit.width * fit.height < bitmap.width * bitmap.height;
     if (format !== null && !downscale) return { bytes, note: null };
     const canvas = new OffscreenCanvas(fit.width, fit.height);
     const ctx = canvas.getContext("2d");
@@ -69,6 +105,12 @@ export async function prepareImage(blob: Blob): Promise<PreparedImage> {
   } finally {
     bitmap.close();
   }
+}
+
+/** The error for an image of `width`×`height` pixels, more than the page takes. */
+export function tooLarge(width: number, height: number): ImageInputError {
+  const mp = (n: number): string => `${(n / 1e6).toFixed(n < 10e6 ? 1 : 0)} megapixels`;
+  return new ImageInputError(`the image is ${width}×${height} pixels (${mp(width * height)}); this page takes images of up to ${mp(MAX_INPUT_PIXELS)}: make it smaller first`);
 }
 
 /** The first file of a drop or paste, if any (whatever its type: the decoder says what is wrong). */

@@ -7,7 +7,7 @@
  * wasm module asks for, from Cache Storage when a copy with the manifest's sha256 is there, else
  * from the network, streamed for the progress bar. A file is written to the cache only after the
  * wasm module has checked it (bytes and sha256); a cached copy that fails that check is removed
- * and the error says so. From disk: the same, reading the picked files.
+ * and the error says so (only that check: a trap while adding a cached file leaves it cached). From disk: the same, reading the picked files.
  */
 import { cacheDecision, fileUrl, filesToLoad, findManifest, matchPicked, parseManifest, ProgressTracker, sumBytes, type Manifest, type ManifestFile, type StorageEstimateLike } from "./model-load";
 
@@ -27,8 +27,19 @@ export interface CacheLike {
 export interface ModelSink {
   /** Parses the manifest; resolves to the names of the files to add, config first. */
   begin(manifest: Uint8Array): Promise<string[]>;
-  /** Checks (bytes, sha256) and takes one file; throws naming the file on a mismatch. */
+  /**
+   * Checks (bytes, sha256) and takes one file; throws naming the file on a mismatch, with an
+   * error named `ModelFileError` (see {@link isFileRejection}).
+   */
   add(name: string, bytes: Uint8Array): void;
+}
+
+/** The name the wasm module gives the error of a file whose bytes are not its manifest's (size, sha256, format). */
+export const FILE_REJECTION = "ModelFileError";
+
+/** Whether `e` is the wasm module's verdict that a file's bytes are wrong (and nothing else). */
+export function isFileRejection(e: unknown): boolean {
+  return e instanceof Error && e.name === FILE_REJECTION && !(e instanceof WebAssembly.RuntimeError);
 }
 
 /** A progress event: bytes so far over the files being read. */
@@ -246,7 +257,9 @@ export async function loadFromUrl(load: UrlLoad): Promise<LoadReport> {
     try {
       sink.add(file.name, bytes);
     } catch (e) {
-      if (hit !== undefined && cache !== null) {
+      // Only the wasm's verdict on the bytes says the cached copy is bad: anything else (a trap,
+      // a model the module cannot build) leaves a good file where it is.
+      if (hit !== undefined && cache !== null && isFileRejection(e)) {
         await cache.delete(url).catch(() => false);
         const why = e instanceof Error ? e.message : String(e);
         throw new Error(`${why} (this was the copy in the browser's cache; it has been removed: load the model again to download it afresh)`, { cause: e });

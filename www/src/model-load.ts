@@ -149,6 +149,8 @@ export function modelUrlAllowed(url: string, pageOrigin: string, hosts: readonly
   } catch {
     return false;
   }
+  // Only http(s): a data: or blob: URL has the origin "null", which a page opened from a file has too.
+  if (u.protocol !== "https:" && u.protocol !== "http:") return false;
   if (u.origin === pageOrigin) return true;
   return hosts.some((h) => {
     const m = /^(https?):\/\/(\*\.)?([^/:]+)(?::(\d+))?\/?$/i.exec(h);

@@ -153,6 +153,12 @@ export class ModelPanel {
     this.el.note.textContent = `Loading the model failed: ${message}${stillLoaded(still)}`;
   }
 
+  /** The worker holding the model (or loading it) failed and was replaced: the model is gone. */
+  showLost(message: string): void {
+    this.el.note.textContent = modelLostText(message);
+    this.el.size.disabled = true;
+  }
+
   showCacheCleared(files: number, bytes: number): void {
     this.el.note.textContent = cacheClearedText(files, bytes);
   }
@@ -230,6 +236,11 @@ export function modelText(m: ModelSummary): string {
 
 function stillLoaded(still: ModelSummary | null): string {
   return still ? ` Still loaded: ${modelText(still)}` : "";
+}
+
+/** The note after the worker holding the model failed (`message` says how). */
+export function modelLostText(message: string): string {
+  return `The diffusion model is no longer loaded: ${message}. Choose the diffusion mode (or Load) to load it again; the files come from the browser's cache where they are.`;
 }
 
 export function cacheClearedText(files: number, bytes: number): string {

@@ -62,8 +62,12 @@ export interface TreeJson {
 
 /** What one segmentation computed, with its timings in milliseconds. */
 export interface SegmentSummary {
+  /** The image segmented (fitted into the page's pixel budget). */
   readonly width: number;
   readonly height: number;
+  /** The image as the wasm module decoded it (larger than `width`×`height` when it downscaled it). */
+  readonly decodedWidth: number;
+  readonly decodedHeight: number;
   readonly features: Features;
   /** Feature grid side (for diffusion features, implied by the model and the size). */
   readonly grid: number;
@@ -119,9 +123,29 @@ export interface ModelSummary {
   readonly ms: number;
 }
 
+/**
+ * Where the worker traps on purpose (a real wasm trap, through the module's `debugTrap`), for the
+ * page's tests of its recovery; set only by the page's `?trap=` parameter, and only for the first
+ * worker of the page. `segment`: the first segmentation panics inside its async export (its
+ * promise never settles); `model-file`: adding the first model file panics (a synchronous trap
+ * in the middle of a load, possibly of a cached file).
+ */
+export type TrapPoint = "segment" | "model-file";
+
+/** The `?trap=` parameter's value as a {@link TrapPoint}, or null. */
+export function trapPointOf(value: string | null): TrapPoint | null {
+  return value === "segment" || value === "model-file" ? value : null;
+}
+
 /** Page → worker. */
 export type Request =
-  | { readonly type: "init"; readonly id: number; readonly device: DevicePreference }
+  | { readonly type: "init"; readonly id: number; readonly device: DevicePreference; readonly trap: TrapPoint | null }
+  /**
+   * An image file as the user gave it, made ready for `segment` in the worker (decoded by the
+   * browser where the wasm module cannot, downscaled to the page's budget of pixels): the
+   * decoding and drawing of a large image stay off the page's thread.
+   */
+  | { readonly type: "prepare"; readonly id: number; readonly image: Blob }
   | {
       readonly type: "segment";
       readonly id: number;
@@ -187,6 +211,14 @@ export type Response =
       readonly tau: number;
     }
   | {
+      readonly type: "prepare-done";
+      readonly id: number;
+      /** The bytes to segment. */
+      readonly bytes: ArrayBuffer;
+      /** Shown to the user when the browser changed the image (downscaled or re-encoded). */
+      readonly note: string | null;
+    }
+  | {
       readonly type: "labels-done";
       readonly id: number;
       readonly tau: number;
@@ -223,8 +255,18 @@ export type Response =
       readonly cancelled?: true;
     };
 
-/** Everything the worker sends the page: final responses and progress. */
-export type FromWorker = Response | Progress;
+/**
+ * Worker → page, outside the request/response pairs: the worker failed outside any request's
+ * handling (a trap inside an async export's future, an uncaught error). Its requests will never
+ * be answered and its wasm instance is unusable: the page replaces the worker.
+ */
+export interface Crashed {
+  readonly type: "crashed";
+  readonly message: string;
+}
+
+/** Everything the worker sends the page: final responses, progress and a crash. */
+export type FromWorker = Response | Progress | Crashed;
 
 export type RequestType = Request["type"];
 
@@ -260,6 +302,8 @@ export function transferables(msg: Response): Transferable[] {
       return [msg.fiedler.buffer, msg.curve.buffer, msg.thresholds.buffer];
     case "mask-done":
       return [msg.png.buffer];
+    case "prepare-done":
+      return [msg.bytes];
     case "init-done":
     case "tree-file-done":
     case "load-model-done":
@@ -286,13 +330,19 @@ const numberOrNull = (v: unknown): v is number | null => v === null || isFiniteN
 
 /**
  * Parses and checks the wasm `tree()` JSON: shapes, types, and that every parent/child index is
- * in range and consistent, with children after their parent (pre-order). The page indexes arrays
- * with these numbers, so nothing unchecked gets through.
+ * in range and consistent, with children after their parent (pre-order), two distinct children,
+ * and every node but the root listed by its parent: a tree, each node reached once. The page
+ * indexes arrays with these numbers, so nothing unchecked gets through.
  *
  * @throws {TreeFormatError} naming the first problem found.
  */
 export function parseTreeJson(text: string): TreeJson {
-  const raw: unknown = JSON.parse(text);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new TreeFormatError(`not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
   if (!isObject(raw)) throw new TreeFormatError("not an object");
   const { grid, alpha, tauMax, dropped, nodes } = raw;
   if (!Array.isArray(grid) || grid.length !== 2 || !grid.every((g) => isIndex(g) && g > 0)) {
@@ -326,9 +376,12 @@ export function parseTreeJson(text: string): TreeJson {
     return { depth, parent, children: kids, ncut, threshold, lambda, cells };
   });
   parsed.forEach((n, i) => {
+    if (n.children !== null && n.children[0] === n.children[1]) throw new TreeFormatError(`node ${i}: both children are node ${n.children[0]}`);
     n.children?.forEach((c) => {
       if (parsed[c]?.parent !== i) throw new TreeFormatError(`node ${c} does not name ${i} as its parent`);
     });
+    // With the check above, every node but the root is the child of exactly one node: a tree.
+    if (n.parent !== null && parsed[n.parent]?.children?.includes(i) !== true) throw new TreeFormatError(`node ${i}: its parent ${n.parent} does not list it as a child`);
   });
   return { grid: [grid[0], grid[1]], alpha, tauMax, dropped, nodes: parsed };
 }

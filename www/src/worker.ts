@@ -11,14 +11,17 @@ import init, { DiffCut } from "../pkg/diffcut.js";
 import wasmUrl from "../pkg/diffcut_bg.wasm?url";
 import modelWasmUrl from "../pkg-model/diffcut_bg.wasm?url";
 import { messageOf, unreachable } from "./errors";
+import { MAX_PIXELS, MAX_SIDE, prepareImage } from "./image-input";
 import { abortError, CACHE_NAME, fetchWithProgress, isAbort, loadFromPicked, loadFromUrl, type CacheLike, type LoadProgress, type LoadReport, type ModelSink } from "./model-fetch";
 import { laneOf, parseTreeJson, transferables } from "./protocol";
-import type { Backend, FromWorker, Lane, ModelSummary, Request, Response, ResponseFor, ToWorker } from "./protocol";
+import type { Backend, FromWorker, Lane, ModelSummary, Request, Response, ResponseFor, ToWorker, TrapPoint } from "./protocol";
 
 /** The part of `DedicatedWorkerGlobalScope` used here (the DOM and WebWorker libs cannot mix). */
 interface WorkerScope {
   postMessage(msg: FromWorker, transfer: Transferable[]): void;
   addEventListener(type: "message", listener: (e: MessageEvent<ToWorker>) => void): void;
+  addEventListener(type: "error", listener: (e: ErrorEvent) => void): void;
+  addEventListener(type: "unhandledrejection", listener: (e: PromiseRejectionEvent) => void): void;
 }
 const scope = self as unknown as WorkerScope;
 
@@ -26,6 +29,8 @@ const scope = self as unknown as WorkerScope;
 interface SegmentInfoLike {
   readonly width: number;
   readonly height: number;
+  readonly decodedWidth: number;
+  readonly decodedHeight: number;
   readonly grid: number;
   readonly nodes: number;
   readonly finestSegments: number;
@@ -51,6 +56,8 @@ interface Segmenter {
   tree(): string;
   treeFile(): string;
   imageRgba(): Uint8Array;
+  /** Panics on purpose (see `TrapPoint`); with `inFuture`, inside the returned promise. */
+  debugTrap(inFuture: boolean): Promise<void>;
   free(): void;
 }
 
@@ -71,7 +78,7 @@ interface ModelDiffCut extends Segmenter {
   modelAddFile(name: string, bytes: Uint8Array): void;
   modelFinish(): ModelInfoLike;
   modelUnload(): void;
-  segmentDiffusion(bytes: Uint8Array, size: number, alpha: number, tauMax: number): Promise<SegmentInfoLike>;
+  segmentDiffusion(bytes: Uint8Array, size: number, alpha: number, tauMax: number, maxPixels: number, maxSide: number): Promise<SegmentInfoLike>;
 }
 
 /** The parts of `pkg-model/diffcut.js` used here (the assignment in `modelModule` checks them). */
@@ -115,6 +122,25 @@ async function softwareAdapter(): Promise<string | null> {
 /** A `backend` getter's value ("webgpu" or "cpu"; wasm-bindgen types it as a string) as the union. */
 function asBackend(s: string): Backend {
   return s === "webgpu" ? "webgpu" : "cpu";
+}
+
+/**
+ * Whether `err` (or an error it wraps, through `cause`) is a trap of a wasm instance: a Rust
+ * panic (`unreachable`), running out of memory, a stack overflow. The instance is unusable after
+ * one; nothing else that a request throws says that.
+ */
+export function isTrap(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 16; e = e.cause, depth++) {
+    if (e instanceof WebAssembly.RuntimeError) return true;
+  }
+  return false;
+}
+
+/** A trap's message for the page: what it is, and the wasm's own words. */
+function trapMessage(err: unknown): string {
+  let e = err;
+  for (let depth = 0; e instanceof Error && !(e instanceof WebAssembly.RuntimeError) && depth < 16; depth++) e = e.cause;
+  return `the segmenter stopped with an internal error (${e instanceof Error ? `${e.name}: ${e.message}` : messageOf(err)})`;
 }
 
 /** How the diffusion module's download is named in the progress line. */
@@ -178,6 +204,15 @@ class DiffCutWorker {
   private readonly loads = new Map<number, AbortController>();
   /** Each lane's requests, handled one at a time, in order. */
   private readonly queues: Record<Lane, Promise<void>> = { main: Promise.resolve(), model: Promise.resolve() };
+  /** Where to trap on purpose, once (the `init` request's `trap`; tests only). */
+  private trap: TrapPoint | null = null;
+
+  /** Traps now if `at` is the armed trap point (once). */
+  private trapIf(at: TrapPoint, dc: Segmenter, inFuture: boolean): Promise<void> | null {
+    if (this.trap !== at) return null;
+    this.trap = null;
+    return dc.debugTrap(inFuture);
+  }
 
   /**
    * Takes a message of the page. Requests are handled one at a time per lane, in order (the page
@@ -196,9 +231,10 @@ class DiffCutWorker {
       try {
         reply = await this.handle(msg);
       } catch (err) {
-        // A trap (a Rust panic, out of memory) leaves the wasm instance unusable.
-        const fatal = err instanceof WebAssembly.RuntimeError;
-        const message = messageOf(err);
+        // A trap (a Rust panic, out of memory) leaves the wasm instance unusable, even one
+        // wrapped in another error (the load of the diffusion module wraps what it meets).
+        const fatal = isTrap(err);
+        const message = fatal ? trapMessage(err) : messageOf(err);
         reply = isAbort(err) && !fatal ? { type: "error", id: msg.id, message, fatal, cancelled: true } : { type: "error", id: msg.id, message, fatal };
       }
       scope.postMessage(reply, transferables(reply));
@@ -209,6 +245,10 @@ class DiffCutWorker {
     switch (msg.type) {
       case "init":
         return this.init(msg);
+      case "prepare": {
+        const prepared = await prepareImage(msg.image);
+        return { type: "prepare-done", id: msg.id, bytes: prepared.bytes, note: prepared.note };
+      }
       case "segment":
         return this.segment(msg);
       case "labels": {
@@ -257,6 +297,7 @@ class DiffCutWorker {
   }
 
   private async init(msg: Extract<Request, { type: "init" }>): Promise<ResponseFor<"init">> {
+    this.trap = msg.trap;
     this.lightModule ??= init({ module_or_path: wasmUrl });
     await this.lightModule;
     const software = msg.device === "auto" ? await softwareAdapter() : null;
@@ -278,12 +319,12 @@ class DiffCutWorker {
       case "color":
         if (this.light === null) throw new Error("the segmenter is not initialised yet");
         dc = this.light;
-        running = this.light.segmentImage(bytes, features.grid, alpha, tauMax);
+        running = (this.trapIf("segment", dc, true) as Promise<never> | null) ?? this.light.segmentImage(bytes, features.grid, alpha, tauMax, MAX_PIXELS, MAX_SIDE);
         break;
       case "diffusion":
         if (this.modelDc === null) throw new Error("no diffusion model is loaded");
         dc = this.modelDc;
-        running = this.modelDc.segmentDiffusion(bytes, features.size, alpha, tauMax);
+        running = (this.trapIf("segment", dc, true) as Promise<never> | null) ?? this.modelDc.segmentDiffusion(bytes, features.size, alpha, tauMax, MAX_PIXELS, MAX_SIDE);
         break;
       default:
         return unreachable(features);
@@ -314,6 +355,8 @@ class DiffCutWorker {
         info: {
           width: info.width,
           height: info.height,
+          decodedWidth: info.decodedWidth,
+          decodedHeight: info.decodedHeight,
           features,
           grid: info.grid,
           nodes: info.nodes,
@@ -346,7 +389,13 @@ class DiffCutWorker {
     if (signal.aborted) throw abortError();
     const dc = await mod.DiffCut.create(this.preferGpu);
     try {
-      const sink: ModelSink = { begin: (m) => dc.modelBegin(m), add: (name, bytes) => dc.modelAddFile(name, bytes) };
+      const sink: ModelSink = {
+        begin: (m) => dc.modelBegin(m),
+        add: (name, bytes) => {
+          void this.trapIf("model-file", dc, false);
+          dc.modelAddFile(name, bytes);
+        },
+      };
       const onProgress = progressPoster(msg.id);
       const report: LoadReport =
         msg.source.kind === "url"
@@ -381,7 +430,13 @@ class DiffCutWorker {
       this.release(old);
       return model;
     } catch (e) {
-      if (dc !== this.modelDc) dc.free();
+      if (dc !== this.modelDc) {
+        try {
+          dc.free();
+        } catch {
+          // A trapped instance cannot free anything: the error that matters is `e`.
+        }
+      }
       throw e;
     }
   }
@@ -438,3 +493,22 @@ class DiffCutWorker {
 
 const worker = new DiffCutWorker();
 scope.addEventListener("message", (e: MessageEvent<ToWorker>) => worker.receive(e.data));
+
+// What no request's handling catches: a trap inside an async export's future (it runs from the
+// microtask queue, so the export's promise never settles), or any other uncaught error. The
+// requests in flight will never be answered: the page is told, and replaces this worker.
+let crashed = false;
+function reportCrash(err: unknown, fallback: string): void {
+  if (crashed) return;
+  crashed = true;
+  const message = isTrap(err) ? trapMessage(err) : `the worker failed: ${err instanceof Error ? `${err.name}: ${err.message}` : err === undefined ? fallback : messageOf(err)}`;
+  scope.postMessage({ type: "crashed", message }, []);
+}
+scope.addEventListener("error", (e: ErrorEvent) => {
+  e.preventDefault();
+  reportCrash(e.error, e.message || "an uncaught error");
+});
+scope.addEventListener("unhandledrejection", (e: PromiseRejectionEvent) => {
+  e.preventDefault();
+  reportCrash(e.reason, "an unhandled promise rejection");
+});

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { WorkerClient, type Transport } from "../src/client";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { TIME_LIMITS_MS, WorkerClient, type Transport } from "../src/client";
 import { CancelledError, SupersededError, WorkerError } from "../src/errors";
 import type { FromWorker, Progress, Request, Response, ToWorker } from "../src/protocol";
 
@@ -135,7 +135,7 @@ describe("WorkerClient", () => {
   it("fails pending requests as superseded when terminated", async () => {
     const t = new FakeTransport();
     const c = new WorkerClient(t);
-    const a = c.request({ type: "init", device: "auto" });
+    const a = c.request({ type: "init", device: "auto", trap: null });
     c.terminate();
     await expect(a).rejects.toBeInstanceOf(SupersededError);
   });
@@ -195,5 +195,114 @@ describe("WorkerClient", () => {
     t.answer({ type: "error", id: t.lastOf("segment").id, message: "unreachable executed", fatal: true });
     await expect(seg).rejects.toSatisfy((e: unknown) => e instanceof WorkerError && e.fatal);
     await expect(load).rejects.toSatisfy((e: unknown) => e instanceof WorkerError && e.fatal);
+  });
+
+  it("takes a crash report from the worker (a trap in an async export) as its end, and says so once", async () => {
+    const t = new FakeTransport();
+    const deaths: string[] = [];
+    const c = new WorkerClient(t, { onDeath: (m) => deaths.push(m) });
+    const seg = c.request({ type: "segment", bytes: new ArrayBuffer(1), params: { features: { kind: "color", grid: 32 }, alpha: 10, tauMax: 0.9 }, tau: 0.5 });
+    const load = c.request({ type: "load-model", source: { kind: "url", url: "http://x/manifest.json" } });
+    const waiting = c.request({ type: "labels", tau: 0.4 });
+    t.answer({ type: "crashed", message: "the segmenter stopped with an internal error (RuntimeError: unreachable)" });
+    for (const p of [seg, load, waiting]) await expect(p).rejects.toSatisfy((e: unknown) => e instanceof WorkerError && e.fatal && e.message.includes("RuntimeError: unreachable"));
+    expect(c.busy).toBe(false);
+    t.crash("and then its error event");
+    expect(deaths).toEqual(["the segmenter stopped with an internal error (RuntimeError: unreachable)"]);
+    await expect(c.request({ type: "tree-file" })).rejects.toSatisfy((e: unknown) => e instanceof WorkerError && e.fatal);
+    expect(c.deadReason).toContain("RuntimeError");
+  });
+
+  it("tells the page when a fatal error ends the worker, and not when the page stopped it", async () => {
+    const t = new FakeTransport();
+    const deaths: string[] = [];
+    const c = new WorkerClient(t, { onDeath: (m) => deaths.push(m) });
+    const a = c.request({ type: "labels", tau: 0.3 });
+    t.answer({ type: "error", id: t.last().id, message: "trap", fatal: true });
+    await expect(a).rejects.toBeInstanceOf(WorkerError);
+    expect(deaths).toEqual(["trap"]);
+    const t2 = new FakeTransport();
+    const c2 = new WorkerClient(t2, { onDeath: (m) => deaths.push(m) });
+    const b = c2.request({ type: "labels", tau: 0.3 });
+    c2.terminate();
+    t2.crash("late error event");
+    await expect(b).rejects.toBeInstanceOf(SupersededError);
+    expect(deaths).toEqual(["trap"]);
+  });
+
+  describe("time limits", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it("takes a worker that does not answer in time as stuck: all fails, the page is told", async () => {
+      vi.useFakeTimers();
+      const t = new FakeTransport();
+      const deaths: string[] = [];
+      const c = new WorkerClient(t, { onDeath: (m) => deaths.push(m), limits: { segment: 1000 } });
+      const seg = c.request({ type: "segment", bytes: new ArrayBuffer(1), params: { features: { kind: "color", grid: 32 }, alpha: 10, tauMax: 0.9 }, tau: 0.5 });
+      const rejected = expect(seg).rejects.toSatisfy((e: unknown) => e instanceof WorkerError && e.fatal && e.message === "the worker did not answer the segment request within 1 s");
+      vi.advanceTimersByTime(999);
+      expect(deaths).toEqual([]);
+      vi.advanceTimersByTime(1);
+      await rejected;
+      expect(deaths).toHaveLength(1);
+      expect(c.busy).toBe(false);
+    });
+
+    it("counts from when a request is sent, not while it waits, and stops counting at its answer", async () => {
+      vi.useFakeTimers();
+      const t = new FakeTransport();
+      const deaths: string[] = [];
+      const c = new WorkerClient(t, { onDeath: (m) => deaths.push(m), limits: { labels: 1000, "tree-file": 1000 } });
+      const a = c.request({ type: "labels", tau: 0.3 });
+      const b = c.request({ type: "tree-file" });
+      vi.advanceTimersByTime(900);
+      t.answer(labelsDone(t.last().id, 0.3));
+      await expect(a).resolves.toMatchObject({ tau: 0.3 });
+      vi.advanceTimersByTime(900); // the tree-file request has run for 900 ms only
+      t.answer({ type: "tree-file-done", id: t.last().id, json: "{}" });
+      await expect(b).resolves.toMatchObject({ json: "{}" });
+      vi.advanceTimersByTime(10_000);
+      expect(deaths).toEqual([]);
+    });
+
+    it("bounds a model load by its time without progress", async () => {
+      vi.useFakeTimers();
+      const t = new FakeTransport();
+      const deaths: string[] = [];
+      const c = new WorkerClient(t, { onDeath: (m) => deaths.push(m), limits: { "load-model": 1000 } });
+      const load = c.request({ type: "load-model", source: { kind: "url", url: "http://x/manifest.json" } });
+      const rejected = expect(load).rejects.toSatisfy((e: unknown) => e instanceof WorkerError && e.message.includes("made no progress loading the model for 1 s"));
+      const id = t.last().id;
+      for (let i = 0; i < 5; i++) {
+        vi.advanceTimersByTime(900);
+        t.answer({ type: "progress", id, loaded: i, total: 10, file: "w", note: null });
+      }
+      expect(deaths).toEqual([]);
+      vi.advanceTimersByTime(1000);
+      await rejected;
+      expect(deaths).toHaveLength(1);
+    });
+
+    it("takes a running request that does not stop when cancelled as stuck", async () => {
+      vi.useFakeTimers();
+      const t = new FakeTransport();
+      const deaths: string[] = [];
+      const c = new WorkerClient(t, { onDeath: (m) => deaths.push(m), cancelGraceMs: 500 });
+      const load = c.request({ type: "load-model", source: { kind: "url", url: "http://x/manifest.json" } });
+      const rejected = expect(load).rejects.toSatisfy((e: unknown) => e instanceof WorkerError && e.fatal && e.message.includes("did not stop the load-model request within 0.5 s"));
+      c.cancel("load-model");
+      expect(t.cancels).toEqual([t.last().id]);
+      vi.advanceTimersByTime(500);
+      await rejected;
+      expect(deaths).toHaveLength(1);
+    });
+
+    it("gives every kind of request a finite limit", () => {
+      for (const [kind, ms] of Object.entries(TIME_LIMITS_MS)) {
+        expect(Number.isFinite(ms) && ms > 0 && ms <= 600_000, kind).toBe(true);
+      }
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { fitSize, MAX_SIDE, sniffFormat } from "../src/image-input";
+import { ImageInputError } from "../src/errors";
+import { fitSize, MAX_INPUT_PIXELS, MAX_PIXELS, MAX_SIDE, sniffFormat, tooLarge } from "../src/image-input";
 
 const bytes = (...b: number[]): Uint8Array => new Uint8Array(b);
 
@@ -23,10 +24,39 @@ describe("sniffFormat", () => {
 });
 
 describe("fitSize", () => {
-  it("fits the longest side without upscaling", () => {
-    expect(fitSize(4000, 3000)).toEqual({ width: MAX_SIDE, height: 768 });
-    expect(fitSize(3000, 4000, 500)).toEqual({ width: 375, height: 500 });
+  it("fits the pixel count without upscaling, keeping the aspect ratio", () => {
+    expect(fitSize(4000, 3000)).toEqual({ width: 1182, height: 886 });
+    expect(fitSize(3000, 4000, 250_000)).toEqual({ width: 433, height: 577 });
     expect(fitSize(300, 200)).toEqual({ width: 300, height: 200 });
-    expect(fitSize(100000, 1, 1000)).toEqual({ width: 1000, height: 1 });
+    expect(fitSize(1024, 1024)).toEqual({ width: 1024, height: 1024 });
+  });
+
+  it("bounds tall and narrow strips by pixels, not by their width", () => {
+    // 1 pixel wide: the scale alone would keep 8 million rows.
+    expect(fitSize(1, 64_000_000, MAX_PIXELS, 1e9)).toEqual({ width: 1, height: MAX_PIXELS });
+    expect(fitSize(64_000_000, 1, MAX_PIXELS, 1e9)).toEqual({ width: MAX_PIXELS, height: 1 });
+    // With the page's side limit (its canvas), a strip is cut to that side.
+    expect(fitSize(1, 64_000_000)).toEqual({ width: 1, height: MAX_SIDE });
+    expect(fitSize(40, 60_000)).toEqual({ width: 5, height: MAX_SIDE });
+    // 3 × 20 million: both sides shrink, the product within the budget.
+    const s = fitSize(3, 20_000_000, MAX_PIXELS, 1e9);
+    expect(s.width * s.height).toBeLessThanOrEqual(MAX_PIXELS);
+    expect(s.width).toBeGreaterThanOrEqual(1);
+    expect(fitSize(100_000, 1, 1000)).toEqual({ width: 1000, height: 1 });
+  });
+
+  it("takes sizes below one or not finite as one", () => {
+    expect(fitSize(0, 0)).toEqual({ width: 1, height: 1 });
+    expect(fitSize(Number.NaN, 5)).toEqual({ width: 1, height: 5 });
+    expect(fitSize(Infinity, 5, 0)).toEqual({ width: 1, height: 1 });
+  });
+});
+
+describe("tooLarge", () => {
+  it("names the size and the limit in plain words", () => {
+    const e = tooLarge(20_000, 10_000);
+    expect(e).toBeInstanceOf(ImageInputError);
+    expect(e.message).toBe("the image is 20000×10000 pixels (200 megapixels); this page takes images of up to 100 megapixels: make it smaller first");
+    expect(MAX_INPUT_PIXELS).toBe(100_000_000);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { fetchWithProgress, isAbort, loadFromPicked, loadFromUrl, readBody, SHA_HEADER, type CacheLike, type LoadProgress, type ModelSink, type UrlLoad } from "../src/model-fetch";
+import { FILE_REJECTION, fetchWithProgress, isAbort, isFileRejection, loadFromPicked, loadFromUrl, readBody, SHA_HEADER, type CacheLike, type LoadProgress, type ModelSink, type UrlLoad } from "../src/model-fetch";
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 const bytesOf = (n: number, seed: number): Uint8Array<ArrayBuffer> => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
@@ -65,6 +65,13 @@ class FakeCache implements CacheLike {
   }
 }
 
+/** The wasm module's error for a file whose bytes are wrong (its `name` says so). */
+function fileRejection(message: string): Error {
+  const e = new Error(message);
+  e.name = FILE_REJECTION;
+  return e;
+}
+
 /** A fake wasm loader: checks bytes and sha256 like the Rust side, naming the file. */
 function sink(m: ReturnType<typeof model>, order = m.entries.map((e) => e.name)) {
   const added: string[] = [];
@@ -76,7 +83,7 @@ function sink(m: ReturnType<typeof model>, order = m.entries.map((e) => e.name))
     add: (name, bytes) => {
       const e = m.entries.find((x) => x.name === name);
       if (!e) throw new Error(`${name}: not in the manifest`);
-      if (bytes.length !== e.bytes || sha(bytes) !== e.sha256) throw new Error(`${name}: ${bytes.length} bytes, sha256 mismatch (the manifest says ${e.bytes} bytes)`);
+      if (bytes.length !== e.bytes || sha(bytes) !== e.sha256) throw fileRejection(`${name}: ${bytes.length} bytes, sha256 mismatch (the manifest says ${e.bytes} bytes)`);
       added.push(name);
     },
   };
@@ -182,6 +189,32 @@ describe("loadFromUrl", () => {
     const report = await loadFromUrl(urlLoad(m, { fetch: net.fetch, sink: sink(m).sink, openCache: async () => cache }).load);
     expect(net.asked).toEqual([m.url, key]);
     expect(report).toMatchObject({ fromCache: 2, cached: true });
+  });
+
+  it("keeps a good cached copy when adding it traps (or fails for any reason but its bytes)", async () => {
+    const m = model();
+    const cache = new FakeCache();
+    await loadFromUrl(urlLoad(m, { fetch: network(m).fetch, sink: sink(m).sink, openCache: async () => cache }).load);
+    const key = "https://models.test/m/weights-00000.safetensors";
+    const before = cache.entries.get(key)?.bytes.slice();
+    for (const thrown of [new WebAssembly.RuntimeError("unreachable"), new Error("model: cannot build the UNet"), Object.assign(new WebAssembly.RuntimeError("unreachable"), { name: FILE_REJECTION })]) {
+      const trapping: ModelSink = {
+        ...sink(m).sink,
+        add: (name) => {
+          if (name === "weights-00000.safetensors") throw thrown;
+        },
+      };
+      const err: unknown = await loadFromUrl(urlLoad(m, { fetch: network(m).fetch, sink: trapping, openCache: async () => cache }).load).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      // The error is the sink's own, unwrapped (a trap stays a RuntimeError, for the worker to see).
+      expect(err).toBe(thrown);
+      expect(cache.entries.get(key)?.bytes).toEqual(before);
+    }
+    expect(isFileRejection(fileRejection("x"))).toBe(true);
+    expect(isFileRejection(new Error("model file x: sha256 is ..."))).toBe(false);
+    expect(isFileRejection("ModelFileError")).toBe(false);
   });
 
   it("ignores a cached copy of another version of the file", async () => {

@@ -101,6 +101,12 @@ describe("model URLs", () => {
     expect(modelUrlAllowed("http://localhost:9001/m.json", self, hosts)).toBe(false);
     expect(modelUrlAllowed("not a url", self, hosts)).toBe(false);
   });
+
+  it("allows http(s) only, even where the page's origin is null (opened from a file)", () => {
+    for (const url of ["data:application/json,{}", "blob:null/0d1c", "javascript:void 0", "file:///m/manifest.json"]) {
+      expect(modelUrlAllowed(url, "null", []), url).toBe(false);
+    }
+  });
 });
 
 describe("cacheDecision", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cacheClearedText, loadingWhat, modelRefusal, modelText, progressShown, resolveModelUrl, sizeFor, sizeOptions } from "../src/model-panel";
+import { cacheClearedText, loadingWhat, modelLostText, modelRefusal, modelText, progressShown, resolveModelUrl, sizeFor, sizeOptions } from "../src/model-panel";
 import type { ModelSummary } from "../src/protocol";
 
 const MODEL: ModelSummary = {
@@ -77,5 +77,14 @@ describe("the model panel's texts", () => {
     expect(sizeFor(MODEL, 768)).toBe(768);
     expect(sizeFor(MODEL, 256)).toBe(1024);
     expect(sizeFor(MODEL, Number.NaN)).toBe(1024);
+  });
+});
+
+describe("modelLostText", () => {
+  it("says the model is gone, why, and how to get it back", () => {
+    const text = modelLostText("the segmenter stopped with an internal error (RuntimeError: unreachable)");
+    expect(text).toBe(
+      "The diffusion model is no longer loaded: the segmenter stopped with an internal error (RuntimeError: unreachable). Choose the diffusion mode (or Load) to load it again; the files come from the browser's cache where they are.",
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseTreeJson, transferables, TreeFormatError, type Response } from "../src/protocol";
+import { parseTreeJson, transferables, TreeFormatError, trapPointOf, type Response } from "../src/protocol";
 import { SMALL } from "./fixtures";
 
 describe("parseTreeJson", () => {
@@ -25,12 +25,15 @@ describe("parseTreeJson", () => {
       [bad((t) => (t.nodes[4] = { ...t.nodes[4], ncut: null })), "needs its ncut"],
       [bad((t) => (t.nodes[2] = { ...t.nodes[2], ncut: "0.5" })), "numbers or null"],
       [bad((t) => (t.nodes[2] = { ...t.nodes[2], depth: -1 })), "integers"],
+      // Not a tree: both children one node; a node its parent does not list (found by fuzzing).
+      [bad((t) => (t.nodes[5] = { ...t.nodes[5], children: [6, 6] })), "both children are node 6"],
+      [bad((t) => (t.nodes[5] = { ...t.nodes[5], children: null, ncut: null })), "node 6: its parent 5 does not list it"],
+      ["{", "not JSON"],
     ];
     for (const [text, message] of cases) {
       expect(() => parseTreeJson(text), message).toThrow(TreeFormatError);
       expect(() => parseTreeJson(text)).toThrow(message);
     }
-    expect(() => parseTreeJson("{")).toThrow(SyntaxError);
   });
 });
 
@@ -49,5 +52,13 @@ describe("transferables", () => {
     };
     expect(transferables(node)).toHaveLength(3);
     expect(transferables({ type: "error", id: 3, message: "x", fatal: false })).toEqual([]);
+  });
+});
+
+describe("trapPointOf", () => {
+  it("takes the two trap points of ?trap= and nothing else", () => {
+    expect(trapPointOf("segment")).toBe("segment");
+    expect(trapPointOf("model-file")).toBe("model-file");
+    for (const v of [null, "", "1", "Segment", "segment ", "init"]) expect(trapPointOf(v)).toBeNull();
   });
 });

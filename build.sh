@@ -286,7 +286,7 @@ case "$cmd" in
     rc=0
     cargo test --release --locked --test fuzz -- --nocapture --test-threads 1 2>&1 | tee "$log" || rc=$?
     stage "fuzz: counts ($(date -u +%Y-%m-%d), $((SECONDS - t0)) s)"
-    grep -E '^fuzz [a-z_]+: [0-9]+ inputs' "$log" || true
+    grep -oE 'fuzz [a-z_]+: [0-9]+ inputs.*' "$log" || true
     rm -f "$log"
     exit "$rc"
     ;;

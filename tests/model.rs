@@ -448,6 +448,24 @@ fn an_unsupported_config_kind_and_a_bad_topology_are_refused() {
 }
 
 #[test]
+fn a_downsample_padding_that_changes_the_grid_is_refused() {
+    // Padding 80 took minutes and gigabytes before the grid check at the end refused it.
+    let bytes = std::fs::read(fixture("ssd-tiny").join("q8/config.json")).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    for ok in [0, 1] {
+        cfg["unet"]["downsample_padding"] = ok.into();
+        diffcut::model::ModelConfig::from_json(&serde_json::to_vec(&cfg).unwrap()).unwrap();
+    }
+    for bad in [2, 80] {
+        cfg["unet"]["downsample_padding"] = bad.into();
+        let e = diffcut::model::ModelConfig::from_json(&serde_json::to_vec(&cfg).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("downsample_padding") && e.contains(&bad.to_string()), "{e}");
+    }
+}
+
+#[test]
 fn a_manifest_that_escapes_its_folder_or_is_not_ours_is_refused() {
     let dir = copy_model("ssd-tiny", "f32");
     let mpath = dir.path().join("manifest.json");

@@ -773,7 +773,7 @@ mod model_folder {
         let Ok(mut m) = serde_json::from_slice::<serde_json::Value>(manifest) else {
             return;
         };
-        if let Some(list) = m["files"].as_array_mut() {
+        if let Some(list) = m.get_mut("files").and_then(|f| f.as_array_mut()) {
             for f in list.iter_mut().filter(|f| f["name"] == name) {
                 f["bytes"] = data.len().into();
                 f["sha256"] = sha256_hex(&data).into();
@@ -874,7 +874,7 @@ mod model_folder {
             return shard.to_vec();
         }
         let name = rng.pick(&names).clone();
-        match rng.below(6) {
+        match rng.below(7) {
             0 => {
                 let dims = rng.range(0, 4);
                 h[&name]["shape"] = (0..dims).map(|_| rng.wild_u64()).collect::<Vec<u64>>().into();
@@ -899,6 +899,44 @@ mod model_folder {
             }
             4 => {
                 h.as_object_mut().unwrap().remove(&name);
+            }
+            5 => {
+                // A tensor the converter never writes: empty, quantized with or without its
+                // scales, or scales alone; its data (if any) appended after the last tensor.
+                let end = h
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .filter_map(|t| t["data_offsets"][1].as_u64())
+                    .max()
+                    .unwrap_or(0);
+                let (rows, cols) = (rng.below(3) as u64, *rng.pick(&[0u64, 16, 32]));
+                let mut extra = vec![];
+                match rng.below(4) {
+                    0 => extra.push(("extra.weight", "F32", vec![rows], rows * 4)),
+                    1 => {
+                        extra.push(("extra.weight.q8", "I8", vec![rows, cols], rows * cols));
+                        extra.push((
+                            "extra.weight.scales",
+                            "F32",
+                            vec![rows * cols / 32],
+                            rows * cols / 32 * 4,
+                        ));
+                    }
+                    2 => extra.push(("extra.weight.q4", "U8", vec![rows, cols / 2], rows * cols / 2)),
+                    _ => extra.push(("extra.weight.scales", "F32", vec![rows], rows * 4)),
+                }
+                let mut at = end;
+                for (key, dtype, shape, bytes) in extra {
+                    h[key] = serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [at, at + bytes]});
+                    at += bytes;
+                }
+                let text = serde_json::to_vec(&h).unwrap();
+                let mut out = (text.len() as u64).to_le_bytes().to_vec();
+                out.extend_from_slice(&text);
+                out.extend_from_slice(&shard[8 + n..]);
+                out.resize(out.len() + (at - end) as usize, 0);
+                return out;
             }
             _ => mutate_json_value(rng, &mut h),
         }

@@ -626,6 +626,67 @@ fn mutate_image(rng: &mut Rng, seed: &[u8], seeds: &[Vec<u8>]) -> Vec<u8> {
     v
 }
 
+/// A freshly encoded random picture: random size (1..=40 a side), colour type and format.
+fn fresh_image(rng: &mut Rng) -> Vec<u8> {
+    let (w, h) = (rng.range(1, 40) as u32, rng.range(1, 40) as u32);
+    let seed = rng.next_u64();
+    let rgb = RgbImage::from_fn(w, h, |x, y| {
+        let v = seed.wrapping_mul(u64::from(x * 31 + y * 17 + 1)).rotate_left(x + y);
+        image::Rgb([v as u8, (v >> 8) as u8, (v >> 16) as u8])
+    });
+    let img = match rng.below(4) {
+        0 => DynamicImage::ImageRgb8(rgb),
+        1 => DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(rgb).to_rgba8()),
+        2 => DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(rgb).to_luma8()),
+        _ => DynamicImage::ImageLuma16(DynamicImage::ImageRgb8(rgb).to_luma16()),
+    };
+    let format = *rng.pick(&[
+        ImageFormat::Png,
+        ImageFormat::Jpeg,
+        ImageFormat::Gif,
+        ImageFormat::Bmp,
+        ImageFormat::Tiff,
+        ImageFormat::WebP,
+    ]);
+    let img = match format {
+        ImageFormat::Jpeg => DynamicImage::ImageRgb8(img.to_rgb8()),
+        ImageFormat::Gif | ImageFormat::WebP => DynamicImage::ImageRgba8(img.to_rgba8()),
+        ImageFormat::Bmp => DynamicImage::ImageRgb8(img.to_rgb8()),
+        _ => img,
+    };
+    encode(&img, format)
+}
+
+/// A freshly encoded random label PNG, 8- or 16-bit grey, 1..=40 a side.
+fn fresh_label_png(rng: &mut Rng) -> Vec<u8> {
+    let (w, h) = (rng.range(1, 40) as u32, rng.range(1, 40) as u32);
+    let values: Vec<u16> = (0..w * h)
+        .map(|_| *rng.pick(&[0, 1, 2, 3, 4, 5, 6, 7, 255, 65_535]))
+        .collect();
+    let img = if rng.one_in(2) {
+        DynamicImage::ImageLuma8(image::GrayImage::from_fn(w, h, |x, y| {
+            image::Luma([values[(y * w + x) as usize].min(255) as u8])
+        }))
+    } else {
+        DynamicImage::ImageLuma16(image::ImageBuffer::from_fn(w, h, |x, y| {
+            image::Luma([values[(y * w + x) as usize]])
+        }))
+    };
+    encode(&img, ImageFormat::Png)
+}
+
+/// Half the time nothing, else one byte changed (PNG CRCs made right again).
+fn mutate_lightly(rng: &mut Rng, mut v: Vec<u8>) -> Vec<u8> {
+    if rng.one_in(2) && !v.is_empty() {
+        let i = rng.below(v.len());
+        v[i] = rng.next_u64() as u8;
+        if v.starts_with(b"\x89PNG") {
+            fix_png_crcs(&mut v);
+        }
+    }
+    v
+}
+
 fn check_image(bytes: &[u8]) -> Result<Verdict, String> {
     match decode_image(bytes) {
         Ok(img) => {
@@ -652,7 +713,14 @@ fn fuzz_image() {
         time_limit(1),
         |rng, _| {
             let seed = rng.pick(&seeds).clone();
-            mutate_image(rng, &seed, &seeds)
+            if rng.one_in(3) {
+                {
+                    let fresh = fresh_image(rng);
+                    mutate_lightly(rng, fresh)
+                }
+            } else {
+                mutate_image(rng, &seed, &seeds)
+            }
         },
         check_image,
     );
@@ -729,7 +797,14 @@ fn fuzz_label_png() {
         time_limit(1),
         |rng, _| {
             let seed = rng.pick(&seeds).clone();
-            mutate_image(rng, &seed, &seeds)
+            if rng.one_in(3) {
+                {
+                    let fresh = fresh_label_png(rng);
+                    mutate_lightly(rng, fresh)
+                }
+            } else {
+                mutate_image(rng, &seed, &seeds)
+            }
         },
         check,
     );

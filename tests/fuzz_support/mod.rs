@@ -434,10 +434,16 @@ pub enum Verdict {
     SkippedKnown(&'static str),
 }
 
+/// Reproducers written per target and run; further failures are only counted.
+const MAX_REPRODUCERS: usize = 20;
+
 /// What a run of one target saw.
 #[derive(Default, Debug)]
 pub struct Report {
     pub inputs: usize,
+    /// Inputs that failed.
+    pub failed: usize,
+    /// The first [`MAX_REPRODUCERS`] of them: reproducer and message.
     pub failures: Vec<(PathBuf, String)>,
     pub skipped: usize,
     /// Inputs that went all the way through.
@@ -451,7 +457,7 @@ impl Report {
         eprintln!(
             "fuzz {target}: {} inputs, {} failures{} in {:.1} s ({} went all the way through)",
             self.inputs,
-            self.failures.len(),
+            self.failed,
             if self.skipped > 0 {
                 format!(" ({} skipped as known holes)", self.skipped)
             } else {
@@ -460,7 +466,7 @@ impl Report {
             self.elapsed.as_secs_f64(),
             self.deep
         );
-        if !self.failures.is_empty() {
+        if self.failed > 0 {
             let list: Vec<String> = self
                 .failures
                 .iter()
@@ -469,7 +475,7 @@ impl Report {
                 .collect();
             panic!(
                 "fuzz {target}: {} of {} inputs failed; first reproducers:\n{}",
-                self.failures.len(),
+                self.failed,
                 self.inputs,
                 list.join("\n")
             );
@@ -538,9 +544,12 @@ pub fn run(
             Err(p) => Some(format!("panicked: {}", panic_message(&*p))),
         };
         if let Some(m) = failure {
-            let path = write_reproducer(target, &input);
-            eprintln!("fuzz {target}: input {i} failed: {m}\nreproducer: {}", path.display());
-            report.failures.push((path, m));
+            report.failed += 1;
+            if report.failures.len() < MAX_REPRODUCERS {
+                let path = write_reproducer(target, &input);
+                eprintln!("fuzz {target}: input {i} failed: {m}\nreproducer: {}", path.display());
+                report.failures.push((path, m));
+            }
         }
     }
     *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;

@@ -15,7 +15,7 @@
 #                         app's tests (www/: vitest unit tests, then end to end in headless Chromium)
 #   ./build.sh bench      run the benchmarks (cargo bench), see BENCHMARKS.md
 #   ./build.sh fuzz       the long fuzz run (tests/fuzz.rs): 100 000 inputs per cheap target
-#                         (.npy, tree JSON, image, label PNG), 20 000 model folders, 3 000 CLI
+#                         (.npy, tree JSON, image, label PNG), 10 000 model folders, 3 000 CLI
 #                         runs; prints the count per target (RELIABILITY.md). FUZZ_ITERS,
 #                         FUZZ_MODEL_ITERS, FUZZ_CLI_ITERS and FUZZ_SEED override; the test stage
 #                         runs the same targets briefly.
@@ -278,7 +278,7 @@ case "$cmd" in
   fuzz)
     need_cargo
     ensure_xdg_runtime_dir
-    export FUZZ_ITERS="${FUZZ_ITERS:-100000}" FUZZ_MODEL_ITERS="${FUZZ_MODEL_ITERS:-20000}" \
+    export FUZZ_ITERS="${FUZZ_ITERS:-100000}" FUZZ_MODEL_ITERS="${FUZZ_MODEL_ITERS:-10000}" \
       FUZZ_CLI_ITERS="${FUZZ_CLI_ITERS:-3000}"
     stage "fuzz: the long run ($FUZZ_ITERS inputs per cheap target, $FUZZ_MODEL_ITERS model folders, $FUZZ_CLI_ITERS CLI runs)"
     log="$(mktemp)"

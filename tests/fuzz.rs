@@ -784,12 +784,10 @@ fn fuzz_label_png() {
             }
         }
     };
-    for s in &seeds[..2] {
-        assert!(load_label_png(&{
-            std::fs::write(&path, s).unwrap();
-            path.clone()
-        })
-        .is_ok());
+    // The grey seeds are label maps; the RGB and grey + alpha ones are refused.
+    for (s, ok) in seeds.iter().zip([true, true, false, false]) {
+        std::fs::write(&path, s).unwrap();
+        assert_eq!(load_label_png(&path).is_ok(), ok);
     }
     let report = run(
         "label_png",
@@ -1066,7 +1064,7 @@ mod model_folder {
                         }
                     }
                 }
-                4 | 5 | 6 => {
+                4..=6 => {
                     // A shard: its header, its length field, truncation, or its data.
                     let shards: Vec<usize> = (0..files.len())
                         .filter(|&k| files[k].0.ends_with(".safetensors"))
@@ -1122,7 +1120,8 @@ mod model_folder {
         files
     }
 
-    /// The input size of a fixture model, stored in its reproducer as `#size`.
+    /// Loads a packed folder the way `DiffusionModel::load_dir` does (manifest, then every file it
+    /// lists) and runs it at the size stored as `#size` (`#host`: dequantize on the host).
     fn check_model_folder(bytes: &[u8], device: &burn::tensor::Device, img: &RgbImage) -> Result<Verdict, String> {
         use diffcut::model::{ModelLoader, Noise};
         let files = unpack(bytes).ok_or("not a packed folder")?;
@@ -1404,4 +1403,58 @@ fn fuzz_cli() {
         check_cli,
     );
     report.assert_clean("cli");
+}
+
+// --- the harness itself -------------------------------------------------------------------
+
+/// With `FUZZ_SELF_TEST` set, one input that runs away (`alloc`: 2 GiB at once; `hang`: sleeps
+/// past the time limit); the next test runs this one in a child process and expects it stopped.
+#[test]
+fn runaway_input() {
+    let Ok(kind) = std::env::var("FUZZ_SELF_TEST") else {
+        return;
+    };
+    let report = run(
+        "selftest",
+        1,
+        time_limit(1),
+        |_, _| kind.clone().into_bytes(),
+        |input| {
+            if input == b"alloc" {
+                let v = vec![1u8; 2 << 30];
+                std::hint::black_box(&v);
+            } else {
+                std::thread::sleep(Duration::from_secs(600));
+            }
+            Ok(Verdict::Pass)
+        },
+    );
+    report.assert_clean("selftest");
+}
+
+#[test]
+fn the_watchdog_and_the_memory_budget_stop_a_runaway_input_with_a_reproducer() {
+    for kind in ["alloc", "hang"] {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "runaway_input", "--nocapture", "--test-threads", "1"])
+            .env("FUZZ_SELF_TEST", kind)
+            .env("FUZZ_TIMEOUT_S", "1")
+            .env_remove("FUZZ_REPLAY")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{kind}: {err}");
+        let why = if kind == "alloc" {
+            "memory budget exceeded"
+        } else {
+            "ran for more than 1 s"
+        };
+        assert!(err.contains(why), "{kind}: {err}");
+        let path = err
+            .lines()
+            .find_map(|l| l.strip_prefix("reproducer: "))
+            .and_then(|l| l.split(' ').next())
+            .unwrap_or_else(|| panic!("{kind}: no reproducer in {err}"));
+        assert_eq!(std::fs::read(path).unwrap(), kind.as_bytes());
+    }
 }

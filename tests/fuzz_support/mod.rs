@@ -449,13 +449,16 @@ pub struct Report {
     /// Inputs that went all the way through.
     pub deep: usize,
     pub elapsed: Duration,
+    /// Peak live heap of the process during the run and its largest single allocation, bytes.
+    pub peak_bytes: usize,
+    pub largest_alloc: usize,
 }
 
 impl Report {
     /// Prints the counts line and fails the test when any input failed.
     pub fn assert_clean(&self, target: &str) {
         eprintln!(
-            "fuzz {target}: {} inputs, {} failures{} in {:.1} s ({} went all the way through)",
+            "fuzz {target}: {} inputs, {} failures{} in {:.1} s ({} went all the way through; peak heap {} MiB, largest allocation {} MiB)",
             self.inputs,
             self.failed,
             if self.skipped > 0 {
@@ -464,7 +467,9 @@ impl Report {
                 String::new()
             },
             self.elapsed.as_secs_f64(),
-            self.deep
+            self.deep,
+            self.peak_bytes >> 20,
+            self.largest_alloc >> 20
         );
         if self.failed > 0 {
             let list: Vec<String> = self
@@ -515,6 +520,7 @@ pub fn run(
     }
     let mut rng = Rng::new(base_seed() ^ fnv1a(target.as_bytes()));
     let mut report = Report::default();
+    let _ = take_memory_marks();
     let t0 = Instant::now();
     let total = if replay.is_some() { 1 } else { iters };
     for i in 0..total {
@@ -554,6 +560,7 @@ pub fn run(
     }
     *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
     report.elapsed = t0.elapsed();
+    (report.peak_bytes, report.largest_alloc) = take_memory_marks();
     report
 }
 

@@ -244,7 +244,7 @@ pub fn mutate_number_in_text(rng: &mut Rng, text: &str) -> String {
     format!("{}{}{}", &text[..s], replacement, &text[e..])
 }
 
-// --- PNG chunk helpers ----------------------------------------------------------------------
+// --- PNG chunks ----------------------------------------------------------------------------
 
 fn crc32(data: &[u8]) -> u32 {
     let mut crc = 0xffff_ffffu32;

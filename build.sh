@@ -14,6 +14,11 @@
 #                         with scripts/install-deps.sh, see wasm-tests/README.md), then the web
 #                         app's tests (www/: vitest unit tests, then end to end in headless Chromium)
 #   ./build.sh bench      run the benchmarks (cargo bench), see BENCHMARKS.md
+#   ./build.sh fuzz       the long fuzz run (tests/fuzz.rs): 100 000 inputs per cheap target
+#                         (.npy, tree JSON, image, label PNG), 10 000 model folders, 3 000 CLI
+#                         runs; prints the count per target (RELIABILITY.md). FUZZ_ITERS,
+#                         FUZZ_MODEL_ITERS, FUZZ_CLI_ITERS and FUZZ_SEED override; the test stage
+#                         runs the same targets briefly.
 #
 # Set CARGO_TARGET_DIR to share a build cache between checkouts. The wasm32 build of wasm-tests/
 # goes to CARGO_TARGET_DIR_WASM (default: "$CARGO_TARGET_DIR-wasm" when CARGO_TARGET_DIR is set,
@@ -270,8 +275,23 @@ case "$cmd" in
     need_cargo
     cargo bench --locked --bench ncut
     ;;
+  fuzz)
+    need_cargo
+    ensure_xdg_runtime_dir
+    export FUZZ_ITERS="${FUZZ_ITERS:-100000}" FUZZ_MODEL_ITERS="${FUZZ_MODEL_ITERS:-10000}" \
+      FUZZ_CLI_ITERS="${FUZZ_CLI_ITERS:-3000}"
+    stage "fuzz: the long run ($FUZZ_ITERS inputs per cheap target, $FUZZ_MODEL_ITERS model folders, $FUZZ_CLI_ITERS CLI runs)"
+    log="$(mktemp)"
+    t0=$SECONDS
+    rc=0
+    cargo test --release --locked --test fuzz -- --nocapture --test-threads 1 2>&1 | tee "$log" || rc=$?
+    stage "fuzz: counts ($(date -u +%Y-%m-%d), $((SECONDS - t0)) s)"
+    grep -oE 'fuzz [a-z_]+: [0-9]+ inputs.*' "$log" || true
+    rm -f "$log"
+    exit "$rc"
+    ;;
   *)
-    echo "usage: ./build.sh [build|cli|web|serve|demo|test|bench]" >&2
+    echo "usage: ./build.sh [build|cli|web|serve|demo|test|bench|fuzz]" >&2
     exit 2
     ;;
 esac

@@ -348,6 +348,55 @@ fn an_unused_tensor_is_refused() {
     );
 }
 
+/// A load that must fail with an error, not a panic (a trap in the browser).
+fn load_err_not_panic(dir: &Path, host_dequantize: bool) -> String {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        DiffusionModel::load_dir(dir, &cpu(), host_dequantize).map(|_| ())
+    }));
+    match r {
+        Ok(Err(e)) => e.to_string(),
+        Ok(Ok(())) => panic!("the broken model loaded"),
+        Err(_) => panic!("loading panicked instead of naming the tensor"),
+    }
+}
+
+#[test]
+fn a_quantized_tensor_with_no_values_is_refused_not_a_crash() {
+    // [0, 32] int8 values and [0] scales: consistent, and empty. burn cannot hold a quantized
+    // tensor without a scale.
+    for (rows, cols) in [(0usize, 32usize), (3, 0)] {
+        let dir = copy_model("ssd-tiny", "q8");
+        let key = "unet.conv_in.bias";
+        edit_shard(dir.path(), key, |m| {
+            m.insert(
+                "unet.extra.weight.q8".into(),
+                (safetensors::Dtype::I8, vec![rows, cols], vec![]),
+            );
+            m.insert(
+                "unet.extra.weight.scales".into(),
+                (safetensors::Dtype::F32, vec![0], vec![]),
+            );
+        });
+        for host in [false, true] {
+            let e = load_err_not_panic(dir.path(), host);
+            assert!(e.contains("unet.extra.weight"), "{e}");
+        }
+    }
+}
+
+#[test]
+fn a_scales_tensor_without_its_quantized_values_is_refused() {
+    let dir = copy_model("ssd-tiny", "q8");
+    edit_shard(dir.path(), "unet.conv_in.bias", |m| {
+        m.insert(
+            "unet.stray.weight.scales".into(),
+            (safetensors::Dtype::F32, vec![1], vec![0; 4]),
+        );
+    });
+    let e = load_err_not_panic(dir.path(), false);
+    assert!(e.contains("unet.stray.weight.scales"), "{e}");
+}
+
 #[test]
 fn a_truncated_shard_and_a_corrupted_shard_are_named() {
     let dir = copy_model("ssd-tiny", "q8");
@@ -403,6 +452,24 @@ fn an_unsupported_config_kind_and_a_bad_topology_are_refused() {
     replace_file(dir.path(), "config.json", &serde_json::to_vec(&cfg).unwrap());
     let e = load_err(dir.path()).to_string();
     assert!(e.contains("size 65536") && e.contains("2048"), "{e}");
+}
+
+#[test]
+fn a_downsample_padding_that_changes_the_grid_is_refused() {
+    // Padding 80 took minutes and gigabytes before the grid check at the end refused it.
+    let bytes = std::fs::read(fixture("ssd-tiny").join("q8/config.json")).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    for ok in [0, 1] {
+        cfg["unet"]["downsample_padding"] = ok.into();
+        diffcut::model::ModelConfig::from_json(&serde_json::to_vec(&cfg).unwrap()).unwrap();
+    }
+    for bad in [2, 80] {
+        cfg["unet"]["downsample_padding"] = bad.into();
+        let e = diffcut::model::ModelConfig::from_json(&serde_json::to_vec(&cfg).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("downsample_padding") && e.contains(&bad.to_string()), "{e}");
+    }
 }
 
 #[test]

@@ -162,6 +162,15 @@ impl ModelConfig {
                 )));
             }
         }
+        // diffusers' Downsample2D is a stride-2 3×3 convolution: it halves the grid with padding 1,
+        // or with 0 after padding right and bottom by one. Any other padding gives another grid
+        // (the hook's would not be S/32) after as much work as the padding makes.
+        if u.downsample_padding > 1 {
+            return Err(bad(format!(
+                "unet.downsample_padding is {}; it must be 0 or 1",
+                u.downsample_padding
+            )));
+        }
         if u.in_channels != self.vae.latent_channels {
             return Err(bad(format!(
                 "unet.in_channels is {} but vae.latent_channels is {}",

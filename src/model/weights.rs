@@ -272,11 +272,20 @@ impl WeightStore {
         })?;
         let mut names: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
         names.sort();
-        for name in names {
-            if name.ends_with(".scales") {
-                continue; // read with its `.q8`/`.q4`
+        for name in &names {
+            if let Some(base) = name.strip_suffix(".scales") {
+                // Read with its `.q8`/`.q4`; scales without one would be dropped unseen.
+                let values = [format!("{base}.q8"), format!("{base}.q4")];
+                if !values.iter().any(|v| names.contains(v)) {
+                    return Err(tensor_error(
+                        name,
+                        format!("scales beside {base}.q8 or {base}.q4"),
+                        format!("no quantized values in {file}"),
+                    ));
+                }
+                continue;
             }
-            let view = st.tensor(&name).map_err(|e| Error::ModelFile {
+            let view = st.tensor(name).map_err(|e| Error::ModelFile {
                 file: file.to_string(),
                 reason: format!("{name}: {e}"),
             })?;
@@ -295,7 +304,7 @@ impl WeightStore {
                 let tensor = Tensor::<1>::from_data(TensorData::new(values, [n]), (&self.device, DType::F16));
                 (name.clone(), Stored::Float { tensor, shape })
             } else {
-                let values = widen(&name, &view)?;
+                let values = widen(name, &view)?;
                 let shape = view.shape().to_vec();
                 let n = values.len();
                 let tensor = Tensor::<1>::from_data(TensorData::new(values, [n]), &self.device);
@@ -329,11 +338,12 @@ impl WeightStore {
         }
         let rows = shape[0];
         let cols = if bits == 8 { shape[1] } else { shape[1] * 2 };
-        if cols % 32 != 0 {
+        // An empty one has no scale, which a quantized tensor cannot be built without.
+        if rows == 0 || cols == 0 || cols % 32 != 0 {
             return Err(tensor_error(
                 &qname,
-                "rows of a multiple of 32 values",
-                format!("{cols} values per row"),
+                "at least one row of a positive multiple of 32 values",
+                format!("{rows} rows of {cols} values"),
             ));
         }
         let sname = format!("{base}.scales");

@@ -14,7 +14,9 @@
 #                         with scripts/install-deps.sh, see wasm-tests/README.md), then the web
 #                         app's tests (www/: vitest unit tests, then end to end in headless Chromium)
 #   ./build.sh bench      run the benchmarks (cargo bench), see BENCHMARKS.md
-#   ./build.sh fuzz       the long fuzz run (tests/fuzz.rs): 100 000 inputs per cheap target
+#   ./build.sh fuzz       the long fuzz run of every parser of outside bytes, natively (tests/fuzz.rs)
+#                         then the page's (www/test/fuzz, FUZZ_RUNS = 10 000 inputs per property):
+#                         100 000 inputs per cheap target
 #                         (.npy, tree JSON, image, label PNG), 10 000 model folders, 3 000 CLI
 #                         runs; prints the count per target (RELIABILITY.md). FUZZ_ITERS,
 #                         FUZZ_MODEL_ITERS, FUZZ_CLI_ITERS and FUZZ_SEED override; the test stage
@@ -288,7 +290,13 @@ case "$cmd" in
     stage "fuzz: counts ($(date -u +%Y-%m-%d), $((SECONDS - t0)) s)"
     grep -oE 'fuzz [a-z_]+: [0-9]+ inputs.*' "$log" || true
     rm -f "$log"
-    exit "$rc"
+    [ "$rc" -eq 0 ] || exit "$rc"
+    # The page's parsers: fast-check properties on FUZZ_RUNS inputs each (www/FUZZ.md).
+    need_node
+    web_npm_ci if-stale
+    export FUZZ_RUNS="${FUZZ_RUNS:-10000}"
+    stage "fuzz: the page's parsers ($FUZZ_RUNS inputs per property, www/test/fuzz)"
+    (cd www && npm run test:fuzz)
     ;;
   *)
     echo "usage: ./build.sh [build|cli|web|serve|demo|test|bench|fuzz]" >&2

@@ -13,11 +13,6 @@
 //! No input may panic, run longer than `FUZZ_TIMEOUT_S` (10 s), make one allocation over 1 GiB
 //! or hold over 3 GiB. The short run (the default counts) takes seconds; `./build.sh fuzz` sets
 //! `FUZZ_ITERS=100000` for the long run.
-//!
-//! `FUZZ_SKIP_KNOWN_TREE_HOLES=1` counts trees that `validate` accepts although they are not
-//! trees (a node reached twice, a cell dropped twice) as skipped instead of failed;
-//! `FUZZ_SKIP_KNOWN_CLI_HOLES=1` does the same for CLI runs whose second output cannot be written
-//! and whose first output was changed all the same.
 
 mod fuzz_support;
 
@@ -503,10 +498,6 @@ fn not_a_tree(t: &SegmentTree) -> Option<String> {
     None
 }
 
-fn skip_known_tree_holes() -> bool {
-    std::env::var("FUZZ_SKIP_KNOWN_TREE_HOLES").is_ok_and(|v| v == "1")
-}
-
 fn check_tree_json(bytes: &[u8]) -> Result<Verdict, String> {
     let Ok(tree) = serde_json::from_slice::<SegmentTree>(bytes) else {
         return Ok(Verdict::Pass);
@@ -515,9 +506,6 @@ fn check_tree_json(bytes: &[u8]) -> Result<Verdict, String> {
         return non_empty_error(&e);
     }
     if let Some(why) = not_a_tree(&tree) {
-        if skip_known_tree_holes() {
-            return Ok(Verdict::SkippedKnown("validate accepts a non-tree"));
-        }
         return Err(format!("validate accepted a tree that is not a tree: {why}"));
     }
     let n = tree.grid[0] * tree.grid[1];
@@ -1337,7 +1325,6 @@ fn check_cli(bytes: &[u8]) -> Result<Verdict, String> {
     let written = std::fs::read(&out).unwrap_or_default();
     match code {
         Some(1) if written == SENTINEL => Ok(Verdict::Pass),
-        Some(1) if blocked.is_some() && skip_known_cli_holes() => Ok(Verdict::SkippedKnown("not atomic")),
         Some(1) => Err(format!(
             "diffcut {} failed ({}) but changed the pre-existing {} ({} bytes now)",
             argv[0],
@@ -1362,10 +1349,6 @@ fn check_cli(bytes: &[u8]) -> Result<Verdict, String> {
         }
         other => Err(format!("diffcut {} exited with {other:?}: {}", argv[0], err.trim())),
     }
-}
-
-fn skip_known_cli_holes() -> bool {
-    std::env::var("FUZZ_SKIP_KNOWN_CLI_HOLES").is_ok_and(|v| v == "1")
 }
 
 #[test]

@@ -430,8 +430,6 @@ pub enum Verdict {
     Pass,
     /// The property held and the input went all the way through (parsed, segmented, labelled...).
     Deep,
-    /// The input is a case the harness was told to skip (see the test); counted, not checked.
-    SkippedKnown(&'static str),
 }
 
 /// Reproducers written per target and run; further failures are only counted.
@@ -445,7 +443,6 @@ pub struct Report {
     pub failed: usize,
     /// The first [`MAX_REPRODUCERS`] of them: reproducer and message.
     pub failures: Vec<(PathBuf, String)>,
-    pub skipped: usize,
     /// Inputs that went all the way through.
     pub deep: usize,
     pub elapsed: Duration,
@@ -458,14 +455,9 @@ impl Report {
     /// Prints the counts line and fails the test when any input failed.
     pub fn assert_clean(&self, target: &str) {
         eprintln!(
-            "fuzz {target}: {} inputs, {} failures{} in {:.1} s ({} went all the way through; peak heap {} MiB, largest allocation {} MiB)",
+            "fuzz {target}: {} inputs, {} failures in {:.1} s ({} went all the way through; peak heap {} MiB, largest allocation {} MiB)",
             self.inputs,
             self.failed,
-            if self.skipped > 0 {
-                format!(" ({} skipped as known holes)", self.skipped)
-            } else {
-                String::new()
-            },
             self.elapsed.as_secs_f64(),
             self.deep,
             self.peak_bytes >> 20,
@@ -540,10 +532,6 @@ pub fn run(
             Ok(Ok(Verdict::Pass)) => None,
             Ok(Ok(Verdict::Deep)) => {
                 report.deep += 1;
-                None
-            }
-            Ok(Ok(Verdict::SkippedKnown(_))) => {
-                report.skipped += 1;
                 None
             }
             Ok(Err(m)) => Some(m),

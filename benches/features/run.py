@@ -32,11 +32,17 @@ def slic_ncut(src, dst):
     from skimage import graph, segmentation
     img = np.asarray(Image.open(src).convert("RGB"))
     labels1 = segmentation.slic(img, compactness=30, n_segments=400, start_label=1)
-    g = graph.rag_mean_color(img, labels1, mode="similarity")
-    try:
-        labels2 = graph.cut_normalized(labels1, g, rng=0)
-    except TypeError:  # scikit-image < 0.21: random_state
-        labels2 = graph.cut_normalized(labels1, g, random_state=0)
+    # cut_normalized's ARPACK call fails on some graphs ("Starting vector is zero"); the next
+    # seed is tried then (seeds 0, 1, 2), and the SLIC superpixels themselves are scored if all fail.
+    for seed in range(3):
+        g = graph.rag_mean_color(img, labels1, mode="similarity")
+        try:
+            labels2 = graph.cut_normalized(labels1, g, rng=seed)
+            break
+        except Exception as e:  # scipy.sparse.linalg.ArpackError
+            print(f"{src}: cut_normalized seed {seed}: {e}", file=sys.stderr)
+    else:
+        labels2 = labels1
     _, labels2 = np.unique(labels2, return_inverse=True)
     labels2 = labels2.reshape(img.shape[:2])
     Image.fromarray(labels2.astype(np.uint16 if labels2.max() > 255 else np.uint8)).save(dst)
@@ -70,10 +76,11 @@ def main():
     ap.add_argument("--variant", action="append", default=[], help="NAME='FLAGS' for diffcut segment")
     ap.add_argument("--families", nargs="+", default=["shapes", "mosaic"])
     ap.add_argument("--no-slic", action="store_true", help="skip the SLIC + NCut anchor")
+    ap.add_argument("--no-default", action="store_true", help="skip diffcut's default")
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
 
-    methods = [("default", [])] + [(v.split("=", 1)[0], shlex.split(v.split("=", 1)[1])) for v in a.variant]
+    methods = ([] if a.no_default else [("default", [])]) + [(v.split("=", 1)[0], shlex.split(v.split("=", 1)[1])) for v in a.variant]
     rows = []
     for fam in a.families:
         img_dir, gt_dir = os.path.join(a.scenes, fam, "images"), os.path.join(a.scenes, fam, "gt")

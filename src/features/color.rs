@@ -21,6 +21,17 @@ pub const DEFAULT_GRID: usize = 32;
 pub const MAX_GRID: usize = 128;
 const _: () = assert!(MAX_GRID * MAX_GRID == crate::ncut::MAX_CELLS);
 
+/// The NCut threshold these features are calibrated for: the default τ of
+/// [`FeatureSource::Color`](crate::segmenter::FeatureSource::Color) (the CLI without `--tau`).
+/// Measured on `benches/features/` (BENCHMARKS.md): on the `shapes` scenes, Hungarian mIoU
+/// 0.542 / 0.608 / 0.548 / 0.603 at τ = 0.35 / 0.5 / 0.7 / 0.9, and above 0.5 photos break into
+/// 20–36 fragments; so 0.5, the same number as DiffCut's for diffusion features, but its own
+/// constant, measured for these features.
+pub const DEFAULT_TAU: f64 = 0.5;
+
+/// The affinity exponent α these features are calibrated for (see [`DEFAULT_TAU`]).
+pub const DEFAULT_ALPHA: f32 = 10.0;
+
 /// Descriptor length: 3 colour + 3 texture.
 const Q: usize = 6;
 

@@ -41,5 +41,7 @@
 pub mod color;
 pub mod oklab;
 
-pub use color::{color_features, color_features_with, ColorFeatureOptions, DEFAULT_GRID, MAX_GRID};
+pub use color::{
+    color_features, color_features_with, ColorFeatureOptions, DEFAULT_ALPHA, DEFAULT_GRID, DEFAULT_TAU, MAX_GRID,
+};
 pub use oklab::linear_to_srgb;

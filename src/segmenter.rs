@@ -117,12 +117,18 @@ pub enum Numbering {
     Leaves,
 }
 
+/// DiffCut's τ for SSD-1B features (the paper's): the diffusion source's default.
+pub const DIFFUSION_TAU: f64 = 0.5;
+/// DiffCut's α for SSD-1B features (the paper's): the diffusion source's default.
+pub const DIFFUSION_ALPHA: f32 = 10.0;
+
 /// Parameters of one segmentation.
 #[derive(Clone, Copy, Debug)]
 pub struct SegmentParams {
-    /// NCut threshold τ ∈ (0, 2]: a region splits iff its best NCut is below it. Default 0.5.
+    /// NCut threshold τ ∈ (0, 2]: a region splits iff its best NCut is below it. `Default` is the
+    /// paper's 0.5; each feature source has its own ([`FeatureSource::default_params`]).
     pub tau: f64,
-    /// Affinity exponent α > 0. Default 10.
+    /// Affinity exponent α > 0. `Default` is the paper's 10.
     pub alpha: f32,
     /// Grow the tree up to this τ so later re-cuts are instant (≥ `tau`). Default `tau`.
     pub tau_max: Option<f64>,
@@ -132,8 +138,8 @@ pub struct SegmentParams {
 impl Default for SegmentParams {
     fn default() -> Self {
         Self {
-            tau: 0.5,
-            alpha: 10.0,
+            tau: DIFFUSION_TAU,
+            alpha: DIFFUSION_ALPHA,
             tau_max: None,
             mode: Mode::Official,
         }
@@ -423,6 +429,34 @@ impl FeatureSource {
     pub fn diffusion(model: Arc<DiffusionModel>, size: u32) -> Self {
         let noise = model.default_noise(size);
         FeatureSource::Diffusion { model, size, noise }
+    }
+
+    /// The τ this source's features are calibrated for: [`DIFFUSION_TAU`] (the paper's) for a
+    /// diffusion model, [`crate::features::DEFAULT_TAU`] for the colour features.
+    pub fn default_tau(&self) -> f64 {
+        match self {
+            FeatureSource::Color { .. } => crate::features::DEFAULT_TAU,
+            #[cfg(feature = "model")]
+            FeatureSource::Diffusion { .. } => DIFFUSION_TAU,
+        }
+    }
+
+    /// The α this source's features are calibrated for (see [`FeatureSource::default_tau`]).
+    pub fn default_alpha(&self) -> f32 {
+        match self {
+            FeatureSource::Color { .. } => crate::features::DEFAULT_ALPHA,
+            #[cfg(feature = "model")]
+            FeatureSource::Diffusion { .. } => DIFFUSION_ALPHA,
+        }
+    }
+
+    /// [`SegmentParams::default`] with this source's τ and α.
+    pub fn default_params(&self) -> SegmentParams {
+        SegmentParams {
+            tau: self.default_tau(),
+            alpha: self.default_alpha(),
+            ..SegmentParams::default()
+        }
     }
 
     /// Checks what can be checked before an image arrives (the grid, the model's size).

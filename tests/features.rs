@@ -171,7 +171,9 @@ fn bad_options_and_empty_images_are_rejected() {
 }
 
 /// Regression guard for the tuning: the samples give a handful of segments, not 1 and not
-/// dozens, and few cells are dropped by the official zero-marker rule.
+/// dozens, and few cells are dropped by the official zero-marker rule. (With texture weight 2,
+/// measured on benches/features, the astronaut gives 19: face, hair, suit, flag, helmet and
+/// backdrop apart, checked by eye.)
 #[test]
 fn samples_give_a_handful_of_segments() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
@@ -188,7 +190,7 @@ fn samples_give_a_handful_of_segments() {
         )
         .unwrap();
         let k = tree.labels_at(0.5).unwrap().1;
-        assert!((2..=16).contains(&k), "{name}: {k} segments at τ = 0.5");
+        assert!((2..=24).contains(&k), "{name}: {k} segments at τ = 0.5");
         assert!(tree.dropped.len() <= 16, "{name}: {} cells dropped", tree.dropped.len());
     }
 }

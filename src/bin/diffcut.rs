@@ -11,7 +11,7 @@ use diffcut::eval::{evaluate_dirs_with, Protocol};
 use diffcut::image_io::{encode_rgb_png, load_image, overlay};
 use diffcut::segmenter::{
     Compute, Device, FeatureGrid, FeatureSource, Mode, NoiseChoice, Numbering, Refine, SegmentParams, SegmentTree,
-    Segmentation, Segmenter,
+    Segmentation, Segmenter, DIFFUSION_ALPHA, DIFFUSION_TAU,
 };
 use diffcut::{files, npy, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -38,12 +38,15 @@ struct Cli {
 #[derive(clap::Args, Clone, Copy)]
 struct CutArgs {
     /// NCut threshold τ in (0, 2]: a region is split while its best cut's NCut value is below τ.
-    /// 0.5 is DiffCut's setting for SSD-1B features.
-    #[arg(long, default_value_t = 0.5)]
-    tau: f64,
+    /// Default: the feature source's own: 0.5 for diffusion features (DiffCut's setting for
+    /// SSD-1B, also used by `ncut`), 0.5 for the weight-free colour features (measured on
+    /// benches/features).
+    #[arg(long)]
+    tau: Option<f64>,
     /// Affinity exponent α > 0 in W = minmax(cos)^α: larger α keeps only strong similarities.
-    #[arg(long, default_value_t = 10.0)]
-    alpha: f32,
+    /// Default: the feature source's own (10 for both sources).
+    #[arg(long)]
+    alpha: Option<f32>,
     /// Grow the segment tree up to this τ (≥ --tau) so that --tree can be re-cut at any τ up to it
     /// with `diffcut recut`, instantly. Defaults to --tau.
     #[arg(long)]
@@ -94,10 +97,11 @@ impl ModelOpts {
 }
 
 impl CutArgs {
-    fn params(&self) -> SegmentParams {
+    /// The parameters, `defaults` (the feature source's) for what was not given.
+    fn params(&self, defaults: SegmentParams) -> SegmentParams {
         SegmentParams {
-            tau: self.tau,
-            alpha: self.alpha,
+            tau: self.tau.unwrap_or(defaults.tau),
+            alpha: self.alpha.unwrap_or(defaults.alpha),
             tau_max: self.tau_max,
             mode: self.mode,
         }
@@ -307,7 +311,8 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let f = read_features(&features)?;
             let compute = cut.compute()?;
-            let params = cut.params();
+            // Features of unknown origin: the paper's values.
+            let params = cut.params(SegmentParams::default());
             if let Some(runs) = bench {
                 let best = (0..runs.max(1))
                     .map(|_| {
@@ -321,8 +326,8 @@ fn run(cli: Cli) -> Result<()> {
                 eprintln!("best of {runs}: {:.2} ms", best.as_secs_f64() * 1e3);
             }
             let seg = pollster::block_on(compute.grow(f, &params))?;
-            warn_if_merged(&seg, cut.tau);
-            let labels = seg.cell_labels(cut.tau, Numbering::Mode)?;
+            warn_if_merged(&seg, params.tau);
+            let labels = seg.cell_labels(params.tau, Numbering::Mode)?;
             let mut outputs = Outputs::default();
             outputs.add(&out, labels_npy(seg.tree.grid, labels.labels()));
             if let Some(t) = tree {
@@ -358,15 +363,16 @@ fn run(cli: Cli) -> Result<()> {
                 Some(dir) => model_opts.source(dir, &pb)?,
                 None => FeatureSource::Color { grid },
             };
+            let params = cut.params(source.default_params());
             let segmenter = cut.segmenter(source)?;
             pb.set_message("features and recursive NCut");
-            let seg = pollster::block_on(segmenter.segment(&img, &cut.params()))?;
+            let seg = pollster::block_on(segmenter.segment(&img, &params))?;
             pb.set_message(if refine == Refine::None {
                 "assigning pixels"
             } else {
                 "assigning pixels + PAMR"
             });
-            let labels = pollster::block_on(segmenter.labels(&seg, &img, cut.tau, Numbering::Mode, refine))?;
+            let labels = pollster::block_on(segmenter.labels(&seg, &img, params.tau, Numbering::Mode, refine))?;
             let mut outputs = Outputs::default();
             outputs.add(&out, labels.to_png()?);
             if let Some(p) = overlay_path {
@@ -378,7 +384,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             outputs.write()?;
             pb.finish_and_clear();
-            warn_if_merged(&seg, cut.tau);
+            warn_if_merged(&seg, params.tau);
             eprintln!("{} segments → {}", labels.segments(), out.display());
         }
         Command::Miou {
@@ -473,12 +479,12 @@ struct EvalArgs {
     /// Write the report (mIoU, pixel accuracy, per-class IoU, counts, settings) as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// NCut threshold τ.
-    #[arg(long, default_value_t = 0.5)]
-    tau: f64,
-    /// Affinity exponent α.
-    #[arg(long, default_value_t = 10.0)]
-    alpha: f32,
+    /// NCut threshold τ. Default: the features' own (0.5 for diffusion, the paper's; 0.5 for colour).
+    #[arg(long)]
+    tau: Option<f64>,
+    /// Affinity exponent α. Default: the features' own (10 for both, the paper's for diffusion).
+    #[arg(long)]
+    alpha: Option<f32>,
     /// Feature grid side.
     #[arg(long, default_value_t = 32)]
     grid: usize,
@@ -504,6 +510,11 @@ impl EvalArgs {
                 got: "diffusion without --model".into(),
             });
         }
+        let (tau, alpha) = match self.features {
+            FeatureKind::Diffusion => (DIFFUSION_TAU, DIFFUSION_ALPHA),
+            _ if self.model.is_some() => (DIFFUSION_TAU, DIFFUSION_ALPHA),
+            FeatureKind::Color => (diffcut::features::DEFAULT_TAU, diffcut::features::DEFAULT_ALPHA),
+        };
         Ok(EvalConfig {
             dataset: self.dataset,
             root: self.root,
@@ -518,8 +529,8 @@ impl EvalArgs {
             device: self.device,
             limit: self.limit,
             cache: self.cache,
-            tau: self.tau,
-            alpha: self.alpha,
+            tau: self.tau.unwrap_or(tau),
+            alpha: self.alpha.unwrap_or(alpha),
             grid: self.grid,
             refine: self.refine,
         })

@@ -31,15 +31,18 @@
 //! range, and a flat region would then be cut into spatial blobs; the bilateral context keeps
 //! segments spatially coherent instead. A flat image yields identical features → one segment.
 //!
-//! Tuned by eye on `samples/` (grid 32, α = 10, official mode; τ = 0.5 / 0.3 give 8 / 7 segments
-//! on the astronaut, 6 / 4 on the coffee, 2 / 2 on the cat, 3 / 2 on the rocket): the astronaut
-//! (face and suit), the backdrop, the helmet ring and the dark helmet come apart; sky, launch towers with ground, and
-//! rocket; the cat's head and the blurred backdrop; cup walls with saucer, the crema, the table.
-//! Colour cannot know semantics: the crema merges with the similarly coloured table, the cat's
-//! white chin with the pale backdrop. Features take ~12 ms at grid 32 for a 512 px photo.
+//! Tuned by eye on `samples/`, then measured on `benches/features/` (generated scenes with ground
+//! truth, Hungarian mIoU; BENCHMARKS.md), which set the texture weight to 2 and confirmed τ = 0.5
+//! for these features ([`DEFAULT_TAU`]). With the defaults (grid 32, α = 10, τ = 0.5, official
+//! mode, PAMR demo) the samples give 19 segments on the astronaut (face, hair, suit, flag, helmet
+//! and backdrop apart), 14 on the coffee (the crema now apart from the table), 4 on the cat and 5
+//! on the rocket. Colour cannot know semantics: the cat's fur splits by shade into two halves and
+//! its white chin joins the pale backdrop. Features take ~12 ms at grid 32 for a 512 px photo.
 
 pub mod color;
 pub mod oklab;
 
-pub use color::{color_features, color_features_with, ColorFeatureOptions, DEFAULT_GRID, MAX_GRID};
+pub use color::{
+    color_features, color_features_with, ColorFeatureOptions, DEFAULT_ALPHA, DEFAULT_GRID, DEFAULT_TAU, MAX_GRID,
+};
 pub use oklab::linear_to_srgb;

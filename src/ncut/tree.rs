@@ -275,7 +275,7 @@ impl SegmentTree {
     /// O(nodes + cells).
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Tree(m));
-        let n = self.grid[0].checked_mul(self.grid[1]).unwrap_or(usize::MAX);
+        let n = self.grid[0].saturating_mul(self.grid[1]);
         let Some(root) = self.nodes.first() else {
             return bad("it has no nodes".into());
         };

@@ -11,7 +11,7 @@ use diffcut::eval::{evaluate_dirs_with, Protocol};
 use diffcut::image_io::{encode_rgb_png, load_image, overlay};
 use diffcut::segmenter::{
     Compute, Device, FeatureGrid, FeatureSource, Mode, NoiseChoice, Numbering, Refine, SegmentParams, SegmentTree,
-    Segmentation, Segmenter, DIFFUSION_ALPHA, DIFFUSION_TAU,
+    Segmentation, Segmenter,
 };
 use diffcut::{files, npy, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -510,11 +510,6 @@ impl EvalArgs {
                 got: "diffusion without --model".into(),
             });
         }
-        let (tau, alpha) = match self.features {
-            FeatureKind::Diffusion => (DIFFUSION_TAU, DIFFUSION_ALPHA),
-            _ if self.model.is_some() => (DIFFUSION_TAU, DIFFUSION_ALPHA),
-            FeatureKind::Color => (diffcut::features::DEFAULT_TAU, diffcut::features::DEFAULT_ALPHA),
-        };
         Ok(EvalConfig {
             dataset: self.dataset,
             root: self.root,
@@ -529,8 +524,8 @@ impl EvalArgs {
             device: self.device,
             limit: self.limit,
             cache: self.cache,
-            tau: self.tau.unwrap_or(tau),
-            alpha: self.alpha.unwrap_or(alpha),
+            tau: self.tau,
+            alpha: self.alpha,
             grid: self.grid,
             refine: self.refine,
         })

@@ -66,8 +66,9 @@ pub struct EvalConfig {
     pub limit: Option<usize>,
     /// Per-image 128×128 predictions (and diffusion features) are kept here; a rerun reuses them.
     pub cache: Option<PathBuf>,
-    pub tau: f64,
-    pub alpha: f32,
+    /// τ and α; `None`: the feature source's own ([`FeatureSource::default_params`]).
+    pub tau: Option<f64>,
+    pub alpha: Option<f32>,
     /// Grid of the colour features.
     pub grid: usize,
     pub refine: Refine,
@@ -151,16 +152,17 @@ impl EvalOutcome {
 /// A dataset that does not open, an image or ground truth that does not read, sizes that
 /// differ, a model that does not load, a cache that cannot be written; each names its file.
 pub async fn run(cfg: &EvalConfig, progress: &mut dyn FnMut(usize, usize)) -> Result<EvalOutcome> {
+    let features = cfg.features();
+    let source = feature_source(cfg)?;
+    source.validate()?;
+    let defaults = source.default_params();
     let params = SegmentParams {
-        tau: cfg.tau,
-        alpha: cfg.alpha,
+        tau: cfg.tau.unwrap_or(defaults.tau),
+        alpha: cfg.alpha.unwrap_or(defaults.alpha),
         tau_max: None,
         mode: Mode::Official,
     };
     params.tree_options()?;
-    let features = cfg.features();
-    let source = feature_source(cfg)?;
-    source.validate()?;
     let segmenter = Segmenter::new(source, Compute::open(cfg.device.into()).await?);
     let ds = Dataset::open(cfg.dataset, &cfg.root, &cfg.options)?;
     let mut samples = ds.samples.clone();
@@ -176,7 +178,7 @@ pub async fn run(cfg: &EvalConfig, progress: &mut dyn FnMut(usize, usize)) -> Re
     let merge = protocol.background_merge.then_some(protocol.classes);
     let cache_dir = match &cfg.cache {
         Some(c) => {
-            let d = c.join(cache_name(cfg, &segmenter));
+            let d = c.join(cache_name(cfg, &segmenter, &params));
             std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
             Some(d)
         }
@@ -251,8 +253,8 @@ pub async fn run(cfg: &EvalConfig, progress: &mut dyn FnMut(usize, usize)) -> Re
         computed,
         cached,
         note,
-        tau: cfg.tau,
-        alpha: cfg.alpha,
+        tau: params.tau,
+        alpha: params.alpha,
         grid: cfg.grid,
         refine: cfg.refine,
     })
@@ -331,7 +333,7 @@ fn feature_source(cfg: &EvalConfig) -> Result<FeatureSource> {
 
 /// The cache folder's name: everything that changes a prediction, so caches of different runs
 /// never mix (for a model: its dtype, a short hash of its weights, the size and the noise).
-fn cache_name(cfg: &EvalConfig, segmenter: &Segmenter) -> String {
+fn cache_name(cfg: &EvalConfig, segmenter: &Segmenter, params: &SegmentParams) -> String {
     let features = match segmenter.source() {
         FeatureSource::Color { grid } => format!("color_grid{grid}"),
         #[cfg(feature = "model")]
@@ -345,8 +347,8 @@ fn cache_name(cfg: &EvalConfig, segmenter: &Segmenter) -> String {
     format!(
         "{}_{features}_tau{}_alpha{}_{}",
         cfg.dataset.name(),
-        cfg.tau,
-        cfg.alpha,
+        params.tau,
+        params.alpha,
         cfg.refine.name()
     )
 }

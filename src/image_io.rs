@@ -151,6 +151,28 @@ fn decode_limits() -> Limits {
     l
 }
 
+/// The size of a `width`×`height` image fitted into `max_pixels` pixels and `max_side` on a
+/// side: scaled by one factor (never up), each side at least 1, and within both bounds even for
+/// a strip 1 pixel wide (where the factor alone cannot get there, the long side is cut further).
+/// Bounds below 1 count as 1. The page's `fitSize` (www/src/image-input.ts) is the same function; the page's wasm uses
+/// this one for the images only it can decode.
+pub fn fit_pixels(width: u32, height: u32, max_pixels: u32, max_side: u32) -> (u32, u32) {
+    let (w, h) = (u64::from(width.max(1)), u64::from(height.max(1)));
+    let (max, side) = (u64::from(max_pixels.max(1)), u64::from(max_side.max(1)));
+    if w * h <= max && w.max(h) <= side {
+        return (w as u32, h as u32);
+    }
+    let scale = (max as f64 / (w * h) as f64)
+        .sqrt()
+        .min(side as f64 / w.max(h) as f64)
+        .min(1.0);
+    let mut fw = ((w as f64 * scale).floor() as u64).clamp(1, w.min(side));
+    let mut fh = ((h as f64 * scale).floor() as u64).clamp(1, h.min(side));
+    fh = fh.min(max / fw).max(1);
+    fw = fw.min(max / fh).max(1);
+    (fw as u32, fh as u32)
+}
+
 /// [`Error::ImageTooLarge`] when `width × height` (of an image, or of labels asked for) is over
 /// [`MAX_PIXELS`]; `what` says whose size it is. Computed in `u64`, so it cannot wrap.
 pub fn check_pixels(width: usize, height: usize, what: &'static str) -> Result<()> {

@@ -439,3 +439,23 @@ fn palette_colours_are_well_spread() {
         }
     }
 }
+
+/// The page's pixel budget (`fitSize` in the page is the same function): one scale, never up,
+/// within both bounds, even for a strip one pixel wide.
+#[test]
+fn fit_pixels_bounds_pixels_and_sides_without_upscaling() {
+    use diffcut::image_io::fit_pixels;
+    assert_eq!(fit_pixels(640, 480, 1 << 20, 8192), (640, 480), "small images stay");
+    let (w, h) = fit_pixels(4000, 3000, 1 << 20, 8192);
+    assert!(u64::from(w) * u64::from(h) <= 1 << 20, "{w}×{h}");
+    assert!((f64::from(w) / f64::from(h) - 4.0 / 3.0).abs() < 0.01, "{w}×{h}");
+    assert!(w > 1100, "{w}×{h}: scaled by one factor, not cut further");
+    assert_eq!(
+        fit_pixels(1, 100_000, 1 << 20, 8192),
+        (1, 8192),
+        "a strip is cut to the side limit"
+    );
+    let (w, h) = fit_pixels(100_000, 1, 1000, 8192);
+    assert!(w <= 1000 && h == 1, "{w}×{h}");
+    assert_eq!(fit_pixels(0, 0, 0, 0), (1, 1), "bounds and sides below 1 count as 1");
+}

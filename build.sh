@@ -251,7 +251,7 @@ case "$cmd" in
     mkdir -p out
     sample="${2:-samples/astronaut.jpg}"
     stem="$(basename "${sample%.*}")"
-    "$(target_dir)/release/diffcut" segment "$sample" --tau 0.5 --alpha 10 \
+    "$(target_dir)/release/diffcut" segment "$sample" \
       --out "out/$stem.mask.png" --overlay "out/$stem.overlay.png" --tree "out/$stem.tree.json"
     echo "wrote out/$stem.mask.png, out/$stem.overlay.png and out/$stem.tree.json"
     ;;

@@ -16,6 +16,7 @@
 //! | affinity `W = minmax(X Xᵀ)^α` | [`ncut::affinity()`] |
 //! | recursive 2-way NCut → segment tree, re-cut at any τ | [`ncut`] |
 //! | high-resolution concept assignment | [`refine`] |
+//! | picking a region at any granularity, cut-outs | [`select`] |
 //! | label maps, images in, masks out | [`labels`], [`image_io`], [`npy`] |
 //! | the evaluation protocol and its runner | [`eval`] |
 //!
@@ -39,6 +40,7 @@ pub mod ncut;
 pub mod npy;
 pub mod refine;
 pub mod segmenter;
+pub mod select;
 pub mod synth;
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
 pub mod web;

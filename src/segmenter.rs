@@ -122,6 +122,74 @@ pub const DIFFUSION_TAU: f64 = 0.5;
 /// DiffCut's α for SSD-1B features (the paper's): the diffusion source's default.
 pub const DIFFUSION_ALPHA: f32 = 10.0;
 
+/// A [`FeatureSource`]'s kind without its data: built without the `model` feature too, so a front
+/// end can show a source's controls before any model exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum FeatureKind {
+    /// The weight-free colour/texture features (not the paper's setting).
+    #[default]
+    Color,
+    /// A diffusion model's (the paper's setting with SSD-1B); needs a model folder.
+    Diffusion,
+}
+
+impl FeatureKind {
+    /// The name front ends and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureKind::Color => "color",
+            FeatureKind::Diffusion => "diffusion",
+        }
+    }
+
+    /// Every kind, in the order front ends list them.
+    pub const ALL: [FeatureKind; 2] = [FeatureKind::Color, FeatureKind::Diffusion];
+
+    /// The parameters this kind of feature is calibrated for, and the τ range worth offering.
+    ///
+    /// Colour features: τ and α measured on `benches/features/` ([`crate::features::DEFAULT_TAU`]);
+    /// past τ ≈ 0.8 the sample photos break into 40–100 fragments (BENCHMARKS.md), so a slider
+    /// stops there. Diffusion features: the paper's τ = 0.5, α = 10 (0.2 is the maintainers'
+    /// value for SD1.4 features), offered up to 0.9.
+    pub const fn defaults(self) -> SourceDefaults {
+        match self {
+            FeatureKind::Color => SourceDefaults {
+                tau: crate::features::DEFAULT_TAU,
+                alpha: crate::features::DEFAULT_ALPHA,
+                tau_min: 0.05,
+                tau_max: 0.8,
+            },
+            FeatureKind::Diffusion => SourceDefaults {
+                tau: DIFFUSION_TAU,
+                alpha: DIFFUSION_ALPHA,
+                tau_min: 0.05,
+                tau_max: 0.9,
+            },
+        }
+    }
+}
+
+/// A feature kind's calibrated τ and α, and the τ range `[tau_min, tau_max]` a control offers
+/// (`tau_min ≤ tau ≤ tau_max`; a tree grown to `tau_max` serves every τ of the range).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceDefaults {
+    pub tau: f64,
+    pub alpha: f32,
+    pub tau_min: f64,
+    pub tau_max: f64,
+}
+
+const _: () = {
+    let mut i = 0;
+    while i < FeatureKind::ALL.len() {
+        let d = FeatureKind::ALL[i].defaults();
+        assert!(0.0 < d.tau_min && d.tau_min <= d.tau && d.tau <= d.tau_max && d.tau_max <= 2.0 && d.alpha > 0.0);
+        i += 1;
+    }
+};
+
 /// Parameters of one segmentation.
 #[derive(Clone, Copy, Debug)]
 pub struct SegmentParams {
@@ -431,23 +499,23 @@ impl FeatureSource {
         FeatureSource::Diffusion { model, size, noise }
     }
 
-    /// The τ this source's features are calibrated for: [`DIFFUSION_TAU`] (the paper's) for a
-    /// diffusion model, [`crate::features::DEFAULT_TAU`] for the colour features.
-    pub fn default_tau(&self) -> f64 {
+    /// What kind of source this is (what its calibration and the page's controls depend on).
+    pub fn kind(&self) -> FeatureKind {
         match self {
-            FeatureSource::Color { .. } => crate::features::DEFAULT_TAU,
+            FeatureSource::Color { .. } => FeatureKind::Color,
             #[cfg(feature = "model")]
-            FeatureSource::Diffusion { .. } => DIFFUSION_TAU,
+            FeatureSource::Diffusion { .. } => FeatureKind::Diffusion,
         }
     }
 
-    /// The α this source's features are calibrated for (see [`FeatureSource::default_tau`]).
+    /// The τ this source's features are calibrated for ([`FeatureKind::defaults`]).
+    pub fn default_tau(&self) -> f64 {
+        self.kind().defaults().tau
+    }
+
+    /// The α this source's features are calibrated for ([`FeatureKind::defaults`]).
     pub fn default_alpha(&self) -> f32 {
-        match self {
-            FeatureSource::Color { .. } => crate::features::DEFAULT_ALPHA,
-            #[cfg(feature = "model")]
-            FeatureSource::Diffusion { .. } => DIFFUSION_ALPHA,
-        }
+        self.kind().defaults().alpha
     }
 
     /// [`SegmentParams::default`] with this source's τ and α.

@@ -527,3 +527,159 @@ fn a_failing_output_writes_nothing_and_truncates_nothing() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(npy::read_labels(&std::fs::read(&out).unwrap(), 2).is_ok());
 }
+
+fn scene(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/scenes")
+        .join(name)
+}
+
+fn read_mask(p: &Path) -> Vec<bool> {
+    image::open(p)
+        .unwrap()
+        .to_luma8()
+        .pixels()
+        .map(|p| p.0[0] > 127)
+        .collect()
+}
+
+fn iou(a: &[bool], b: &[bool]) -> f64 {
+    let inter = a.iter().zip(b).filter(|(x, y)| **x && **y).count();
+    let union = a.iter().zip(b).filter(|(x, y)| **x || **y).count();
+    inter as f64 / union.max(1) as f64
+}
+
+/// One clear object (tests/reference/make_ball_scene.py: an orange ball on grass against sky, the
+/// ground truth the disk it was drawn in): a click on it cuts it out, with the photo's own colours
+/// where opaque and transparency elsewhere; coarser regions hold finer ones.
+#[test]
+fn cutout_lifts_the_ball_off_the_grass() {
+    let d = tmp();
+    let photo = image::open(scene("ball.png")).unwrap().to_rgb8();
+    let truth = read_mask(&scene("ball.gt.png"));
+    let run = |extra: &[&str], out: &str, mask: &str| {
+        let (out, mask) = (d.path().join(out), d.path().join(mask));
+        let mut args: Vec<String> = vec![
+            "cutout".into(),
+            s(&scene("ball.png")).into(),
+            "--point".into(),
+            "250,215".into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.extend(["--out".into(), s(&out).to_owned(), "--mask".into(), s(&mask).to_owned()]);
+        let o = diffcut(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("pixels →"), "{}", stderr(&o));
+        (out, read_mask(&mask))
+    };
+
+    let (cut, at) = run(&[], "cut.png", "at.png");
+    let rgba = image::open(&cut).unwrap().to_rgba8();
+    assert_eq!(rgba.dimensions(), photo.dimensions());
+    let alpha: Vec<bool> = rgba.pixels().map(|p| p.0[3] == 255).collect();
+    assert!(rgba.pixels().all(|p| p.0[3] == 0 || p.0[3] == 255));
+    assert_eq!(alpha, at, "the mask file is the cut-out's alpha");
+    for (p, q) in rgba.pixels().zip(photo.pixels()).filter(|(p, _)| p.0[3] == 255) {
+        assert_eq!(p.0[..3], q.0[..]);
+    }
+    let score = iou(&alpha, &truth);
+    assert!(score >= 0.9, "IoU with the drawn ball {score:.3}");
+
+    // Cropped: the selection's bounding box, same pixels.
+    let (cropped, _) = run(&["--crop"], "crop.png", "crop-mask.png");
+    let c = image::open(&cropped).unwrap().to_rgba8();
+    let w = photo.width() as usize;
+    let xs = alpha.iter().enumerate().filter(|(_, &a)| a).map(|(i, _)| i % w);
+    let ys = alpha.iter().enumerate().filter(|(_, &a)| a).map(|(i, _)| i / w);
+    let (x0, x1) = (xs.clone().min().unwrap(), xs.max().unwrap());
+    let (y0, y1) = (ys.clone().min().unwrap(), ys.max().unwrap());
+    assert_eq!(c.dimensions(), ((x1 - x0 + 1) as u32, (y1 - y0 + 1) as u32));
+    assert_eq!(c.get_pixel(0, 0).0, rgba.get_pixel(x0 as u32, y0 as u32).0);
+
+    // The ball and its shadow, then more of the grass: each coarser region holds the last.
+    let (_, up) = run(&["--coarser", "1"], "up.png", "up-mask.png");
+    assert!(holds(&up, &at) && count(&up) > count(&at));
+}
+
+fn holds(big: &[bool], small: &[bool]) -> bool {
+    small.iter().zip(big).all(|(s, b)| !s || *b)
+}
+
+fn count(m: &[bool]) -> usize {
+    m.iter().filter(|&&b| b).count()
+}
+
+/// Down and up the chain of regions under one pixel of a photo: every step finer is a smaller
+/// region inside the last, every step coarser a larger one holding it.
+#[test]
+fn cutout_walks_the_chain_under_a_pixel() {
+    let d = tmp();
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/astronaut.jpg");
+    let mask = |step: &[&str]| {
+        let m = d.path().join("m.png");
+        let mut args = vec![
+            "cutout",
+            s(&photo),
+            "--point",
+            "256,400",
+            "--tau-max",
+            "0.8",
+            "--refine",
+            "none",
+        ];
+        args.extend(step);
+        args.extend([
+            "--out",
+            s(&d.path().join("c.png")).to_owned().leak(),
+            "--mask",
+            s(&m).to_owned().leak(),
+        ]);
+        let o = diffcut(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        read_mask(&m)
+    };
+    let chain = [
+        mask(&["--coarser", "2"]),
+        mask(&["--coarser", "1"]),
+        mask(&[]),
+        mask(&["--finer", "1"]),
+        mask(&["--finer", "2"]),
+    ];
+    for pair in chain.windows(2) {
+        assert!(holds(&pair[0], &pair[1]), "a finer region leaves its coarser one");
+        assert!(
+            count(&pair[0]) > count(&pair[1]),
+            "{} → {} pixels",
+            count(&pair[0]),
+            count(&pair[1])
+        );
+    }
+}
+
+#[test]
+fn cutout_names_a_bad_point() {
+    let d = tmp();
+    let out = d.path().join("cut.png");
+    let img = s(&scene("ball.png")).to_owned();
+    fails_with(
+        &diffcut(&["cutout", &img, "--point", "480,10", "--out", s(&out)]),
+        "point",
+    );
+    fails_with(&diffcut(&["cutout", &img, "--point", "12", "--out", s(&out)]), "X,Y");
+    fails_with(
+        &diffcut(&[
+            "cutout",
+            &img,
+            "--point",
+            "1,2",
+            "--coarser",
+            "1",
+            "--finer",
+            "1",
+            "--out",
+            s(&out),
+        ]),
+        "cannot be used with",
+    );
+    assert!(!out.exists(), "nothing is written on a refusal");
+}

@@ -1196,7 +1196,7 @@ mod model_folder {
 const SENTINEL: &[u8] = b"a pre-existing output file that a failed run must leave alone\n";
 
 /// The kinds of CLI run: the command, its input file's name, and the output it writes.
-const CLI_KINDS: [&str; 4] = ["ncut", "recut", "miou", "segment"];
+const CLI_KINDS: [&str; 5] = ["ncut", "recut", "miou", "segment", "cutout"];
 
 fn cli_seeds() -> Vec<(usize, Vec<u8>)> {
     let mut rng = Rng::new(5);
@@ -1211,7 +1211,8 @@ fn cli_seeds() -> Vec<(usize, Vec<u8>)> {
     seeds.push((2, std::fs::read(pred).unwrap()));
     for (i, image) in image_seeds().into_iter().enumerate() {
         if i != 2 && i != 3 {
-            seeds.push((3, image));
+            seeds.push((3, image.clone()));
+            seeds.push((4, image));
         }
     }
     seeds
@@ -1247,9 +1248,9 @@ fn check_cli(bytes: &[u8]) -> Result<Verdict, String> {
     let kind = (head & 0x7f) as usize % CLI_KINDS.len();
     let d = tempfile::tempdir().map_err(|e| e.to_string())?;
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    // Bit 7: `ncut` and `segment` also get a `--tree` path they cannot write (a folder), so the
-    // run fails after the first output could have been written.
-    let blocked = (head & 0x80 != 0 && matches!(CLI_KINDS[kind], "ncut" | "segment")).then(|| {
+    // Bit 7: `ncut` and `segment` also get a `--tree` path they cannot write (a folder), `cutout`
+    // such a `--mask`, so the run fails after the first output could have been written.
+    let blocked = (head & 0x80 != 0 && matches!(CLI_KINDS[kind], "ncut" | "segment" | "cutout")).then(|| {
         let p = d.path().join("blocked");
         std::fs::create_dir_all(&p).unwrap();
         s(&p)
@@ -1292,6 +1293,28 @@ fn check_cli(bytes: &[u8]) -> Result<Verdict, String> {
             .to_vec();
             (args, out)
         }
+        "cutout" => {
+            let file = d.path().join("image.bin");
+            std::fs::write(&file, input).unwrap();
+            let out = d.path().join("cut.png");
+            // The top-left pixel: inside any image that decodes (tests/cli.rs refuses points outside).
+            let point = "0,0".to_string();
+            let args = [
+                "cutout",
+                &s(&file),
+                "--point",
+                &point,
+                "--grid",
+                "8",
+                "--refine",
+                "none",
+                "--out",
+                &s(&out),
+            ]
+            .map(String::from)
+            .to_vec();
+            (args, out)
+        }
         _ => {
             let file = d.path().join("image.bin");
             std::fs::write(&file, input).unwrap();
@@ -1312,7 +1335,12 @@ fn check_cli(bytes: &[u8]) -> Result<Verdict, String> {
         }
     };
     if let Some(b) = &blocked {
-        args.extend(["--tree".into(), b.clone()]);
+        let flag = if CLI_KINDS[kind] == "cutout" {
+            "--mask"
+        } else {
+            "--tree"
+        };
+        args.extend([flag.into(), b.clone()]);
     }
     std::fs::write(&out, SENTINEL).unwrap();
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -1339,6 +1367,7 @@ fn check_cli(bytes: &[u8]) -> Result<Verdict, String> {
                     npy::read_labels(&written, 2).is_ok_and(|(shape, l)| shape.len() == 2 && l.iter().all(|&v| v >= 0))
                 }
                 2 => serde_json::from_slice::<serde_json::Value>(&written).is_ok_and(|v| v["miou"].is_number()),
+                4 => image::load_from_memory(&written).is_ok_and(|i| i.color() == image::ColorType::Rgba8),
                 _ => load_label_png(&out).is_ok(),
             };
             if valid {

@@ -162,3 +162,86 @@ fn label_maps_export_as_png() {
     assert_eq!(back.color(), image::ColorType::L16, "more than 256 segments → 16-bit");
     assert_eq!(back.to_luma16().into_raw()[256], 256);
 }
+
+/// Each source carries its kind's calibration; the diffusion kind keeps the paper's τ = 0.5, α = 10
+/// (docs/ALGORITHM.md), whatever the colour features are tuned to.
+#[test]
+fn each_source_carries_its_kinds_defaults() {
+    use diffcut::segmenter::FeatureKind;
+    let colour = FeatureSource::Color { grid: 32 };
+    assert_eq!(colour.kind(), FeatureKind::Color);
+    let d = FeatureKind::Color.defaults();
+    assert_eq!((colour.default_tau(), colour.default_alpha()), (d.tau, d.alpha));
+    assert_eq!(
+        (d.tau, d.alpha),
+        (diffcut::features::DEFAULT_TAU, diffcut::features::DEFAULT_ALPHA)
+    );
+    let p = colour.default_params();
+    assert_eq!((p.tau, p.alpha), (d.tau, d.alpha));
+    let paper = FeatureKind::Diffusion.defaults();
+    assert_eq!((paper.tau, paper.alpha), (0.5, 10.0));
+    for kind in FeatureKind::ALL {
+        let d = kind.defaults();
+        assert!(
+            d.tau_min > 0.0 && d.tau_min <= d.tau && d.tau <= d.tau_max && d.tau_max <= 2.0,
+            "{kind:?}: {d:?}"
+        );
+    }
+}
+
+/// Regions of the tree (src/select.rs): a node at or above the segments at τ is exactly the union
+/// of its segments there; a finer node lies inside its parent's region; the segment under a pixel
+/// holds it, and each finer step keeps holding it.
+#[test]
+fn regions_follow_the_tree_and_hold_their_pixel() {
+    use diffcut::select::{is_within, tau_plus};
+    let img = photo(96, 72);
+    let compute = Compute::cpu();
+    let segmenter = Segmenter::new(FeatureSource::Color { grid: 12 }, compute.clone());
+    let seg = pollster::block_on(segmenter.segment(&img, &params(Mode::Clean))).unwrap();
+    let tau = 0.5;
+    let labels = pollster::block_on(compute.labels(&seg, &img, tau, Numbering::Leaves, Refine::None)).unwrap();
+    let leaves = seg.tree.leaves_at(tau).unwrap();
+    let region = |n: u32| pollster::block_on(compute.region_mask(&seg, &img, &[n], tau, Refine::None)).unwrap();
+    let (mut above, mut below) = (0, 0);
+    for n in 0..seg.tree.nodes.len() as u32 {
+        let got = region(n);
+        if tau_plus(&seg.tree, n).unwrap() <= tau {
+            above += 1;
+            let want: Vec<bool> = labels
+                .labels()
+                .iter()
+                .map(|&l| is_within(&seg.tree, leaves[l as usize] as u32, n))
+                .collect();
+            assert_eq!(got.flags(), &want[..], "node {n}");
+        } else {
+            below += 1;
+            let parent = region(seg.tree.nodes[n as usize].parent.unwrap());
+            assert!(
+                got.flags().iter().zip(parent.flags()).all(|(c, p)| !c || *p),
+                "node {n} leaves its parent"
+            );
+        }
+    }
+    assert!(
+        above > 2 && below > 2,
+        "{above} nodes at or above the segments, {below} below"
+    );
+
+    let at = (30, 40);
+    let mut node = pollster::block_on(compute.segment_at(&seg, &img, at, tau, Refine::None)).unwrap();
+    assert!(leaves.contains(&(node as usize)));
+    let mut steps = 0;
+    while let Some(child) = pollster::block_on(compute.finer(&seg, &img, node, at, tau, Refine::None)).unwrap() {
+        assert_eq!(seg.tree.nodes[child as usize].parent, Some(node));
+        assert!(
+            region(child).flags()[at.1 * 96 + at.0],
+            "the finer region holds the pixel"
+        );
+        node = child;
+        steps += 1;
+    }
+    assert!(seg.tree.nodes[node as usize].children.is_none() || steps > 0);
+    let whole = region(0);
+    assert_eq!(whole.count(), 96 * 72, "the root is the whole image");
+}

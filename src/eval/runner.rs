@@ -23,25 +23,7 @@ use crate::segmenter::{
 use crate::segmenter::{DiffusionModel, NoiseChoice};
 use crate::{files, npy, Error, Result};
 
-/// Which features the evaluation segments.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-pub enum FeatureKind {
-    /// The weight-free colour/texture features (not the paper's setting).
-    #[default]
-    Color,
-    /// A diffusion model's (the paper's setting with SSD-1B); needs a model folder.
-    Diffusion,
-}
-
-impl FeatureKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            FeatureKind::Color => "color",
-            FeatureKind::Diffusion => "diffusion",
-        }
-    }
-}
+pub use crate::segmenter::FeatureKind;
 
 /// One evaluation run.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use wasm_bindgen::JsError;
 
-use crate::segmenter::{Backend, SegmentTree};
+use crate::segmenter::{Backend, FeatureKind, SegmentTree, SourceDefaults};
 use crate::Error;
 
 /// The one conversion of the crate's error at the boundary: its `Display` text becomes the
@@ -105,6 +105,22 @@ pub fn to_f32(values: impl IntoIterator<Item = Option<f64>>) -> Vec<f32> {
 /// RGB pixels as RGBA (opaque), what a canvas `ImageData` holds.
 pub fn rgb_to_rgba(image: &crate::image_io::RgbImage) -> Vec<u8> {
     image.pixels().flat_map(|p| [p[0], p[1], p[2], 255]).collect()
+}
+
+/// Each feature kind's calibrated τ, α and τ range, keyed as the page names the kinds.
+#[derive(Serialize)]
+pub struct FeatureDefaults {
+    pub color: SourceDefaults,
+    pub diffusion: SourceDefaults,
+}
+
+impl Default for FeatureDefaults {
+    fn default() -> Self {
+        Self {
+            color: FeatureKind::Color.defaults(),
+            diffusion: FeatureKind::Diffusion.defaults(),
+        }
+    }
 }
 
 /// Serialises for the page; a failure (impossible for these types) becomes a crate error.

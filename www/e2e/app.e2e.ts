@@ -184,6 +184,10 @@ describe("the DiffCut page", () => {
       { value: "diffusion", disabled: false },
     ]);
     expect(await page.inputValue("[data-testid=mode]")).toBe("color");
+    // The τ slider is the colour features' (the library's defaults, through the worker).
+    expect(await page.getAttribute("[data-testid=tau]", "max")).toBe("0.8");
+    expect(await page.inputValue("[data-testid=tau]")).toBe("0.5");
+    expect(await page.textContent("[data-testid=tau-hint]")).toContain("Colour and texture features");
     // The default model URL is next to the page; nothing of it is fetched before diffusion is chosen.
     expect(await page.inputValue("[data-testid=model-url]")).toBe(`${server.url}models/ssd-1b-q8/manifest.json`);
     expect(requests.filter((u) => u.endsWith(".wasm"))).toHaveLength(1);
@@ -271,8 +275,118 @@ describe("the DiffCut page", () => {
     const [tree] = await Promise.all([page.waitForEvent("download"), page.click("#download-tree")]);
     const json = JSON.parse(readFileSync(await tree.path(), "utf8")) as { grid: number[]; tau_max: number; nodes: unknown[] };
     expect(json.grid).toEqual([32, 32]);
-    expect(json.tau_max).toBeCloseTo(0.9);
+    // Grown to the top of the colour features' τ range (the library's FeatureKind::defaults).
+    expect(json.tau_max).toBeCloseTo(0.8);
     expect(json.nodes.length).toBeGreaterThan(1);
+  });
+
+  // tests/fixtures/scenes/ball.png: an orange ball on grass against sky (tests/reference/make_ball_scene.py),
+  // with the disk it was drawn in as ground truth.
+  it("picks the ball with a click, walks coarser and finer, and cuts it out", async () => {
+    await page.setInputFiles("[data-testid=image-input]", "../tests/fixtures/scenes/ball.png");
+    await waitReady();
+    const [w, h] = await page.$eval("[data-testid=overlay]", (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height]);
+    expect([w, h]).toEqual([480, 360]);
+    const box = await page.locator("[data-testid=overlay]").boundingBox();
+    if (!box || w === undefined || h === undefined) throw new Error("no overlay");
+    const at = (x: number, y: number): [number, number] => [box.x + ((x + 0.5) * box.width) / w, box.y + ((y + 0.5) * box.height) / h];
+    const selection = async (): Promise<{ node: number; pixels: number }> => ({
+      node: Number(await page.getAttribute("[data-testid=selection]", "data-node")),
+      pixels: Number(await page.getAttribute("[data-testid=selection]", "data-pixels")),
+    });
+    const changed = async (from: { node: number; pixels: number }): Promise<{ node: number; pixels: number }> => {
+      await page.waitForFunction(
+        ([n, px]) => {
+          const el = document.querySelector("[data-testid=selection]");
+          return el !== null && (el.getAttribute("data-node") !== String(n) || el.getAttribute("data-pixels") !== String(px));
+        },
+        [from.node, from.pixels] as const,
+        { timeout: 60_000 },
+      );
+      return selection();
+    };
+    expect(await selection()).toEqual({ node: 0, pixels: 0 });
+    expect(await page.isDisabled("[data-testid=download-cutout]")).toBe(true);
+
+    await page.mouse.click(...at(250, 215));
+    const ball = await changed({ node: 0, pixels: 0 });
+    expect(ball.pixels).toBeGreaterThan(0);
+    expect(await page.textContent("[data-testid=selection]")).toContain(`Tree node ${ball.node}`);
+    await page.screenshot({ path: `${OUT}/app-picked.png`, fullPage: true });
+
+    // Coarser holds more; finer (the `]` key) walks back down to the region under the click.
+    await page.click("[data-testid=select-coarser]");
+    const up = await changed(ball);
+    expect(up.pixels).toBeGreaterThan(ball.pixels);
+    await page.keyboard.press("]");
+    expect(await changed(up)).toEqual(ball);
+
+    // The cut-out: the photo's pixels on the ball, transparent elsewhere; IoU with the drawn disk.
+    const [cut] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=download-cutout]")]);
+    expect(cut.suggestedFilename()).toBe("ball.cutout.png");
+    const cutPng = readFileSync(await cut.path());
+    writeFileSync(`${OUT}/ball.cutout.png`, cutPng);
+    const score = await page.evaluate(
+      async ([cutB64, gtB64, photoB64]) => {
+        const pixels = async (b64: string): Promise<{ w: number; h: number; d: Uint8ClampedArray }> => {
+          const img = new Image();
+          img.src = `data:image/png;base64,${b64}`;
+          await img.decode();
+          const c = document.createElement("canvas");
+          [c.width, c.height] = [img.width, img.height];
+          const ctx = c.getContext("2d");
+          if (!ctx) throw new Error("no 2d context");
+          ctx.drawImage(img, 0, 0);
+          return { w: img.width, h: img.height, d: ctx.getImageData(0, 0, img.width, img.height).data };
+        };
+        const [cutImg, gt, photo] = await Promise.all([pixels(cutB64), pixels(gtB64), pixels(photoB64)]);
+        let inter = 0;
+        let union = 0;
+        let colourOff = 0;
+        let partial = 0;
+        for (let i = 0; i < gt.w * gt.h; i++) {
+          const a = cutImg.d[4 * i + 3] ?? 0;
+          if (a !== 0 && a !== 255) partial++;
+          const on = a === 255;
+          const truth = (gt.d[4 * i] ?? 0) > 127;
+          if (on && truth) inter++;
+          if (on || truth) union++;
+          if (on) for (let k = 0; k < 3; k++) colourOff = Math.max(colourOff, Math.abs((cutImg.d[4 * i + k] ?? 0) - (photo.d[4 * i + k] ?? 0)));
+        }
+        return { w: cutImg.w, h: cutImg.h, iou: inter / Math.max(1, union), colourOff, partial };
+      },
+      [cutPng.toString("base64"), readFileSync("../tests/fixtures/scenes/ball.gt.png").toString("base64"), readFileSync("../tests/fixtures/scenes/ball.png").toString("base64")] as const,
+    );
+    timings["ballCutoutIoU"] = Number(score.iou.toFixed(3));
+    expect([score.w, score.h]).toEqual([480, 360]);
+    expect(score.iou).toBeGreaterThanOrEqual(0.9);
+    expect(score.colourOff).toBeLessThanOrEqual(1);
+    expect(score.partial).toBe(0);
+
+    // Cropped to the selection: smaller than the photo, the ball's size.
+    await page.check("[data-testid=cutout-crop]");
+    const [cropped] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=download-cutout]")]);
+    const cropPng = readFileSync(await cropped.path());
+    const [cw, ch] = [cropPng.readUInt32BE(16), cropPng.readUInt32BE(20)];
+    expect(cw).toBeGreaterThan(120);
+    expect(cw).toBeLessThan(160);
+    expect(ch).toBeGreaterThan(120);
+    expect(ch).toBeLessThan(160);
+    await page.uncheck("[data-testid=cutout-crop]");
+
+    // Shift-click adds the sky; Shift-click on it again removes it; the selection survives a new τ.
+    await page.keyboard.down("Shift");
+    await page.mouse.click(...at(40, 30));
+    const both = await changed(ball);
+    expect(both.pixels).toBeGreaterThan(ball.pixels + 10_000);
+    await page.mouse.click(...at(40, 30));
+    await page.keyboard.up("Shift");
+    expect(await changed(both)).toEqual(ball);
+    await setRange("tau", 0.45);
+    await waitReady();
+    expect((await selection()).node).toBe(ball.node);
+    await setRange("tau", 0.5);
+    await waitReady();
   });
 
   it("shows an error for a broken file, then recovers with a sample", async () => {
@@ -447,6 +561,9 @@ describe("the DiffCut page", () => {
       expect(await d.getAttribute("[data-testid=model-progress]", "data-total")).toBe("822841");
       expect(await d.isHidden("[data-testid=model-progress]")).toBe(true);
       expect(await modelNote()).toContain("now cached");
+      // The τ slider now offers the diffusion features' range and says what τ means for them.
+      expect(await d.getAttribute("[data-testid=tau]", "max")).toBe("0.9");
+      expect(await d.textContent("[data-testid=tau-hint]")).toContain("Diffusion features: 0.5 is the paper's value");
       await d.screenshot({ path: `${OUT}/app-diffusion.png`, fullPage: true });
     });
 

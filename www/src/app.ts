@@ -27,7 +27,8 @@ import { firstFile, MAX_PIXELS } from "./image-input";
 import { configuredModelUrl } from "./model-load";
 import { fileStem } from "./names";
 import { LOADING_STATUS, ModelPanel, modelPanelElements, modelRefusal, modelText, sizeFor } from "./model-panel";
-import { trapPointOf, type DevicePreference, type FeatureKind, type Features, type ModelSource, type ResponseFor, type SegmentSummary, type TrapPoint, type TreeJson } from "./protocol";
+import { slidersFor, tauHint } from "./params";
+import { trapPointOf, type DevicePreference, type FeatureDefaults, type FeatureKind, type Features, type ModelSource, type ResponseFor, type SegmentSummary, type TrapPoint, type TreeJson } from "./protocol";
 import { composeOverlay, drawGridMap, pixelAt, segmentSizes } from "./render";
 import { DEFAULT_SAMPLE, SAMPLES } from "./samples";
 import {
@@ -57,9 +58,6 @@ import {
 } from "./state";
 import { colourKeys, cutAt, finestLeaves, mapLabels, type Cut } from "./tree-model";
 import { drawCurve, drawTree } from "./tree-view";
-
-/** The tree is grown to this τ, the top of the τ slider: beyond ~0.95 colour-feature trees shatter. */
-export const TAU_MAX = 0.9;
 
 /** Origins besides the page's own that models may be fetched from (the build's CSP lists them too). */
 const MODEL_HOSTS: readonly string[] = parseModelHosts(import.meta.env.VITE_MODEL_HOSTS);
@@ -100,6 +98,13 @@ interface Labels {
   readonly colours: Uint8Array;
 }
 
+/** A picked region: the pixel clicked and the tree node chosen there (by the click, then coarser/finer). */
+interface Pick {
+  readonly x: number;
+  readonly y: number;
+  readonly node: number;
+}
+
 /** What the canvas holds: nothing yet, or a segmentation with its labels at τ. */
 type Screen = { readonly kind: "empty" } | { readonly kind: "shown"; readonly seg: Segmentation; readonly labels: Labels };
 
@@ -111,12 +116,21 @@ export class App {
   private view: View = SEGMENTS;
   /** The segment under the pointer (−1: none); the labels of `screen` number it. */
   private hovered = -1;
+  /** The picked regions: each click's pixel and the tree node picked there; the last is walked by coarser/finer. */
+  private picks: readonly Pick[] = [];
+  /** The union of the picked regions (1 per selected pixel) and the τ it was read at. */
+  private picked: { readonly mask: Uint8Array; readonly pixels: number; readonly tau: number } | null = null;
   /** The diffusion model and the feature mode segmentations use. */
   private model: ModelState = NO_MODEL;
   /** Model loads started so far (each load's id). */
   private loads = 0;
   /** The colour grid, kept while the grid select says the model sets it. */
   private colourGrid = "32";
+  /** Each feature kind's τ/α defaults and τ range (from the worker's `init`). */
+  private defaults: FeatureDefaults | null = null;
+  /** Whether the person moved τ or α (then their value is kept; else the kind's default is shown). */
+  private tauMoved = false;
+  private alphaMoved = false;
   private readonly palette = new Palette();
   private readonly recutTimes: number[] = [];
   private redrawQueued = false;
@@ -215,9 +229,15 @@ export class App {
       }
     });
 
-    ui.tau.addEventListener("input", () => this.liveRecut());
+    ui.tau.addEventListener("input", () => {
+      this.tauMoved = true;
+      this.liveRecut();
+    });
     ui.tau.addEventListener("change", () => void this.exactLabels());
-    ui.alpha.addEventListener("input", () => (ui.alphaValue.value = this.alpha().toString()));
+    ui.alpha.addEventListener("input", () => {
+      this.alphaMoved = true;
+      ui.alphaValue.value = this.alpha().toString();
+    });
     ui.alpha.addEventListener("change", () => void this.segment());
     ui.grid.addEventListener("change", () => void this.segment());
     ui.device.addEventListener("change", () => {
@@ -239,10 +259,60 @@ export class App {
     });
     ui.overlay.addEventListener("pointermove", (e) => this.hover(e.clientX, e.clientY));
     ui.overlay.addEventListener("pointerleave", () => this.setHovered(-1));
+    ui.overlay.addEventListener("click", (e) => void this.pickAt(e.clientX, e.clientY, e.shiftKey));
+    ui.overlay.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") {
+        e.preventDefault();
+        void this.pickCentre();
+      }
+    });
+    ui.overlay.addEventListener(
+      "wheel",
+      (e) => {
+        if (this.picks.length === 0 || e.deltaY === 0) return;
+        e.preventDefault();
+        if (e.deltaY < 0) void this.finer();
+        else void this.coarser();
+      },
+      { passive: false },
+    );
+    document.addEventListener("keydown", (e) => {
+      if (e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === "[") void this.coarser();
+      else if (e.key === "]") void this.finer();
+    });
+    ui.selectCoarser.addEventListener("click", () => void this.coarser());
+    ui.selectFiner.addEventListener("click", () => void this.finer());
+    ui.selectClear.addEventListener("click", () => this.setPicks([]));
+    ui.downloadCutout.addEventListener("click", () => void this.downloadCutout());
+    ui.downloadSelection.addEventListener("click", () => void this.downloadSelection());
+    ui.copyCutout.hidden = typeof ClipboardItem === "undefined" || !("clipboard" in navigator);
+    ui.copyCutout.addEventListener("click", () => void this.copyCutout());
   }
 
   private tau(): number {
-    return Math.min(TAU_MAX, Number(this.ui.tau.value));
+    return Math.min(this.tauTop(), Number(this.ui.tau.value));
+  }
+
+  /** The top of the τ slider: trees are grown to it, so every τ on the slider is a pruning. */
+  private tauTop(): number {
+    return Number(this.ui.tau.max);
+  }
+
+  /** Sets the τ and α sliders (range, value, hint) for the current feature kind ([`slidersFor`]). */
+  private showSliders(): void {
+    if (this.defaults === null) return;
+    const kind = featureMode(this.model);
+    const d = this.defaults[kind];
+    const s = slidersFor(d, { tau: Number(this.ui.tau.value), alpha: this.alpha(), tauMoved: this.tauMoved, alphaMoved: this.alphaMoved });
+    const ui = this.ui;
+    ui.tau.min = String(s.tauMin);
+    ui.tau.max = String(s.tauMax);
+    ui.tau.value = String(s.tau);
+    ui.tauValue.value = s.tau.toFixed(2);
+    ui.alpha.value = String(s.alpha);
+    ui.alphaValue.value = this.alpha().toString();
+    ui.tauHint.textContent = tauHint(kind, d);
   }
 
   private alpha(): number {
@@ -321,6 +391,8 @@ export class App {
     this.trapOnce = null;
     const ready = (async () => {
       const r = await client.request({ type: "init", device: device === "cpu" || device === "webgpu" ? device : ("auto" satisfies DevicePreference), trap });
+      this.defaults = r.defaults;
+      this.showSliders();
       const adapter = r.adapter?.trim().replace(/^\((.*)\)$/, "$1") ?? "";
       this.backendText = r.backend === "webgpu" ? `WebGPU${adapter ? ` (${adapter})` : ""}` : `CPU (WebAssembly)${r.note ? `: ${r.note}` : ""}`;
       console.info(`[diffcut] segment tree on ${this.backendText}`);
@@ -385,7 +457,7 @@ export class App {
       const r = await client.request({
         type: "segment",
         bytes: source.bytes,
-        params: { features, alpha: this.alpha(), tauMax: TAU_MAX },
+        params: { features, alpha: this.alpha(), tauMax: this.tauTop() },
         tau: this.tau(),
       });
       const total = performance.now() - t0;
@@ -445,6 +517,9 @@ export class App {
     };
     this.view = SEGMENTS;
     this.ui.nodeDetail.hidden = true;
+    this.picks = [];
+    this.picked = null;
+    this.showPicked();
     this.ui.overlay.width = info.width;
     this.ui.overlay.height = info.height;
     this.ui.dropHint.hidden = true;
@@ -478,7 +553,7 @@ export class App {
     const rows: [string, string][] = [
       ["Features", features],
       ["Tree on", info.backend === "webgpu" ? this.backendText : info.note ? `CPU (WebAssembly): ${info.note}` : this.backendText],
-      ["Tree", `${info.nodes} nodes, ${info.finestSegments} segments at τ ≤ ${TAU_MAX}`],
+      ["Tree", `${info.nodes} nodes, ${info.finestSegments} segments at τ ≤ ${this.tauTop()}`],
       [
         "Time",
         `decode ${info.decodeMs.toFixed(0)} ms · features ${info.featuresMs.toFixed(0)} ms · tree ${info.treeMs.toFixed(0)} ms · pixels ${info.labelsMs.toFixed(0)} ms · total ${totalMs.toFixed(0)} ms`,
@@ -541,6 +616,7 @@ export class App {
       grid.value = this.colourGrid;
     }
     this.ui.mode.value = mode;
+    this.showSliders();
     grid.disabled = mode === "diffusion";
     grid.title = mode === "diffusion" ? "The diffusion model sets the grid (its input size / 32 for SSD-1B)" : "";
     this.panel.enableSize(currentModel(this.model) !== null);
@@ -713,6 +789,8 @@ export class App {
     this.ui.segmentCount.value = String(cut.segments);
     this.hovered = -1;
     this.ui.hoverInfo.textContent = "";
+    // A picked node survives a new τ: its region is read again at it.
+    if (kind !== "live" && this.picks.length > 0 && this.picked?.tau !== this.tau()) void this.updateRegion();
     this.redraw();
     this.drawTreeView();
     const detail = shownDetail(this.view);
@@ -744,7 +822,16 @@ export class App {
       }
       case "segments":
         composeOverlay(
-          { width: seg.info.width, height: seg.info.height, photo: seg.photo.data, labels: labels.labels, colours: labels.colours, opacity: this.opacity(), highlight: this.hovered },
+          {
+            width: seg.info.width,
+            height: seg.info.height,
+            photo: seg.photo.data,
+            labels: labels.labels,
+            colours: labels.colours,
+            opacity: this.opacity(),
+            highlight: this.picked === null ? this.hovered : -1,
+            selection: this.picked?.mask.length === seg.info.width * seg.info.height ? this.picked.mask : null,
+          },
           seg.frame.data,
         );
         ctx.putImageData(seg.frame, 0, 0);
@@ -784,6 +871,156 @@ export class App {
     }
     this.queueRedraw();
     this.drawTreeView();
+  }
+
+  // --- picking regions and cutting them out ----------------------------------------------------
+
+  /** A click (or tap) at client coordinates: picks the segment there; with Shift, adds or removes it. */
+  private async pickAt(clientX: number, clientY: number, toggle: boolean): Promise<void> {
+    if (this.screen.kind === "empty" || this.view.kind !== "segments") return;
+    const p = pixelAt(this.ui.overlay, clientX, clientY);
+    if (p) await this.pickPixel(p.x, p.y, toggle);
+  }
+
+  /** The keyboard's pick: the segment in the middle of the image. */
+  private async pickCentre(): Promise<void> {
+    const l = this.segmentation();
+    if (l) await this.pickPixel(Math.floor(l.info.width / 2), Math.floor(l.info.height / 2), false);
+  }
+
+  private async pickPixel(x: number, y: number, toggle: boolean): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    try {
+      const r = await client.request({ type: "pick", x, y, tau: this.tau(), from: null });
+      if (r.node === null) return;
+      const pick: Pick = { x, y, node: r.node };
+      if (!toggle) this.setPicks([pick]);
+      else if (this.picks.some((p) => p.node === r.node)) this.setPicks(this.picks.filter((p) => p.node !== r.node));
+      else this.setPicks([...this.picks, pick]);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** The last pick's parent region (the tree's structure, no solve). */
+  private async coarser(): Promise<void> {
+    const last = this.picks[this.picks.length - 1];
+    const parent = last === undefined ? null : (this.segmentation()?.tree.nodes[last.node]?.parent ?? null);
+    if (last === undefined || parent === null) return;
+    this.setPicks([...this.picks.slice(0, -1), { ...last, node: parent }]);
+  }
+
+  /** The part of the last pick's region under its pixel (the worker knows which child holds it). */
+  private async finer(): Promise<void> {
+    const client = this.client;
+    const last = this.picks[this.picks.length - 1];
+    if (!client || last === undefined) return;
+    try {
+      const r = await client.request({ type: "pick", x: last.x, y: last.y, tau: this.tau(), from: last.node });
+      if (r.node === null) {
+        this.ui.selection.textContent = `${this.pickedText()} No finer region here: the tree stops at this node.`;
+        return;
+      }
+      if (this.picks[this.picks.length - 1] !== last) return;
+      this.setPicks([...this.picks.slice(0, -1), { ...last, node: r.node }]);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private setPicks(picks: readonly Pick[]): void {
+    this.picks = picks;
+    if (picks.length === 0) {
+      this.picked = null;
+      this.showPicked();
+      this.queueRedraw();
+      return;
+    }
+    void this.updateRegion();
+  }
+
+  /** Asks the worker for the picked regions' pixels at τ (refined edges) and shows them. */
+  private async updateRegion(): Promise<void> {
+    const client = this.client;
+    const picks = this.picks;
+    if (!client || picks.length === 0) return;
+    try {
+      const tau = this.tau();
+      const r = await client.request({ type: "region", nodes: picks.map((p) => p.node), tau });
+      if (this.picks !== picks || r.tau !== this.tau()) return;
+      this.picked = { mask: r.mask, pixels: r.pixels, tau: r.tau };
+      this.showPicked();
+      this.queueRedraw();
+    } catch (e) {
+      if (!(e instanceof SupersededError)) this.fail(e);
+    }
+  }
+
+  private pickedText(): string {
+    const l = this.segmentation();
+    const last = this.picks[this.picks.length - 1];
+    if (!l || last === undefined || this.picked === null) return "Click a segment to select it.";
+    const share = (100 * this.picked.pixels) / Math.max(1, l.info.width * l.info.height);
+    const n = l.tree.nodes[last.node];
+    const what = this.picks.length === 1 ? `Tree node ${last.node} (depth ${n?.depth ?? 0})` : `${this.picks.length} regions (last: tree node ${last.node})`;
+    return `Selected: ${what}, ${this.picked.pixels.toLocaleString("en")} pixels (${share.toFixed(1)}% of the image).`;
+  }
+
+  /** The selection's text, test attributes and buttons. */
+  private showPicked(): void {
+    const ui = this.ui;
+    const last = this.picks[this.picks.length - 1];
+    const l = this.segmentation();
+    ui.selection.textContent = this.pickedText();
+    ui.selection.dataset["pixels"] = String(this.picked?.pixels ?? 0);
+    ui.selection.dataset["node"] = String(this.picked === null || last === undefined ? 0 : last.node);
+    const none = this.picked === null;
+    ui.selectClear.disabled = none;
+    ui.downloadCutout.disabled = none;
+    ui.downloadSelection.disabled = none;
+    ui.copyCutout.disabled = none;
+    ui.selectCoarser.disabled = none || last === undefined || (l?.tree.nodes[last.node]?.parent ?? null) === null;
+    ui.selectFiner.disabled = none || last === undefined || (l?.tree.nodes[last.node]?.children ?? null) === null;
+  }
+
+  private async cutoutPng(): Promise<Uint8Array | null> {
+    const client = this.client;
+    if (!client || this.picked === null) return null;
+    return (await client.request({ type: "cutout", crop: this.ui.cutoutCrop.checked })).png;
+  }
+
+  private async downloadCutout(): Promise<void> {
+    const l = this.segmentation();
+    try {
+      const png = await this.cutoutPng();
+      if (l && png) download(png, "image/png", `${l.name}.cutout.png`);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private async downloadSelection(): Promise<void> {
+    const client = this.client;
+    const l = this.segmentation();
+    if (!client || !l || this.picked === null) return;
+    try {
+      const r = await client.request({ type: "selection-mask" });
+      download(r.png, "image/png", `${l.name}.selection.png`);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private async copyCutout(): Promise<void> {
+    try {
+      const png = await this.cutoutPng();
+      if (!png) return;
+      await navigator.clipboard.write([new ClipboardItem({ "image/png": new Blob([new Uint8Array(png)], { type: "image/png" }) })]);
+      this.ui.selection.textContent = `${this.pickedText()} Copied.`;
+    } catch (e) {
+      this.fail(e);
+    }
   }
 
   // --- the teaching view ----------------------------------------------------------------------

@@ -37,6 +37,10 @@ export const TIME_LIMITS_MS: Readonly<Record<RequestType, number>> = {
   refine: 300_000,
   node: 60_000,
   mask: 120_000,
+  pick: 300_000,
+  region: 300_000,
+  cutout: 120_000,
+  "selection-mask": 120_000,
   "tree-file": 60_000,
   "load-model": 300_000,
   "clear-model-cache": 60_000,
@@ -89,12 +93,31 @@ interface Job {
   timer?: ReturnType<typeof setTimeout>;
 }
 
+/** Rank of each kind when several wait (lowest first); a record, so that no kind can be left out. */
+const PRIORITY: Readonly<Record<RequestType, number>> = {
+  init: 0,
+  "load-model": 1,
+  prepare: 2,
+  segment: 3,
+  labels: 4,
+  pick: 5,
+  region: 6,
+  node: 7,
+  mask: 8,
+  cutout: 9,
+  "selection-mask": 10,
+  "tree-file": 11,
+  refine: 12,
+  "clear-model-cache": 13,
+};
 /** Order in which waiting kinds are sent. */
-const ORDER: readonly RequestType[] = ["init", "load-model", "prepare", "segment", "labels", "node", "mask", "tree-file", "refine", "clear-model-cache"];
+const ORDER: readonly RequestType[] = (Object.keys(PRIORITY) as RequestType[]).sort((a, b) => PRIORITY[a] - PRIORITY[b]);
+/** What depends on the segmentation on screen: a new one (or a new worker) makes it obsolete. */
+const OF_SEGMENTATION: readonly RequestType[] = ["labels", "pick", "region", "node", "mask", "cutout", "selection-mask", "tree-file", "refine"];
 /** Kinds a new request of the key kind makes obsolete. */
 const OBSOLETES: Partial<Record<RequestType, readonly RequestType[]>> = {
-  init: ["segment", "labels", "node", "mask", "tree-file", "refine"],
-  segment: ["labels", "node", "mask", "tree-file", "refine"],
+  init: ["segment", ...OF_SEGMENTATION],
+  segment: OF_SEGMENTATION,
   labels: ["refine"],
 };
 

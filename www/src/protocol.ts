@@ -28,6 +28,42 @@ export type Features =
 
 export type FeatureKind = Features["kind"];
 
+/** A feature kind's calibrated τ and α, and the τ range its slider offers (the library's `FeatureKind::defaults`). */
+export interface SourceDefaults {
+  readonly tau: number;
+  readonly alpha: number;
+  readonly tauMin: number;
+  /** The top of the slider, and the τ trees are grown to (every τ of the range is then a pruning). */
+  readonly tauMax: number;
+}
+
+/** Every kind's defaults, as the wasm `featureDefaults()` returns them. */
+export type FeatureDefaults = Readonly<Record<FeatureKind, SourceDefaults>>;
+
+/**
+ * Reads the wasm `featureDefaults()` JSON, checking what the sliders rely on
+ * (`0 < tauMin ≤ tau ≤ tauMax ≤ 2`, `alpha > 0`).
+ *
+ * @throws {Error} naming the kind and the field at fault.
+ */
+export function parseFeatureDefaults(text: string): FeatureDefaults {
+  const raw: unknown = JSON.parse(text);
+  if (!isObject(raw)) throw new Error("feature defaults: not an object");
+  const one = (kind: FeatureKind): SourceDefaults => {
+    const d = raw[kind];
+    if (!isObject(d)) throw new Error(`feature defaults: ${kind} is missing`);
+    const { tau, alpha, tauMin, tauMax } = d;
+    if (!isFiniteNumber(tau) || !isFiniteNumber(alpha) || !isFiniteNumber(tauMin) || !isFiniteNumber(tauMax)) {
+      throw new Error(`feature defaults: ${kind} needs numbers tau, alpha, tauMin and tauMax`);
+    }
+    if (!(0 < tauMin && tauMin <= tau && tau <= tauMax && tauMax <= 2) || !(alpha > 0)) {
+      throw new Error(`feature defaults: ${kind} is out of range (τ ${tau} in [${tauMin}, ${tauMax}], α ${alpha})`);
+    }
+    return { tau, alpha, tauMin, tauMax };
+  };
+  return { color: one("color"), diffusion: one("diffusion") };
+}
+
 /** Parameters that change the tree (and so need a recomputation). */
 export interface TreeParams {
   readonly features: Features;
@@ -160,6 +196,16 @@ export type Request =
   | { readonly type: "refine"; readonly id: number; readonly tau: number }
   | { readonly type: "node"; readonly id: number; readonly node: number }
   | { readonly type: "mask"; readonly id: number; readonly tau: number }
+  /**
+   * A tree node under pixel `(x, y)`: with `from` null, the segment at τ there; else the child of
+   * `from` whose region holds the pixel (null when there is none).
+   */
+  | { readonly type: "pick"; readonly id: number; readonly x: number; readonly y: number; readonly tau: number; readonly from: number | null }
+  /** The union of the regions of `nodes` at τ (kept in the worker for `cutout`). */
+  | { readonly type: "region"; readonly id: number; readonly nodes: readonly number[]; readonly tau: number }
+  /** The last region as an RGBA PNG cut-out (the photo's size, or cropped), or as a mask PNG. */
+  | { readonly type: "cutout"; readonly id: number; readonly crop: boolean }
+  | { readonly type: "selection-mask"; readonly id: number }
   | { readonly type: "tree-file"; readonly id: number }
   /** Loads a diffusion model (progress messages follow, then `load-model-done` or `error`). */
   | { readonly type: "load-model"; readonly id: number; readonly source: ModelSource }
@@ -193,6 +239,8 @@ export type Response =
   | {
       readonly type: "init-done";
       readonly id: number;
+      /** Each feature kind's τ and α defaults and τ range. */
+      readonly defaults: FeatureDefaults;
       readonly backend: Backend;
       readonly adapter: string | null;
       readonly note: string | null;
@@ -242,6 +290,18 @@ export type Response =
       readonly thresholds: Float32Array;
     }
   | { readonly type: "mask-done"; readonly id: number; readonly png: Uint8Array }
+  | { readonly type: "pick-done"; readonly id: number; readonly node: number | null }
+  | {
+      readonly type: "region-done";
+      readonly id: number;
+      readonly nodes: readonly number[];
+      readonly tau: number;
+      /** One byte per pixel of the segmented image: 1 selected, 0 not. */
+      readonly mask: Uint8Array;
+      readonly pixels: number;
+    }
+  | { readonly type: "cutout-done"; readonly id: number; readonly png: Uint8Array }
+  | { readonly type: "selection-mask-done"; readonly id: number; readonly png: Uint8Array }
   | { readonly type: "tree-file-done"; readonly id: number; readonly json: string }
   | { readonly type: "load-model-done"; readonly id: number; readonly model: ModelSummary }
   | { readonly type: "clear-model-cache-done"; readonly id: number; readonly files: number; readonly bytes: number }
@@ -301,10 +361,15 @@ export function transferables(msg: Response): Transferable[] {
     case "node-done":
       return [msg.fiedler.buffer, msg.curve.buffer, msg.thresholds.buffer];
     case "mask-done":
+    case "cutout-done":
+    case "selection-mask-done":
       return [msg.png.buffer];
+    case "region-done":
+      return [msg.mask.buffer];
     case "prepare-done":
       return [msg.bytes];
     case "init-done":
+    case "pick-done":
     case "tree-file-done":
     case "load-model-done":
     case "clear-model-cache-done":

@@ -17,6 +17,8 @@ export interface OverlayInput {
   readonly opacity: number;
   /** A segment to emphasise (the others are dimmed), or −1. */
   readonly highlight: number;
+  /** The selected pixels (1 selected, 0 not, `[height·width]`), or null: outlined, the rest dimmed. */
+  readonly selection: Uint8Array | null;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface OverlayInput {
  * (RGBA, `[height·width·4]`).
  */
 export function composeOverlay(input: OverlayInput, out: Uint8ClampedArray): void {
-  const { width: w, height: h, photo, labels, colours, highlight } = input;
+  const { width: w, height: h, photo, labels, colours, highlight, selection } = input;
   const a = Math.min(1, Math.max(0, Number.isNaN(input.opacity) ? 0 : input.opacity));
   const hasHighlight = highlight >= 0;
   for (let y = 0; y < h; y++) {
@@ -51,6 +53,22 @@ export function composeOverlay(input: OverlayInput, out: Uint8ClampedArray): voi
         out[o] = (base * (photo[o] ?? 0) + weight * cr) * keep + (1 - keep) * 96;
         out[o + 1] = (base * (photo[o + 1] ?? 0) + weight * cg) * keep + (1 - keep) * 96;
         out[o + 2] = (base * (photo[o + 2] ?? 0) + weight * cb) * keep + (1 - keep) * 96;
+      }
+      if (selection !== null) {
+        const on = selection[p] === 1;
+        // The selection's outline: selected pixels with an unselected 4-neighbour (or the frame).
+        const edge =
+          on &&
+          (x === 0 || x + 1 === w || y === 0 || y + 1 === h || selection[p - 1] !== 1 || selection[p + 1] !== 1 || selection[p - w] !== 1 || selection[p + w] !== 1);
+        if (edge) {
+          out[o] = 255;
+          out[o + 1] = 255;
+          out[o + 2] = 255;
+        } else if (!on) {
+          out[o] = 0.35 * (out[o] ?? 0);
+          out[o + 1] = 0.35 * (out[o + 1] ?? 0);
+          out[o + 2] = 0.35 * (out[o + 2] ?? 0);
+        }
       }
       out[o + 3] = 255;
     }

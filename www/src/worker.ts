@@ -7,13 +7,13 @@
  * MB) is imported only when a model is first loaded. The segmenter that did the last segmentation
  * is the *active* one: τ, PAMR, the teaching view and the exports ask it.
  */
-import init, { DiffCut } from "../pkg/diffcut.js";
+import init, { DiffCut, featureDefaults } from "../pkg/diffcut.js";
 import wasmUrl from "../pkg/diffcut_bg.wasm?url";
 import modelWasmUrl from "../pkg-model/diffcut_bg.wasm?url";
 import { messageOf, unreachable } from "./errors";
 import { MAX_PIXELS, MAX_SIDE, prepareImage } from "./image-input";
 import { abortError, CACHE_NAME, fetchWithProgress, isAbort, loadFromPicked, loadFromUrl, type CacheLike, type LoadProgress, type LoadReport, type ModelSink } from "./model-fetch";
-import { laneOf, parseTreeJson, transferables } from "./protocol";
+import { laneOf, parseFeatureDefaults, parseTreeJson, transferables } from "./protocol";
 import type { Backend, FromWorker, Lane, ModelSummary, Request, Response, ResponseFor, ToWorker, TrapPoint } from "./protocol";
 
 /** The part of `DedicatedWorkerGlobalScope` used here (the DOM and WebWorker libs cannot mix). */
@@ -53,6 +53,11 @@ interface Segmenter {
   ncutCurve(node: number): Float32Array;
   cutThresholds(node: number): Float32Array;
   maskPng(tau: number, width: number, height: number): Uint8Array;
+  segmentAt(x: number, y: number, tau: number): Promise<number>;
+  finerAt(node: number, x: number, y: number, tau: number): Promise<number | null>;
+  selectRegion(nodes: Uint32Array, tau: number): Promise<Uint8Array>;
+  cutoutPng(crop: boolean): Uint8Array;
+  selectionPng(): Uint8Array;
   tree(): string;
   treeFile(): string;
   imageRgba(): Uint8Array;
@@ -278,6 +283,20 @@ class DiffCutWorker {
         const dc = this.current();
         return { type: "mask-done", id: msg.id, png: dc.maskPng(msg.tau, dc.imageWidth, dc.imageHeight) };
       }
+      case "pick": {
+        const dc = this.current();
+        const node = msg.from === null ? await dc.segmentAt(msg.x, msg.y, msg.tau) : await dc.finerAt(msg.from, msg.x, msg.y, msg.tau);
+        return { type: "pick-done", id: msg.id, node };
+      }
+      case "region": {
+        const mask = await this.current().selectRegion(Uint32Array.from(msg.nodes), msg.tau);
+        const pixels = mask.reduce((n, b) => n + b, 0);
+        return { type: "region-done", id: msg.id, nodes: msg.nodes, tau: msg.tau, mask, pixels };
+      }
+      case "cutout":
+        return { type: "cutout-done", id: msg.id, png: this.current().cutoutPng(msg.crop) };
+      case "selection-mask":
+        return { type: "selection-mask-done", id: msg.id, png: this.current().selectionPng() };
       case "tree-file":
         return { type: "tree-file-done", id: msg.id, json: this.current().treeFile() };
       case "load-model": {
@@ -307,7 +326,7 @@ class DiffCutWorker {
     this.light = dc;
     this.release(old);
     const note = software !== null ? `the WebGPU adapter is a software one (${software}), slower than the CPU path` : (dc.gpuNote ?? null);
-    return { type: "init-done", id: msg.id, backend: asBackend(dc.backend), adapter: dc.adapter ?? null, note };
+    return { type: "init-done", id: msg.id, defaults: parseFeatureDefaults(featureDefaults()), backend: asBackend(dc.backend), adapter: dc.adapter ?? null, note };
   }
 
   private async segment(msg: Extract<Request, { type: "segment" }>): Promise<ResponseFor<"segment">> {

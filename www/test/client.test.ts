@@ -75,6 +75,28 @@ describe("WorkerClient", () => {
     expect(c.busy).toBe(false);
   });
 
+  it("sends the picking requests once the worker is free, and drops them for a new segmentation", async () => {
+    const t = new FakeTransport();
+    const c = new WorkerClient(t);
+    const refine = c.request({ type: "refine", tau: 0.5 });
+    const pick = c.request({ type: "pick", x: 1, y: 2, tau: 0.5, from: null });
+    const cutout = c.request({ type: "cutout", crop: false });
+    t.answer({ type: "refine-done", id: t.last().id, tau: 0.5, labels: new Uint32Array(1), ms: 0 });
+    await expect(refine).resolves.toMatchObject({ type: "refine-done" });
+    expect(t.last()).toMatchObject({ type: "pick", x: 1, y: 2 });
+    t.answer({ type: "pick-done", id: t.last().id, node: 7 });
+    await expect(pick).resolves.toMatchObject({ node: 7 });
+    expect(t.last().type).toBe("cutout");
+    const region = c.request({ type: "region", nodes: [7], tau: 0.5 });
+    const mask = c.request({ type: "selection-mask" });
+    c.request({ type: "segment", bytes: new ArrayBuffer(1), params: { features: { kind: "color", grid: 8 }, alpha: 10, tauMax: 0.8 }, tau: 0.5 }).catch(() => {});
+    await expect(region).rejects.toBeInstanceOf(SupersededError);
+    await expect(mask).rejects.toBeInstanceOf(SupersededError);
+    t.answer({ type: "cutout-done", id: t.last().id, png: new Uint8Array(1) });
+    await expect(cutout).resolves.toMatchObject({ type: "cutout-done" });
+    expect(t.last().type).toBe("segment");
+  });
+
   it("replaces a waiting request of the same kind", async () => {
     const t = new FakeTransport();
     const c = new WorkerClient(t);

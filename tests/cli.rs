@@ -609,8 +609,8 @@ fn count(m: &[bool]) -> usize {
     m.iter().filter(|&&b| b).count()
 }
 
-/// Down and up the chain of regions under one pixel of a photo: every step finer is a smaller
-/// region inside the last, every step coarser a larger one holding it.
+/// Down and up the chain of regions under one pixel of a photo: every step finer is a region
+/// inside the last, every step coarser one holding it, and two steps always change the region.
 #[test]
 fn cutout_walks_the_chain_under_a_pixel() {
     let d = tmp();
@@ -647,13 +647,10 @@ fn cutout_walks_the_chain_under_a_pixel() {
     ];
     for pair in chain.windows(2) {
         assert!(holds(&pair[0], &pair[1]), "a finer region leaves its coarser one");
-        assert!(
-            count(&pair[0]) > count(&pair[1]),
-            "{} → {} pixels",
-            count(&pair[0]),
-            count(&pair[1])
-        );
     }
+    // A child may keep all its parent's pixels (its sibling's cells can be assigned to others).
+    let counts: Vec<usize> = chain.iter().map(|m| count(m)).collect();
+    assert!(counts[0] > counts[2] && counts[2] > counts[4], "{counts:?}");
 }
 
 #[test]

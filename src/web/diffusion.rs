@@ -125,7 +125,7 @@ impl DiffCut {
             _ => Err(Error::Model("no diffusion model is loaded".into())),
         };
         let fit = Fit { max_pixels, max_side };
-        promise(async move { segment(&inner, &bytes, source, alpha, tau_max, fit).await })
+        promise(async move { segment(&inner, super::Input::Encoded(&bytes), source, alpha, tau_max, fit).await })
     }
 }
 

@@ -188,7 +188,33 @@ impl DiffCut {
         let inner = self.inner.clone();
         let bytes = bytes.to_vec();
         let fit = Fit { max_pixels, max_side };
-        promise(async move { segment(&inner, &bytes, Ok(FeatureSource::Color { grid }), alpha, tau_max, fit).await })
+        promise(async move {
+            let input = Input::Encoded(&bytes);
+            segment(&inner, input, Ok(FeatureSource::Color { grid }), alpha, tau_max, fit).await
+        })
+    }
+
+    /// As `segmentImage` for pixels the page already has, RGBA `[height·width·4]` (a camera
+    /// frame): no decoding, no downscaling (the page sends frames at the size it wants).
+    #[wasm_bindgen(js_name = segmentRgba, unchecked_return_type = "Promise<SegmentInfo>")]
+    pub fn segment_rgba(
+        &self,
+        rgba: Vec<u8>,
+        width: u32,
+        height: u32,
+        grid: usize,
+        alpha: f32,
+        #[wasm_bindgen(js_name = tauMax)] tau_max: f64,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        let fit = Fit {
+            max_pixels: u32::MAX,
+            max_side: u32::MAX,
+        };
+        promise(async move {
+            let input = Input::Rgba { rgba, width, height };
+            segment(&inner, input, Ok(FeatureSource::Color { grid }), alpha, tau_max, fit).await
+        })
     }
 
     /// Width of the last segmented image (after EXIF orientation); 0 before any.
@@ -426,16 +452,44 @@ struct Fit {
 
 /// Decode → features → tree on the page's devices, keeping the result in `inner`. `source` is
 /// an error when the features cannot be had (no model loaded), reported after the decode.
+/// What `segment` starts from: an encoded file, or pixels.
+enum Input<'a> {
+    Encoded(&'a [u8]),
+    Rgba { rgba: Vec<u8>, width: u32, height: u32 },
+}
+
+impl Input<'_> {
+    /// The image (alpha dropped: frames are opaque).
+    fn image(self) -> Result<RgbImage> {
+        match self {
+            Input::Encoded(bytes) => decode_image(bytes),
+            Input::Rgba { rgba, width, height } => {
+                crate::image_io::check_pixels(width as usize, height as usize, "frame")?;
+                let want = 4 * u64::from(width) * u64::from(height);
+                if rgba.len() as u64 != want {
+                    return Err(Error::InvalidParameter {
+                        name: "rgba",
+                        expected: "4 bytes per pixel (width × height × 4)",
+                        got: format!("{} bytes for {width}×{height}", rgba.len()),
+                    });
+                }
+                let rgb = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+                Ok(RgbImage::from_raw(width, height, rgb).expect("the length was checked"))
+            }
+        }
+    }
+}
+
 async fn segment(
     inner: &RefCell<Inner>,
-    bytes: &[u8],
+    input: Input<'_>,
     source: Result<FeatureSource>,
     alpha: f32,
     tau_max: f64,
     fit: Fit,
 ) -> Result<SegmentInfo> {
     let t0 = performance_now();
-    let decoded = decode_image(bytes)?;
+    let decoded = input.image()?;
     let (decoded_width, decoded_height) = decoded.dimensions();
     let (w, h) = crate::image_io::fit_pixels(decoded_width, decoded_height, fit.max_pixels, fit.max_side);
     let image = if (w, h) == (decoded_width, decoded_height) {

@@ -123,7 +123,8 @@ beforeAll(async () => {
   weights[weights.length - 100] = (weights[weights.length - 100] ?? 0) ^ 0x01;
   writeFileSync(`${corrupt}/weights-00000.safetensors`, weights);
   server = await serve({ root: "dist", port: 0, mounts: { "/models/ssd-tiny-q8/": TINY, "/models/ssd-tiny-q8-corrupt/": corrupt, "/e2e-files/": OUT } });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+  // Chromium's fake camera (a moving test pattern) stands in for a webcam, allowed without a prompt.
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"] });
   context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   context.on("request", (r) => requests.push(r.url()));
   page = await context.newPage();
@@ -387,6 +388,44 @@ describe("the DiffCut page", () => {
     expect((await selection()).node).toBe(ball.node);
     await setRange("tau", 0.5);
     await waitReady();
+  });
+
+  it("segments the camera live, follows a click on it, and stops", async () => {
+    const cam = await context.newPage();
+    cam.on("pageerror", (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    await cam.goto(`${server.url}?sample=coffee`);
+    await waitReady(cam);
+    expect(await cam.getAttribute("[data-testid=camera]", "aria-pressed")).toBe("false");
+    await cam.click("[data-testid=camera]");
+    await cam.waitForFunction(() => document.querySelector("[data-testid=camera]")?.getAttribute("aria-pressed") === "true" || document.querySelector("[data-testid=status]")?.getAttribute("data-state") === "error", null, { timeout: 30_000 });
+    expect(await cam.textContent("[data-testid=status]")).not.toContain("could not");
+    expect(await cam.getAttribute("[data-testid=camera]", "aria-pressed")).toBe("true");
+    // Frames per second appear once a few frames were segmented and shown.
+    await cam.waitForFunction(() => Number(document.querySelector<HTMLElement>("[data-testid=fps]")?.dataset["fps"]) > 0, null, { timeout: 60_000 });
+    const fps = Number(await cam.getAttribute("[data-testid=fps]", "data-fps"));
+    timings["cameraFps"] = fps;
+    expect(await cam.textContent("[data-testid=fps]")).toMatch(/frames\/s/);
+    expect(await cam.textContent("[data-testid=status]")).toContain("Camera:");
+    expect(Number(await cam.textContent("[data-testid=segment-count]"))).toBeGreaterThanOrEqual(1);
+    const [w, h] = await cam.$eval("[data-testid=overlay]", (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height]);
+    expect(Math.max(w ?? 0, h ?? 0)).toBe(256);
+
+    // A click selects the segment under it, and the selection stays on as frames go by.
+    const box = await cam.locator("[data-testid=overlay]").boundingBox();
+    if (!box) throw new Error("no overlay");
+    await cam.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    await cam.waitForFunction(() => Number(document.querySelector("[data-testid=selection]")?.getAttribute("data-pixels")) > 0, null, { timeout: 30_000 });
+    const before = Number(await cam.getAttribute("[data-testid=fps]", "data-fps"));
+    await cam.waitForFunction((f) => Number(document.querySelector<HTMLElement>("[data-testid=fps]")?.dataset["fps"]) !== f, before, { timeout: 30_000 });
+    expect(Number(await cam.getAttribute("[data-testid=selection]", "data-pixels"))).toBeGreaterThan(0);
+    await cam.screenshot({ path: `${OUT}/app-camera.png`, fullPage: true });
+
+    // Pressed again: the stream stops (every track ended) and the page says so.
+    await cam.click("[data-testid=camera]");
+    expect(await cam.getAttribute("[data-testid=camera]", "aria-pressed")).toBe("false");
+    expect(await cam.textContent("[data-testid=fps]")).toBe("");
+    expect(await cam.textContent("[data-testid=status]")).toContain("Camera stopped");
+    await cam.close();
   });
 
   it("shows an error for a broken file, then recovers with a sample", async () => {

@@ -98,6 +98,23 @@ interface Labels {
   readonly colours: Uint8Array;
 }
 
+/**
+ * Camera frames are segmented at this long side and grid, with no PAMR: a frame then costs
+ * about as much as a 16² tree (tens of ms on a laptop's CPU without WebGPU; BENCHMARKS.md).
+ */
+const CAMERA_SIDE = 256;
+const CAMERA_GRID = 16;
+
+/** The camera while it runs: its stream, the video it plays into, the canvas frames are read from. */
+interface Camera {
+  readonly stream: MediaStream;
+  readonly video: HTMLVideoElement;
+  readonly canvas: HTMLCanvasElement;
+  /** When the last frames were shown (for frames per second). */
+  readonly shown: number[];
+  stopped: boolean;
+}
+
 /** A picked region: the pixel clicked and the tree node chosen there (by the click, then coarser/finer). */
 interface Pick {
   readonly x: number;
@@ -120,6 +137,8 @@ export class App {
   private picks: readonly Pick[] = [];
   /** The union of the picked regions (1 per selected pixel) and the τ it was read at. */
   private picked: { readonly mask: Uint8Array; readonly pixels: number; readonly tau: number } | null = null;
+  /** The camera, while it runs. */
+  private camera: Camera | null = null;
   /** The diffusion model and the feature mode segmentations use. */
   private model: ModelState = NO_MODEL;
   /** Model loads started so far (each load's id). */
@@ -281,6 +300,10 @@ export class App {
       if (e.key === "[") void this.coarser();
       else if (e.key === "]") void this.finer();
     });
+    ui.camera.addEventListener("click", () => void (this.camera ? this.stopCamera("Camera stopped.") : this.startCamera()));
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden) this.stopCamera("Camera stopped: the tab was hidden.");
+    });
     ui.selectCoarser.addEventListener("click", () => void this.coarser());
     ui.selectFiner.addEventListener("click", () => void this.finer());
     ui.selectClear.addEventListener("click", () => this.setPicks([]));
@@ -415,6 +438,7 @@ export class App {
   private async loadSample(id: string): Promise<void> {
     const sample = SAMPLES.find((s) => s.id === id);
     if (!sample) return;
+    this.stopCamera();
     this.status("busy", `Loading ${sample.title}…`);
     try {
       const response = await fetch(sample.url);
@@ -426,6 +450,7 @@ export class App {
   }
 
   private async loadBlob(blob: Blob, name: string): Promise<void> {
+    this.stopCamera();
     this.status("busy", `Reading ${name}…`);
     try {
       // Decoded and downscaled in the worker: a large image never holds up the page.
@@ -889,6 +914,16 @@ export class App {
   }
 
   private async pickPixel(x: number, y: number, toggle: boolean): Promise<void> {
+    if (this.camera && this.screen.kind === "shown") {
+      // Live: the segment under the pixel in the frame on screen; each frame follows it (showFrame).
+      const { labels, cut } = this.screen.labels;
+      const node = cut.segmentNodes[labels[y * this.screen.seg.info.width + x] ?? 0] ?? 0;
+      this.picks = [{ x, y, node }];
+      this.picked = { ...frameMask(labels, labels[y * this.screen.seg.info.width + x] ?? 0), tau: this.tau() };
+      this.showPicked();
+      this.queueRedraw();
+      return;
+    }
     const client = this.client;
     if (!client) return;
     try {
@@ -984,7 +1019,15 @@ export class App {
     ui.selectFiner.disabled = none || last === undefined || (l?.tree.nodes[last.node]?.children ?? null) === null;
   }
 
+  /** Stops the camera on the frame on screen and reads the selection there, for an export. */
+  private async freezeForExport(): Promise<void> {
+    if (!this.camera) return;
+    this.stopCamera("Camera stopped on this frame for the export.");
+    await this.updateRegion();
+  }
+
   private async cutoutPng(): Promise<Uint8Array | null> {
+    await this.freezeForExport();
     const client = this.client;
     if (!client || this.picked === null) return null;
     return (await client.request({ type: "cutout", crop: this.ui.cutoutCrop.checked })).png;
@@ -1001,6 +1044,7 @@ export class App {
   }
 
   private async downloadSelection(): Promise<void> {
+    await this.freezeForExport();
     const client = this.client;
     const l = this.segmentation();
     if (!client || !l || this.picked === null) return;
@@ -1021,6 +1065,124 @@ export class App {
     } catch (e) {
       this.fail(e);
     }
+  }
+
+  // --- the camera ------------------------------------------------------------------------------
+
+  private async startCamera(): Promise<void> {
+    const media = navigator.mediaDevices as MediaDevices | undefined;
+    if (!media?.getUserMedia) {
+      this.status("error", "This browser gives the page no camera.");
+      return;
+    }
+    try {
+      const stream = await media.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+      const video = document.createElement("video");
+      video.muted = true;
+      video.playsInline = true;
+      video.srcObject = stream;
+      await video.play();
+      const cam: Camera = { stream, video, canvas: document.createElement("canvas"), shown: [], stopped: false };
+      this.camera = cam;
+      this.source = null;
+      this.picks = [];
+      this.picked = null;
+      this.showPicked();
+      this.ui.camera.setAttribute("aria-pressed", "true");
+      this.ui.camera.textContent = "Stop camera";
+      this.status("busy", "Camera: segmenting each frame in this page (nothing leaves it)…");
+      await this.cameraLoop(cam);
+    } catch (e) {
+      this.stopCamera();
+      this.status("error", `The camera could not be opened: ${messageOf(e)}`);
+    }
+  }
+
+  /** Stops the camera's stream (its light goes off); `why` becomes the status. */
+  private stopCamera(why: string | null = null): void {
+    const cam = this.camera;
+    if (!cam) return;
+    cam.stopped = true;
+    for (const t of cam.stream.getTracks()) t.stop();
+    cam.video.srcObject = null;
+    this.camera = null;
+    this.ui.camera.setAttribute("aria-pressed", "false");
+    this.ui.camera.textContent = "Camera";
+    this.ui.fps.textContent = "";
+    delete this.ui.fps.dataset["fps"];
+    if (why !== null) this.status("idle", why);
+  }
+
+  /** Frame after frame: read, segment in the worker, show; until the camera stops. */
+  private async cameraLoop(cam: Camera): Promise<void> {
+    const client = await this.worker();
+    const ctx = cam.canvas.getContext("2d", { willReadFrequently: true });
+    if (!ctx) throw new Error("no 2D canvas for the camera's frames");
+    while (!cam.stopped) {
+      const [vw, vh] = [cam.video.videoWidth, cam.video.videoHeight];
+      if (vw === 0 || vh === 0) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      const scale = Math.min(1, CAMERA_SIDE / Math.max(vw, vh));
+      const [w, h] = [Math.max(1, Math.round(vw * scale)), Math.max(1, Math.round(vh * scale))];
+      if (cam.canvas.width !== w || cam.canvas.height !== h) [cam.canvas.width, cam.canvas.height] = [w, h];
+      ctx.drawImage(cam.video, 0, 0, w, h);
+      const rgba = ctx.getImageData(0, 0, w, h).data;
+      try {
+        const r = await client.request({ type: "frame", rgba, width: w, height: h, params: { features: { kind: "color", grid: CAMERA_GRID }, alpha: this.alpha(), tauMax: this.tauTop() }, tau: this.tau() });
+        if (cam.stopped) return;
+        this.showFrame(r);
+        cam.shown.push(performance.now());
+        if (cam.shown.length > 10) cam.shown.shift();
+        const first = cam.shown[0] ?? 0;
+        const last = cam.shown[cam.shown.length - 1] ?? 0;
+        if (cam.shown.length > 1 && last > first) {
+          const fps = ((cam.shown.length - 1) * 1000) / (last - first);
+          this.ui.fps.textContent = `${fps.toFixed(1)} frames/s`;
+          this.ui.fps.dataset["fps"] = fps.toFixed(2);
+        }
+      } catch (e) {
+        if (cam.stopped || e instanceof SupersededError) return;
+        this.stopCamera();
+        this.fail(e);
+        return;
+      }
+    }
+  }
+
+  /** A camera frame on screen; the selection follows the segment under the last click. */
+  private showFrame(r: ResponseFor<"frame">): void {
+    const { info, tree } = r;
+    const seg: Segmentation = {
+      info,
+      tree,
+      finestNodes: finestLeaves(tree),
+      keys: colourKeys(tree),
+      photo: new ImageData(new Uint8ClampedArray(r.rgba), info.width, info.height),
+      finest: r.finest,
+      live: new Uint32Array(info.width * info.height),
+      frame: new ImageData(info.width, info.height),
+      name: "camera",
+    };
+    if (this.ui.overlay.width !== info.width || this.ui.overlay.height !== info.height) {
+      this.ui.overlay.width = info.width;
+      this.ui.overlay.height = info.height;
+    }
+    this.ui.dropHint.hidden = true;
+    if (this.view.kind !== "segments") this.showSegments();
+    const cut = cutAt(tree, r.tau, seg.finestNodes);
+    const last = this.picks[this.picks.length - 1];
+    if (last !== undefined && last.x < info.width && last.y < info.height) {
+      const label = r.labels[last.y * info.width + last.x] ?? 0;
+      this.picks = [{ ...last, node: cut.segmentNodes[label] ?? 0 }];
+      this.picked = { ...frameMask(r.labels, label), tau: r.tau };
+    }
+    this.setCut(seg, cut, r.labels, "exact");
+    this.showPicked();
+    this.facts(info, { bytes: new ArrayBuffer(0), name: "camera", note: null }, info.decodeMs + info.featuresMs + info.treeMs + info.labelsMs);
+    const text = `Camera: ${info.width}×${info.height}, grid ${info.grid}×${info.grid}; frames stay in this page.`;
+    if (this.ui.status.textContent !== text) this.status("ready", text);
   }
 
   // --- the teaching view ----------------------------------------------------------------------
@@ -1090,4 +1252,17 @@ export class App {
       this.fail(e);
     }
   }
+}
+
+/** The pixels of segment `label` in a frame's labels (1 selected, 0 not) and their count. */
+function frameMask(labels: Uint32Array, label: number): { mask: Uint8Array; pixels: number } {
+  const mask = new Uint8Array(labels.length);
+  let pixels = 0;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] === label) {
+      mask[i] = 1;
+      pixels++;
+    }
+  }
+  return { mask, pixels };
 }

@@ -33,6 +33,7 @@ export const TIME_LIMITS_MS: Readonly<Record<RequestType, number>> = {
   init: 120_000,
   prepare: 60_000,
   segment: 600_000,
+  frame: 60_000,
   labels: 120_000,
   refine: 300_000,
   node: 60_000,
@@ -99,6 +100,7 @@ const PRIORITY: Readonly<Record<RequestType, number>> = {
   "load-model": 1,
   prepare: 2,
   segment: 3,
+  frame: 3.5,
   labels: 4,
   pick: 5,
   region: 6,
@@ -116,8 +118,9 @@ const ORDER: readonly RequestType[] = (Object.keys(PRIORITY) as RequestType[]).s
 const OF_SEGMENTATION: readonly RequestType[] = ["labels", "pick", "region", "node", "mask", "cutout", "selection-mask", "tree-file", "refine"];
 /** Kinds a new request of the key kind makes obsolete. */
 const OBSOLETES: Partial<Record<RequestType, readonly RequestType[]>> = {
-  init: ["segment", ...OF_SEGMENTATION],
-  segment: OF_SEGMENTATION,
+  init: ["segment", "frame", ...OF_SEGMENTATION],
+  segment: ["frame", ...OF_SEGMENTATION],
+  frame: OF_SEGMENTATION,
   labels: ["refine"],
 };
 

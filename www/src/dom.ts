@@ -15,6 +15,8 @@ export function pageElements() {
     segmentCount: byId("segment-count", HTMLOutputElement),
     hoverInfo: byId("hover-info", HTMLSpanElement),
     selection: byId("selection", HTMLParagraphElement),
+    camera: byId("camera", HTMLButtonElement),
+    fps: byId("fps", HTMLSpanElement),
     selectCoarser: byId("select-coarser", HTMLButtonElement),
     selectFiner: byId("select-finer", HTMLButtonElement),
     selectClear: byId("select-clear", HTMLButtonElement),

@@ -191,6 +191,19 @@ export type Request =
       /** Exact per-pixel labels are returned at this τ as well. */
       readonly tau: number;
     }
+  /**
+   * A camera frame, RGBA `[height·width·4]` at the size to segment it at, with the colour
+   * features (answered like `segment`; a newer frame replaces a waiting one).
+   */
+  | {
+      readonly type: "frame";
+      readonly id: number;
+      readonly rgba: Uint8ClampedArray;
+      readonly width: number;
+      readonly height: number;
+      readonly params: TreeParams;
+      readonly tau: number;
+    }
   | { readonly type: "labels"; readonly id: number; readonly tau: number }
   /** The labels at τ refined by PAMR (slower; asked for once the exact view is on screen). */
   | { readonly type: "refine"; readonly id: number; readonly tau: number }
@@ -234,6 +247,20 @@ export interface Progress {
   readonly note: string | null;
 }
 
+/** A segmentation as the worker returns it (for `segment` and `frame`). */
+export interface Segmented {
+  readonly id: number;
+  readonly info: SegmentSummary;
+  readonly tree: TreeJson;
+  /** The decoded image, RGBA `[height·width·4]`. */
+  readonly rgba: Uint8ClampedArray;
+  /** Per pixel, the index of its finest leaf (a segment at `tauMax`). */
+  readonly finest: Uint32Array;
+  /** Per pixel, its segment at the request's τ (exact assignment). */
+  readonly labels: Uint32Array;
+  readonly tau: number;
+}
+
 /** Worker → page. */
 export type Response =
   | {
@@ -245,19 +272,8 @@ export type Response =
       readonly adapter: string | null;
       readonly note: string | null;
     }
-  | {
-      readonly type: "segment-done";
-      readonly id: number;
-      readonly info: SegmentSummary;
-      readonly tree: TreeJson;
-      /** The decoded image, RGBA `[height·width·4]`. */
-      readonly rgba: Uint8ClampedArray;
-      /** Per pixel, the index of its finest leaf (a segment at `tauMax`). */
-      readonly finest: Uint32Array;
-      /** Per pixel, its segment at the request's τ (exact assignment). */
-      readonly labels: Uint32Array;
-      readonly tau: number;
-    }
+  | ({ readonly type: "segment-done" } & Segmented)
+  | ({ readonly type: "frame-done" } & Segmented)
   | {
       readonly type: "prepare-done";
       readonly id: number;
@@ -354,6 +370,7 @@ export type RequestBody = DistributiveOmit<Request, "id">;
 export function transferables(msg: Response): Transferable[] {
   switch (msg.type) {
     case "segment-done":
+    case "frame-done":
       return [msg.rgba.buffer, msg.finest.buffer, msg.labels.buffer];
     case "labels-done":
     case "refine-done":

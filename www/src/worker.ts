@@ -255,6 +255,7 @@ class DiffCutWorker {
         return { type: "prepare-done", id: msg.id, bytes: prepared.bytes, note: prepared.note };
       }
       case "segment":
+      case "frame":
         return this.segment(msg);
       case "labels": {
         const dc = this.current();
@@ -329,21 +330,28 @@ class DiffCutWorker {
     return { type: "init-done", id: msg.id, defaults: parseFeatureDefaults(featureDefaults()), backend: asBackend(dc.backend), adapter: dc.adapter ?? null, note };
   }
 
-  private async segment(msg: Extract<Request, { type: "segment" }>): Promise<ResponseFor<"segment">> {
+  private async segment(msg: Extract<Request, { type: "segment" | "frame" }>): Promise<ResponseFor<"segment"> | ResponseFor<"frame">> {
     const { features, alpha, tauMax } = msg.params;
-    const bytes = new Uint8Array(msg.bytes);
     let dc: Segmenter;
     let running: Promise<SegmentInfoLike>;
     switch (features.kind) {
-      case "color":
+      case "color": {
         if (this.light === null) throw new Error("the segmenter is not initialised yet");
         dc = this.light;
-        running = (this.trapIf("segment", dc, true) as Promise<never> | null) ?? this.light.segmentImage(bytes, features.grid, alpha, tauMax, MAX_PIXELS, MAX_SIDE);
+        const light = this.light;
+        const trap = this.trapIf("segment", dc, true) as Promise<never> | null;
+        running =
+          trap ??
+          (msg.type === "frame"
+            ? light.segmentRgba(new Uint8Array(msg.rgba.buffer, msg.rgba.byteOffset, msg.rgba.byteLength), msg.width, msg.height, features.grid, alpha, tauMax)
+            : light.segmentImage(new Uint8Array(msg.bytes), features.grid, alpha, tauMax, MAX_PIXELS, MAX_SIDE));
         break;
+      }
       case "diffusion":
+        if (msg.type === "frame") throw new Error("camera frames are segmented with the colour features");
         if (this.modelDc === null) throw new Error("no diffusion model is loaded");
         dc = this.modelDc;
-        running = (this.trapIf("segment", dc, true) as Promise<never> | null) ?? this.modelDc.segmentDiffusion(bytes, features.size, alpha, tauMax, MAX_PIXELS, MAX_SIDE);
+        running = (this.trapIf("segment", dc, true) as Promise<never> | null) ?? this.modelDc.segmentDiffusion(new Uint8Array(msg.bytes), features.size, alpha, tauMax, MAX_PIXELS, MAX_SIDE);
         break;
       default:
         return unreachable(features);
@@ -368,8 +376,7 @@ class DiffCutWorker {
       const labels = dc.pixelLabels(Math.min(msg.tau, tauMax), info.width, info.height);
       const labelsMs = performance.now() - t0;
       const rgba = new Uint8ClampedArray(dc.imageRgba().buffer);
-      return {
-        type: "segment-done",
+      const done = {
         id: msg.id,
         info: {
           width: info.width,
@@ -393,6 +400,7 @@ class DiffCutWorker {
         labels,
         tau: msg.tau,
       };
+      return msg.type === "frame" ? { type: "frame-done", ...done } : { type: "segment-done", ...done };
     } finally {
       info.free();
     }

@@ -288,6 +288,8 @@ describe("the DiffCut page", () => {
     await waitReady();
     const [w, h] = await page.$eval("[data-testid=overlay]", (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height]);
     expect([w, h]).toEqual([480, 360]);
+    // The earlier tests leave the page scrolled down (the Fiedler view): bring the image back.
+    await page.locator("[data-testid=overlay]").scrollIntoViewIfNeeded();
     const box = await page.locator("[data-testid=overlay]").boundingBox();
     if (!box || w === undefined || h === undefined) throw new Error("no overlay");
     const at = (x: number, y: number): [number, number] => [box.x + ((x + 0.5) * box.width) / w, box.y + ((y + 0.5) * box.height) / h];
@@ -411,6 +413,7 @@ describe("the DiffCut page", () => {
     expect(Math.max(w ?? 0, h ?? 0)).toBe(256);
 
     // A click selects the segment under it, and the selection stays on as frames go by.
+    await cam.locator("[data-testid=overlay]").scrollIntoViewIfNeeded();
     const box = await cam.locator("[data-testid=overlay]").boundingBox();
     if (!box) throw new Error("no overlay");
     await cam.mouse.click(box.x + box.width / 2, box.y + box.height / 2);

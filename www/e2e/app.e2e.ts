@@ -228,6 +228,19 @@ describe("the DiffCut page", () => {
     timings["recutDrawMaxMs"] = Number(Math.max(...ms).toFixed(2));
     expect(ms.every((v) => Number.isFinite(v))).toBe(true);
 
+    // The τ plot: segments against τ from the tree; a click on it sets τ, and the count it
+    // shows for that τ is the count on screen.
+    expect(await page.$$eval("[data-testid=tau-plot] path.curve", (ps) => ps.length)).toBe(1);
+    const plot = await page.locator("[data-testid=tau-plot]").boundingBox();
+    if (!plot) throw new Error("no τ plot");
+    await page.locator("[data-testid=tau-plot]").click({ position: { x: plot.width * 0.55, y: plot.height / 2 } });
+    await waitReady();
+    const picked = Number(await page.inputValue("[data-testid=tau]"));
+    expect(picked).toBeGreaterThan(0.05);
+    expect(picked).toBeLessThan(0.8);
+    const label = (await page.textContent("[data-testid=tau-plot] .tau-line text")) ?? "";
+    expect(label).toBe(`${await segmentCount()} at τ = ${picked.toFixed(2)}`);
+
     await setRange("tau", 0.5);
     await waitReady();
   });

@@ -56,8 +56,8 @@ import {
   type View,
   type WorkerState,
 } from "./state";
-import { colourKeys, cutAt, finestLeaves, mapLabels, type Cut } from "./tree-model";
-import { drawCurve, drawTree } from "./tree-view";
+import { colourKeys, cutAt, finestLeaves, mapLabels, segmentSteps, type Cut } from "./tree-model";
+import { drawCurve, drawTauPlot, drawTree } from "./tree-view";
 
 /** Origins besides the page's own that models may be fetched from (the build's CSP lists them too). */
 const MODEL_HOSTS: readonly string[] = parseModelHosts(import.meta.env.VITE_MODEL_HOSTS);
@@ -818,6 +818,7 @@ export class App {
     if (kind !== "live" && this.picks.length > 0 && this.picked?.tau !== this.tau()) void this.updateRegion();
     this.redraw();
     this.drawTreeView();
+    this.drawTauPlot(seg);
     const detail = shownDetail(this.view);
     if (detail) this.drawDetail(detail);
   }
@@ -864,6 +865,17 @@ export class App {
       default:
         unreachable(view);
     }
+  }
+
+  /** Segments against τ for this image (from its tree), the current τ marked; a click sets τ. */
+  private drawTauPlot(seg: Segmentation): void {
+    const tauMin = Number(this.ui.tau.min);
+    drawTauPlot(this.ui.tauPlot, { levels: segmentSteps(seg.tree), tauMin, tauMax: this.tauTop(), tau: this.tau() }, (tau) => {
+      this.ui.tau.value = tau.toFixed(2);
+      this.tauMoved = true;
+      this.liveRecut();
+      void this.exactLabels();
+    });
   }
 
   private drawTreeView(): void {

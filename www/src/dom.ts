@@ -44,6 +44,7 @@ export function pageElements() {
     tau: byId("tau", HTMLInputElement),
     tauValue: byId("tau-value", HTMLOutputElement),
     tauHint: byId("tau-hint", HTMLParagraphElement),
+    tauPlot: byId("tau-plot", SVGSVGElement),
     alpha: byId("alpha", HTMLInputElement),
     alphaValue: byId("alpha-value", HTMLOutputElement),
     opacity: byId("opacity", HTMLInputElement),

@@ -108,6 +108,29 @@ export function splitLevels(tree: TreeJson): Float64Array {
   return level;
 }
 
+/**
+ * The number of segments against τ, from the tree alone (no solve): every node that splits adds
+ * one segment from its split level on, so `segments(τ) = 1 + #{split levels < τ}`. Returns the
+ * finite split levels, ascending: the τ where the count steps up.
+ */
+export function segmentSteps(tree: TreeJson): number[] {
+  return Array.from(splitLevels(tree))
+    .filter((l) => Number.isFinite(l))
+    .sort((a, b) => a - b);
+}
+
+/** Segments at τ from {@link segmentSteps}' levels: one, plus one per level below τ. */
+export function segmentsAtSteps(levels: readonly number[], tau: number): number {
+  let lo = 0;
+  let hi = levels.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((levels[mid] ?? Infinity) < tau) lo = mid + 1;
+    else hi = mid;
+  }
+  return 1 + lo;
+}
+
 /** A node placed in the dendrogram: x in [0, 1] across the finest leaves, y = the τ it splits at. */
 export interface PlacedNode {
   readonly node: number;

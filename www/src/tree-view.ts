@@ -186,3 +186,56 @@ export function drawCurve(svg: SVGSVGElement, s: CurveState): void {
   el("text", { x: px(s.threshold) + (right ? 7 : -7), y: py(s.ncut) - 7, "text-anchor": right ? "start" : "end" }, cut).textContent =
     `chosen θ: NCut ${fmt(s.ncut, 3)}`;
 }
+
+/** What the τ sensitivity plot draws. */
+export interface TauPlotState {
+  /** Split levels, ascending (`segmentSteps`). */
+  readonly levels: readonly number[];
+  readonly tauMin: number;
+  readonly tauMax: number;
+  readonly tau: number;
+}
+
+const PW = 320;
+const PH = 90;
+const PM = { left: 30, right: 8, top: 8, bottom: 18 };
+
+/**
+ * The number of segments against τ (a step up at each split level) over the slider's range, the
+ * current τ marked; a click on it calls `onPick` with the τ under the pointer.
+ */
+export function drawTauPlot(svg: SVGSVGElement, s: TauPlotState, onPick: (tau: number) => void): void {
+  svg.replaceChildren();
+  svg.setAttribute("viewBox", `0 0 ${PW} ${PH}`);
+  const count = (t: number): number => 1 + s.levels.filter((l) => l < t).length;
+  const yMax = Math.max(2, count(s.tauMax + 1e-9));
+  const px = (t: number): number => PM.left + ((t - s.tauMin) / (s.tauMax - s.tauMin || 1)) * (PW - PM.left - PM.right);
+  const py = (n: number): number => PH - PM.bottom - (n / yMax) * (PH - PM.top - PM.bottom);
+  const axis = el("g", { class: "axis" }, svg);
+  el("line", { x1: PM.left, x2: PW - PM.right, y1: py(0), y2: py(0) }, axis);
+  el("line", { x1: PM.left, x2: PM.left, y1: py(0), y2: py(yMax) }, axis);
+  el("text", { x: PM.left - 3, y: py(yMax) + 7, "text-anchor": "end" }, axis).textContent = String(yMax);
+  el("text", { x: PM.left - 3, y: py(0), "text-anchor": "end" }, axis).textContent = "0";
+  el("text", { x: px(s.tauMin), y: PH - 4 }, axis).textContent = fmt(s.tauMin);
+  el("text", { x: px(s.tauMax), y: PH - 4, "text-anchor": "end" }, axis).textContent = fmt(s.tauMax);
+  el("text", { x: (PM.left + PW - PM.right) / 2, y: PH - 4, "text-anchor": "middle" }, axis).textContent = "τ";
+  // Steps: flat between split levels, up by one at each (a split at level l counts for τ > l).
+  let d = `M${fmt(px(s.tauMin), 1)},${fmt(py(count(s.tauMin)), 1)}`;
+  for (const l of s.levels) {
+    if (l < s.tauMin || l >= s.tauMax) continue;
+    d += `H${fmt(px(l), 1)}V${fmt(py(count(l + 1e-9)), 1)}`;
+  }
+  d += `H${fmt(px(s.tauMax), 1)}`;
+  el("path", { d, class: "curve" }, svg);
+  const now = el("g", { class: "tau-line" }, svg);
+  el("line", { x1: px(s.tau), x2: px(s.tau), y1: py(0), y2: py(yMax) }, now);
+  el("text", { x: px(s.tau) + 3, y: PM.top + 6 }, now).textContent = `${count(s.tau)} at τ = ${fmt(s.tau)}`;
+  svg.onclick = (e: MouseEvent) => {
+    // The pointer in viewBox units (the drawing is letterboxed inside the element's box).
+    const ctm = svg.getScreenCTM();
+    if (!ctm) return;
+    const x = new DOMPoint(e.clientX, e.clientY).matrixTransform(ctm.inverse()).x;
+    const t = s.tauMin + ((x - PM.left) / (PW - PM.left - PM.right)) * (s.tauMax - s.tauMin);
+    onPick(Math.min(s.tauMax, Math.max(s.tauMin, t)));
+  };
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TreeJson } from "../src/protocol";
-import { colourKeys, cutAt, finestLeaves, layoutTree, mapLabels, splitLevels, splitsAt } from "../src/tree-model";
+import { colourKeys, cutAt, finestLeaves, layoutTree, mapLabels, segmentSteps, segmentsAtSteps, splitLevels, splitsAt } from "../src/tree-model";
 import { randomTree, SMALL } from "./fixtures";
 
 /** The segments at τ by plain recursion (the definition): node ids in pre-order. */
@@ -124,6 +124,20 @@ describe("splitLevels and layoutTree", () => {
     for (let tau = 0.03; tau < 0.9; tau += 0.05) {
       const crossing = placed.filter((p) => p.y0 < tau && tau <= p.y).length;
       expect(crossing).toBe(cutAt(tree, tau).segments);
+    }
+  });
+});
+
+describe("segmentSteps", () => {
+  it("counts the segments at every τ as cutting the tree does", () => {
+    for (const tree of [SMALL, ...Array.from({ length: 20 }, (_, seed) => randomTree(seed + 1, 40))]) {
+      const levels = segmentSteps(tree);
+      const probes = [0.001, ...levels.flatMap((l) => [l, l + 1e-9, l - 1e-9]), 0.5, 0.9, tree.tauMax];
+      for (const tau of probes) {
+        if (tau <= 0 || tau > tree.tauMax) continue;
+        expect(segmentsAtSteps(levels, tau)).toBe(cutAt(tree, tau).segments);
+      }
+      expect(levels).toEqual([...levels].sort((a, b) => a - b));
     }
   });
 });

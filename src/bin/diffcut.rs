@@ -90,6 +90,14 @@ struct ModelOpts {
 }
 
 impl ModelOpts {
+    /// The model folder `dir` as a feature source, or the colour features on a `grid` without one.
+    fn source_or_color(&self, dir: Option<&Path>, grid: usize, pb: &ProgressBar) -> Result<FeatureSource> {
+        match dir {
+            Some(dir) => self.source(dir, pb),
+            None => Ok(FeatureSource::Color { grid }),
+        }
+    }
+
     /// The model folder `dir` as a feature source.
     fn source(&self, dir: &Path, pb: &ProgressBar) -> Result<FeatureSource> {
         pb.set_message("loading the model");
@@ -413,10 +421,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let pb = spinner("decoding");
             let img = load_image(&image)?;
-            let source = match &model {
-                Some(dir) => model_opts.source(dir, &pb)?,
-                None => FeatureSource::Color { grid },
-            };
+            let source = model_opts.source_or_color(model.as_deref(), grid, &pb)?;
             let params = cut.params(source.default_params());
             let segmenter = cut.segmenter(source)?;
             pb.set_message("features and recursive NCut");
@@ -457,10 +462,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let pb = spinner("decoding");
             let img = load_image(&image)?;
-            let source = match &model {
-                Some(dir) => model_opts.source(dir, &pb)?,
-                None => FeatureSource::Color { grid },
-            };
+            let source = model_opts.source_or_color(model.as_deref(), grid, &pb)?;
             let mut params = cut.params(source.default_params());
             let step = match (coarser, finer) {
                 (Some(n), _) => Step::Coarser(n),

@@ -28,7 +28,7 @@ import { configuredModelUrl } from "./model-load";
 import { fileStem } from "./names";
 import { LOADING_STATUS, ModelPanel, modelPanelElements, modelRefusal, modelText, sizeFor } from "./model-panel";
 import { slidersFor, tauHint } from "./params";
-import { trapPointOf, type DevicePreference, type FeatureDefaults, type FeatureKind, type Features, type ModelSource, type ResponseFor, type SegmentSummary, type TrapPoint, type TreeJson } from "./protocol";
+import { trapPointOf, type DevicePreference, type FeatureDefaults, type FeatureKind, type Features, type ModelSource, type ResponseFor, type Segmented, type SegmentSummary, type TrapPoint, type TreeJson } from "./protocol";
 import { composeOverlay, drawGridMap, pixelAt, segmentSizes } from "./render";
 import { DEFAULT_SAMPLE, SAMPLES } from "./samples";
 import {
@@ -529,17 +529,7 @@ export class App {
 
   private show(r: ResponseFor<"segment">, source: Source, totalMs: number): void {
     const { info, tree } = r;
-    const seg: Segmentation = {
-      info,
-      tree,
-      finestNodes: finestLeaves(tree),
-      keys: colourKeys(tree),
-      photo: new ImageData(new Uint8ClampedArray(r.rgba), info.width, info.height),
-      finest: r.finest,
-      live: new Uint32Array(info.width * info.height),
-      frame: new ImageData(info.width, info.height),
-      name: fileStem(source.name),
-    };
+    const seg = segmentationOf(r, fileStem(source.name));
     this.view = SEGMENTS;
     this.ui.nodeDetail.hidden = true;
     this.picks = [];
@@ -1166,17 +1156,7 @@ export class App {
   /** A camera frame on screen; the selection follows the segment under the last click. */
   private showFrame(r: ResponseFor<"frame">): void {
     const { info, tree } = r;
-    const seg: Segmentation = {
-      info,
-      tree,
-      finestNodes: finestLeaves(tree),
-      keys: colourKeys(tree),
-      photo: new ImageData(new Uint8ClampedArray(r.rgba), info.width, info.height),
-      finest: r.finest,
-      live: new Uint32Array(info.width * info.height),
-      frame: new ImageData(info.width, info.height),
-      name: "camera",
-    };
+    const seg = segmentationOf(r, "camera");
     if (this.ui.overlay.width !== info.width || this.ui.overlay.height !== info.height) {
       this.ui.overlay.width = info.width;
       this.ui.overlay.height = info.height;
@@ -1264,6 +1244,22 @@ export class App {
       this.fail(e);
     }
   }
+}
+
+/** A worker's segmentation (of an image or a camera frame) with what drawing it needs. */
+function segmentationOf(r: Segmented, name: string): Segmentation {
+  const { info, tree } = r;
+  return {
+    info,
+    tree,
+    finestNodes: finestLeaves(tree),
+    keys: colourKeys(tree),
+    photo: new ImageData(new Uint8ClampedArray(r.rgba), info.width, info.height),
+    finest: r.finest,
+    live: new Uint32Array(info.width * info.height),
+    frame: new ImageData(info.width, info.height),
+    name,
+  };
 }
 
 /** The pixels of segment `label` in a frame's labels (1 selected, 0 not) and their count. */

@@ -6,10 +6,12 @@
 #   ./build.sh web        build only the browser app: the crate for wasm32 (feature `web`),
 #                         wasm-bindgen --target web, wasm-opt (npm's binaryen), then the site (Vite,
 #                         TypeScript checked) → www/dist/  (needs Node.js ≥ 20 and npm)
-#   ./build.sh serve      serve www/dist on http://127.0.0.1:8080 (PORT, HOST override), building
-#                         it first if it is missing
+#   ./build.sh serve      serve www/dist on http://127.0.0.1:8080 (PORT, HOST override); when it
+#                         is missing, the page is built and served first and the diffusion module
+#                         after it (diffusion mode says it is being built until then)
 #   ./build.sh demo       segment a bundled sample photo → out/ (mask, overlay, tree)
-#   ./build.sh test       run every test (unit, integration, golden, CLI), then the browser
+#   ./build.sh test       run every test (unit, integration, golden, CLI), the Python package's
+#                         (python/: wheel + pytest, needs python3 with venv), then the browser
 #                         WebGPU tests in wasm-tests/ (headless Chromium; installs what they need
 #                         with scripts/install-deps.sh, see wasm-tests/README.md), then the web
 #                         app's tests (www/: vitest unit tests, then end to end in headless Chromium)
@@ -123,11 +125,14 @@ build_wasm_pkg() {
   echo "wasm ($pkg): $(wc -c <"$pkg/diffcut_bg.wasm") bytes, $(gzip -9 -c "$pkg/diffcut_bg.wasm" | wc -c) gzipped ($((SECONDS - t0)) s)"
 }
 
-build_wasm() {
+build_wasm_startup() {
   # The page's start-up module: weight-free features + the WGSL NCut. Fat LTO with one codegen
   # unit: 15 % less wasm after wasm-opt (gzipped), for the same CPU time cold.
   # -O2: within 2 % of -O3's size (gzipped) in two thirds of the time.
   build_wasm_pkg web,gpu www/pkg -O2 CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+}
+
+build_wasm_model() {
   # The diffusion module (burn on WebGPU + the same API), loaded by the worker only when the
   # diffusion mode is chosen. No LTO: burn's graph is large, and a fat-LTO link of it on two
   # cores costs many minutes for a module that is downloaded once and cached. -O1 (about 2
@@ -137,14 +142,80 @@ build_wasm() {
   build_wasm_pkg web,gpu,model www/pkg-model -O1
 }
 
+build_wasm() {
+  build_wasm_startup
+  build_wasm_model
+}
+
+# While `./build.sh serve` builds the diffusion module after serving the page, www/pkg-model holds
+# a stand-in with the same files and types, whose module says so when the page loads it.
+MODEL_PLACEHOLDER_MARK="diffcut: stand-in for the diffusion module"
+
+write_model_placeholder() {
+  rm -rf www/pkg-model
+  mkdir -p www/pkg-model
+  : >www/pkg-model/diffcut_bg.wasm
+  cat >www/pkg-model/diffcut.js <<EOF
+// $MODEL_PLACEHOLDER_MARK, written by ./build.sh serve and replaced when the module is built.
+export default async function init() {
+  throw new Error("diffusion mode is still being built (./build.sh serve builds it after the page and says when it is ready): reload the page then");
+}
+export class DiffCut {
+  static async create() {
+    throw new Error("diffusion mode is still being built");
+  }
+}
+EOF
+  cat >www/pkg-model/diffcut.d.ts <<EOF
+// $MODEL_PLACEHOLDER_MARK.
+export default function init(input: { module_or_path: string | BufferSource }): Promise<unknown>;
+export declare class DiffCut {
+  static create(preferGpu?: boolean | null): Promise<never>;
+}
+EOF
+}
+
+model_is_placeholder() { grep -qs "$MODEL_PLACEHOLDER_MARK" www/pkg-model/diffcut.js; }
+
+build_site() {
+  stage "web: the site (tsc + vite build) → www/dist/"
+  (cd www && npm run --silent build)
+}
+
 build_web() {
   need_cargo
   need_node
   web_npm_ci if-stale
   build_wasm
-  stage "web: the site (tsc + vite build) → www/dist/"
-  (cd www && npm run --silent build)
+  build_site
   echo "built www/dist/ (./build.sh serve to open it)"
+}
+
+# ./build.sh serve on a page without its diffusion module (a fresh clone): the start-up module and
+# the site are built and served at once; the diffusion module is built while the page is open, and
+# the site rebuilt beside the served one and swapped in (a reload then has diffusion mode).
+serve_then_build_model() {
+  need_cargo
+  web_npm_ci if-stale
+  [ -f www/pkg/diffcut_bg.wasm ] || build_wasm_startup
+  if [ ! -f www/pkg-model/diffcut_bg.wasm ] || model_is_placeholder; then
+    write_model_placeholder
+  fi
+  build_site
+  node www/scripts/serve.mjs www/dist &
+  local server=$!
+  trap 'kill "$server" 2>/dev/null || true' EXIT INT TERM
+  if model_is_placeholder; then
+    stage "serving the page; building the diffusion module now (until then diffusion mode says it is being built)"
+    build_wasm_model
+    stage "web: the site again, with the diffusion module (www/dist.next → www/dist)"
+    (cd www && npx --no-install tsc --noEmit -p tsconfig.json &&
+      npx --no-install vite build --logLevel warn --outDir dist.next --emptyOutDir)
+    rm -rf www/dist.old
+    mv www/dist www/dist.old && mv www/dist.next www/dist && rm -rf www/dist.old
+    echo "diffusion mode is ready: reload the page"
+  fi
+  wait "$server"
 }
 
 # --- ./build.sh test, one function per stage ------------------------------------------------
@@ -160,9 +231,10 @@ test_format() {
     echo "note: rustfmt not installed (rustup component add rustfmt): format not checked"
     return 0
   fi
-  stage "format: cargo fmt --check (the crate and wasm-tests/)"
+  stage "format: cargo fmt --check (the crate, wasm-tests/ and python/)"
   cargo fmt --check
   (cd wasm-tests && cargo fmt --check)
+  (cd python && cargo fmt --check)
 }
 
 test_doc() {
@@ -210,6 +282,39 @@ test_browser() {
   echo "browser WebGPU tests: $passed passed"
 }
 
+need_python() {
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    echo "error: python3 with venv and ensurepip is needed for the Python package's tests" \
+      "(Debian: apt-get install python3-venv)" >&2
+    exit 1
+  fi
+}
+
+test_python() {
+  # The wheel as a user gets it (maturin, abi3), installed into a virtual environment kept in the
+  # target dir, then python/tests against the CLI built by test_native. Without the `model`
+  # feature by default: with it, burn is compiled once more (about 10 minutes on two cores; the
+  # feature set differs from test_native's build), so its one test, of the thin diffusion
+  # wrappers, is skipped (loudly) here; DIFFCUT_PY_FEATURES=model runs it too.
+  local t0=$SECONDS venv wheels features="${DIFFCUT_PY_FEATURES:-}" require=0
+  need_python
+  venv="$(target_dir)/python-venv"
+  wheels="$(target_dir)/wheels"
+  stage "Python package: a venv with python/requirements-test.txt"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r python/requirements-test.txt
+  stage "Python package: the abi3 wheel (maturin build --release${features:+ --features $features})"
+  rm -rf "$wheels"
+  (cd python && CARGO_TARGET_DIR="$(target_dir)" "$venv/bin/maturin" build --quiet --release --locked \
+     ${features:+--features "$features"} --interpreter "$venv/bin/python" -o "$wheels")
+  "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheels"/diffcut-*.whl
+  case ",$features," in *,model,*) require=1 ;; esac
+  stage "Python package: pytest python/tests (golden, CLI parity, official generate_masks, Ray)"
+  (cd python && DIFFCUT_BIN="$(target_dir)/release/diffcut" DIFFCUT_REQUIRE_MODEL=$require \
+     "$venv/bin/python" -m pytest tests -q -rs -p no:cacheprovider)
+  echo "Python package: built and tested in $((SECONDS - t0)) s"
+}
+
 test_web_unit() {
   need_node
   web_npm_ci
@@ -240,10 +345,10 @@ case "$cmd" in
     ;;
   serve)
     need_node
-    if [ ! -f www/dist/index.html ]; then
-      build_web
+    if [ -f www/dist/index.html ] && ! model_is_placeholder; then
+      exec node www/scripts/serve.mjs www/dist
     fi
-    exec node www/scripts/serve.mjs www/dist
+    serve_then_build_model
     ;;
   demo)
     need_cargo
@@ -264,6 +369,7 @@ case "$cmd" in
     test_format
     test_native
     test_doc
+    test_python
     if ! browser_tests_skipped; then
       test_browser
     fi

@@ -17,6 +17,14 @@ pub enum Error {
         got: String,
     },
 
+    /// A name that is not one of an enum's ([`crate::choice::Choice`]).
+    #[error("{parameter} must be one of {choices}, got {got:?}")]
+    UnknownChoice {
+        parameter: &'static str,
+        choices: String,
+        got: String,
+    },
+
     /// Features that cannot be segmented: wrong shape, non-finite values, ...
     #[error("invalid features: {0}")]
     InvalidFeatures(String),

@@ -26,6 +26,7 @@
 // `!(a > b)` is deliberate throughout: it is true for NaN, which must take the safe branch.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod choice;
 pub mod error;
 pub mod eval;
 pub mod features;

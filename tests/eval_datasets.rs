@@ -486,3 +486,55 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The evaluation opened as a job and scored in two shards (as the Ray script's workers do),
+/// merged, gives exactly `diffcut eval`'s numbers; an index past the set is refused by name.
+#[test]
+fn an_eval_job_scored_in_shards_and_merged_equals_the_run() {
+    use diffcut::eval::runner::{self, EvalConfig, EvalJob, Scored};
+    use diffcut::segmenter::{Device, NoiseChoice, Refine};
+
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("data");
+    voc(&root, &["2007_000001", "2007_000002", "2007_000003"]);
+    let cfg = EvalConfig {
+        dataset: DatasetKind::Voc,
+        root,
+        options: DatasetOptions::default(),
+        model: None,
+        size: 1024,
+        noise: NoiseChoice::Seed42,
+        model_device: Device::Cpu,
+        device: Device::Cpu,
+        limit: None,
+        cache: Some(t.path().join("cache")),
+        tau: None,
+        alpha: None,
+        grid: 8,
+        refine: Refine::Eval,
+    };
+    let whole = pollster::block_on(runner::run(&cfg, &mut |_, _| {})).unwrap();
+    assert_eq!((whole.computed, whole.cached), (3, 0));
+
+    let job = pollster::block_on(EvalJob::open(&cfg)).unwrap();
+    assert_eq!(job.len(), 3);
+    assert_eq!(
+        job.names().collect::<Vec<_>>(),
+        ["2007_000001", "2007_000002", "2007_000003"]
+    );
+    let mut shards = [job.accumulator(), job.accumulator()];
+    for i in [2, 0, 1] {
+        let scored = pollster::block_on(job.score(i, &mut shards[i % 2])).unwrap();
+        assert_eq!(scored, Scored::Cached, "the run cached image {i}");
+    }
+    let mut merged = job.accumulator();
+    for s in &shards {
+        merged.merge(&s.finish()).unwrap();
+    }
+    let outcome = job.outcome(&merged, 0, 3);
+    assert_eq!(outcome.report, whole.report);
+    assert_eq!(outcome.to_json()["miou"], whole.to_json()["miou"]);
+
+    let e = pollster::block_on(job.score(3, &mut merged)).unwrap_err().to_string();
+    assert!(e.contains("index") && e.contains("3 images"), "{e}");
+}

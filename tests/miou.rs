@@ -680,3 +680,52 @@ fn empty_and_missing_directories_are_named() {
     let e = evaluate_dirs(&missing, &d.pred, 3, None, |_, _| {}).unwrap_err();
     assert!(matches!(e, Error::Io { .. }) && e.to_string().contains("nope"), "{e}");
 }
+
+/// Accumulators over parts of a set, merged, count what one accumulator over the whole set counts
+/// (how a distributed evaluation reduces); counts that do not fit are refused and add nothing.
+#[test]
+fn merged_accumulators_equal_one_over_every_image() {
+    let mut rng = Rng(0x0bad_5eed_1234_5678);
+    for protocol in [
+        Protocol::new(3, Some(255)),
+        Protocol {
+            background_merge: true,
+            ..Protocol::new(4, Some(255))
+        },
+    ] {
+        let mut whole = Accumulator::with_protocol(protocol).unwrap();
+        let mut parts = [
+            Accumulator::with_protocol(protocol).unwrap(),
+            Accumulator::with_protocol(protocol).unwrap(),
+        ];
+        for image in 0..9 {
+            let n = 20 + rng.below(40) as usize;
+            let gt: Vec<u16> = (0..n)
+                .map(|_| match rng.below(9) {
+                    0 => 255,
+                    _ => rng.below(protocol.classes as u64) as u16,
+                })
+                .collect();
+            let pred: Vec<u16> = (0..n).map(|_| rng.below(5) as u16).collect();
+            whole.add(&gt, &pred).unwrap();
+            parts[image % 2].add(&gt, &pred).unwrap();
+        }
+        let mut merged = Accumulator::with_protocol(protocol).unwrap();
+        for p in &parts {
+            merged.merge(&p.finish()).unwrap();
+        }
+        assert_eq!(merged.finish(), whole.finish());
+        assert_eq!(merged.finish().images, 9);
+
+        let before = merged.finish();
+        let mut wrong_classes = parts[0].finish();
+        wrong_classes.false_positives.pop();
+        let mut wrong_pixels = parts[0].finish();
+        wrong_pixels.pixels += 1;
+        for bad in [wrong_classes, wrong_pixels] {
+            let e = merged.merge(&bad).unwrap_err().to_string();
+            assert!(e.contains("counts"), "{e}");
+        }
+        assert_eq!(merged.finish(), before, "a refused merge added nothing");
+    }
+}

@@ -341,10 +341,6 @@ fn parse_point(text: &str) -> std::result::Result<(usize, usize), String> {
     ))
 }
 
-fn tree_json(tree: &SegmentTree) -> Result<Vec<u8>> {
-    serde_json::to_vec(tree).map_err(|e| Error::Tree(e.to_string()))
-}
-
 /// The outputs of one command, written together at its end: all of them or, if one cannot be
 /// written, none (see `files::write_all`).
 #[derive(Default)]
@@ -393,7 +389,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut outputs = Outputs::default();
             outputs.add(&out, labels_npy(seg.tree.grid, labels.labels()));
             if let Some(t) = tree {
-                outputs.add(&t, tree_json(&seg.tree)?);
+                outputs.add(&t, seg.tree.to_json()?);
             }
             outputs.write()?;
             eprintln!("{} segments → {}", labels.segments(), out.display());
@@ -439,7 +435,7 @@ fn run(cli: Cli) -> Result<()> {
                 outputs.add(&p, encode_rgb_png(&ov)?);
             }
             if let Some(t) = tree {
-                outputs.add(&t, tree_json(&seg.tree)?);
+                outputs.add(&t, seg.tree.to_json()?);
             }
             outputs.write()?;
             pb.finish_and_clear();
@@ -547,9 +543,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Recut { tree, tau, out } => {
             let bytes = files::read(&tree)?;
-            let t: SegmentTree =
-                serde_json::from_slice(&bytes).map_err(|e| Error::Tree(format!("{}: {e}", tree.display())))?;
-            t.validate()?;
+            let t = SegmentTree::from_json(&bytes).map_err(|e| match e {
+                Error::Tree(m) => Error::Tree(format!("{}: {m}", tree.display())),
+                other => other,
+            })?;
             let (labels, k) = t.labels_at(tau)?;
             files::write(&out, &labels_npy(t.grid, &labels))?;
             eprintln!("{k} segments → {}", out.display());

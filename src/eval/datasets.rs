@@ -39,22 +39,11 @@ pub enum DatasetKind {
 
 impl DatasetKind {
     /// Parses the CLI name (`voc`, `context`, `coco-object`, `coco-stuff`, `cityscapes`, `ade20k`).
+    ///
+    /// # Errors
+    /// [`Error::UnknownChoice`] listing the names.
     pub fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "voc" => Self::Voc,
-            "context" => Self::Context,
-            "coco-object" => Self::CocoObject,
-            "coco-stuff" => Self::CocoStuff,
-            "cityscapes" => Self::Cityscapes,
-            "ade20k" => Self::Ade20k,
-            _ => {
-                return Err(Error::InvalidParameter {
-                    name: "dataset",
-                    expected: "one of voc, context, coco-object, coco-stuff, cityscapes, ade20k",
-                    got: s.into(),
-                })
-            }
-        })
+        <Self as crate::choice::Choice>::parse(s)
     }
 
     pub fn name(self) -> &'static str {

@@ -283,6 +283,49 @@ impl Accumulator {
         }
     }
 
+    /// Adds the images counted in `other` — an accumulator's [`finish`](Self::finish) with the same
+    /// protocol, from another thread, process or machine. The counts are integers, so merging the
+    /// parts of a benchmark in any order gives the numbers of one accumulator over all of it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when `other` counts another number of classes or more valid
+    /// pixels than its counts can hold (nothing is added then).
+    pub fn merge(&mut self, other: &MiouReport) -> Result<()> {
+        let n = self.protocol.classes;
+        let sizes = [
+            other.true_positives.len(),
+            other.false_positives.len(),
+            other.false_negatives.len(),
+        ];
+        if sizes.iter().any(|&len| len != n) {
+            return Err(Error::InvalidParameter {
+                name: "counts",
+                expected: "one true-positive, false-positive and false-negative count per class",
+                got: format!("{sizes:?} counts for {n} classes"),
+            });
+        }
+        let counted = other
+            .true_positives
+            .iter()
+            .zip(&other.false_negatives)
+            .try_fold(0u64, |s, (tp, fn_)| s.checked_add(*tp)?.checked_add(*fn_));
+        if counted != Some(other.pixels) {
+            return Err(Error::InvalidParameter {
+                name: "counts",
+                expected: "valid pixels = Σ (true positives + false negatives)",
+                got: format!("{} pixels against {counted:?}", other.pixels),
+            });
+        }
+        for c in 0..n {
+            self.tp[c] += other.true_positives[c];
+            self.fp[c] += other.false_positives[c];
+            self.fn_[c] += other.false_negatives[c];
+        }
+        self.pixels += other.pixels;
+        self.images += other.images;
+        Ok(())
+    }
+
     /// The metrics over the images added so far (the accumulator can keep going).
     pub fn finish(&self) -> MiouReport {
         let per_class_iou: Vec<Option<f64>> = (0..self.protocol.classes)

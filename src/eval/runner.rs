@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::datasets::{
-    eval_gt, eval_image, merge_background, renumber, Dataset, DatasetKind, DatasetOptions, EVAL_MASK_SIDE,
+    eval_gt, eval_image, merge_background, renumber, Dataset, DatasetKind, DatasetOptions, Sample, EVAL_MASK_SIDE,
 };
 use super::miou::{load_label_png, Accumulator, MiouReport, Protocol};
 use crate::image_io::{load_image_with, resize_bilinear, Exif, RgbImage};
@@ -128,51 +128,126 @@ impl EvalOutcome {
     }
 }
 
-/// Runs the benchmark; `progress(done, total)` after each image.
-///
-/// # Errors
-/// A dataset that does not open, an image or ground truth that does not read, sizes that
-/// differ, a model that does not load, a cache that cannot be written; each names its file.
-pub async fn run(cfg: &EvalConfig, progress: &mut dyn FnMut(usize, usize)) -> Result<EvalOutcome> {
-    let features = cfg.features();
-    let source = feature_source(cfg)?;
-    source.validate()?;
-    let defaults = source.default_params();
-    let params = SegmentParams {
-        tau: cfg.tau.unwrap_or(defaults.tau),
-        alpha: cfg.alpha.unwrap_or(defaults.alpha),
-        tau_max: None,
-        mode: Mode::Official,
-    };
-    params.tree_options()?;
-    let segmenter = Segmenter::new(source, Compute::open(cfg.device.into()).await?);
-    let ds = Dataset::open(cfg.dataset, &cfg.root, &cfg.options)?;
-    let mut samples = ds.samples.clone();
-    if let Some(n) = cfg.limit {
-        samples.truncate(n);
-    }
-    let protocol = ds.protocol();
-    // The merge runs inside the prediction, before PAMR (§6.4): the matching here is the plain one.
-    let mut acc = Accumulator::with_protocol(Protocol {
-        background_merge: false,
-        ..protocol
-    })?;
-    let merge = protocol.background_merge.then_some(protocol.classes);
-    let cache_dir = match &cfg.cache {
-        Some(c) => {
-            let d = c.join(cache_name(cfg, &segmenter, &params));
-            std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
-            Some(d)
+/// One evaluation, opened once and scored image by image: the dataset, the feature source, the
+/// parameters and the cache folder of an [`EvalConfig`]. [`run`] scores every image in order; a
+/// distributed front end (the Python package's Ray script) opens the same job on each worker,
+/// scores a share of the images into its own [`Accumulator`], and merges the accumulators
+/// ([`Accumulator::merge`]): the counts are integers, so the result is the same number.
+pub struct EvalJob {
+    cfg: EvalConfig,
+    features: FeatureKind,
+    segmenter: Segmenter,
+    params: SegmentParams,
+    dataset: Dataset,
+    samples: Vec<Sample>,
+    /// The protocol the accumulator applies: the dataset's, with the background merge moved into
+    /// the prediction (it runs before PAMR, §6.4), so the matching here is the plain one.
+    protocol: Protocol,
+    /// `Some(classes)` where the dataset merges unmatched segments into its background.
+    merge: Option<usize>,
+    cache_dir: Option<PathBuf>,
+}
+
+/// Where one image's prediction came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scored {
+    Computed,
+    Cached,
+}
+
+impl EvalJob {
+    /// Opens the dataset, loads the model (if any) and creates the cache folder.
+    ///
+    /// # Errors
+    /// A dataset that does not open, a model that does not load, bad τ / α, a cache folder that
+    /// cannot be created.
+    pub async fn open(cfg: &EvalConfig) -> Result<Self> {
+        let features = cfg.features();
+        let source = feature_source(cfg)?;
+        source.validate()?;
+        let defaults = source.default_params();
+        let params = SegmentParams {
+            tau: cfg.tau.unwrap_or(defaults.tau),
+            alpha: cfg.alpha.unwrap_or(defaults.alpha),
+            tau_max: None,
+            mode: Mode::Official,
+        };
+        params.tree_options()?;
+        let segmenter = Segmenter::new(source, Compute::open(cfg.device.into()).await?);
+        let dataset = Dataset::open(cfg.dataset, &cfg.root, &cfg.options)?;
+        let mut samples = dataset.samples.clone();
+        if let Some(n) = cfg.limit {
+            samples.truncate(n);
         }
-        None => None,
-    };
-    let side = EVAL_MASK_SIDE as u32;
-    let (mut computed, mut cached) = (0usize, 0usize);
-    for (done, s) in samples.iter().enumerate() {
-        let (gw, gh, raw_gt) = ds.load_gt(s)?;
+        let dataset_protocol = dataset.protocol();
+        let protocol = Protocol {
+            background_merge: false,
+            ..dataset_protocol
+        };
+        protocol.validate()?;
+        let merge = dataset_protocol.background_merge.then_some(dataset_protocol.classes);
+        let cache_dir = match &cfg.cache {
+            Some(c) => {
+                let d = c.join(cache_name(cfg, &segmenter, &params));
+                std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+                Some(d)
+            }
+            None => None,
+        };
+        Ok(Self {
+            cfg: cfg.clone(),
+            features,
+            segmenter,
+            params,
+            dataset,
+            samples,
+            protocol,
+            merge,
+            cache_dir,
+        })
+    }
+
+    /// Number of images this job scores (after `limit`).
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether the job has no image.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// The images' names (the dataset's ids), in scoring order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.samples.iter().map(|s| s.name.as_str())
+    }
+
+    /// The per-image prediction cache of this run's settings, if the job has a cache.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache_dir.as_deref()
+    }
+
+    /// An empty accumulator with this job's protocol.
+    pub fn accumulator(&self) -> Accumulator {
+        Accumulator::with_protocol(self.protocol.clone()).expect("validated in open")
+    }
+
+    /// Predicts image `index` (or reads its prediction from the cache) and adds it to `acc`.
+    ///
+    /// # Errors
+    /// An index past [`len`](Self::len), an image or ground truth that does not read, sizes that
+    /// differ, a cache file that cannot be written; each names its file.
+    pub async fn score(&self, index: usize, acc: &mut Accumulator) -> Result<Scored> {
+        let s = self.samples.get(index).ok_or_else(|| Error::InvalidParameter {
+            name: "index",
+            expected: "an image of the job",
+            got: format!("{index} (the job has {} images)", self.samples.len()),
+        })?;
+        let (gw, gh, raw_gt) = self.dataset.load_gt(s)?;
         let gt = eval_gt(&raw_gt, gw, gh);
+        let side = EVAL_MASK_SIDE as u32;
         let file_name = s.name.replace(['/', '\\'], "_");
-        let cache_file = cache_dir.as_ref().map(|d| d.join(format!("{file_name}.png")));
+        let cache_file = self.cache_dir.as_ref().map(|d| d.join(format!("{file_name}.png")));
         let from_cache = cache_file
             .as_ref()
             .filter(|f| f.is_file())
@@ -180,11 +255,8 @@ pub async fn run(cfg: &EvalConfig, progress: &mut dyn FnMut(usize, usize)) -> Re
                 Ok((w, h, v)) if w == side && h == side => Some(v.into_iter().map(u32::from).collect::<Vec<u32>>()),
                 _ => None,
             });
-        let pred = match from_cache {
-            Some(p) => {
-                cached += 1;
-                p
-            }
+        let (pred, scored) = match from_cache {
+            Some(p) => (p, Scored::Cached),
             None => {
                 // As stored, like the official code: the ground truth is drawn on these pixels.
                 let img = load_image_with(&s.image, Exif::Ignore)?;
@@ -197,19 +269,28 @@ pub async fn run(cfg: &EvalConfig, progress: &mut dyn FnMut(usize, usize)) -> Re
                     )));
                 }
                 let eval_img = eval_image(&img);
-                let feature_file = match features {
-                    FeatureKind::Diffusion => cache_dir
+                let feature_file = match self.features {
+                    FeatureKind::Diffusion => self
+                        .cache_dir
                         .as_ref()
                         .map(|d| d.join("features").join(format!("{file_name}.npy"))),
                     FeatureKind::Color => None,
                 };
-                let f = image_features(&segmenter, &eval_img, feature_file.as_deref()).await?;
-                let p = predict(&segmenter, &eval_img, f, &gt, merge, &params, cfg.refine).await?;
+                let f = image_features(&self.segmenter, &eval_img, feature_file.as_deref()).await?;
+                let p = predict(
+                    &self.segmenter,
+                    &eval_img,
+                    f,
+                    &gt,
+                    self.merge,
+                    &self.params,
+                    self.cfg.refine,
+                )
+                .await?;
                 if let Some(f) = &cache_file {
                     files::write(f, &p.to_png()?)?;
                 }
-                computed += 1;
-                p.into_labels()
+                (p.into_labels(), Scored::Computed)
             }
         };
         let pred16: Vec<u16> = pred.iter().map(|&l| l.min(u32::from(u16::MAX)) as u16).collect();
@@ -217,29 +298,52 @@ pub async fn run(cfg: &EvalConfig, progress: &mut dyn FnMut(usize, usize)) -> Re
             Error::Eval(m) => Error::Eval(format!("{}: {m}", s.gt.display())),
             other => other,
         })?;
-        progress(done + 1, samples.len());
+        Ok(scored)
     }
-    let note = match features {
-        FeatureKind::Diffusion => format!(
-            "features: diffusion features of {} (as the paper's SSD-1B setting when the folder holds SSD-1B)",
-            model_dir(cfg).map_or_else(String::new, |d| d.display().to_string())
-        ),
-        FeatureKind::Color => "features: color (weight-free colour/texture features, NOT the paper's SSD-1B \
-                               diffusion features; the numbers are not comparable)"
-            .to_string(),
-    };
-    Ok(EvalOutcome {
-        dataset: cfg.dataset,
-        features,
-        report: acc.finish(),
-        computed,
-        cached,
-        note,
-        tau: params.tau,
-        alpha: params.alpha,
-        grid: cfg.grid,
-        refine: cfg.refine,
-    })
+
+    /// The outcome of the images in `acc` (every image of the job, for the full benchmark).
+    pub fn outcome(&self, acc: &Accumulator, computed: usize, cached: usize) -> EvalOutcome {
+        let note = match self.features {
+            FeatureKind::Diffusion => format!(
+                "features: diffusion features of {} (as the paper's SSD-1B setting when the folder holds SSD-1B)",
+                model_dir(&self.cfg).map_or_else(String::new, |d| d.display().to_string())
+            ),
+            FeatureKind::Color => "features: color (weight-free colour/texture features, NOT the paper's SSD-1B \
+                                   diffusion features; the numbers are not comparable)"
+                .to_string(),
+        };
+        EvalOutcome {
+            dataset: self.cfg.dataset,
+            features: self.features,
+            report: acc.finish(),
+            computed,
+            cached,
+            note,
+            tau: self.params.tau,
+            alpha: self.params.alpha,
+            grid: self.cfg.grid,
+            refine: self.cfg.refine,
+        }
+    }
+}
+
+/// Runs the benchmark; `progress(done, total)` after each image.
+///
+/// # Errors
+/// A dataset that does not open, an image or ground truth that does not read, sizes that
+/// differ, a model that does not load, a cache that cannot be written; each names its file.
+pub async fn run(cfg: &EvalConfig, progress: &mut dyn FnMut(usize, usize)) -> Result<EvalOutcome> {
+    let job = EvalJob::open(cfg).await?;
+    let mut acc = job.accumulator();
+    let (mut computed, mut cached) = (0usize, 0usize);
+    for i in 0..job.len() {
+        match job.score(i, &mut acc).await? {
+            Scored::Computed => computed += 1,
+            Scored::Cached => cached += 1,
+        }
+        progress(i + 1, job.len());
+    }
+    Ok(job.outcome(&acc, computed, cached))
 }
 
 /// One image through the protocol: `image` is the 1024×1024 evaluation image ([`eval_image`]),

@@ -260,6 +260,24 @@ impl SegmentTree {
         })
     }
 
+    /// The tree as the JSON every front end writes (`diffcut ncut --tree`, the Python package).
+    ///
+    /// # Errors
+    /// [`Error::Tree`] if serialisation fails (it does not for a tree built here).
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::Tree(e.to_string()))
+    }
+
+    /// A tree read from outside bytes: parsed, then [`validated`](Self::validate) as a tree.
+    ///
+    /// # Errors
+    /// [`Error::Tree`] naming what does not parse or does not hold.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        let tree: SegmentTree = serde_json::from_slice(bytes).map_err(|e| Error::Tree(e.to_string()))?;
+        tree.validate()?;
+        Ok(tree)
+    }
+
     /// Checks a tree that came from outside (e.g. a JSON file) **as a tree**, so that re-cutting it
     /// visits every node once and labels every cell exactly once:
     /// - the root holds every cell of the grid, in order; every other node holds ascending cells

@@ -8,11 +8,12 @@
    ``--repeat`` for the official code, best of 10 for ours; the partitions are compared.
 2. ``ray``: ``python -m diffcut.ray_eval`` on a synthetic VOC-layout set (``--images`` photos of
    480×360 with a few coloured shapes, colour features, the protocol's PAMR), 1 and 2 workers on a
-   local Ray instance, each run from an empty cache; images per second.
+   local Ray instance, each run from an empty cache, beside ``diffcut eval`` (``DIFFCUT_BIN``) on
+   the same set; images per second.
 
 Usage:
     python3 benches/python/bench_python.py ncut --repo PATH/TO/DiffCut [--threads 2]
-    python3 benches/python/bench_python.py ray [--images 24]
+    DIFFCUT_BIN=target/release/diffcut python3 benches/python/bench_python.py ray [--images 96] [--grid 48]
 """
 from __future__ import annotations
 
@@ -115,10 +116,22 @@ def make_voc(root: str, n: int) -> None:
 def bench_ray(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         make_voc(tmp, args.images)
-        print(f"{args.images} synthetic VOC images (480×360), colour features grid 32, PAMR eval preset", flush=True)
+        print(f"{args.images} synthetic VOC images (480×360), colour features grid {args.grid}, PAMR eval preset",
+              flush=True)
+        cli = os.environ.get("DIFFCUT_BIN")
+        if cli:
+            out = os.path.join(tmp, "cli.json")
+            t = time.perf_counter()
+            subprocess.run([cli, "eval", "--dataset", "voc", "--root", tmp, "--grid", str(args.grid), "--json", out],
+                           check=True, capture_output=True)
+            wall = time.perf_counter() - t
+            r = json.load(open(out))
+            print(json.dumps(dict(tool="diffcut eval", images=r["images"], wall_seconds=round(wall, 1),
+                                  images_per_second=round(r["images"] / wall, 3), miou=r["miou"])), flush=True)
         for workers in (1, 2):
             out = os.path.join(tmp, f"ray{workers}.json")
             cmd = [sys.executable, "-m", "diffcut.ray_eval", "--dataset", "voc", "--root", tmp, "--out", out,
+                   "--grid", str(args.grid),
                    "--workers", str(workers), "--batch-size", "2", "--cache", os.path.join(tmp, f"cache{workers}")]
             t = time.perf_counter()
             p = subprocess.run(cmd, capture_output=True, text=True)
@@ -140,7 +153,8 @@ def main(argv=None) -> int:
     n.add_argument("--repeat", type=int, default=3)
     n.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     r = sub.add_parser("ray")
-    r.add_argument("--images", type=int, default=24)
+    r.add_argument("--images", type=int, default=96)
+    r.add_argument("--grid", type=int, default=48, help="colour feature grid (48: 2304 cells, ~0.3 s an image)")
     args = p.parse_args(argv)
     bench_ncut(args) if args.what == "ncut" else bench_ray(args)
     return 0

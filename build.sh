@@ -115,9 +115,10 @@ build_wasm_pkg() {
   if [ "$opt" = no-opt ]; then
     :
   elif [ -x www/node_modules/.bin/wasm-opt ]; then
-    # The feature flags are those rustc's wasm32 target emits by default.
+    # The feature flags are those rustc's wasm32 target emits by default, and SIMD128
+    # (.cargo/config.toml).
     www/node_modules/.bin/wasm-opt "$opt" --enable-bulk-memory --enable-nontrapping-float-to-int \
-      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
       "$pkg/diffcut_bg.wasm" -o "$pkg/diffcut_bg.wasm"
   else
     echo "note: www/node_modules/.bin/wasm-opt (npm's binaryen) not found; the wasm is not size-optimised"
@@ -311,7 +312,7 @@ test_python() {
   case ",$features," in *,model,*) require=1 ;; esac
   stage "Python package: pytest python/tests (golden, CLI parity, official generate_masks, Ray)"
   (cd python && DIFFCUT_BIN="$(target_dir)/release/diffcut" DIFFCUT_REQUIRE_MODEL=$require \
-     "$venv/bin/python" -m pytest tests -q -rs -p no:cacheprovider)
+     "$venv/bin/pytest" tests -q -rs -p no:cacheprovider)
   echo "Python package: built and tested in $((SECONDS - t0)) s"
 }
 

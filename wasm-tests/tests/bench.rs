@@ -49,3 +49,34 @@ async fn ncut_cpu_and_gpu_in_the_browser() {
         ));
     }
 }
+
+/// The CPU path alone (Rust → wasm, one thread), best of 3 per grid, with a checksum of the
+/// labels: what the wasm's target features (SIMD128) change, without SwiftShader's minutes. Run
+/// with `... --test bench -- ncut_cpu_only --nocapture`.
+#[wasm_bindgen_test]
+fn ncut_cpu_only() {
+    let opts = TreeOptions {
+        tau_max: 0.5,
+        ..Default::default()
+    };
+    for g in [32usize, 48] {
+        let f = smooth_field(g, g, 1280, 3.0, 42);
+        let mut best = f64::INFINITY;
+        let mut tree = None;
+        for _ in 0..3 {
+            let t = now();
+            tree = Some(segment_tree(&f, 10.0, opts).unwrap());
+            best = best.min(now() - t);
+        }
+        let tree = tree.unwrap();
+        let (labels, k) = tree.labels_at(0.5).unwrap();
+        let checksum: u64 = labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as u64 + 1) * u64::from(l))
+            .sum();
+        log(&format!(
+            "cpu-only {g}²: best of 3 {best:.0} ms, {k} segments, labels checksum {checksum}"
+        ));
+    }
+}

@@ -49,7 +49,7 @@ fn choice<T: Choice>(value: &str) -> PyResult<T> {
 fn no_model() -> PyErr {
     PyValueError::new_err(
         "this diffcut package was built without the `model` feature (diffusion features); \
-         reinstall with it: pip install ./python --config-settings=build-args=--features=model",
+         reinstall with it: MATURIN_PEP517_ARGS='--features model' pip install ./python",
     )
 }
 

@@ -311,8 +311,15 @@ test_python() {
   "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheels"/diffcut-*.whl
   case ",$features," in *,model,*) require=1 ;; esac
   stage "Python package: pytest python/tests (golden, CLI parity, official generate_masks, Ray)"
-  (cd python && DIFFCUT_BIN="$(target_dir)/release/diffcut" DIFFCUT_REQUIRE_MODEL=$require \
-     "$venv/bin/pytest" tests -q -rs -p no:cacheprovider)
+  # From an empty folder: a working directory holding python/diffcut (the sources, without the
+  # compiled module) would shadow the installed wheel, in the tests and in Ray's workers, which
+  # start where the driver runs.
+  local here=$PWD run
+  run="$(mktemp -d)"
+  (cd "$run" && DIFFCUT_BIN="$(target_dir)/release/diffcut" DIFFCUT_REQUIRE_MODEL=$require \
+     "$venv/bin/pytest" "$here/python/tests" -c "$here/python/pyproject.toml" --rootdir "$here/python" \
+     -q -rs -p no:cacheprovider)
+  rm -rf "$run"
   echo "Python package: built and tested in $((SECONDS - t0)) s"
 }
 

@@ -262,6 +262,29 @@ describe("the DiffCut page", () => {
     await page.waitForSelector("#node-detail[hidden]", { state: "attached" });
   });
 
+  it("explains itself with this image's numbers", async () => {
+    const how = page.locator("[data-testid=how-it-works]");
+    await how.locator("summary").click();
+    expect(await how.getAttribute("open")).not.toBeNull();
+    const text = async (key: string): Promise<string> => (await how.locator(`[data-how=${key}]`).textContent()) ?? "";
+    const grid = Number(await page.inputValue("#grid"));
+    expect(await text("grid")).toBe(`${grid} × ${grid}`);
+    expect(await text("cells")).toBe((grid * grid).toLocaleString("en-US"));
+    expect(await text("alpha")).toBe(await page.inputValue("[data-testid=alpha]"));
+    expect(await text("tau")).toBe(Number(await page.inputValue("[data-testid=tau]")).toFixed(2));
+    expect(await text("segments")).toBe(`${await segmentCount()} segments`);
+    // Moving τ re-cuts the tree: the panel follows.
+    await setRange("tau", 0.3);
+    await waitReady();
+    expect(await text("tau")).toBe("0.30");
+    expect(await text("segments")).toMatch(new RegExp(`^${await segmentCount()} segments?$`));
+    await how.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${OUT}/app-how-it-works.png`, fullPage: true });
+    await how.locator("summary").click();
+    await setRange("tau", 0.5);
+    await waitReady();
+  });
+
   it("recomputes when α changes", async () => {
     const before = await page.textContent("#facts");
     await setRange("alpha", 5);

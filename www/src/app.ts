@@ -25,6 +25,7 @@ import { download, setStatus, type PageElements, type StatusState } from "./dom"
 import { CancelledError, messageOf, SupersededError, unreachable, WorkerError } from "./errors";
 import { firstFile, MAX_PIXELS } from "./image-input";
 import { configuredModelUrl } from "./model-load";
+import { howTexts, type HowTexts } from "./how";
 import { fileStem } from "./names";
 import { LOADING_STATUS, ModelPanel, modelPanelElements, modelRefusal, modelText, sizeFor } from "./model-panel";
 import { slidersFor, tauHint } from "./params";
@@ -791,6 +792,24 @@ export class App {
     }
   }
 
+  /** The "How it works" panel's numbers: this image's grid, features, α (its tree's), τ and count. */
+  private drawHow(seg: Segmentation, segments: number): void {
+    const f = seg.info.features;
+    const texts = howTexts({
+      grid: seg.info.grid,
+      features: f.kind,
+      size: f.kind === "diffusion" ? f.size : null,
+      alpha: seg.tree.alpha,
+      tau: this.tau(),
+      segments,
+      nodes: seg.info.nodes,
+    });
+    for (const el of this.ui.how.querySelectorAll<HTMLElement>("[data-how]")) {
+      const text = texts[el.dataset["how"] as keyof HowTexts];
+      if (text !== undefined) el.textContent = text;
+    }
+  }
+
   /** Shows `seg` with `labels` (of kind `kind`) for the tree cut at τ. */
   private setCut(seg: Segmentation, cut: Cut, labels: Uint32Array, kind: LabelKind): void {
     const colours = coloursForKeys(
@@ -802,6 +821,7 @@ export class App {
     this.ui.overlay.dataset["labels"] = attributes.labels;
     this.ui.overlay.dataset["refined"] = attributes.refined;
     this.ui.segmentCount.value = String(cut.segments);
+    this.drawHow(seg, cut.segments);
     this.hovered = -1;
     this.ui.hoverInfo.textContent = "";
     // A picked node survives a new τ: its region is read again at it.

@@ -13,6 +13,7 @@ export function pageElements() {
     dropzone: byId("dropzone", HTMLDivElement),
     dropHint: byId("drop-hint", HTMLParagraphElement),
     segmentCount: byId("segment-count", HTMLOutputElement),
+    how: byId("how", HTMLDetailsElement),
     hoverInfo: byId("hover-info", HTMLSpanElement),
     selection: byId("selection", HTMLParagraphElement),
     camera: byId("camera", HTMLButtonElement),

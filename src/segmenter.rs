@@ -367,6 +367,7 @@ impl Compute {
                 features,
                 tree,
                 backend: Backend::Cpu,
+                gpu_work: None,
                 note,
             })
         };
@@ -374,10 +375,11 @@ impl Compute {
         if let Some(ctx) = self.gpu() {
             let grown = crate::gpu::segment_tree_gpu(&ctx, &features, params.alpha, opts).await;
             return match (grown, self.policy) {
-                (Ok((tree, _)), _) => Ok(Segmentation {
+                (Ok((tree, stats)), _) => Ok(Segmentation {
                     features,
                     tree,
                     backend: Backend::Gpu,
+                    gpu_work: Some(stats.into()),
                     note: None,
                 }),
                 (Err(e), DevicePolicy::Gpu) => Err(e),
@@ -726,8 +728,33 @@ pub struct Segmentation {
     pub tree: SegmentTree,
     /// Where the tree was grown.
     pub backend: Backend,
+    /// What the GPU did to grow it (`None` on the CPU).
+    pub gpu_work: Option<GpuWork>,
     /// Why it was not grown on the GPU although one was meant to.
     pub note: Option<String>,
+}
+
+/// What the GPU did for one tree: the counts that bound its cost where each dispatch or readback
+/// has a fixed price (a browser's WebGPU, a software rasteriser).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GpuWork {
+    /// Compute dispatches.
+    pub dispatches: u64,
+    /// Buffer readbacks (each one a wait for the GPU).
+    pub readbacks: u64,
+    /// Tree levels processed.
+    pub levels: u64,
+}
+
+#[cfg(feature = "gpu")]
+impl From<crate::gpu::GpuStats> for GpuWork {
+    fn from(s: crate::gpu::GpuStats) -> Self {
+        Self {
+            dispatches: s.dispatches,
+            readbacks: s.readbacks,
+            levels: s.levels,
+        }
+    }
 }
 
 impl Segmentation {

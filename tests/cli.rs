@@ -316,6 +316,34 @@ fn the_gpu_path_gives_the_cpu_partition() {
         b.iter().map(|&v| v as u32).collect(),
     );
     assert!(diffcut::eval::partition_agreement(&a, &b).unwrap() >= 0.99);
+    // --bench counts the GPU's dispatches and readbacks (and says nothing of them on the CPU).
+    let o = diffcut(&["ncut", s(&f), "--out", s(&gpu), "--device", "gpu", "--bench", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = stderr(&o)
+        .lines()
+        .find(|l| l.starts_with("best of 2:"))
+        .unwrap_or_default()
+        .to_string();
+    let count = |word: &str| -> u64 {
+        let after = line
+            .split(&format!("{word} "))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {word} in {line:?}"));
+        after
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (dispatches, readbacks, levels) = (count("dispatches"), count("readbacks"), count("levels"));
+    assert!(dispatches > readbacks && readbacks >= levels && levels >= 1, "{line}");
+    let o = diffcut(&["ncut", s(&f), "--out", s(&cpu), "--bench", "1"]);
+    assert!(
+        o.status.success() && !stderr(&o).contains("dispatches"),
+        "{}",
+        stderr(&o)
+    );
     // segment with PAMR on the GPU as well.
     let img = image::RgbImage::from_fn(48, 32, |x, y| {
         if (x / 12 + y / 16) % 2 == 0 {

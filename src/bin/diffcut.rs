@@ -144,7 +144,8 @@ enum Command {
         #[arg(long)]
         tree: Option<PathBuf>,
         /// Time the computation (affinity + tree + labels, no file I/O): run it N times and print
-        /// the best wall time to stderr.
+        /// the best wall time to stderr; with --device gpu also the GPU's dispatches, readbacks
+        /// and tree levels.
         #[arg(long, value_name = "N")]
         bench: Option<u32>,
     },
@@ -372,16 +373,21 @@ fn run(cli: Cli) -> Result<()> {
             // Features of unknown origin: the paper's values.
             let params = cut.params(SegmentParams::default());
             if let Some(runs) = bench {
-                let best = (0..runs.max(1))
-                    .map(|_| {
-                        let t = std::time::Instant::now();
-                        pollster::block_on(compute.grow(f.clone(), &params)).map(|_| t.elapsed())
-                    })
-                    .collect::<Result<Vec<_>>>()?
-                    .into_iter()
-                    .min()
-                    .unwrap_or_default();
-                eprintln!("best of {runs}: {:.2} ms", best.as_secs_f64() * 1e3);
+                let mut best = std::time::Duration::MAX;
+                let mut work = None;
+                for _ in 0..runs.max(1) {
+                    let t = std::time::Instant::now();
+                    let seg = pollster::block_on(compute.grow(f.clone(), &params))?;
+                    best = best.min(t.elapsed());
+                    work = seg.gpu_work;
+                }
+                let work = work.map_or_else(String::new, |w| {
+                    format!(
+                        " (GPU: dispatches {} readbacks {} levels {})",
+                        w.dispatches, w.readbacks, w.levels
+                    )
+                });
+                eprintln!("best of {runs}: {:.2} ms{work}", best.as_secs_f64() * 1e3);
             }
             let seg = pollster::block_on(compute.grow(f, &params))?;
             warn_if_merged(&seg, params.tau);

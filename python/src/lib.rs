@@ -19,7 +19,7 @@ use diffcut::image_io::{load_image, RgbImage};
 use diffcut::labels::LabelMap;
 use diffcut::segmenter::{
     Compute, Device, FeatureGrid, FeatureSource, Mode, NoiseChoice, Numbering, Refine, SegmentParams, SegmentTree,
-    Segmenter,
+    Segmentation, Segmenter,
 };
 use diffcut::{Error, Result};
 use numpy::{IntoPyArray, PyArray2, PyArray3, PyArray4, PyArrayDyn, PyReadonlyArray2, PyReadonlyArray3};
@@ -101,6 +101,33 @@ fn compute(device: Device) -> Result<Compute> {
     pollster::block_on(Compute::open(device.into()))
 }
 
+/// Features from Python grown into a tree up to `max(tau, tau_max)` on `device`, with the GIL
+/// released; also the labels' shape (`[H, W]`, or `[N]` for token lists).
+#[allow(clippy::too_many_arguments)]
+fn grow(
+    py: Python<'_>,
+    features: &PyReadonlyArrayDyn<'_, f32>,
+    grid: Option<(usize, usize)>,
+    tau: f64,
+    tau_max: Option<f64>,
+    alpha: f32,
+    mode: &str,
+    device: &str,
+) -> PyResult<(Segmentation, Vec<usize>)> {
+    let (f, shape) = feature_grid(features, grid)?;
+    let params = SegmentParams {
+        tau,
+        alpha,
+        tau_max,
+        mode: choice(mode)?,
+    };
+    let device: Device = choice(device)?;
+    let seg = py
+        .detach(|| pollster::block_on(compute(device)?.grow(f, &params)))
+        .map_err(py_err)?;
+    Ok((seg, shape))
+}
+
 /// Recursive NCut of a feature grid → int32 labels (the CLI's `diffcut ncut`).
 #[pyfunction]
 #[pyo3(signature = (features, tau, alpha, mode, grid, device))]
@@ -113,20 +140,8 @@ fn recursive_ncut<'py>(
     grid: Option<(usize, usize)>,
     device: &str,
 ) -> PyResult<Bound<'py, PyArrayDyn<i32>>> {
-    let (f, shape) = feature_grid(&features, grid)?;
-    let params = SegmentParams {
-        tau,
-        alpha,
-        tau_max: None,
-        mode: choice(mode)?,
-    };
-    let device: Device = choice(device)?;
-    let labels = py
-        .detach(|| -> Result<LabelMap> {
-            let seg = pollster::block_on(compute(device)?.grow(f, &params))?;
-            seg.cell_labels(params.tau, Numbering::Mode)
-        })
-        .map_err(py_err)?;
+    let (seg, shape) = grow(py, &features, grid, tau, None, alpha, mode, device)?;
+    let labels = seg.cell_labels(tau, Numbering::Mode).map_err(py_err)?;
     labels_array(py, labels.labels(), &shape)
 }
 
@@ -149,18 +164,8 @@ impl PySegmentTree {
         grid: Option<(usize, usize)>,
         device: &str,
     ) -> PyResult<Self> {
-        let (f, _) = feature_grid(&features, grid)?;
-        let params = SegmentParams {
-            tau: tau_max,
-            alpha,
-            tau_max: Some(tau_max),
-            mode: choice(mode)?,
-        };
-        let device: Device = choice(device)?;
-        let tree = py
-            .detach(|| pollster::block_on(compute(device)?.grow(f, &params)).map(|s| s.tree))
-            .map_err(py_err)?;
-        Ok(Self { tree })
+        let (seg, _) = grow(py, &features, grid, tau_max, Some(tau_max), alpha, mode, device)?;
+        Ok(Self { tree: seg.tree })
     }
 
     /// Labels on the grid at τ ≤ tau_max, int32 `[H, W]`, numbered as the CLI numbers them.

@@ -722,7 +722,13 @@ fn merged_accumulators_equal_one_over_every_image() {
         wrong_classes.false_positives.pop();
         let mut wrong_pixels = parts[0].finish();
         wrong_pixels.pixels += 1;
-        for bad in [wrong_classes, wrong_pixels] {
+        // Consistent on its own, but the sum with what is there overflows.
+        let mut huge = parts[0].finish();
+        huge.true_positives = vec![0; protocol.classes];
+        huge.false_negatives = vec![0; protocol.classes];
+        huge.false_negatives[0] = u64::MAX;
+        huge.pixels = u64::MAX;
+        for bad in [wrong_classes, wrong_pixels, huge] {
             let e = merged.merge(&bad).unwrap_err().to_string();
             assert!(e.contains("counts"), "{e}");
         }

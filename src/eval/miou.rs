@@ -288,8 +288,8 @@ impl Accumulator {
     /// parts of a benchmark in any order gives the numbers of one accumulator over all of it.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] when `other` counts another number of classes or more valid
-    /// pixels than its counts can hold (nothing is added then).
+    /// [`Error::InvalidParameter`] when `other` counts another number of classes, pixels other than
+    /// Σ (TP + FN), or totals that overflow (nothing is added then).
     pub fn merge(&mut self, other: &MiouReport) -> Result<()> {
         let n = self.protocol.classes;
         let sizes = [
@@ -316,13 +316,27 @@ impl Accumulator {
                 got: format!("{} pixels against {counted:?}", other.pixels),
             });
         }
-        for c in 0..n {
-            self.tp[c] += other.true_positives[c];
-            self.fp[c] += other.false_positives[c];
-            self.fn_[c] += other.false_negatives[c];
-        }
-        self.pixels += other.pixels;
-        self.images += other.images;
+        // Totals computed aside and kept only if none overflows (counts from elsewhere can be
+        // anything): nothing is added on an error.
+        let add =
+            |a: &[u64], b: &[u64]| -> Option<Vec<u64>> { a.iter().zip(b).map(|(x, y)| x.checked_add(*y)).collect() };
+        let totals = (|| {
+            Some((
+                add(&self.tp, &other.true_positives)?,
+                add(&self.fp, &other.false_positives)?,
+                add(&self.fn_, &other.false_negatives)?,
+                self.pixels.checked_add(other.pixels)?,
+                self.images.checked_add(other.images)?,
+            ))
+        })();
+        let Some((tp, fp, fn_, pixels, images)) = totals else {
+            return Err(Error::InvalidParameter {
+                name: "counts",
+                expected: "totals that fit in 64 bits",
+                got: "counts whose sum with this accumulator's overflows".into(),
+            });
+        };
+        (self.tp, self.fp, self.fn_, self.pixels, self.images) = (tp, fp, fn_, pixels, images);
         Ok(())
     }
 

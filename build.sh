@@ -294,8 +294,8 @@ need_python() {
 test_python() {
   # The wheel as a user gets it (maturin, abi3), installed into a virtual environment kept in the
   # target dir, then python/tests against the CLI built by test_native. Without the `model`
-  # feature by default: with it, burn is compiled once more (about 10 minutes on two cores; the
-  # feature set differs from test_native's build), so its one test, of the thin diffusion
+  # feature by default: with it, burn is compiled once more (about 10 minutes on two cores), so
+  # its one test, of the thin diffusion
   # wrappers, is skipped (loudly) here; DIFFCUT_PY_FEATURES=model runs it too.
   local t0=$SECONDS venv wheels features="${DIFFCUT_PY_FEATURES:-}" require=0
   need_python
@@ -306,7 +306,9 @@ test_python() {
   "$venv/bin/pip" install -q --disable-pip-version-check -r python/requirements-test.txt
   stage "Python package: the abi3 wheel (maturin build --release${features:+ --features $features})"
   rm -rf "$wheels"
-  (cd python && CARGO_TARGET_DIR="$(target_dir)" "$venv/bin/maturin" build --quiet --release --locked \
+  # Its own target dir: the crate built there as a dependency with other features once left an
+  # artifact that the root's next `cargo test` took for its own.
+  (cd python && CARGO_TARGET_DIR="$(target_dir)/python-build" "$venv/bin/maturin" build --quiet --release --locked \
      ${features:+--features "$features"} --interpreter "$venv/bin/python" -o "$wheels")
   "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheels"/diffcut-*.whl
   case ",$features," in *,model,*) require=1 ;; esac

@@ -39,7 +39,18 @@ need_cargo() {
   fi
 }
 
-target_dir() { echo "${CARGO_TARGET_DIR:-$PWD/target}"; }
+# Where cargo puts what it builds: CARGO_TARGET_DIR, else what cargo itself says (a
+# `build.target-dir` in a cargo config or CARGO_BUILD_TARGET_DIR move it from ./target, and the
+# paths below, the CLI handed to the Python tests among them, must follow). Asked once.
+target_dir() {
+  if [ -n "${CARGO_TARGET_DIR:-}" ]; then echo "$CARGO_TARGET_DIR"; return; fi
+  if [ -z "${_TARGET_DIR:-}" ]; then
+    _TARGET_DIR="$(cargo metadata --no-deps --format-version 1 --locked 2>/dev/null \
+      | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+    _TARGET_DIR="${_TARGET_DIR:-$PWD/target}"
+  fi
+  echo "$_TARGET_DIR"
+}
 
 wasm_target_dir() {
   if [ -n "${CARGO_TARGET_DIR_WASM:-}" ]; then echo "$CARGO_TARGET_DIR_WASM"

@@ -46,6 +46,17 @@ impl Choice for crate::ncut::Mode {
     }
 }
 
+impl Choice for crate::ncut::Method {
+    const PARAMETER: &'static str = "method";
+    const ALL: &'static [Self] = &[Self::Recursive, Self::Autosc];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Recursive => "recursive",
+            Self::Autosc => "autosc",
+        }
+    }
+}
+
 impl Choice for crate::segmenter::Device {
     const PARAMETER: &'static str = "device";
     const ALL: &'static [Self] = &[Self::Cpu, Self::Gpu];
@@ -92,7 +103,7 @@ impl Choice for crate::eval::datasets::DatasetKind {
 mod tests {
     use super::*;
     use crate::eval::datasets::DatasetKind;
-    use crate::ncut::Mode;
+    use crate::ncut::{Method, Mode};
     use crate::segmenter::{Device, FeatureKind, Refine};
 
     fn round_trips<T: Choice + std::fmt::Debug>() {
@@ -111,6 +122,7 @@ mod tests {
         round_trips::<Refine>();
         round_trips::<FeatureKind>();
         round_trips::<DatasetKind>();
+        round_trips::<Method>();
         assert_eq!(
             Mode::parse("exact").unwrap_err().to_string(),
             r#"mode must be one of "official", "clean", got "exact""#
@@ -134,6 +146,7 @@ mod tests {
         same::<Refine>();
         same::<FeatureKind>();
         same::<DatasetKind>();
+        same::<Method>();
     }
 
     /// The tree JSON's names for the mode are these names.

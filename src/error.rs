@@ -25,6 +25,10 @@ pub enum Error {
         got: String,
     },
 
+    /// A numerical solver that did not converge (a dense eigendecomposition or SVD).
+    #[error("numerical solver failed: {0}")]
+    Solver(String),
+
     /// Features that cannot be segmented: wrong shape, non-finite values, ...
     #[error("invalid features: {0}")]
     InvalidFeatures(String),

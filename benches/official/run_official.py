@@ -36,7 +36,8 @@ import time
 
 import numpy as np
 
-FILES = {"ncut": "diffcut/recursive_normalized_cut.py", "utils": "tools/utils.py"}
+FILES = {"ncut": "diffcut/recursive_normalized_cut.py", "utils": "tools/utils.py",
+         "autosc": "diffcut/autosc.py"}
 DEVICE_VAR = "_RUN_OFFICIAL_DEVICE"
 
 
@@ -72,6 +73,24 @@ def load_official(repo: str, rev: str, device: str, workdir: str):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod, n
+
+
+def load_official_autosc(repo: str, rev: str, workdir: str):
+    """Materialise the official AutoSC module (diffcut/autosc.py, unpatched: its `ncut` runs on
+    the device of its input) under workdir and import it."""
+    os.makedirs(os.path.join(workdir, "tools"), exist_ok=True)
+    with open(os.path.join(workdir, "tools", "__init__.py"), "w"):
+        pass
+    with open(os.path.join(workdir, "tools", "utils.py"), "w") as f:
+        f.write(read_official(repo, FILES["utils"], rev))
+    path = os.path.join(workdir, "official_autosc.py")
+    with open(path, "w") as f:
+        f.write(read_official(repo, FILES["autosc"], rev))
+    sys.path.insert(0, workdir)
+    spec = importlib.util.spec_from_file_location("official_autosc", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def renumber_row_major(labels: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ use diffcut::eval::datasets::{DatasetKind, DatasetOptions};
 use diffcut::eval::runner::{self, EvalConfig, FeatureKind};
 use diffcut::eval::{evaluate_dirs_with, Protocol};
 use diffcut::image_io::{encode_rgb_png, load_image, overlay};
+use diffcut::ncut::autosc::autosc;
+use diffcut::ncut::Method;
 use diffcut::segmenter::{
     Compute, Device, FeatureGrid, FeatureSource, Mode, NoiseChoice, Numbering, Refine, SegmentParams, SegmentTree,
     Segmentation, Segmenter,
@@ -130,12 +132,20 @@ enum Command {
     /// Recursive NCut of a feature grid: FEATURES.npy (float32 [H, W, C]) → LABELS.npy (int32
     /// [H, W], one label per segment, 0..K-1).
     ///
+    /// With --method autosc, the paper's baseline instead: one spectral clustering into K
+    /// clusters, K chosen by the eigengap over α ∈ {1, 5, 10, 15} (τ and α are not used; grids of
+    /// at most 64×64); the labels are the cluster indices 0..K-1 as the official code gives them.
+    ///
     /// Example: diffcut ncut feats.npy --tau 0.5 --alpha 10 --out labels.npy --tree tree.json
     Ncut {
         /// Features, a float32 .npy of shape [H, W, C] (token (y, x) at [y, x, :]).
         features: PathBuf,
         #[command(flatten)]
         cut: CutArgs,
+        /// `recursive` (DiffCut) or `autosc` (spectral clustering with the eigengap heuristic,
+        /// the official `diffcut/autosc.py`).
+        #[arg(long, value_enum, default_value_t = Method::Recursive)]
+        method: Method,
         /// Where to write the labels: an int32 .npy of shape [H, W].
         #[arg(long)]
         out: PathBuf,
@@ -359,11 +369,63 @@ impl Outputs {
     }
 }
 
+/// AutoSC chooses its own α and number of clusters, on the CPU, and grows no tree: the options
+/// that mean something only for the recursive cut are refused rather than ignored.
+fn refuse_for_autosc(cut: &CutArgs, tree: bool) -> Result<()> {
+    let given = [
+        ("--tau", cut.tau.is_some()),
+        ("--alpha", cut.alpha.is_some()),
+        ("--tau-max", cut.tau_max.is_some()),
+        ("--tree", tree),
+        ("--device gpu", cut.device == Device::Gpu),
+    ];
+    match given.iter().find(|(_, set)| *set) {
+        Some((flag, _)) => Err(Error::InvalidParameter {
+            name: "method",
+            expected: "given without --tau, --alpha, --tau-max, --tree and --device gpu when it is autosc \
+                       (AutoSC picks α and its clusters from the eigengap, on the CPU, and grows no tree)",
+            got: format!("autosc with {flag}"),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Ncut {
             features,
             cut,
+            method: Method::Autosc,
+            out,
+            tree,
+            bench,
+        } => {
+            refuse_for_autosc(&cut, tree.is_some())?;
+            let f = read_features(&features)?;
+            let mut best = std::time::Duration::MAX;
+            let mut result = None;
+            for _ in 0..bench.unwrap_or(1).max(1) {
+                let t = std::time::Instant::now();
+                result = Some(autosc(&f)?);
+                best = best.min(t.elapsed());
+            }
+            let a = result.expect("at least one run");
+            if let Some(runs) = bench {
+                eprintln!("best of {runs}: {:.2} ms", best.as_secs_f64() * 1e3);
+            }
+            files::write(&out, &labels_npy([f.h, f.w], &a.labels))?;
+            eprintln!(
+                "{} segments (AutoSC: {} clusters from the eigengap at α = {}) → {}",
+                a.segments(),
+                a.clusters,
+                a.alpha,
+                out.display()
+            );
+        }
+        Command::Ncut {
+            features,
+            cut,
+            method: Method::Recursive,
             out,
             tree,
             bench,

@@ -8,9 +8,12 @@
 //!   [`tridiag`] (its small eigenproblem), [`bipartition`] (the 100-threshold sweep);
 //! - hot loops: [`simd`].
 //!
+//! [`autosc`] is the one-shot spectral clustering the paper compares it with (its AutoSC baseline).
+//!
 //! [`dense`] is a dense eigensolver kept only as a test oracle.
 
 pub mod affinity;
+pub mod autosc;
 pub mod bipartition;
 pub mod dense;
 pub mod lanczos;
@@ -23,6 +26,19 @@ pub use affinity::{affinity, check_cells, Affinity, MAX_CELLS};
 pub use tree::{check_tau, Mode, SegmentTree, TreeOptions, DEFAULT_TAU_MAX};
 
 use crate::{Error, Result};
+
+/// How a feature grid is clustered: DiffCut's recursive 2-way NCut, or the one-shot spectral
+/// clustering its paper compares it with ([`autosc`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Method {
+    /// Recursive NCut, split while the best cut's NCut is below τ (DiffCut).
+    #[default]
+    Recursive,
+    /// AutoSC: the number of clusters from the eigengap over α ∈ {1, 5, 10, 15}, then
+    /// `cluster_qr` (the paper's baseline; τ and α are not used).
+    Autosc,
+}
 
 /// A feature grid: `[h, w, c]` row-major `f32` (token `y·w + x` owns `data[(y·w + x)·c ..][..c]`).
 #[derive(Clone, Debug, PartialEq)]

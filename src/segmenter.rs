@@ -28,8 +28,9 @@ use crate::{Error, Result};
 pub use crate::labels::LabelMap;
 #[cfg(feature = "model")]
 pub use crate::model::{DiffusionModel, FileKind, Manifest, ModelLoader, Noise, WeightDtype};
+pub use crate::ncut::autosc::AutoSc;
 pub use crate::ncut::tree::{NodeCut, TreeNode};
-pub use crate::ncut::{FeatureGrid, Mode, SegmentTree, TreeOptions, DEFAULT_TAU_MAX};
+pub use crate::ncut::{FeatureGrid, Method, Mode, SegmentTree, TreeOptions, DEFAULT_TAU_MAX};
 pub use crate::refine::PamrConfig;
 
 /// A device to run on, as a person picks it (`--device`, `--model-device`).
@@ -795,6 +796,20 @@ impl Segmentation {
     /// τ outside (0, τ_max]; a size of 0 or over [`crate::image_io::MAX_PIXELS`].
     pub fn pixel_labels(&self, tau: f64, numbering: Numbering, width: usize, height: usize) -> Result<LabelMap> {
         crate::refine::assign(&self.features, &self.cell_labels(tau, numbering)?, width, height)
+    }
+
+    /// AutoSC of these features, the paper's one-shot baseline ([`crate::ncut::autosc`]), with
+    /// its labels per pixel at `width × height` by the same concept assignment as
+    /// [`Segmentation::pixel_labels`] (the official `generate_masks` after its AutoSC). The pixel
+    /// labels number the clusters that hold cells by first appearance in the grid (row-major).
+    ///
+    /// # Errors
+    /// As [`crate::ncut::autosc::autosc`]; a size of 0 or over [`crate::image_io::MAX_PIXELS`].
+    pub fn autosc(&self, width: usize, height: usize) -> Result<(AutoSc, LabelMap)> {
+        let a = crate::ncut::autosc::autosc(&self.features)?;
+        let cells = LabelMap::renumbered(&a.labels, self.features.w, self.features.h)?;
+        let pixels = crate::refine::assign(&self.features, &cells, width, height)?;
+        Ok((a, pixels))
     }
 
     /// Node `node` and its cut.

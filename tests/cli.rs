@@ -98,17 +98,27 @@ fn ncut_autosc_writes_the_official_autosc_labels() {
     // included, not only the same partition.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let f = root.join("tests/fixtures/autosc/photo_astronaut_32x32x48.features.npy");
-    let want = npy::read_labels(&std::fs::read(root.join("tests/fixtures/autosc/photo_astronaut.labels.npy")).unwrap(), 2)
-        .unwrap();
+    let want = npy::read_labels(
+        &std::fs::read(root.join("tests/fixtures/autosc/photo_astronaut.labels.npy")).unwrap(),
+        2,
+    )
+    .unwrap();
     let d = tmp();
     let out = d.path().join("l.npy");
     let o = diffcut(&["ncut", s(&f), "--method", "autosc", "--out", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("3 segments (AutoSC: 3 clusters from the eigengap at α = 10)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("3 segments (AutoSC: 3 clusters from the eigengap at α = 10)"),
+        "{}",
+        stderr(&o)
+    );
     let got = npy::read_labels(&std::fs::read(&out).unwrap(), 2).unwrap();
     assert_eq!(got.0, [32, 32]);
     let agree = got.1.iter().zip(&want.1).filter(|(a, b)| a == b).count();
-    assert!(agree as f64 >= 0.99 * 1024.0, "{agree} / 1024 cells keep the official cluster index");
+    assert!(
+        agree as f64 >= 0.99 * 1024.0,
+        "{agree} / 1024 cells keep the official cluster index"
+    );
 }
 
 #[test]
@@ -116,15 +126,26 @@ fn ncut_autosc_refuses_the_recursive_options() {
     let d = tmp();
     let f = write(d.path(), "f.npy", &npy::encode_f32(&[8, 8, 4], &field(8, 8, 4)));
     let out = d.path().join("l.npy");
-    for extra in [&["--tau", "0.3"][..], &["--alpha", "5"], &["--tree", "t.json"], &["--device", "gpu"]] {
+    for extra in [
+        &["--tau", "0.3"][..],
+        &["--alpha", "5"],
+        &["--tree", "t.json"],
+        &["--device", "gpu"],
+    ] {
         let mut args = vec!["ncut", s(&f), "--method", "autosc", "--out", s(&out)];
         args.extend_from_slice(extra);
         fails_with(&diffcut(&args), &format!("got autosc with {}", extra[0]));
         assert!(!out.exists(), "nothing written");
     }
     let big = write(d.path(), "big.npy", &npy::encode_f32(&[65, 64, 1], &vec![1.0; 65 * 64]));
-    fails_with(&diffcut(&["ncut", s(&big), "--method", "autosc", "--out", s(&out)]), "64×64");
-    fails_with(&diffcut(&["ncut", s(&f), "--method", "spectral", "--out", s(&out)]), "autosc");
+    fails_with(
+        &diffcut(&["ncut", s(&big), "--method", "autosc", "--out", s(&out)]),
+        "64×64",
+    );
+    fails_with(
+        &diffcut(&["ncut", s(&f), "--method", "spectral", "--out", s(&out)]),
+        "autosc",
+    );
 }
 
 #[test]

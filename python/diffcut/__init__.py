@@ -30,7 +30,7 @@ read ``OSError``, a failing GPU ``RuntimeError``; the message is the CLI's.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from . import _diffcut
 from ._diffcut import FEATURES, __version__
 
 __all__ = [
+    "AutoSC",
     "DEFAULTS",
     "FEATURES",
     "DiffCut",
@@ -49,6 +50,7 @@ __all__ = [
     "miou",
     "recursive_ncut",
     "segment",
+    "autosc",
     "__version__",
 ]
 
@@ -139,6 +141,39 @@ def recursive_ncut(
         ``diffcut ncut``'s.
     """
     return _diffcut.recursive_ncut(_float32(features, "features"), float(tau), float(alpha), mode, _grid(grid), device)
+
+
+class AutoSC(NamedTuple):
+    """What :func:`autosc` found."""
+
+    labels: np.ndarray
+    """int32 cluster indices ``0..k-1`` (a cluster may be empty), shape ``[H, W]`` (or ``[N]``)."""
+    clusters: int
+    """k, the index of the largest eigengap."""
+    alpha: float
+    """The α whose eigengap was largest."""
+    eigengaps: Dict[float, np.ndarray]
+    """Per α in (1, 5, 10, 15): the regularised eigengaps ``g_i`` of its normalised Laplacian."""
+
+
+def autosc(features: Any, *, grid: Optional[Tuple[int, int]] = None) -> AutoSC:
+    """AutoSC, the DiffCut paper's one-shot spectral clustering baseline (official
+    ``diffcut/autosc.py``, same partitions).
+
+    For α in 1, 5, 10, 15 the affinity ``minmax(X̂ X̂ᵀ) ** α`` gives a normalised Laplacian; the
+    regularised eigengap ``(λ_i − m_i) / (m_i + 1e-6)`` (``m_i`` the running mean of the
+    eigenvalues) is largest at ``i = k`` for one α, and ``cluster_qr`` reads k clusters off the
+    eigenvectors. No τ, no α to set. Grids of at most 64×64 cells.
+
+    Args:
+        features: float32 ``[H, W, C]``, or ``[N, C]`` with ``grid=(H, W)``.
+
+    Returns:
+        :class:`AutoSC`; its labels equal ``diffcut ncut --method autosc``'s.
+    """
+    labels, k, alpha, spectra = _diffcut.autosc(_float32(features, "features"), _grid(grid))
+    gaps = {float(a): np.asarray(g, dtype=np.float64) for a, g in spectra}
+    return AutoSC(labels, int(k), float(alpha), gaps)
 
 
 class SegmentTree:

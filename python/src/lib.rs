@@ -145,6 +145,22 @@ fn recursive_ncut<'py>(
     labels_array(py, labels.labels(), &shape)
 }
 
+/// AutoSC of a feature grid → (int32 labels, k, the α that chose k, per-α eigengaps): the
+/// CLI's `diffcut ncut --method autosc`.
+#[pyfunction]
+#[pyo3(signature = (features, grid))]
+#[allow(clippy::type_complexity)]
+fn autosc<'py>(
+    py: Python<'py>,
+    features: PyReadonlyArrayDyn<'py, f32>,
+    grid: Option<(usize, usize)>,
+) -> PyResult<(Bound<'py, PyArrayDyn<i32>>, usize, f32, Vec<(f32, Vec<f64>)>)> {
+    let (f, shape) = feature_grid(&features, grid)?;
+    let a = py.detach(|| diffcut::ncut::autosc::autosc(&f)).map_err(py_err)?;
+    let spectra = a.spectra.into_iter().map(|s| (s.alpha, s.gaps)).collect();
+    Ok((labels_array(py, &a.labels, &shape)?, a.clusters, a.alpha, spectra))
+}
+
 /// A segment tree grown once and re-cut at any τ up to its `tau_max`.
 #[pyclass(name = "SegmentTree", module = "diffcut", frozen)]
 struct PySegmentTree {
@@ -627,6 +643,7 @@ fn defaults<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
 #[pymodule]
 fn _diffcut(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(recursive_ncut, m)?)?;
+    m.add_function(wrap_pyfunction!(autosc, m)?)?;
     m.add_function(wrap_pyfunction!(generate_masks, m)?)?;
     m.add_function(wrap_pyfunction!(load_rgb, m)?)?;
     m.add_function(wrap_pyfunction!(segment, m)?)?;

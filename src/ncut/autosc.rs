@@ -42,6 +42,8 @@ use faer::{Mat, Side};
 
 /// The exponents AutoSC tries, in the official order (ties go to the first).
 pub const ALPHAS: [f32; 4] = [1.0, 5.0, 10.0, 15.0];
+// `autosc` orders its four solves by hand.
+const _: () = assert!(ALPHAS.len() == 4);
 
 /// The eigengap's regulariser, `+ 1e-6` in the official code: keeps `g_i` finite where the running
 /// mean is 0, and damps the gaps between eigenvalues that are all nearly 0.
@@ -113,31 +115,28 @@ pub fn autosc(features: &FeatureGrid) -> Result<AutoSc> {
     }
     let base = affinity(&features.data, n, features.c, 1.0)?;
     let grid = [features.h, features.w];
-    let mut spectra = Vec::with_capacity(ALPHAS.len());
+    let last = ALPHAS.len() - 1;
+    // The four spectra are independent: on two cores, two at a time (each solve is sequential,
+    // so the numbers do not depend on the number of threads).
+    // The last α, which also computes eigenvectors (about three times the work), goes first so
+    // that the halves rayon splits the list into are nearer in cost.
+    let order = [last, 0, 1, 2];
+    let solve = |&i: &usize| spectrum(&base.w, n, features.w, ALPHAS[i], i == last);
+    #[cfg(feature = "parallel")]
+    let solved: Vec<Result<(Spectrum, Option<Vectors>)>> = {
+        use rayon::prelude::*;
+        order.par_iter().map(solve).collect()
+    };
+    #[cfg(not(feature = "parallel"))]
+    let solved: Vec<Result<(Spectrum, Option<Vectors>)>> = order.iter().map(solve).collect();
+    let mut spectra: Vec<Spectrum> = Vec::with_capacity(ALPHAS.len());
     let mut vectors = None;
-    for (i, &alpha) in ALPHAS.iter().enumerate() {
-        let w: Vec<f32> = base.w.iter().map(|&v| v.powf(alpha)).collect();
-        let (laplacian, inv_sqrt_d) = normalized_laplacian(&w, n, features.w)?;
-        let last = i + 1 == ALPHAS.len();
-        let eigenvalues = if last {
-            let evd = laplacian
-                .self_adjoint_eigen(Side::Lower)
-                .map_err(|e| Error::Solver(format!("AutoSC eigendecomposition at α = {alpha}: {e:?}")))?;
-            let values: Vec<f64> = (0..n).map(|j| evd.S()[j]).collect();
-            vectors = Some((evd.U().to_owned(), inv_sqrt_d));
-            values
-        } else {
-            laplacian
-                .self_adjoint_eigenvalues(Side::Lower)
-                .map_err(|e| Error::Solver(format!("AutoSC eigenvalues at α = {alpha}: {e:?}")))?
-        };
-        let gaps = eigengaps(&eigenvalues);
-        spectra.push(Spectrum {
-            alpha,
-            eigenvalues,
-            gaps,
-        });
+    for r in solved {
+        let (s, v) = r?;
+        spectra.push(s);
+        vectors = vectors.or(v);
     }
+    spectra.sort_by_key(|s| ALPHAS.iter().position(|&a| a == s.alpha));
     // Strictly larger than the best so far, starting from 0, as the official loop: ties keep the
     // first α, and no positive gap at all leaves k unset (one cluster here, see the module docs).
     let mut chosen: Option<(usize, usize)> = None; // (spectrum, k)
@@ -163,6 +162,37 @@ pub fn autosc(features: &FeatureGrid) -> Result<AutoSc> {
     })
 }
 
+/// The eigenvectors `U` of `L_sym` and `D^{-1/2}`, for the last α.
+type Vectors = (Mat<f64>, Vec<f64>);
+
+/// One α's spectrum of `L_sym` for `W = base^α`, with its eigenvectors when `vectors`.
+fn spectrum(base: &[f32], n: usize, grid_w: usize, alpha: f32, vectors: bool) -> Result<(Spectrum, Option<Vectors>)> {
+    let w: Vec<f32> = base.iter().map(|&v| v.powf(alpha)).collect();
+    let (laplacian, inv_sqrt_d) = normalized_laplacian(&w, n, grid_w)?;
+    drop(w);
+    let (eigenvalues, v) = if vectors {
+        let evd = laplacian
+            .self_adjoint_eigen(Side::Lower)
+            .map_err(|e| Error::Solver(format!("AutoSC eigendecomposition at α = {alpha}: {e:?}")))?;
+        let values: Vec<f64> = (0..n).map(|j| evd.S()[j]).collect();
+        (values, Some((evd.U().to_owned(), inv_sqrt_d)))
+    } else {
+        let values = laplacian
+            .self_adjoint_eigenvalues(Side::Lower)
+            .map_err(|e| Error::Solver(format!("AutoSC eigenvalues at α = {alpha}: {e:?}")))?;
+        (values, None)
+    };
+    let gaps = eigengaps(&eigenvalues);
+    Ok((
+        Spectrum {
+            alpha,
+            eigenvalues,
+            gaps,
+        },
+        v,
+    ))
+}
+
 /// `L_sym = I − D^{-1/2} W D^{-1/2}` (written as the official `D^{-1/2} (D − W) D^{-1/2}`) and
 /// `D^{-1/2}`, from `W` (`[n, n]` row-major).
 ///
@@ -170,7 +200,10 @@ pub fn autosc(features: &FeatureGrid) -> Result<AutoSc> {
 /// that are all ≥ 0 has similarity 0 (the minimum, so 0 after min-max) to every cell, itself
 /// included (the official code then computes NaN eigenvalues and raises).
 fn normalized_laplacian(w: &[f32], n: usize, grid_w: usize) -> Result<(Mat<f64>, Vec<f64>)> {
-    let degrees: Vec<f64> = w.chunks_exact(n).map(|row| row.iter().map(|&v| v as f64).sum()).collect();
+    let degrees: Vec<f64> = w
+        .chunks_exact(n)
+        .map(|row| row.iter().map(|&v| v as f64).sum())
+        .collect();
     if let Some(i) = degrees.iter().position(|&d| !(d > 0.0)) {
         return Err(Error::InvalidFeatures(format!(
             "cell [{}, {}] has no affinity to any cell, itself included (an all-zero feature \
@@ -296,7 +329,13 @@ mod tests {
     #[test]
     fn a_cell_with_no_affinity_is_named() {
         // Non-negative features with one zero vector at [1, 2]: its similarities are the minimum.
-        let f = grid(3, 4, 2, |y, x| if (y, x) == (1, 2) { vec![0.0, 0.0] } else { vec![1.0, x as f32] });
+        let f = grid(3, 4, 2, |y, x| {
+            if (y, x) == (1, 2) {
+                vec![0.0, 0.0]
+            } else {
+                vec![1.0, x as f32]
+            }
+        });
         let e = autosc(&f).unwrap_err().to_string();
         assert!(e.contains("cell [1, 2] has no affinity"), "{e}");
     }

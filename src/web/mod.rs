@@ -83,6 +83,28 @@ pub struct SegmentInfo {
     pub tree_ms: f64,
 }
 
+/// AutoSC of the current image (the paper's one-shot baseline), for the page's comparison view.
+#[wasm_bindgen(getter_with_clone)]
+pub struct AutoScInfo {
+    /// Per-pixel labels `[height·width]` at the image's size, `0..segments`.
+    pub labels: Vec<u32>,
+    /// `k`, chosen by the eigengap.
+    pub clusters: u32,
+    /// Clusters that hold at least one cell.
+    pub segments: u32,
+    /// The α whose eigengap chose `k`.
+    pub alpha: f32,
+    /// `[{"alpha": α, "gaps": [g_0, g_1, …]}]`, the first eigengaps of each α (at least
+    /// [`GAPS_SHOWN`], and past `k`).
+    #[wasm_bindgen(js_name = spectraJson)]
+    pub spectra_json: String,
+    /// Wall time of the clustering and the assignment.
+    pub ms: f64,
+}
+
+/// Eigengaps sent to the page per α: its plot shows the start of the spectrum, where `k` is.
+const GAPS_SHOWN: usize = 40;
+
 /// A segmenter: the devices and the last segmented image with its tree.
 #[wasm_bindgen]
 pub struct DiffCut {
@@ -235,6 +257,29 @@ impl DiffCut {
         self.with_current(|c| Ok(rgb_to_rgba(&c.image)))
     }
 
+    /// AutoSC of the current image's features: four dense eigendecompositions of the
+    /// `grid²`-node graph (a second or two at 32², synchronous), then labels per pixel.
+    pub fn autosc(&self) -> Result<AutoScInfo, JsError> {
+        self.with_current(|c| {
+            let t0 = performance_now();
+            let (a, pixels) = c.seg.autosc(c.image.width() as usize, c.image.height() as usize)?;
+            let shown = GAPS_SHOWN.max(a.clusters + 8);
+            let spectra: Vec<serde_json::Value> = a
+                .spectra
+                .iter()
+                .map(|s| serde_json::json!({ "alpha": s.alpha, "gaps": &s.gaps[..shown.min(s.gaps.len())] }))
+                .collect();
+            Ok(AutoScInfo {
+                segments: pixels.segments() as u32,
+                labels: pixels.into_labels(),
+                clusters: a.clusters as u32,
+                alpha: a.alpha,
+                spectra_json: to_json(&spectra)?,
+                ms: performance_now() - t0,
+            })
+        })
+    }
+
     /// Cell labels `[grid·grid]` at τ ≤ `tauMax`, one per leaf of the tree at τ (instant: a
     /// pruning of the kept tree).
     pub fn recut(&self, tau: f64) -> Result<Vec<u32>, JsError> {
@@ -245,6 +290,18 @@ impl DiffCut {
     #[wasm_bindgen(js_name = segmentCount)]
     pub fn segment_count(&self, tau: f64) -> Result<u32, JsError> {
         self.with_tree(|s| Ok(s.segments(tau, Numbering::Leaves)? as u32))
+    }
+
+    /// Segments at τ of a tree grown on the current image's features with another α (the page's
+    /// α sweep): the current tree is kept; only the count comes back.
+    #[wasm_bindgen(js_name = segmentCountWithAlpha, unchecked_return_type = "Promise<number>")]
+    pub fn segment_count_with_alpha(&self, alpha: f32, tau: f64) -> Promise {
+        let (current, compute) = self.current_and_compute();
+        promise(async move {
+            let c = current.ok_or_else(no_image)?;
+            let seg = compute.grow(c.seg.features.clone(), &tree_params(alpha, tau)).await?;
+            Ok(JsValue::from(seg.segments(tau, Numbering::Leaves)? as u32))
+        })
     }
 
     /// Per-pixel labels `[height·width]` at τ by concept assignment: each pixel joins the segment

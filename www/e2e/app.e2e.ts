@@ -285,6 +285,114 @@ describe("the DiffCut page", () => {
     await waitReady();
   });
 
+  it("steps through the recursion: every decision once, in order, ending at the segments on screen", async () => {
+    const text = page.locator("[data-testid=step-text]");
+    const data = async (key: string): Promise<string> => (await text.getAttribute(`data-${key}`)) ?? "";
+    const seen: { node: number; decision: string; segments: number }[] = [];
+    const drawMs: number[] = [];
+    for (let k = 0; k < 500; k++) {
+      await page.click("[data-testid=step-next]");
+      if ((await data("step")) === "done") break;
+      expect(Number(await data("step"))).toBe(k);
+      const node = Number(await data("node"));
+      seen.push({ node, decision: await data("decision"), segments: Number(await data("segments")) });
+      // The step's region is drawn: its Fiedler vector over the image, its sweep, the verdict.
+      await page.waitForFunction((n) => document.querySelector<HTMLElement>("[data-testid=step-text]")?.dataset["shownNode"] === String(n), node);
+      drawMs.push(Number(await data("draw-ms")));
+      if (k === 1) {
+        await page.locator("[data-testid=steps]").scrollIntoViewIfNeeded();
+        await page.screenshot({ path: `${OUT}/app-step-through.png`, fullPage: true });
+      }
+    }
+    expect(await data("step")).toBe("done");
+    expect(seen.length).toBe(Number(await data("total")));
+    expect(seen.length).toBeGreaterThan(1);
+    // Pre-order: the tree's node indices, each once, increasing.
+    expect(seen.every((s, k) => k === 0 || s.node > (seen[k - 1]?.node ?? Infinity))).toBe(true);
+    expect(seen[0]?.node).toBe(0);
+    const splits = seen.filter((s) => s.decision === "split").length;
+    expect(seen.every((s) => s.decision === "split" || s.decision === "stop")).toBe(true);
+    // One segment to start with, one more per kept cut: the segmentation on screen.
+    const count = await segmentCount();
+    expect(1 + splits).toBe(count);
+    expect(Number(await data("segments"))).toBe(count);
+    expect(seen.at(-1)?.segments).toBe(count);
+    expect(await page.isHidden("#node-detail")).toBe(true);
+    timings["stepThroughSteps"] = seen.length;
+    timings["stepDrawMedianMs"] = Number(median(drawMs).toFixed(2));
+    timings["stepDrawMaxMs"] = Number(Math.max(...drawMs).toFixed(2));
+    // Back from the end re-selects the last region.
+    await page.click("[data-testid=step-back]");
+    expect(Number(await data("step"))).toBe(seen.length - 1);
+    expect(Number(await data("node"))).toBe(seen.at(-1)?.node);
+    await page.click("#show-segments");
+  });
+
+  it("sets AutoSC beside the recursive cut, with its eigengap", async () => {
+    const panel = page.locator("[data-testid=autosc]");
+    await panel.locator("summary").click();
+    await page.click("[data-testid=autosc-run]");
+    const text = page.locator("[data-testid=autosc-text]");
+    await page.waitForFunction(() => document.querySelector<HTMLElement>("[data-testid=autosc-text]")?.dataset["clusters"] !== undefined, null, { timeout: 120_000 });
+    const clusters = Number(await text.getAttribute("data-clusters"));
+    const segments = Number(await text.getAttribute("data-segments"));
+    expect(clusters).toBeGreaterThanOrEqual(1);
+    expect(segments).toBeGreaterThanOrEqual(1);
+    expect(segments).toBeLessThanOrEqual(clusters);
+    expect([1, 5, 10, 15]).toContain(Number(await text.getAttribute("data-alpha")));
+    expect(Number(await text.getAttribute("data-ncut-segments"))).toBe(await segmentCount());
+    // Four eigengap lines, the chosen k marked.
+    expect(await page.locator("#eigengap .gap-line").count()).toBe(4);
+    expect(await page.locator("#eigengap .gap-mark text").textContent()).toBe(`k = ${clusters}`);
+    // Both pictures are drawn at the image's size.
+    const size = await page.evaluate(() => {
+      const a = document.querySelector<HTMLCanvasElement>("[data-testid=autosc-result]");
+      const o = document.querySelector<HTMLCanvasElement>("#overlay");
+      return [a?.width, a?.height, o?.width, o?.height];
+    });
+    expect(size[0]).toBe(size[2]);
+    expect(size[1]).toBe(size[3]);
+    timings["autoscMs"] = Number(await text.getAttribute("data-ms"));
+    timings["autoscClusters"] = clusters;
+    await panel.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${OUT}/app-autosc.png`, fullPage: true });
+    await panel.locator("summary").click();
+  });
+
+  it("counts segments against α on demand, keeps the tree on screen, and sets α from the plot", async () => {
+    const before = await segmentCount();
+    const facts = await page.textContent("#facts");
+    await page.click("[data-testid=alpha-sweep]");
+    const text = page.locator("[data-testid=alpha-sweep-text]");
+    await page.waitForFunction(() => document.querySelector<HTMLElement>("[data-testid=alpha-sweep-text]")?.dataset["state"] === "done", null, { timeout: 120_000 });
+    const points = JSON.parse((await text.getAttribute("data-points")) ?? "[]") as { alpha: number; segments: number }[];
+    expect(points.map((p) => p.alpha)).toEqual([1, 2, 3, 5, 7, 10, 13, 16, 20]);
+    // The sweep's tree at the current α is the tree on screen.
+    expect(points.find((p) => p.alpha === Number(await page.inputValue("[data-testid=alpha]")))?.segments).toBe(before);
+    expect(points.every((p) => p.segments >= 1)).toBe(true);
+    expect(await segmentCount()).toBe(before);
+    expect(await page.textContent("#facts")).toBe(facts);
+    expect(await page.locator("#alpha-plot .alpha-points circle").count()).toBe(points.length);
+    await page.locator("[data-testid=alpha-plot]").scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${OUT}/app-alpha-sweep.png`, fullPage: true });
+    // Stop between trees: a second sweep stopped at once keeps fewer points.
+    await page.click("[data-testid=alpha-sweep]");
+    await page.click("[data-testid=alpha-sweep]");
+    await page.waitForFunction(() => document.querySelector<HTMLElement>("[data-testid=alpha-sweep-text]")?.dataset["state"] === "stopped", null, { timeout: 60_000 });
+    expect(await text.textContent()).toMatch(/^Stopped after \d of 9 trees\.$/);
+    // A click on the plot's leftmost point sets α = 1 and segments again.
+    await page.click("[data-testid=alpha-sweep]");
+    await page.waitForFunction(() => document.querySelector<HTMLElement>("[data-testid=alpha-sweep-text]")?.dataset["state"] === "done", null, { timeout: 120_000 });
+    const box = await page.locator("[data-testid=alpha-plot]").boundingBox();
+    if (!box) throw new Error("no α plot");
+    await page.mouse.click(box.x + 2, box.y + box.height / 2);
+    expect(await page.inputValue("[data-testid=alpha]")).toBe("1");
+    await waitReady();
+    expect(await segmentCount()).toBe(points[0]?.segments);
+    await setRange("alpha", 10);
+    await waitReady();
+  });
+
   it("recomputes when α changes", async () => {
     const before = await page.textContent("#facts");
     await setRange("alpha", 5);

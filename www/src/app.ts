@@ -57,8 +57,8 @@ import {
   type View,
   type WorkerState,
 } from "./state";
-import { colourKeys, cutAt, finestLeaves, mapLabels, segmentSteps, type Cut } from "./tree-model";
-import { drawCurve, drawTauPlot, drawTree } from "./tree-view";
+import { colourKeys, cutAt, finestLeaves, mapLabels, recursionSteps, segmentSteps, type Cut, type RecursionStep } from "./tree-model";
+import { drawAlphaPlot, drawCurve, drawEigengaps, drawTauPlot, drawTree } from "./tree-view";
 
 /** Origins besides the page's own that models may be fetched from (the build's CSP lists them too). */
 const MODEL_HOSTS: readonly string[] = parseModelHosts(import.meta.env.VITE_MODEL_HOSTS);
@@ -123,6 +123,18 @@ interface Pick {
   readonly node: number;
 }
 
+/** The α the sweep tries, within the slider's range: denser where the count changes fastest. */
+const SWEEP_ALPHAS: readonly number[] = [1, 2, 3, 5, 7, 10, 13, 16, 20];
+
+/** An α sweep: the segments at `tau` of a tree per α on `seg`'s features. */
+interface AlphaSweep {
+  readonly seg: Segmentation;
+  readonly tau: number;
+  readonly points: { readonly alpha: number; readonly segments: number }[];
+  stopped: boolean;
+  done: boolean;
+}
+
 /** What the canvas holds: nothing yet, or a segmentation with its labels at τ. */
 type Screen = { readonly kind: "empty" } | { readonly kind: "shown"; readonly seg: Segmentation; readonly labels: Labels };
 
@@ -152,6 +164,10 @@ export class App {
   private tauMoved = false;
   private alphaMoved = false;
   private readonly palette = new Palette();
+  /** The recursion replayed for `seg` at `tau`: its steps and the one shown (−1: none yet). */
+  private stepper: { readonly seg: Segmentation; readonly tau: number; readonly steps: readonly RecursionStep[]; at: number } | null = null;
+  private stepTimer: ReturnType<typeof setInterval> | null = null;
+  private sweep: AlphaSweep | null = null;
   private readonly recutTimes: number[] = [];
   private redrawQueued = false;
   private readonly panel: ModelPanel;
@@ -274,6 +290,11 @@ export class App {
     ui.downloadMask.addEventListener("click", () => void this.downloadMask());
     ui.downloadTree.addEventListener("click", () => void this.downloadTree());
     ui.showSegments.addEventListener("click", () => this.showSegments());
+    ui.stepNext.addEventListener("click", () => this.step(1));
+    ui.stepBack.addEventListener("click", () => this.step(-1));
+    ui.stepPlay.addEventListener("click", () => this.togglePlay());
+    ui.autoscRun.addEventListener("click", () => void this.runAutosc());
+    ui.alphaSweep.addEventListener("click", () => void this.alphaSweep());
     document.addEventListener("keydown", (e) => {
       if (e.key === "Escape" && this.view.kind === "fiedler") this.showSegments();
     });
@@ -526,6 +547,7 @@ export class App {
     this.ui.facts.replaceChildren();
     this.ui.segmentCount.value = "0";
     this.ui.hoverInfo.textContent = "";
+    this.resetTeaching();
   }
 
   private show(r: ResponseFor<"segment">, source: Source, totalMs: number): void {
@@ -533,6 +555,7 @@ export class App {
     const seg = segmentationOf(r, fileStem(source.name));
     this.view = SEGMENTS;
     this.ui.nodeDetail.hidden = true;
+    this.resetTeaching();
     this.picks = [];
     this.picked = null;
     this.showPicked();
@@ -1202,15 +1225,21 @@ export class App {
   private async selectNode(node: number): Promise<void> {
     const client = this.client;
     if (!client || this.screen.kind === "empty") return;
+    const t0 = performance.now();
     this.view = selectNode(this.view, node);
     this.drawTreeView();
+    const before = performance.now() - t0;
     try {
       const r = await client.request({ type: "node", node });
       const view = detailArrived(this.view, r);
       if (view === null) return;
+      const t1 = performance.now();
       this.view = view;
       this.drawDetail(r);
       this.redraw();
+      // The synchronous drawing of one selection (the step-through's frame): tree, curve, image.
+      this.ui.stepText.dataset["drawMs"] = Math.max(before, performance.now() - t1).toFixed(2);
+      this.ui.stepText.dataset["shownNode"] = String(node);
     } catch (e) {
       this.fail(e);
     }
@@ -1229,6 +1258,205 @@ export class App {
     this.ui.nodeText.textContent =
       `Best cut of the ${r.thresholds.length} thresholds: NCut ${n.ncut.toFixed(3)} at θ = ${n.threshold.toPrecision(3)}, ${verdict}.${lambda} ` +
       `On the image: red cells are the y > θ side, blue the other; grey is outside this region.`;
+  }
+
+  // --- stepping through the recursion, and AutoSC beside it ----------------------------------
+
+  /** A new image or none: the replay and the AutoSC comparison belong to the old one. */
+  private resetTeaching(): void {
+    this.stopPlay();
+    this.stepper = null;
+    const t = this.ui.stepText;
+    t.textContent = "";
+    for (const k of ["step", "node", "total", "segments", "decision", "drawMs", "shownNode"]) delete t.dataset[k];
+    const a = this.ui.autoscText;
+    a.textContent = "";
+    for (const k of ["clusters", "segments", "alpha", "ms", "ncutSegments"]) delete a.dataset[k];
+    this.ui.eigengap.replaceChildren();
+    for (const c of [this.ui.autoscNcut, this.ui.autoscResult]) c.getContext("2d")?.clearRect(0, 0, c.width, c.height);
+    this.ui.autoscCaption.textContent = "AutoSC";
+    if (this.sweep) this.sweep.stopped = true;
+    this.sweep = null;
+    this.ui.alphaPlot.setAttribute("hidden", "");
+    this.ui.alphaPlot.replaceChildren();
+    this.ui.alphaSweepText.textContent = "";
+    for (const k of ["state", "points"]) delete this.ui.alphaSweepText.dataset[k];
+    this.ui.autoscNcutCaption.textContent = "Recursive NCut";
+  }
+
+  /**
+   * One decision forward or back in the recursion at the current τ (`recursionSteps`): the region
+   * examined is selected (its Fiedler vector on the image, its sweep, the verdict). Past the last
+   * one, the segments at τ are shown again: where the recursion ends.
+   */
+  private step(delta: 1 | -1): void {
+    const seg = this.segmentation();
+    if (!seg) return;
+    const tau = this.tau();
+    let s = this.stepper;
+    if (!s || s.seg !== seg || s.tau !== tau) {
+      s = { seg, tau, steps: recursionSteps(seg.tree, tau), at: -1 };
+      this.stepper = s;
+    }
+    if (delta === 1 && s.at >= s.steps.length) s.at = -1;
+    s.at = Math.max(0, Math.min(s.steps.length, s.at + delta));
+    const t = this.ui.stepText;
+    t.dataset["total"] = String(s.steps.length);
+    const step = s.steps[s.at];
+    if (step === undefined) {
+      this.stopPlay();
+      this.showSegments();
+      const cuts = s.steps.filter((x) => x.splits).length;
+      const segments = 1 + cuts;
+      Object.assign(t.dataset, { step: "done", node: "", segments: String(segments), decision: "" });
+      t.textContent =
+        s.steps.length === 0
+          ? `Nothing to replay: the whole image is one region too small to cut.`
+          : `Done: ${s.steps.length} regions examined, ${cuts} cuts kept, ${segments} segments: the segmentation on screen at τ = ${tau.toFixed(2)}.`;
+      return;
+    }
+    const n = seg.tree.nodes[step.node];
+    const kids = n?.children ?? null;
+    const size = (i: number): number => seg.tree.nodes[i]?.cells ?? 0;
+    const verdict = step.splits
+      ? `below τ = ${tau.toFixed(2)}: the cut is kept, the region splits in two (${kids ? `${size(kids[0])} and ${size(kids[1])} cells` : "two parts"}), and each part is examined in turn`
+      : `not below τ = ${tau.toFixed(2)}: the cut is refused, the region stays one segment`;
+    Object.assign(t.dataset, {
+      step: String(s.at),
+      node: String(step.node),
+      segments: String(step.segmentsAfter),
+      decision: step.splits ? "split" : "stop",
+    });
+    t.textContent =
+      `Step ${s.at + 1} of ${s.steps.length}: node ${step.node}, a region of ${n?.cells ?? 0} cells. ` +
+      `Its best cut has NCut ${step.ncut.toFixed(3)}, ${verdict}. Segments so far: ${step.segmentsAfter}.`;
+    void this.selectNode(step.node);
+  }
+
+  private togglePlay(): void {
+    if (this.stepTimer !== null) {
+      this.stopPlay();
+      return;
+    }
+    if (!this.segmentation()) return;
+    if (this.stepper && this.stepper.at >= this.stepper.steps.length) this.stepper.at = -1;
+    this.ui.stepPlay.textContent = "⏸ Pause";
+    this.step(1);
+    this.stepTimer = setInterval(() => {
+      const s = this.stepper;
+      // A new image or τ ends the replay.
+      if (!s || s.seg !== this.segmentation() || s.tau !== this.tau()) this.stopPlay();
+      else this.step(1);
+    }, 1000);
+  }
+
+  private stopPlay(): void {
+    if (this.stepTimer !== null) clearInterval(this.stepTimer);
+    this.stepTimer = null;
+    this.ui.stepPlay.textContent = "▶ Play";
+  }
+
+  /**
+   * Segments at τ against α: a tree per α of {@link SWEEP_ALPHAS} on this image's features, one
+   * request at a time (the tree on screen stays), drawn as each arrives. The button stops it
+   * between trees; a new image or τ ends it.
+   */
+  private async alphaSweep(): Promise<void> {
+    const ui = this.ui;
+    if (this.sweep && !this.sweep.done) {
+      this.sweep.stopped = true;
+      return;
+    }
+    const client = this.client;
+    const seg = this.segmentation();
+    if (!client || !seg) return;
+    const tau = this.tau();
+    const [lo, hi] = [Number(ui.alpha.min), Number(ui.alpha.max)];
+    const alphas = SWEEP_ALPHAS.filter((a) => a >= lo && a <= hi);
+    const sweep: AlphaSweep = { seg, tau, points: [], stopped: false, done: false };
+    this.sweep = sweep;
+    ui.alphaSweep.textContent = "Stop the sweep";
+    ui.alphaPlot.removeAttribute("hidden");
+    ui.alphaSweepText.dataset["state"] = "running";
+    const draw = (): void =>
+      drawAlphaPlot(ui.alphaPlot, { points: sweep.points, alphaMin: lo, alphaMax: hi, alpha: seg.tree.alpha, tau }, (alpha) => {
+        ui.alpha.value = String(alpha);
+        ui.alphaValue.value = String(alpha);
+        this.alphaMoved = true;
+        void this.segment();
+      });
+    draw();
+    try {
+      for (const [i, alpha] of alphas.entries()) {
+        if (sweep.stopped || this.segmentation() !== seg || this.tau() !== tau) break;
+        ui.alphaSweepText.textContent = `α = ${alpha}: tree ${i + 1} of ${alphas.length}…`;
+        const r = await client.request({ type: "alpha-count", alpha, tau });
+        if (this.sweep !== sweep) return;
+        sweep.points.push({ alpha, segments: r.segments });
+        ui.alphaSweepText.dataset["points"] = JSON.stringify(sweep.points);
+        draw();
+      }
+      const complete = sweep.points.length === alphas.length;
+      ui.alphaSweepText.dataset["state"] = complete ? "done" : "stopped";
+      ui.alphaSweepText.textContent = complete
+        ? `At τ = ${tau.toFixed(2)}: ${sweep.points.map((p) => `α ${p.alpha} → ${p.segments}`).join(", ")}. Click the plot to use an α.`
+        : `Stopped after ${sweep.points.length} of ${alphas.length} trees.`;
+    } catch (e) {
+      if (this.sweep === sweep) {
+        ui.alphaSweepText.dataset["state"] = "stopped";
+        ui.alphaSweepText.textContent = "";
+      }
+      this.fail(e);
+    } finally {
+      sweep.done = true;
+      if (this.sweep === sweep) ui.alphaSweep.textContent = "Segments against α";
+    }
+  }
+
+  /** AutoSC of this image's features in the worker, drawn beside the recursive cut at τ. */
+  private async runAutosc(): Promise<void> {
+    const client = this.client;
+    if (!client || this.screen.kind === "empty") return;
+    const { seg, labels } = this.screen;
+    const tau = this.tau();
+    const ui = this.ui;
+    const [h, w] = seg.tree.grid;
+    ui.autoscRun.disabled = true;
+    ui.autoscText.textContent = `AutoSC: four eigendecompositions of the ${h * w}-patch graph…`;
+    try {
+      const r = await client.request({ type: "autosc" });
+      if (this.segmentation() !== seg) return;
+      const paint = (canvas: HTMLCanvasElement, l: Uint32Array, colours: Uint8Array): void => {
+        canvas.width = seg.info.width;
+        canvas.height = seg.info.height;
+        const image = new ImageData(seg.info.width, seg.info.height);
+        composeOverlay(
+          { width: seg.info.width, height: seg.info.height, photo: seg.photo.data, labels: l, colours, opacity: 0.6, highlight: -1, selection: null },
+          image.data,
+        );
+        canvas.getContext("2d")?.putImageData(image, 0, 0);
+      };
+      paint(ui.autoscNcut, labels.labels, labels.colours);
+      paint(ui.autoscResult, r.labels, coloursForKeys(Array.from({ length: r.segments }, (_, k) => k), this.palette));
+      drawEigengaps(ui.eigengap, { spectra: r.spectra, alpha: r.alpha, clusters: r.clusters });
+      ui.autoscNcutCaption.textContent = `Recursive NCut, τ = ${tau.toFixed(2)}, α = ${seg.tree.alpha}: ${labels.cut.segments} segments`;
+      ui.autoscCaption.textContent = `AutoSC: ${r.segments} segments (k = ${r.clusters}, α = ${r.alpha})`;
+      Object.assign(ui.autoscText.dataset, {
+        clusters: String(r.clusters),
+        segments: String(r.segments),
+        alpha: String(r.alpha),
+        ms: r.ms.toFixed(0),
+        ncutSegments: String(labels.cut.segments),
+      });
+      ui.autoscText.textContent =
+        `AutoSC chose k = ${r.clusters} clusters, where the eigengap is largest (α = ${r.alpha}), in ${r.ms.toFixed(0)} ms; ` +
+        `recursive NCut made ${labels.cut.segments} segments, one cut at a time, each kept only while its NCut was below τ.`;
+    } catch (e) {
+      ui.autoscText.textContent = "";
+      this.fail(e);
+    } finally {
+      ui.autoscRun.disabled = false;
+    }
   }
 
   private showSegments(): void {

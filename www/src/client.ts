@@ -43,6 +43,8 @@ export const TIME_LIMITS_MS: Readonly<Record<RequestType, number>> = {
   cutout: 120_000,
   "selection-mask": 120_000,
   "tree-file": 60_000,
+  autosc: 300_000,
+  "alpha-count": 300_000,
   "load-model": 300_000,
   "clear-model-cache": 60_000,
 };
@@ -110,12 +112,14 @@ const PRIORITY: Readonly<Record<RequestType, number>> = {
   "selection-mask": 10,
   "tree-file": 11,
   refine: 12,
+  autosc: 12.5,
+  "alpha-count": 12.6,
   "clear-model-cache": 13,
 };
 /** Order in which waiting kinds are sent. */
 const ORDER: readonly RequestType[] = (Object.keys(PRIORITY) as RequestType[]).sort((a, b) => PRIORITY[a] - PRIORITY[b]);
 /** What depends on the segmentation on screen: a new one (or a new worker) makes it obsolete. */
-const OF_SEGMENTATION: readonly RequestType[] = ["labels", "pick", "region", "node", "mask", "cutout", "selection-mask", "tree-file", "refine"];
+const OF_SEGMENTATION: readonly RequestType[] = ["labels", "pick", "region", "node", "mask", "cutout", "selection-mask", "tree-file", "refine", "autosc", "alpha-count"];
 /** Kinds a new request of the key kind makes obsolete. */
 const OBSOLETES: Partial<Record<RequestType, readonly RequestType[]>> = {
   init: ["segment", "frame", ...OF_SEGMENTATION],

@@ -220,6 +220,10 @@ export type Request =
   | { readonly type: "cutout"; readonly id: number; readonly crop: boolean }
   | { readonly type: "selection-mask"; readonly id: number }
   | { readonly type: "tree-file"; readonly id: number }
+  /** Segments at τ of a tree grown on the segmentation's features with another α (kept apart). */
+  | { readonly type: "alpha-count"; readonly id: number; readonly alpha: number; readonly tau: number }
+  /** AutoSC, the paper's one-shot spectral clustering, of the segmentation's features. */
+  | { readonly type: "autosc"; readonly id: number }
   /** Loads a diffusion model (progress messages follow, then `load-model-done` or `error`). */
   | { readonly type: "load-model"; readonly id: number; readonly source: ModelSource }
   /** Empties the browser's cache of model files. */
@@ -319,6 +323,21 @@ export type Response =
   | { readonly type: "cutout-done"; readonly id: number; readonly png: Uint8Array }
   | { readonly type: "selection-mask-done"; readonly id: number; readonly png: Uint8Array }
   | { readonly type: "tree-file-done"; readonly id: number; readonly json: string }
+  | { readonly type: "alpha-count-done"; readonly id: number; readonly alpha: number; readonly tau: number; readonly segments: number; readonly ms: number }
+  | {
+      readonly type: "autosc-done";
+      readonly id: number;
+      /** `[height·width]` at the image's size, `0..segments`. */
+      readonly labels: Uint32Array;
+      /** k, chosen by the eigengap. */
+      readonly clusters: number;
+      /** Clusters that hold a cell. */
+      readonly segments: number;
+      /** The α whose eigengap chose k. */
+      readonly alpha: number;
+      readonly spectra: readonly Spectrum[];
+      readonly ms: number;
+    }
   | { readonly type: "load-model-done"; readonly id: number; readonly model: ModelSummary }
   | { readonly type: "clear-model-cache-done"; readonly id: number; readonly files: number; readonly bytes: number }
   | {
@@ -383,9 +402,12 @@ export function transferables(msg: Response): Transferable[] {
       return [msg.png.buffer];
     case "region-done":
       return [msg.mask.buffer];
+    case "autosc-done":
+      return [msg.labels.buffer];
     case "prepare-done":
       return [msg.bytes];
     case "init-done":
+    case "alpha-count-done":
     case "pick-done":
     case "tree-file-done":
     case "load-model-done":
@@ -395,6 +417,29 @@ export function transferables(msg: Response): Transferable[] {
     default:
       return unreachable(msg);
   }
+}
+
+/** The start of one α's spectrum in AutoSC: its regularised eigengaps `g_0, g_1, …` (`g_0 = 0`). */
+export interface Spectrum {
+  readonly alpha: number;
+  readonly gaps: readonly number[];
+}
+
+/**
+ * Parses and checks the wasm `autosc().spectraJson`: a non-empty array of `{alpha, gaps}` with
+ * finite numbers.
+ *
+ * @throws {Error} naming the first problem found.
+ */
+export function parseSpectra(text: string): Spectrum[] {
+  const raw: unknown = JSON.parse(text);
+  if (!Array.isArray(raw) || raw.length === 0) throw new Error("AutoSC spectra: not a non-empty array");
+  return raw.map((s: unknown, i): Spectrum => {
+    if (!isObject(s) || !isFiniteNumber(s["alpha"]) || !Array.isArray(s["gaps"]) || !s["gaps"].every(isFiniteNumber)) {
+      throw new Error(`AutoSC spectra: entry ${i} is not {alpha, gaps} of numbers`);
+    }
+    return { alpha: s["alpha"], gaps: s["gaps"] };
+  });
 }
 
 /** Thrown by {@link parseTreeJson} for JSON that is not a tree summary. */

@@ -169,3 +169,35 @@ export function layoutTree(tree: TreeJson): PlacedNode[] {
     };
   });
 }
+
+/** One decision of the recursion at τ: a region examined, and whether its best cut is kept. */
+export interface RecursionStep {
+  readonly node: number;
+  /** The region's best NCut. */
+  readonly ncut: number;
+  /** `ncut < τ`: the region is cut in two, and each side examined in turn. */
+  readonly splits: boolean;
+  /** Segments once this decision is made (one more after each split). */
+  readonly segmentsAfter: number;
+}
+
+/**
+ * The recursion at τ replayed: every region it examines, in the order it examines them (depth
+ * first, the `y > θ` side before the other: the tree's pre-order), each with its decision.
+ * Regions too small to cut (no NCut) are not steps. After the last step the segments are
+ * `cutAt(tree, τ)`'s: one to start with, one more per split.
+ */
+export function recursionSteps(tree: TreeJson, tau: number): RecursionStep[] {
+  const reached = new Uint8Array(tree.nodes.length);
+  const steps: RecursionStep[] = [];
+  let segments = 1;
+  tree.nodes.forEach((n, i) => {
+    if (n.parent !== null && !(reached[n.parent] === 1 && splitsAt(tree, n.parent, tau))) return;
+    reached[i] = 1;
+    if (n.ncut === null) return;
+    const splits = splitsAt(tree, i, tau);
+    if (splits) segments += 1;
+    steps.push({ node: i, ncut: n.ncut, splits, segmentsAfter: segments });
+  });
+  return steps;
+}

@@ -239,3 +239,100 @@ export function drawTauPlot(svg: SVGSVGElement, s: TauPlotState, onPick: (tau: n
     onPick(Math.min(s.tauMax, Math.max(s.tauMin, t)));
   };
 }
+
+/** What the AutoSC eigengap plot draws. */
+export interface EigengapState {
+  /** One curve per α: `gaps[i]` = g_i (`Spectrum` from the worker). */
+  readonly spectra: readonly { readonly alpha: number; readonly gaps: readonly number[] }[];
+  /** The α that chose k, and k. */
+  readonly alpha: number;
+  readonly clusters: number;
+}
+
+const EW = 320;
+const EH = 120;
+const EM = { left: 30, right: 40, top: 10, bottom: 18 };
+
+/**
+ * AutoSC's regularised eigengap g_i against i, one line per α, the chosen (k, g_k) marked: k is
+ * the i of the highest point over all α.
+ */
+export function drawEigengaps(svg: SVGSVGElement, s: EigengapState): void {
+  svg.replaceChildren();
+  svg.setAttribute("viewBox", `0 0 ${EW} ${EH}`);
+  const count = Math.max(2, ...s.spectra.map((p) => p.gaps.length));
+  const top = Math.max(1e-9, ...s.spectra.flatMap((p) => p.gaps));
+  const px = (i: number): number => EM.left + (i / (count - 1)) * (EW - EM.left - EM.right);
+  const py = (g: number): number => EH - EM.bottom - (Math.max(0, g) / top) * (EH - EM.top - EM.bottom);
+  const axis = el("g", { class: "axis" }, svg);
+  el("line", { x1: EM.left, x2: EW - EM.right, y1: py(0), y2: py(0) }, axis);
+  el("line", { x1: EM.left, x2: EM.left, y1: py(0), y2: py(top) }, axis);
+  el("text", { x: EM.left - 3, y: py(top) + 7, "text-anchor": "end" }, axis).textContent = fmt(top, 1);
+  el("text", { x: EM.left - 3, y: py(0), "text-anchor": "end" }, axis).textContent = "0";
+  el("text", { x: px(0), y: EH - 4 }, axis).textContent = "0";
+  el("text", { x: px(count - 1), y: EH - 4, "text-anchor": "end" }, axis).textContent = String(count - 1);
+  el("text", { x: (EM.left + EW - EM.right) / 2, y: EH - 4, "text-anchor": "middle" }, axis).textContent = "i (eigenvalue index)";
+  s.spectra.forEach((p, n) => {
+    const d = p.gaps.map((g, i) => `${i === 0 ? "M" : "L"}${fmt(px(i), 1)},${fmt(py(g), 1)}`).join("");
+    const chosen = p.alpha === s.alpha;
+    el("path", { d, class: `gap-line a${n}${chosen ? " chosen" : ""}` }, svg);
+    const last = p.gaps.length - 1;
+    el("text", { x: px(last) + 3, y: py(p.gaps[last] ?? 0) + 3 + (n - 1.5) * 8, class: `gap-label a${n}` }, svg).textContent = `α ${p.alpha}`;
+  });
+  const best = s.spectra.find((p) => p.alpha === s.alpha);
+  const g = best?.gaps[s.clusters];
+  if (g !== undefined) {
+    const mark = el("g", { class: "gap-mark" }, svg);
+    el("circle", { cx: px(s.clusters), cy: py(g), r: 3.5 }, mark);
+    el("text", { x: px(s.clusters) + 6, y: Math.max(EM.top + 6, py(g) + 3) }, mark).textContent = `k = ${s.clusters}`;
+  }
+}
+
+/** What the α sweep plot draws. */
+export interface AlphaPlotState {
+  /** Segments at τ for each α tried so far, α ascending. */
+  readonly points: readonly { readonly alpha: number; readonly segments: number }[];
+  readonly alphaMin: number;
+  readonly alphaMax: number;
+  /** The α of the segmentation on screen. */
+  readonly alpha: number;
+  readonly tau: number;
+}
+
+/**
+ * Segments at τ against α (one tree per α), the current α marked; a click calls `onPick` with
+ * the α tried nearest the pointer.
+ */
+export function drawAlphaPlot(svg: SVGSVGElement, s: AlphaPlotState, onPick: (alpha: number) => void): void {
+  svg.replaceChildren();
+  svg.setAttribute("viewBox", `0 0 ${PW} ${PH}`);
+  const yMax = Math.max(2, ...s.points.map((p) => p.segments));
+  const px = (a: number): number => PM.left + ((a - s.alphaMin) / (s.alphaMax - s.alphaMin || 1)) * (PW - PM.left - PM.right);
+  const py = (n: number): number => PH - PM.bottom - (n / yMax) * (PH - PM.top - PM.bottom);
+  const axis = el("g", { class: "axis" }, svg);
+  el("line", { x1: PM.left, x2: PW - PM.right, y1: py(0), y2: py(0) }, axis);
+  el("line", { x1: PM.left, x2: PM.left, y1: py(0), y2: py(yMax) }, axis);
+  el("text", { x: PM.left - 3, y: py(yMax) + 7, "text-anchor": "end" }, axis).textContent = String(yMax);
+  el("text", { x: PM.left - 3, y: py(0), "text-anchor": "end" }, axis).textContent = "0";
+  el("text", { x: px(s.alphaMin), y: PH - 4 }, axis).textContent = String(s.alphaMin);
+  el("text", { x: px(s.alphaMax), y: PH - 4, "text-anchor": "end" }, axis).textContent = String(s.alphaMax);
+  el("text", { x: (PM.left + PW - PM.right) / 2, y: PH - 4, "text-anchor": "middle" }, axis).textContent = `α (τ = ${fmt(s.tau)})`;
+  if (s.points.length > 0) {
+    const d = s.points.map((p, i) => `${i === 0 ? "M" : "L"}${fmt(px(p.alpha), 1)},${fmt(py(p.segments), 1)}`).join("");
+    el("path", { d, class: "curve" }, svg);
+    const dots = el("g", { class: "alpha-points" }, svg);
+    for (const p of s.points) {
+      el("circle", { cx: px(p.alpha), cy: py(p.segments), r: 2.5, "data-alpha": p.alpha, "data-segments": p.segments }, dots);
+    }
+  }
+  const now = el("g", { class: "tau-line" }, svg);
+  el("line", { x1: px(s.alpha), x2: px(s.alpha), y1: py(0), y2: py(yMax) }, now);
+  el("text", { x: px(s.alpha) + 3, y: PM.top + 6 }, now).textContent = `α = ${s.alpha}`;
+  svg.onclick = (e: MouseEvent) => {
+    const ctm = svg.getScreenCTM();
+    if (!ctm || s.points.length === 0) return;
+    const x = new DOMPoint(e.clientX, e.clientY).matrixTransform(ctm.inverse()).x;
+    const nearest = s.points.reduce((best, p) => (Math.abs(px(p.alpha) - x) < Math.abs(px(best.alpha) - x) ? p : best));
+    onPick(nearest.alpha);
+  };
+}

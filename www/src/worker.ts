@@ -13,7 +13,7 @@ import modelWasmUrl from "../pkg-model/diffcut_bg.wasm?url";
 import { messageOf, unreachable } from "./errors";
 import { MAX_PIXELS, MAX_SIDE, prepareImage } from "./image-input";
 import { abortError, CACHE_NAME, fetchWithProgress, isAbort, loadFromPicked, loadFromUrl, type CacheLike, type LoadProgress, type LoadReport, type ModelSink } from "./model-fetch";
-import { laneOf, parseFeatureDefaults, parseTreeJson, transferables } from "./protocol";
+import { laneOf, parseFeatureDefaults, parseSpectra, parseTreeJson, transferables } from "./protocol";
 import type { Backend, FromWorker, Lane, ModelSummary, Request, Response, ResponseFor, ToWorker, TrapPoint } from "./protocol";
 
 /** The part of `DedicatedWorkerGlobalScope` used here (the DOM and WebWorker libs cannot mix). */
@@ -52,6 +52,8 @@ interface Segmenter {
   fiedler(node: number): Float32Array;
   ncutCurve(node: number): Float32Array;
   cutThresholds(node: number): Float32Array;
+  segmentCountWithAlpha(alpha: number, tau: number): Promise<number>;
+  autosc(): { readonly labels: Uint32Array; readonly clusters: number; readonly segments: number; readonly alpha: number; readonly spectraJson: string; readonly ms: number; free(): void };
   maskPng(tau: number, width: number, height: number): Uint8Array;
   segmentAt(x: number, y: number, tau: number): Promise<number>;
   finerAt(node: number, x: number, y: number, tau: number): Promise<number | null>;
@@ -279,6 +281,28 @@ class DiffCutWorker {
           curve: dc.ncutCurve(msg.node),
           thresholds: dc.cutThresholds(msg.node),
         };
+      }
+      case "alpha-count": {
+        const t0 = performance.now();
+        const segments = await this.current().segmentCountWithAlpha(msg.alpha, msg.tau);
+        return { type: "alpha-count-done", id: msg.id, alpha: msg.alpha, tau: msg.tau, segments, ms: performance.now() - t0 };
+      }
+      case "autosc": {
+        const a = this.current().autosc();
+        try {
+          return {
+            type: "autosc-done",
+            id: msg.id,
+            labels: new Uint32Array(a.labels),
+            clusters: a.clusters,
+            segments: a.segments,
+            alpha: a.alpha,
+            spectra: parseSpectra(a.spectraJson),
+            ms: a.ms,
+          };
+        } finally {
+          a.free();
+        }
       }
       case "mask": {
         const dc = this.current();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseTreeJson, transferables, TreeFormatError, trapPointOf, type Response } from "../src/protocol";
+import { parseSpectra, parseTreeJson, transferables, TreeFormatError, trapPointOf, type Response } from "../src/protocol";
 import { SMALL } from "./fixtures";
 
 describe("parseTreeJson", () => {
@@ -60,5 +60,17 @@ describe("trapPointOf", () => {
     expect(trapPointOf("segment")).toBe("segment");
     expect(trapPointOf("model-file")).toBe("model-file");
     for (const v of [null, "", "1", "Segment", "segment ", "init"]) expect(trapPointOf(v)).toBeNull();
+  });
+});
+
+describe("parseSpectra", () => {
+  it("reads AutoSC's spectra and refuses what is not one", () => {
+    expect(parseSpectra('[{"alpha":1,"gaps":[0,0.5]},{"alpha":5,"gaps":[0,1.2]}]')).toEqual([
+      { alpha: 1, gaps: [0, 0.5] },
+      { alpha: 5, gaps: [0, 1.2] },
+    ]);
+    expect(() => parseSpectra("[]")).toThrow(/non-empty array/);
+    expect(() => parseSpectra('[{"alpha":1,"gaps":[0,"x"]}]')).toThrow(/entry 0/);
+    expect(() => parseSpectra('{"alpha":1}')).toThrow(/non-empty array/);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TreeJson } from "../src/protocol";
-import { colourKeys, cutAt, finestLeaves, layoutTree, mapLabels, segmentSteps, segmentsAtSteps, splitLevels, splitsAt } from "../src/tree-model";
+import { colourKeys, cutAt, finestLeaves, layoutTree, mapLabels, recursionSteps, segmentSteps, segmentsAtSteps, splitLevels, splitsAt } from "../src/tree-model";
 import { randomTree, SMALL } from "./fixtures";
 
 /** The segments at τ by plain recursion (the definition): node ids in pre-order. */
@@ -138,6 +138,40 @@ describe("segmentSteps", () => {
         expect(segmentsAtSteps(levels, tau)).toBe(cutAt(tree, tau).segments);
       }
       expect(levels).toEqual([...levels].sort((a, b) => a - b));
+    }
+  });
+});
+
+/** The recursion's visits at τ by plain recursion (the definition): [node, splits] in visit order. */
+function visitsByRecursion(tree: TreeJson, tau: number, i = 0): [number, boolean][] {
+  const n = tree.nodes[i];
+  if (!n) return [];
+  const splits = n.children !== null && n.ncut !== null && n.ncut < tau;
+  const own: [number, boolean][] = n.ncut === null ? [] : [[i, splits]];
+  if (!splits || n.children === null) return own;
+  return [...own, ...visitsByRecursion(tree, tau, n.children[0]), ...visitsByRecursion(tree, tau, n.children[1])];
+}
+
+describe("recursionSteps", () => {
+  it("replays the small tree's decisions in the order the recursion makes them", () => {
+    const steps = recursionSteps(SMALL, 0.3);
+    expect(steps.map((s) => [s.node, s.splits, s.segmentsAfter])).toEqual(
+      visitsByRecursion(SMALL, 0.3).map(([node, splits], k, all) => [node, splits, 1 + all.slice(0, k + 1).filter(([, sp]) => sp).length]),
+    );
+    expect(steps.at(-1)?.segmentsAfter).toBe(cutAt(SMALL, 0.3).segments);
+  });
+
+  it("visits every split once, in order, and ends at the cut at τ, on random trees", () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const tree = randomTree(seed, 3 + (seed % 25));
+      for (const tau of [0.05, 0.2, 0.45, 0.8, tree.tauMax]) {
+        const steps = recursionSteps(tree, tau);
+        expect(steps.map((s): [number, boolean] => [s.node, s.splits]), `seed ${seed}, τ ${tau}`).toEqual(visitsByRecursion(tree, tau));
+        const splitting = tree.nodes.map((_, i) => i).filter((i) => splitsAt(tree, i, tau) && cutAt(tree, tau).segmentOfNode[i] === -1);
+        expect(steps.filter((s) => s.splits).map((s) => s.node)).toEqual(splitting);
+        expect(steps.at(-1)?.segmentsAfter ?? 1).toBe(cutAt(tree, tau).segments);
+        expect(steps.every((s) => !s.splits || s.ncut < tau)).toBe(true);
+      }
     }
   });
 });

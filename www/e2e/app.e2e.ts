@@ -368,7 +368,8 @@ describe("the DiffCut page", () => {
     const points = JSON.parse((await text.getAttribute("data-points")) ?? "[]") as { alpha: number; segments: number }[];
     expect(points.map((p) => p.alpha)).toEqual([1, 2, 3, 5, 7, 10, 13, 16, 20]);
     // The sweep's tree at the current α is the tree on screen.
-    expect(points.find((p) => p.alpha === Number(await page.inputValue("[data-testid=alpha]")))?.segments).toBe(before);
+    const alpha = Number(await page.inputValue("[data-testid=alpha]"));
+    expect(points.find((p) => p.alpha === alpha)?.segments).toBe(before);
     expect(points.every((p) => p.segments >= 1)).toBe(true);
     expect(await segmentCount()).toBe(before);
     expect(await page.textContent("#facts")).toBe(facts);

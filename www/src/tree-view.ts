@@ -251,7 +251,7 @@ export interface EigengapState {
 
 const EW = 320;
 const EH = 120;
-const EM = { left: 30, right: 40, top: 10, bottom: 18 };
+const EM = { left: 30, right: 8, top: 14, bottom: 18 };
 
 /**
  * AutoSC's regularised eigengap g_i against i, one line per α, the chosen (k, g_k) marked: k is
@@ -276,8 +276,9 @@ export function drawEigengaps(svg: SVGSVGElement, s: EigengapState): void {
     const d = p.gaps.map((g, i) => `${i === 0 ? "M" : "L"}${fmt(px(i), 1)},${fmt(py(g), 1)}`).join("");
     const chosen = p.alpha === s.alpha;
     el("path", { d, class: `gap-line a${n}${chosen ? " chosen" : ""}` }, svg);
-    const last = p.gaps.length - 1;
-    el("text", { x: px(last) + 3, y: py(p.gaps[last] ?? 0) + 3 + (n - 1.5) * 8, class: `gap-label a${n}` }, svg).textContent = `α ${p.alpha}`;
+    // The legend: one coloured name per α in a row along the top, the chosen one bold.
+    const x = EW - EM.right - (s.spectra.length - n) * 34;
+    el("text", { x, y: EM.top + 2, class: `gap-label a${n}${chosen ? " chosen" : ""}` }, svg).textContent = `α ${p.alpha}`;
   });
   const best = s.spectra.find((p) => p.alpha === s.alpha);
   const g = best?.gaps[s.clusters];

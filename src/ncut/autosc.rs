@@ -33,8 +33,9 @@
 //! eigenvalue equal, e.g. one cell or parallel features) is one cluster, where the official loop
 //! never sets `nb_clusters` and raises.
 //!
-//! The dense eigendecompositions are O(N³) in `f64` (faer), so AutoSC takes grids of at most
-//! [`MAX_CELLS`] cells: 4 096 = 64², the official default grid.
+//! The dense eigendecompositions are O(N³), in `f32` as the official code runs them (faer; the
+//! degrees, the gaps and `cluster_qr` in `f64`), so AutoSC takes grids of at most [`MAX_CELLS`]
+//! cells: 4 096 = 64², the official default grid.
 
 use super::{affinity, FeatureGrid};
 use crate::{Error, Result};
@@ -49,7 +50,8 @@ const _: () = assert!(ALPHAS.len() == 4);
 /// mean is 0, and damps the gaps between eigenvalues that are all nearly 0.
 pub const GAP_EPS: f64 = 1e-6;
 
-/// Most cells AutoSC takes: 64² (four dense N×N eigendecompositions; at 64² ≈ 10 s natively).
+/// Most cells AutoSC takes: 64² (four dense N×N eigendecompositions: 12.5 s on two cores at 64²,
+/// BENCHMARKS.md).
 pub const MAX_CELLS: usize = 4096;
 
 /// The spectrum of one α: what the page plots as the eigengap curve.
@@ -151,7 +153,7 @@ pub fn autosc(features: &FeatureGrid) -> Result<AutoSc> {
     let (alpha, k) = chosen.map_or((ALPHAS[ALPHAS.len() - 1], 1), |(s, k)| (ALPHAS[s], k));
     let (u, inv_sqrt_d) = vectors.expect("the last α computes eigenvectors");
     // Y = D^{-1/2} U[:, :k], of the last α (the official quirk).
-    let y = Mat::<f64>::from_fn(n, k, |r, c| inv_sqrt_d[r] * u[(r, c)]);
+    let y = Mat::<f64>::from_fn(n, k, |r, c| inv_sqrt_d[r] * u[(r, c)] as f64);
     let labels = cluster_qr(&y)?;
     Ok(AutoSc {
         grid,
@@ -163,7 +165,7 @@ pub fn autosc(features: &FeatureGrid) -> Result<AutoSc> {
 }
 
 /// The eigenvectors `U` of `L_sym` and `D^{-1/2}`, for the last α.
-type Vectors = (Mat<f64>, Vec<f64>);
+type Vectors = (Mat<f32>, Vec<f64>);
 
 /// One α's spectrum of `L_sym` for `W = base^α`, with its eigenvectors when `vectors`.
 fn spectrum(base: &[f32], n: usize, grid_w: usize, alpha: f32, vectors: bool) -> Result<(Spectrum, Option<Vectors>)> {
@@ -174,13 +176,13 @@ fn spectrum(base: &[f32], n: usize, grid_w: usize, alpha: f32, vectors: bool) ->
         let evd = laplacian
             .self_adjoint_eigen(Side::Lower)
             .map_err(|e| Error::Solver(format!("AutoSC eigendecomposition at α = {alpha}: {e:?}")))?;
-        let values: Vec<f64> = (0..n).map(|j| evd.S()[j]).collect();
+        let values: Vec<f64> = (0..n).map(|j| evd.S()[j] as f64).collect();
         (values, Some((evd.U().to_owned(), inv_sqrt_d)))
     } else {
         let values = laplacian
             .self_adjoint_eigenvalues(Side::Lower)
             .map_err(|e| Error::Solver(format!("AutoSC eigenvalues at α = {alpha}: {e:?}")))?;
-        (values, None)
+        (values.into_iter().map(f64::from).collect(), None)
     };
     let gaps = eigengaps(&eigenvalues);
     Ok((
@@ -199,7 +201,7 @@ fn spectrum(base: &[f32], n: usize, grid_w: usize, alpha: f32, vectors: bool) ->
 /// [`Error::InvalidFeatures`] for a cell of degree 0: an all-zero feature vector among features
 /// that are all ≥ 0 has similarity 0 (the minimum, so 0 after min-max) to every cell, itself
 /// included (the official code then computes NaN eigenvalues and raises).
-fn normalized_laplacian(w: &[f32], n: usize, grid_w: usize) -> Result<(Mat<f64>, Vec<f64>)> {
+fn normalized_laplacian(w: &[f32], n: usize, grid_w: usize) -> Result<(Mat<f32>, Vec<f64>)> {
     let degrees: Vec<f64> = w
         .chunks_exact(n)
         .map(|row| row.iter().map(|&v| v as f64).sum())
@@ -214,9 +216,9 @@ fn normalized_laplacian(w: &[f32], n: usize, grid_w: usize) -> Result<(Mat<f64>,
     }
     let inv_sqrt_d: Vec<f64> = degrees.iter().map(|d| 1.0 / d.sqrt()).collect();
     let d = |i: usize| 1.0 / (inv_sqrt_d[i] * inv_sqrt_d[i]);
-    let l = Mat::<f64>::from_fn(n, n, |i, j| {
+    let l = Mat::<f32>::from_fn(n, n, |i, j| {
         let dw = if i == j { d(i) } else { 0.0 } - w[i * n + j] as f64;
-        inv_sqrt_d[i] * dw * inv_sqrt_d[j]
+        (inv_sqrt_d[i] * dw * inv_sqrt_d[j]) as f32
     });
     Ok((l, inv_sqrt_d))
 }

@@ -200,25 +200,63 @@ const PW = 320;
 const PH = 90;
 const PM = { left: 30, right: 8, top: 8, bottom: 18 };
 
+/** A small plot's box in viewBox units and its margins. */
+interface Geometry {
+  readonly w: number;
+  readonly h: number;
+  readonly m: { readonly left: number; readonly right: number; readonly top: number; readonly bottom: number };
+}
+
+const SMALL_PLOT: Geometry = { w: PW, h: PH, m: PM };
+
+/**
+ * Clears `svg` and draws a small plot's axes: x over [x0, x1] (ends labelled with `xText`, the
+ * axis named `xName`), y over [0, yMax]. Returns the data → viewBox maps.
+ */
+function axes(
+  svg: SVGSVGElement,
+  g: Geometry,
+  x: { readonly x0: number; readonly x1: number; readonly name: string; readonly text: (v: number) => string },
+  yMax: number,
+  yText: (v: number) => string = String,
+): { px: (v: number) => number; py: (v: number) => number } {
+  const { w, h, m } = g;
+  svg.replaceChildren();
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  const px = (v: number): number => m.left + ((v - x.x0) / (x.x1 - x.x0 || 1)) * (w - m.left - m.right);
+  const py = (v: number): number => h - m.bottom - (Math.max(0, v) / yMax) * (h - m.top - m.bottom);
+  const axis = el("g", { class: "axis" }, svg);
+  el("line", { x1: m.left, x2: w - m.right, y1: py(0), y2: py(0) }, axis);
+  el("line", { x1: m.left, x2: m.left, y1: py(0), y2: py(yMax) }, axis);
+  el("text", { x: m.left - 3, y: py(yMax) + 7, "text-anchor": "end" }, axis).textContent = yText(yMax);
+  el("text", { x: m.left - 3, y: py(0), "text-anchor": "end" }, axis).textContent = "0";
+  el("text", { x: px(x.x0), y: h - 4 }, axis).textContent = x.text(x.x0);
+  el("text", { x: px(x.x1), y: h - 4, "text-anchor": "end" }, axis).textContent = x.text(x.x1);
+  el("text", { x: (m.left + w - m.right) / 2, y: h - 4, "text-anchor": "middle" }, axis).textContent = x.name;
+  return { px, py };
+}
+
+/** The pointer's x in `svg`'s viewBox units (the drawing is letterboxed inside the element's box). */
+function pointerX(svg: SVGSVGElement, e: MouseEvent): number | null {
+  const ctm = svg.getScreenCTM();
+  return ctm ? new DOMPoint(e.clientX, e.clientY).matrixTransform(ctm.inverse()).x : null;
+}
+
+/** The dashed marker of the current value, labelled. */
+function marker(svg: SVGSVGElement, x: number, y0: number, y1: number, top: number, text: string): void {
+  const now = el("g", { class: "tau-line" }, svg);
+  el("line", { x1: x, x2: x, y1: y0, y2: y1 }, now);
+  el("text", { x: x + 3, y: top + 6 }, now).textContent = text;
+}
+
 /**
  * The number of segments against τ (a step up at each split level) over the slider's range, the
  * current τ marked; a click on it calls `onPick` with the τ under the pointer.
  */
 export function drawTauPlot(svg: SVGSVGElement, s: TauPlotState, onPick: (tau: number) => void): void {
-  svg.replaceChildren();
-  svg.setAttribute("viewBox", `0 0 ${PW} ${PH}`);
   const count = (t: number): number => 1 + s.levels.filter((l) => l < t).length;
   const yMax = Math.max(2, count(s.tauMax + 1e-9));
-  const px = (t: number): number => PM.left + ((t - s.tauMin) / (s.tauMax - s.tauMin || 1)) * (PW - PM.left - PM.right);
-  const py = (n: number): number => PH - PM.bottom - (n / yMax) * (PH - PM.top - PM.bottom);
-  const axis = el("g", { class: "axis" }, svg);
-  el("line", { x1: PM.left, x2: PW - PM.right, y1: py(0), y2: py(0) }, axis);
-  el("line", { x1: PM.left, x2: PM.left, y1: py(0), y2: py(yMax) }, axis);
-  el("text", { x: PM.left - 3, y: py(yMax) + 7, "text-anchor": "end" }, axis).textContent = String(yMax);
-  el("text", { x: PM.left - 3, y: py(0), "text-anchor": "end" }, axis).textContent = "0";
-  el("text", { x: px(s.tauMin), y: PH - 4 }, axis).textContent = fmt(s.tauMin);
-  el("text", { x: px(s.tauMax), y: PH - 4, "text-anchor": "end" }, axis).textContent = fmt(s.tauMax);
-  el("text", { x: (PM.left + PW - PM.right) / 2, y: PH - 4, "text-anchor": "middle" }, axis).textContent = "τ";
+  const { px, py } = axes(svg, SMALL_PLOT, { x0: s.tauMin, x1: s.tauMax, name: "τ", text: (v) => fmt(v) }, yMax);
   // Steps: flat between split levels, up by one at each (a split at level l counts for τ > l).
   let d = `M${fmt(px(s.tauMin), 1)},${fmt(py(count(s.tauMin)), 1)}`;
   for (const l of s.levels) {
@@ -227,14 +265,10 @@ export function drawTauPlot(svg: SVGSVGElement, s: TauPlotState, onPick: (tau: n
   }
   d += `H${fmt(px(s.tauMax), 1)}`;
   el("path", { d, class: "curve" }, svg);
-  const now = el("g", { class: "tau-line" }, svg);
-  el("line", { x1: px(s.tau), x2: px(s.tau), y1: py(0), y2: py(yMax) }, now);
-  el("text", { x: px(s.tau) + 3, y: PM.top + 6 }, now).textContent = `${count(s.tau)} at τ = ${fmt(s.tau)}`;
+  marker(svg, px(s.tau), py(0), py(yMax), PM.top, `${count(s.tau)} at τ = ${fmt(s.tau)}`);
   svg.onclick = (e: MouseEvent) => {
-    // The pointer in viewBox units (the drawing is letterboxed inside the element's box).
-    const ctm = svg.getScreenCTM();
-    if (!ctm) return;
-    const x = new DOMPoint(e.clientX, e.clientY).matrixTransform(ctm.inverse()).x;
+    const x = pointerX(svg, e);
+    if (x === null) return;
     const t = s.tauMin + ((x - PM.left) / (PW - PM.left - PM.right)) * (s.tauMax - s.tauMin);
     onPick(Math.min(s.tauMax, Math.max(s.tauMin, t)));
   };
@@ -258,20 +292,9 @@ const EM = { left: 30, right: 8, top: 14, bottom: 18 };
  * the i of the highest point over all α.
  */
 export function drawEigengaps(svg: SVGSVGElement, s: EigengapState): void {
-  svg.replaceChildren();
-  svg.setAttribute("viewBox", `0 0 ${EW} ${EH}`);
   const count = Math.max(2, ...s.spectra.map((p) => p.gaps.length));
   const top = Math.max(1e-9, ...s.spectra.flatMap((p) => p.gaps));
-  const px = (i: number): number => EM.left + (i / (count - 1)) * (EW - EM.left - EM.right);
-  const py = (g: number): number => EH - EM.bottom - (Math.max(0, g) / top) * (EH - EM.top - EM.bottom);
-  const axis = el("g", { class: "axis" }, svg);
-  el("line", { x1: EM.left, x2: EW - EM.right, y1: py(0), y2: py(0) }, axis);
-  el("line", { x1: EM.left, x2: EM.left, y1: py(0), y2: py(top) }, axis);
-  el("text", { x: EM.left - 3, y: py(top) + 7, "text-anchor": "end" }, axis).textContent = fmt(top, 1);
-  el("text", { x: EM.left - 3, y: py(0), "text-anchor": "end" }, axis).textContent = "0";
-  el("text", { x: px(0), y: EH - 4 }, axis).textContent = "0";
-  el("text", { x: px(count - 1), y: EH - 4, "text-anchor": "end" }, axis).textContent = String(count - 1);
-  el("text", { x: (EM.left + EW - EM.right) / 2, y: EH - 4, "text-anchor": "middle" }, axis).textContent = "i (eigenvalue index)";
+  const { px, py } = axes(svg, { w: EW, h: EH, m: EM }, { x0: 0, x1: count - 1, name: "i (eigenvalue index)", text: String }, top, (v) => fmt(v, 1));
   s.spectra.forEach((p, n) => {
     const d = p.gaps.map((g, i) => `${i === 0 ? "M" : "L"}${fmt(px(i), 1)},${fmt(py(g), 1)}`).join("");
     const chosen = p.alpha === s.alpha;
@@ -305,19 +328,8 @@ export interface AlphaPlotState {
  * the α tried nearest the pointer.
  */
 export function drawAlphaPlot(svg: SVGSVGElement, s: AlphaPlotState, onPick: (alpha: number) => void): void {
-  svg.replaceChildren();
-  svg.setAttribute("viewBox", `0 0 ${PW} ${PH}`);
   const yMax = Math.max(2, ...s.points.map((p) => p.segments));
-  const px = (a: number): number => PM.left + ((a - s.alphaMin) / (s.alphaMax - s.alphaMin || 1)) * (PW - PM.left - PM.right);
-  const py = (n: number): number => PH - PM.bottom - (n / yMax) * (PH - PM.top - PM.bottom);
-  const axis = el("g", { class: "axis" }, svg);
-  el("line", { x1: PM.left, x2: PW - PM.right, y1: py(0), y2: py(0) }, axis);
-  el("line", { x1: PM.left, x2: PM.left, y1: py(0), y2: py(yMax) }, axis);
-  el("text", { x: PM.left - 3, y: py(yMax) + 7, "text-anchor": "end" }, axis).textContent = String(yMax);
-  el("text", { x: PM.left - 3, y: py(0), "text-anchor": "end" }, axis).textContent = "0";
-  el("text", { x: px(s.alphaMin), y: PH - 4 }, axis).textContent = String(s.alphaMin);
-  el("text", { x: px(s.alphaMax), y: PH - 4, "text-anchor": "end" }, axis).textContent = String(s.alphaMax);
-  el("text", { x: (PM.left + PW - PM.right) / 2, y: PH - 4, "text-anchor": "middle" }, axis).textContent = `α (τ = ${fmt(s.tau)})`;
+  const { px, py } = axes(svg, SMALL_PLOT, { x0: s.alphaMin, x1: s.alphaMax, name: `α (τ = ${fmt(s.tau)})`, text: String }, yMax);
   if (s.points.length > 0) {
     const d = s.points.map((p, i) => `${i === 0 ? "M" : "L"}${fmt(px(p.alpha), 1)},${fmt(py(p.segments), 1)}`).join("");
     el("path", { d, class: "curve" }, svg);
@@ -326,13 +338,10 @@ export function drawAlphaPlot(svg: SVGSVGElement, s: AlphaPlotState, onPick: (al
       el("circle", { cx: px(p.alpha), cy: py(p.segments), r: 2.5, "data-alpha": p.alpha, "data-segments": p.segments }, dots);
     }
   }
-  const now = el("g", { class: "tau-line" }, svg);
-  el("line", { x1: px(s.alpha), x2: px(s.alpha), y1: py(0), y2: py(yMax) }, now);
-  el("text", { x: px(s.alpha) + 3, y: PM.top + 6 }, now).textContent = `α = ${s.alpha}`;
+  marker(svg, px(s.alpha), py(0), py(yMax), PM.top, `α = ${s.alpha}`);
   svg.onclick = (e: MouseEvent) => {
-    const ctm = svg.getScreenCTM();
-    if (!ctm || s.points.length === 0) return;
-    const x = new DOMPoint(e.clientX, e.clientY).matrixTransform(ctm.inverse()).x;
+    const x = pointerX(svg, e);
+    if (x === null || s.points.length === 0) return;
     const nearest = s.points.reduce((best, p) => (Math.abs(px(p.alpha) - x) < Math.abs(px(best.alpha) - x) ? p : best));
     onPick(nearest.alpha);
   };

@@ -31,6 +31,9 @@
 # stages, loudly (never in CI).
 set -euo pipefail
 cd "$(dirname "$0")"
+# The repository's root: paths below are built from it, never from the working directory (some
+# stages run commands inside other folders).
+ROOT="$PWD"
 
 need_cargo() {
   if ! command -v cargo >/dev/null 2>&1; then
@@ -45,9 +48,9 @@ need_cargo() {
 target_dir() {
   if [ -n "${CARGO_TARGET_DIR:-}" ]; then echo "$CARGO_TARGET_DIR"; return; fi
   if [ -z "${_TARGET_DIR:-}" ]; then
-    _TARGET_DIR="$(cargo metadata --no-deps --format-version 1 --locked 2>/dev/null \
+    _TARGET_DIR="$(cargo metadata --manifest-path "$ROOT/Cargo.toml" --no-deps --format-version 1 --locked 2>/dev/null \
       | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-    _TARGET_DIR="${_TARGET_DIR:-$PWD/target}"
+    _TARGET_DIR="${_TARGET_DIR:-$ROOT/target}"
   fi
   echo "$_TARGET_DIR"
 }
@@ -55,7 +58,7 @@ target_dir() {
 wasm_target_dir() {
   if [ -n "${CARGO_TARGET_DIR_WASM:-}" ]; then echo "$CARGO_TARGET_DIR_WASM"
   elif [ -n "${CARGO_TARGET_DIR:-}" ]; then echo "${CARGO_TARGET_DIR%/}-wasm"
-  else echo "$PWD/wasm-tests/target"; fi
+  else echo "$ROOT/wasm-tests/target"; fi
 }
 
 stage() { printf '\n==> %s  [%d s]\n' "$*" "$SECONDS"; }
@@ -327,9 +330,10 @@ test_python() {
   # From an empty folder: a working directory holding python/diffcut (the sources, without the
   # compiled module) would shadow the installed wheel, in the tests and in Ray's workers, which
   # start where the driver runs.
-  local here=$PWD run
+  local here=$ROOT run bin
+  bin="$(target_dir)/release/diffcut"
   run="$(mktemp -d)"
-  (cd "$run" && DIFFCUT_BIN="$(target_dir)/release/diffcut" DIFFCUT_REQUIRE_MODEL=$require \
+  (cd "$run" && DIFFCUT_BIN="$bin" DIFFCUT_REQUIRE_MODEL=$require \
      "$venv/bin/pytest" "$here/python/tests" -c "$here/python/pyproject.toml" --rootdir "$here/python" \
      -q -rs -p no:cacheprovider)
   rm -rf "$run"

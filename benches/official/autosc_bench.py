@@ -11,7 +11,7 @@ clusters (Hungarian, SciPy).
 
 Usage:
     python3 benches/official/autosc_bench.py --repo PATH/TO/DiffCut --diffcut target/release/diffcut \
-        --out-dir /tmp/autosc-bench [--sides 32 48 64] [--photo astronaut] [--threads 2] [--repeat 3]
+        --out-dir WORK [--sides 32 48 64] [--photo astronaut] [--threads 2] [--repeat 3]
 """
 from __future__ import annotations
 

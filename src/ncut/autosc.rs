@@ -55,7 +55,7 @@ pub const GAP_EPS: f64 = 1e-6;
 pub const MAX_CELLS: usize = 4096;
 
 /// The spectrum of one α: what the page plots as the eigengap curve.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Spectrum {
     pub alpha: f32,
     /// `λ_0 ≤ … ≤ λ_{N−1}` of `L_sym`.
@@ -78,7 +78,7 @@ impl Spectrum {
 }
 
 /// AutoSC's clustering of a feature grid.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AutoSc {
     /// `[h, w]` of the feature grid.
     pub grid: [usize; 2],
@@ -215,9 +215,8 @@ fn normalized_laplacian(w: &[f32], n: usize, grid_w: usize) -> Result<(Mat<f32>,
         )));
     }
     let inv_sqrt_d: Vec<f64> = degrees.iter().map(|d| 1.0 / d.sqrt()).collect();
-    let d = |i: usize| 1.0 / (inv_sqrt_d[i] * inv_sqrt_d[i]);
     let l = Mat::<f32>::from_fn(n, n, |i, j| {
-        let dw = if i == j { d(i) } else { 0.0 } - w[i * n + j] as f64;
+        let dw = if i == j { degrees[i] } else { 0.0 } - w[i * n + j] as f64;
         (inv_sqrt_d[i] * dw * inv_sqrt_d[j]) as f32
     });
     Ok((l, inv_sqrt_d))

@@ -1307,7 +1307,7 @@ export class App {
       this.stopPlay();
       this.showSegments();
       const cuts = s.steps.filter((x) => x.splits).length;
-      const segments = 1 + cuts;
+      const segments = s.steps.at(-1)?.segmentsAfter ?? 1;
       Object.assign(t.dataset, { step: "done", node: "", segments: String(segments), decision: "" });
       t.textContent =
         s.steps.length === 0

@@ -157,3 +157,12 @@ mod tests {
         }
     }
 }
+
+#[cfg(feature = "model")]
+impl Choice for crate::model::clip::LabelSet {
+    const PARAMETER: &'static str = "labels";
+    const ALL: &'static [Self] = &[Self::Voc, Self::Context, Self::CocoObject, Self::Ade, Self::Cityscapes];
+    fn name(self) -> &'static str {
+        crate::model::clip::LabelSet::name(self)
+    }
+}

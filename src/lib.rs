@@ -26,6 +26,7 @@
 // `!(a > b)` is deliberate throughout: it is true for NaN, which must take the safe branch.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod annotate;
 pub mod choice;
 pub mod error;
 pub mod eval;
@@ -37,6 +38,8 @@ pub mod image_io;
 pub mod labels;
 #[cfg(feature = "model")]
 pub mod model;
+#[cfg(feature = "model")]
+pub mod naming;
 pub mod ncut;
 pub mod npy;
 pub mod refine;

@@ -8,6 +8,8 @@
 //! | `image`       | PNG/JPEG/GIF/BMP/TIFF/WebP bytes        | decode within the size limits, or a clear error                  |
 //! | `label_png`   | label PNG bytes                         | grey 8/16-bit label map of the right size, or an error naming the file |
 //! | `model`       | a model folder (manifest, config, shards, noise) | an error naming the problem, or features of the config's shape |
+//! | `clip`        | a CLIP folder (manifest, config, shards, label sets, vocabulary), any part | an error naming the problem, or names with a score per class and text embeddings of D |
+//! | `labels`      | a `--labels` value (set name, inline list, label file text) | the classes, or an error naming the problem; never an empty class |
 //! | `cli`         | a mutated input file for the `diffcut` binary | exit status 0 or 1 in time; `--out` untouched on failure, valid on success |
 //!
 //! No input may panic, run longer than `FUZZ_TIMEOUT_S` (10 s), make one allocation over 1 GiB
@@ -796,6 +798,72 @@ fn fuzz_label_png() {
     report.assert_clean("label_png");
 }
 
+// --- 3b. a `--labels` value → classes ----------------------------------------------------------
+
+/// `parse_labels` on bytes: the first byte picks inline (even) or a label file (odd, the rest is
+/// the file's text).
+#[cfg(feature = "model")]
+fn check_labels_spec(bytes: &[u8]) -> Result<Verdict, String> {
+    use diffcut::naming::{parse_labels, Labels};
+    let Some((&mode, rest)) = bytes.split_first() else {
+        return Ok(Verdict::Pass);
+    };
+    let text = String::from_utf8_lossy(rest).into_owned();
+    let parsed = if mode % 2 == 0 {
+        parse_labels(&text, |_| Err(diffcut::Error::Model("no file".into())))
+    } else {
+        parse_labels("@labels.txt", |_| Ok(text.clone()))
+    };
+    match parsed {
+        Err(e) => non_empty_error(&e),
+        Ok(Labels::Set(_)) => Ok(Verdict::Deep),
+        Ok(Labels::Custom(classes)) => {
+            if classes.is_empty() || classes.iter().any(|c| c.is_empty() || c.iter().any(|s| s.trim().is_empty())) {
+                return Err(format!("accepted an empty class or name: {classes:?}"));
+            }
+            let prompts = diffcut::model::clip::labels::prompts(&classes);
+            let synonyms: usize = classes.iter().map(Vec::len).sum();
+            if prompts.len() != 14 * synonyms {
+                return Err(format!("{} prompts for {synonyms} synonyms", prompts.len()));
+            }
+            Ok(Verdict::Deep)
+        }
+    }
+}
+
+#[cfg(feature = "model")]
+#[test]
+fn fuzz_labels() {
+    let seeds: Vec<Vec<u8>> = [
+        "\0voc",
+        "\0cat;dog,puppy;grass",
+        "\x01background,bg\n1:aeroplane, airplane\n2:sky\r\n",
+        "\0chat noir; 猫 ,ネコ;🐈‍⬛",
+        "\x01\n\n;;,\n",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    assert!(seeds.iter().take(4).all(|s| matches!(check_labels_spec(s), Ok(Verdict::Deep))));
+    let report = run(
+        "labels",
+        cheap_iters(SHORT_ITERS),
+        time_limit(1),
+        |rng, _| {
+            let seed = rng.pick(&seeds).clone();
+            let mut v = mutate_bytes(rng, &seed, &seeds);
+            if rng.one_in(8) {
+                // Long lists: the class and synonym limits.
+                let unit = if rng.one_in(2) { &b"x;"[..] } else { &b"y,"[..] };
+                v.extend(unit.repeat(rng.range(500, 5000)));
+            }
+            v
+        },
+        check_labels_spec,
+    );
+    report.assert_clean("labels");
+}
+
 // --- 4. a model folder → load → features at a tiny size -------------------------------------
 
 #[cfg(feature = "model")]
@@ -1088,10 +1156,30 @@ mod model_folder {
                     }
                 }
                 7 => {
-                    // The noise file.
-                    if let Some(i) = names.iter().position(|n| n.ends_with(".npy")) {
-                        files[i].1 = mutate_npy_header(rng, &files[i].1);
+                    // Another file: the noise, a CLIP folder's label set (JSON + .npy) or its
+                    // vocabulary (gzip).
+                    let others: Vec<usize> = (0..files.len())
+                        .filter(|&k| {
+                            let n = &files[k].0;
+                            n != "manifest.json" && n != "config.json" && !n.ends_with(".safetensors")
+                        })
+                        .collect();
+                    if let Some(&i) = (!others.is_empty()).then(|| rng.pick(&others)) {
                         let name = files[i].0.clone();
+                        files[i].1 = if name.ends_with(".npy") {
+                            mutate_npy_header(rng, &files[i].1)
+                        } else if let (true, Ok(mut v)) = (
+                            name.ends_with(".json") && !rng.one_in(4),
+                            serde_json::from_slice::<serde_json::Value>(&files[i].1),
+                        ) {
+                            mutate_json_value(rng, &mut v);
+                            serde_json::to_vec(&v).unwrap()
+                        } else if rng.one_in(3) {
+                            let keep = rng.below(files[i].1.len().max(1));
+                            files[i].1[..keep].to_vec()
+                        } else {
+                            mutate_bytes(rng, &files[i].1, &[])
+                        };
                         if reseal_it {
                             reseal(&mut files, &name);
                         }
@@ -1151,6 +1239,103 @@ mod model_folder {
             ));
         }
         Ok(Verdict::Deep)
+    }
+
+    /// A CLIP folder's parts to load, stored as `#parts` (0 image, 1 text, 2 all).
+    fn clip_parts(files: &[(String, Vec<u8>)]) -> diffcut::model::clip::Parts {
+        use diffcut::model::clip::Parts;
+        match files.iter().find(|(n, _)| n == "#parts").map(|(_, d)| d.first().copied()) {
+            Some(Some(1)) => Parts::Text,
+            Some(Some(2)) => Parts::All,
+            _ => Parts::Image,
+        }
+    }
+
+    /// Loads a packed CLIP folder as `ClipModel::load_dir` does, then names the fixture's segments
+    /// (image part) and embeds texts (text part).
+    fn check_clip_folder(bytes: &[u8], device: &burn::tensor::Device, img: &RgbImage) -> Result<Verdict, String> {
+        use diffcut::model::clip::{ClipLoader, LabelSet, Labels, Parts};
+        let files = unpack(bytes).ok_or("not a packed folder")?;
+        let parts = clip_parts(&files);
+        let get = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, d)| d.as_slice());
+        let named = |e: diffcut::Error| non_empty_error(&e);
+        let Some(manifest) = get("manifest.json") else {
+            return Ok(Verdict::Pass);
+        };
+        let mut loader = match ClipLoader::new(manifest, device, false, parts) {
+            Ok(l) => l,
+            Err(e) => return named(e),
+        };
+        for name in loader.pending() {
+            let Some(data) = get(&name) else {
+                return Ok(Verdict::Pass);
+            };
+            if let Err(e) = loader.add_file(&name, data) {
+                return named(e);
+            }
+        }
+        let model = match loader.finish() {
+            Ok(m) => m,
+            Err(e) => return named(e),
+        };
+        if parts != Parts::Text {
+            let labels: Vec<u32> = (0..img.width() * img.height()).map(|i| (i % 7) / 3).collect();
+            let dims = [img.height() as usize, img.width() as usize];
+            let result = pollster::block_on(async {
+                let classifier = model.classifier(&Labels::Set(LabelSet::Voc)).await?;
+                model.name_segments(img, &labels, dims, &classifier, 64).await
+            });
+            match result {
+                Ok(names) if names.len() == 3 && names.iter().all(|n| n.scores.len() == 21) => {}
+                Ok(names) => return Err(format!("{} names, expected 3 with 21 scores each", names.len())),
+                Err(e) => return named(e),
+            }
+        }
+        if parts != Parts::Image {
+            let texts = ["a photo of a cat.".to_string(), "&lt;ü&gt; 猫 🐈".to_string()];
+            match pollster::block_on(model.encode_text(&texts)) {
+                Ok(e) if e.len() == 2 * model.config.embed_dim => {}
+                Ok(e) => return Err(format!("{} values for 2 texts", e.len())),
+                Err(e) => return named(e),
+            }
+        }
+        Ok(Verdict::Deep)
+    }
+
+    #[test]
+    fn fuzz_clip_folder() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clip/tiny-q8");
+        let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        let mut base = vec![("manifest.json".to_string(), manifest)];
+        for f in m["files"].as_array().unwrap() {
+            let name = f["name"].as_str().unwrap().to_string();
+            base.push((name.clone(), std::fs::read(dir.join(&name)).unwrap()));
+        }
+        let device = diffcut::model::native_device(false).unwrap();
+        let img = RgbImage::from_fn(24, 16, |x, y| image::Rgb([(x * 10) as u8, (y * 15) as u8, 128]));
+        let with_parts = |files: Vec<(String, Vec<u8>)>, parts: u8| {
+            let mut files = files;
+            files.push(("#parts".into(), vec![parts]));
+            pack(&files)
+        };
+        for parts in 0..3 {
+            assert!(
+                matches!(check_clip_folder(&with_parts(base.clone(), parts), &device, &img), Ok(Verdict::Deep)),
+                "the fixture CLIP does not load (parts {parts})"
+            );
+        }
+        let report = run(
+            "clip",
+            iters("FUZZ_CLIP_ITERS", 24),
+            time_limit(3),
+            |rng, _| {
+                let parts = rng.below(3) as u8;
+                with_parts(mutate_model(rng, &base), parts)
+            },
+            |bytes| check_clip_folder(bytes, &device, &img),
+        );
+        report.assert_clean("clip");
     }
 
     #[test]

@@ -8,7 +8,10 @@ use clap::{Parser, Subcommand};
 use diffcut::eval::datasets::{DatasetKind, DatasetOptions};
 use diffcut::eval::runner::{self, EvalConfig, FeatureKind};
 use diffcut::eval::{evaluate_dirs_with, Protocol};
-use diffcut::image_io::{encode_rgb_png, load_image, overlay};
+use diffcut::annotate::{annotate, Legend};
+use diffcut::image_io::{encode_rgb_png, load_image, overlay, palette};
+use diffcut::eval::miou::load_label_png;
+use diffcut::naming::{parse_labels, Namer, Parts};
 use diffcut::ncut::autosc::autosc;
 use diffcut::ncut::Method;
 use diffcut::segmenter::{
@@ -87,6 +90,21 @@ struct ModelOpts {
     noise: NoiseChoice,
     /// Where the model runs: `cpu` (burn-flex) or `gpu` (burn on wgpu: Vulkan, Metal or DX12, the
     /// same WGSL as the browser).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    model_device: Device,
+}
+
+/// A CLIP folder and how to run it.
+#[derive(clap::Args, Clone)]
+struct ClipArgs {
+    /// A folder made by models/convert_clip.py.
+    #[arg(long)]
+    clip: PathBuf,
+    /// CLIP's input size S (a multiple of 32): the image is resized to S×S. The official
+    /// evaluation uses 1024 (2048 for COCO-Object).
+    #[arg(long, default_value_t = 1024)]
+    size: u32,
+    /// Where the model runs: `cpu` (burn-flex) or `gpu` (burn on wgpu).
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     model_device: Device,
 }
@@ -196,6 +214,19 @@ enum Command {
         /// With --model: the input size S, the noise and the device that runs the model.
         #[command(flatten)]
         model_opts: ModelOpts,
+        /// Name the segments with this CLIP folder (models/convert_clip.py); needs --labels.
+        #[arg(long, requires = "labels")]
+        clip: Option<PathBuf>,
+        /// With --clip: the classes (voc, context, coco-object, ade, cityscapes, @FILE, or inline
+        /// "a;b,c;d"; see `diffcut name`). The overlay is then coloured by class, with names.
+        #[arg(long, requires = "clip")]
+        labels: Option<String>,
+        /// With --clip: CLIP's input size (a multiple of 32).
+        #[arg(long, default_value_t = 1024)]
+        clip_size: u32,
+        /// With --clip: also write the names as JSON (see `diffcut name`).
+        #[arg(long, requires = "clip")]
+        json: Option<PathBuf>,
     },
     /// Cut an object out of a photo: the region of the segment tree under a pixel, as an RGBA PNG
     /// (the photo's pixels where selected, transparent elsewhere).
@@ -293,6 +324,64 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// CLIP's dense features of an image (the official `clip_vis_dense`: the ConvNeXt trunk's last
+    /// stage), from a folder made by models/convert_clip.py. Writes float32 [S/32, S/32, C].
+    ///
+    /// Example: diffcut clip-features photo.jpg --clip clip-q8/ --size 1024 --out dense.npy
+    ClipFeatures {
+        /// Any PNG, JPEG, GIF, BMP, TIFF or WebP image; it is squashed to SIZE×SIZE.
+        image: PathBuf,
+        #[command(flatten)]
+        clip: ClipArgs,
+        /// Where to write the features: a float32 .npy of shape [S/32, S/32, C].
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// CLIP text embeddings: open_clip's tokenizer and `encode_text(normalize=False)`.
+    ///
+    /// Example: diffcut text-embed --clip clip-q8/ --texts texts.json --out emb.npy --tokens-out ids.npy
+    TextEmbed {
+        /// A folder made by models/convert_clip.py (its text part is needed).
+        #[arg(long)]
+        clip: PathBuf,
+        /// A JSON array of strings.
+        #[arg(long)]
+        texts: PathBuf,
+        /// The embeddings: a float32 .npy of shape [n, D].
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the token ids: an int32 .npy of shape [n, 77].
+        #[arg(long)]
+        tokens_out: Option<PathBuf>,
+        /// Where the model runs: `cpu` or `gpu`.
+        #[arg(long, value_enum, default_value_t = Device::Cpu)]
+        model_device: Device,
+    },
+    /// Name each segment of a mask with CLIP (DiffCut's open-vocabulary extension): the segment's
+    /// mean dense CLIP feature against text embeddings of the class names, as the official code.
+    ///
+    /// --labels is `voc`, `context`, `coco-object`, `ade` or `cityscapes` (the official sets, precomputed
+    /// in the folder), `@FILE` (one class per line, synonyms separated by commas), or inline classes
+    /// `"cat;dog,puppy;grass"`. The JSON lists each segment's id, class index, name and one score
+    /// per class (min(exp(logit_scale), 100) · cosine, the best synonym's).
+    ///
+    /// Example: diffcut name photo.jpg --clip clip-q8/ --mask mask.png --labels voc --json names.json
+    Name {
+        /// The photo the mask was made from.
+        image: PathBuf,
+        #[command(flatten)]
+        clip: ClipArgs,
+        /// The segments: a grey label PNG (pixel value = segment id), any size (it is resized to
+        /// SIZE×SIZE with nearest-exact, as the official pipeline's mask is at the input size).
+        #[arg(long)]
+        mask: PathBuf,
+        /// The classes: a set name, @FILE or inline "a;b,c;d".
+        #[arg(long)]
+        labels: String,
+        /// Where to write the names as JSON.
+        #[arg(long)]
+        json: PathBuf,
+    },
     /// Re-cut a saved segment tree at another τ (≤ its tau_max) without solving anything again.
     ///
     /// Example: diffcut ncut f.npy --tau 0.5 --tau-max 1 --out a.npy --tree t.json &&
@@ -307,6 +396,15 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// A `--labels @FILE`'s text.
+fn read_label_file(path: &str) -> Result<String> {
+    String::from_utf8(files::read(Path::new(path))?).map_err(|_| Error::InvalidParameter {
+        name: "labels",
+        expected: "a UTF-8 text file",
+        got: path.to_string(),
+    })
 }
 
 fn spinner(msg: &'static str) -> ProgressBar {
@@ -472,6 +570,80 @@ fn run(cli: Cli) -> Result<()> {
             pb.finish_and_clear();
             eprintln!("features [{}, {}, {}] → {}", f.h, f.w, f.c, out.display());
         }
+        Command::ClipFeatures { image, clip, out } => {
+            let pb = spinner("decoding");
+            let img = load_image(&image)?;
+            pb.set_message("loading CLIP");
+            let namer = Namer::from_dir(&clip.clip, Parts::Image, clip.model_device)?;
+            namer.check_size(clip.size)?;
+            pb.set_message("CLIP dense features");
+            let d = pollster::block_on(namer.dense(&img, clip.size))?;
+            files::write(&out, &npy::encode_f32(&d.shape, &d.values))?;
+            pb.finish_and_clear();
+            eprintln!("CLIP features {:?} → {}", d.shape, out.display());
+        }
+        Command::TextEmbed {
+            clip,
+            texts,
+            out,
+            tokens_out,
+            model_device,
+        } => {
+            let texts: Vec<String> = serde_json::from_slice(&files::read(&texts)?).map_err(|e| Error::InvalidParameter {
+                name: "texts",
+                expected: "a JSON array of strings",
+                got: format!("{}: {e}", texts.display()),
+            })?;
+            if texts.is_empty() {
+                return Err(Error::InvalidParameter {
+                    name: "texts",
+                    expected: "a JSON array of at least one string",
+                    got: "[]".into(),
+                });
+            }
+            let pb = spinner("loading CLIP");
+            let namer = Namer::from_dir(&clip, Parts::Text, model_device)?;
+            pb.set_message("text embeddings");
+            let (ids, emb) = pollster::block_on(namer.text_embeddings(&texts))?;
+            let n = texts.len();
+            let emb_npy = npy::encode_f32(&[n, emb.len() / n], &emb);
+            let ids: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
+            let ids_npy = npy::encode_i32(&[n, ids.len() / n], &ids);
+            let mut outs: Vec<(&Path, &[u8])> = vec![(&out, &emb_npy)];
+            if let Some(t) = &tokens_out {
+                outs.push((t, &ids_npy));
+            }
+            files::write_all(&outs)?;
+            pb.finish_and_clear();
+            eprintln!("{n} text embeddings [{n}, {}] → {}", emb.len() / n, out.display());
+        }
+        Command::Name {
+            image,
+            clip,
+            mask,
+            labels,
+            json,
+        } => {
+            let labels = parse_labels(&labels, read_label_file)?;
+            let pb = spinner("decoding");
+            let img = load_image(&image)?;
+            let (mw, mh, ids) = load_label_png(&mask)?;
+            let ids: Vec<u32> = ids.into_iter().map(u32::from).collect();
+            pb.set_message("loading CLIP");
+            let namer = Namer::from_dir_for(&clip.clip, &labels, clip.model_device)?;
+            namer.check_size(clip.size)?;
+            pb.set_message("text classifier");
+            let classifier = pollster::block_on(namer.classifier(&labels))?;
+            pb.set_message("naming segments");
+            let naming =
+                pollster::block_on(namer.name(&img, &ids, [mh as usize, mw as usize], &classifier, clip.size))?;
+            files::write(&json, &serde_json::to_vec_pretty(&naming).expect("serialisable"))?;
+            pb.finish_and_clear();
+            for s in &naming.segments {
+                eprintln!("segment {:>3}: {}", s.id, s.name);
+            }
+            eprintln!("names → {}", json.display());
+        }
         Command::Segment {
             image,
             cut,
@@ -482,9 +654,23 @@ fn run(cli: Cli) -> Result<()> {
             refine,
             model,
             model_opts,
+            clip,
+            labels: label_spec,
+            clip_size,
+            json,
         } => {
             let pb = spinner("decoding");
             let img = load_image(&image)?;
+            let naming_with = match (&clip, &label_spec) {
+                (Some(dir), Some(spec)) => {
+                    let labels = parse_labels(spec, read_label_file)?;
+                    pb.set_message("loading CLIP");
+                    let namer = Namer::from_dir_for(dir, &labels, model_opts.model_device)?;
+                    namer.check_size(clip_size)?;
+                    Some((namer, labels))
+                }
+                _ => None,
+            };
             let source = model_opts.source_or_color(model.as_deref(), grid, &pb)?;
             let params = cut.params(source.default_params());
             let segmenter = cut.segmenter(source)?;
@@ -496,11 +682,38 @@ fn run(cli: Cli) -> Result<()> {
                 "assigning pixels + PAMR"
             });
             let labels = pollster::block_on(segmenter.labels(&seg, &img, params.tau, Numbering::Mode, refine))?;
+            let named = match &naming_with {
+                Some((namer, spec)) => {
+                    pb.set_message("naming segments");
+                    let classifier = pollster::block_on(namer.classifier(spec))?;
+                    let dims = [labels.height(), labels.width()];
+                    let naming = pollster::block_on(namer.name(&img, labels.labels(), dims, &classifier, clip_size))?;
+                    Some((naming, classifier))
+                }
+                None => None,
+            };
             let mut outputs = Outputs::default();
             outputs.add(&out, labels.to_png()?);
             if let Some(p) = overlay_path {
-                let ov = overlay(&img, labels.labels(), labels.segments(), 0.55);
+                let ov = match &named {
+                    Some((naming, classifier)) => {
+                        let classes = naming.class_map(labels.labels());
+                        let n = classifier.classes().len();
+                        let colours = palette(n);
+                        let legend: Vec<Legend> = (0..n)
+                            .map(|k| Legend {
+                                colour: colours[k],
+                                name: classifier.name(k).to_string(),
+                            })
+                            .collect();
+                        annotate(&overlay(&img, &classes, n, 0.55), &classes, &legend)
+                    }
+                    None => overlay(&img, labels.labels(), labels.segments(), 0.55),
+                };
                 outputs.add(&p, encode_rgb_png(&ov)?);
+            }
+            if let (Some(p), Some((naming, _))) = (&json, &named) {
+                outputs.add(p, serde_json::to_vec_pretty(naming).expect("serialisable"));
             }
             if let Some(t) = tree {
                 outputs.add(&t, seg.tree.to_json()?);
@@ -508,6 +721,11 @@ fn run(cli: Cli) -> Result<()> {
             outputs.write()?;
             pb.finish_and_clear();
             warn_if_merged(&seg, params.tau);
+            if let Some((naming, _)) = &named {
+                for s in &naming.segments {
+                    eprintln!("segment {:>3}: {}", s.id, s.name);
+                }
+            }
             eprintln!("{} segments → {}", labels.segments(), out.display());
         }
         Command::Cutout {

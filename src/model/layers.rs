@@ -18,13 +18,27 @@ pub struct Linear {
 
 impl Linear {
     pub fn load(store: &mut WeightStore, key: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Self> {
-        let weight = store.weight(&format!("{key}.weight"), &[d_out, d_in])?;
-        let bias = if bias {
-            Some(store.float(&format!("{key}.bias"), [d_out])?)
-        } else {
-            None
-        };
+        let bias_key = format!("{key}.bias");
+        Self::load_named(store, &format!("{key}.weight"), bias.then_some(&bias_key), d_in, d_out)
+    }
+
+    /// A Linear whose tensors do not follow `{key}.weight` / `{key}.bias` (PyTorch's
+    /// `MultiheadAttention` packs q, k, v as `in_proj_weight` / `in_proj_bias`).
+    pub fn load_named(
+        store: &mut WeightStore,
+        weight: &str,
+        bias: Option<&String>,
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<Self> {
+        let weight = store.weight(weight, &[d_out, d_in])?;
+        let bias = bias.map(|b| store.float(b, [d_out])).transpose()?;
         Ok(Linear { weight, bias })
+    }
+
+    /// The output width.
+    pub fn out_dim(&self) -> usize {
+        self.weight.shape()[0]
     }
 
     /// `[B, N, in] → [B, N, out]`.
@@ -41,13 +55,14 @@ impl Linear {
     }
 }
 
-/// 2-D convolution with square kernel, PyTorch weight `[out, in, k, k]`.
+/// 2-D convolution with square kernel, PyTorch weight `[out, in / groups, k, k]`.
 #[derive(Clone)]
 pub struct Conv2d {
     weight: Weight,
     bias: Tensor<1>,
     stride: usize,
     padding: [(usize, usize); 2],
+    groups: usize,
 }
 
 impl Conv2d {
@@ -81,12 +96,28 @@ impl Conv2d {
             bias,
             stride,
             padding,
+            groups: 1,
+        })
+    }
+
+    /// A depthwise conv (one filter per channel, `groups = channels`: ConvNeXt's `conv_dw`), stride 1,
+    /// padding `kernel / 2`, so the map keeps its size.
+    pub fn load_depthwise(store: &mut WeightStore, key: &str, channels: usize, kernel: usize) -> Result<Self> {
+        let weight = store.weight(&format!("{key}.weight"), &[channels, 1, kernel, kernel])?;
+        let bias = store.float(&format!("{key}.bias"), [channels])?;
+        let pad = kernel / 2;
+        Ok(Conv2d {
+            weight,
+            bias,
+            stride: 1,
+            padding: [(pad, pad), (pad, pad)],
+            groups: channels,
         })
     }
 
     /// `[B, in, H, W] → [B, out, H', W']`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let options = ConvOptions::new_with_padding([self.stride; 2], self.padding, [1, 1], 1);
+        let options = ConvOptions::new_with_padding([self.stride; 2], self.padding, [1, 1], self.groups);
         conv2d(x, self.weight.value(), Some(self.bias.clone()), options)
     }
 }

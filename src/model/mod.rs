@@ -12,6 +12,7 @@
 //! natively, lavapipe in CI) and on burn-flex (CPU). Nothing here is async except the final read.
 
 pub mod banded;
+pub mod clip;
 pub mod config;
 pub mod layers;
 pub mod unet;
@@ -27,7 +28,7 @@ pub use config::ModelConfig;
 use unet::UnetSlice;
 use vae::VaeEncoder;
 use weights::WeightStore;
-pub use weights::{FileKind, Manifest, ManifestFile, WeightDtype};
+pub use weights::{FileKind, Manifest, ManifestFile, Part, WeightDtype};
 
 use crate::image_io::source_taps;
 use crate::ncut::FeatureGrid;
@@ -119,6 +120,12 @@ impl ModelLoader {
                 // Checked against the latent's shape in `finish`, once the config is known.
                 self.noise.insert(size, (shape, values));
             }
+            FileKind::Vocab | FileKind::Labels | FileKind::Classifier => {
+                return Err(Error::ModelFile {
+                    file: name.into(),
+                    reason: "a CLIP folder's file in a diffusion model's manifest".into(),
+                })
+            }
         }
         self.pending.retain(|p| p != name);
         Ok(())
@@ -207,31 +214,13 @@ impl DiffusionModel {
         self.noise.keys().copied().collect()
     }
 
-    /// The image as the network's input `[1, 3, S, S]` in [−1, 1]: RGB/255, resized to S×S with
-    /// torch's bilinear (align_corners=False, no antialias: `tools/ldm.py:131`), then `2x − 1`.
-    /// The aspect ratio is not kept, as in the official extractor.
+    /// The image as the network's input `[1, 3, S, S]` in [−1, 1]: [`resize_unit`], then `2x − 1`.
     pub fn preprocess(image: &RgbImage, size: u32) -> Result<Vec<f32>> {
-        let (w, h) = image.dimensions();
-        if w == 0 || h == 0 {
-            return Err(Error::ImageDecode("the image is empty".into()));
+        let mut x = resize_unit(image, size)?;
+        for v in &mut x {
+            *v = 2.0 * *v - 1.0;
         }
-        let s = size as usize;
-        let xs = source_taps(w, size);
-        let ys = source_taps(h, size);
-        let src = image.as_raw();
-        let row = w as usize * 3;
-        let mut out = vec![0f32; 3 * s * s];
-        for (oy, &(y0, y1, ly)) in ys.iter().enumerate() {
-            for (ox, &(x0, x1, lx)) in xs.iter().enumerate() {
-                for k in 0..3 {
-                    let at = |y: usize, x: usize| f32::from(src[y * row + x * 3 + k]) / 255.0;
-                    let top = (1.0 - lx) * at(y0, x0) + lx * at(y0, x1);
-                    let bottom = (1.0 - lx) * at(y1, x0) + lx * at(y1, x1);
-                    out[k * s * s + oy * s + ox] = 2.0 * ((1.0 - ly) * top + ly * bottom) - 1.0;
-                }
-            }
-        }
-        Ok(out)
+        Ok(x)
     }
 
     fn check_run(&self, size: u32) -> Result<()> {
@@ -324,6 +313,33 @@ impl DiffusionModel {
         }
         FeatureGrid::new(g, g, c, values)
     }
+}
+
+/// The image as `[1, 3, S, S]` in [0, 1]: RGB/255 resized to S×S with torch's bilinear
+/// (align_corners=False, no antialias: the official `tools/ldm.py:131` and dataloader). The
+/// aspect ratio is not kept, as in the official code. Both models start from this.
+pub fn resize_unit(image: &RgbImage, size: u32) -> Result<Vec<f32>> {
+    let (w, h) = image.dimensions();
+    if w == 0 || h == 0 {
+        return Err(Error::ImageDecode("the image is empty".into()));
+    }
+    let s = size as usize;
+    let xs = source_taps(w, size);
+    let ys = source_taps(h, size);
+    let src = image.as_raw();
+    let row = w as usize * 3;
+    let mut out = vec![0f32; 3 * s * s];
+    for (oy, &(y0, y1, ly)) in ys.iter().enumerate() {
+        for (ox, &(x0, x1, lx)) in xs.iter().enumerate() {
+            for k in 0..3 {
+                let at = |y: usize, x: usize| f32::from(src[y * row + x * 3 + k]) / 255.0;
+                let top = (1.0 - lx) * at(y0, x0) + lx * at(y0, x1);
+                let bottom = (1.0 - lx) * at(y1, x0) + lx * at(y1, x1);
+                out[k * s * s + oy * s + ox] = (1.0 - ly) * top + ly * bottom;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Reads a tensor back to the host as f32.

@@ -79,6 +79,21 @@ pub enum FileKind {
     Weights,
     /// The seed-42 noise for one input size (`size`).
     Noise,
+    /// A CLIP folder's BPE merges (`bpe_simple_vocab_16e6.txt.gz`).
+    Vocab,
+    /// A CLIP folder's label set (`labels/{set}.json`).
+    Labels,
+    /// A CLIP folder's precomputed text classifier (`labels/{set}.npy`).
+    Classifier,
+}
+
+/// Which part of a CLIP folder a file belongs to (`part` in `manifest.json`), so the image part
+/// can be fetched without the text tower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    Image,
+    Text,
 }
 
 /// One file of the folder, with the bytes and hash it must have.
@@ -91,6 +106,9 @@ pub struct ManifestFile {
     /// For `noise`: the input size it belongs to.
     #[serde(default)]
     pub size: Option<u32>,
+    /// For a CLIP folder's files: the part it belongs to.
+    #[serde(default)]
+    pub part: Option<Part>,
 }
 
 impl Manifest {
@@ -189,15 +207,86 @@ pub fn quant_scheme(bits: u8) -> QuantScheme {
         .per_block([32], ScaleDtype::F32)
 }
 
-/// A tensor as uploaded: float (flattened, with its shape) or quantized 2-D `[out, L]`.
+/// A tensor as uploaded: float (flattened, with its shape) or quantized 2-D `[out, L]`; or kept on
+/// the host ([`WeightStore::keep_on_host`]).
 pub enum Stored {
     Float { tensor: Tensor<1>, shape: Vec<usize> },
     Quant { tensor: Tensor<2>, shape: [usize; 2] },
+    Host(HostRows),
+}
+
+/// A 2-D table `[rows, cols]` kept on the host in its stored form (f32, f16 or q8/q4 blocks of 32
+/// along each row), of which a model needs only a few rows at a time: an embedding table.
+#[derive(Debug, Clone)]
+pub struct HostRows {
+    rows: usize,
+    cols: usize,
+    data: HostData,
+}
+
+#[derive(Debug, Clone)]
+enum HostData {
+    F32(Vec<f32>),
+    F16(Vec<half::f16>),
+    /// Quantized values (one i8 per value for q8; two 4-bit values per byte, low nibble first,
+    /// for q4) and one scale per block of 32.
+    Quant { bits: u8, values: Vec<u8>, scales: Vec<f32> },
+}
+
+impl HostRows {
+    pub fn shape(&self) -> [usize; 2] {
+        [self.rows, self.cols]
+    }
+
+    /// The rows `ids` as f32, row-major `[ids.len(), cols]` (dequantized as the device would).
+    pub fn gather(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        let c = self.cols;
+        let mut out = Vec::with_capacity(ids.len() * c);
+        for &id in ids {
+            let r = id as usize;
+            if r >= self.rows {
+                return Err(Error::InvalidParameter {
+                    name: "row",
+                    expected: "an index below the table's rows",
+                    got: format!("{r} of {}", self.rows),
+                });
+            }
+            match &self.data {
+                HostData::F32(v) => out.extend_from_slice(&v[r * c..(r + 1) * c]),
+                HostData::F16(v) => out.extend(v[r * c..(r + 1) * c].iter().map(|x| x.to_f32())),
+                HostData::Quant { bits, values, scales } => {
+                    for j in r * c..(r + 1) * c {
+                        out.push(dequantize_one(*bits, values, j) * scales[j / 32]);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn bytes(&self) -> u64 {
+        match &self.data {
+            HostData::F32(v) => 4 * v.len() as u64,
+            HostData::F16(v) => 2 * v.len() as u64,
+            HostData::Quant { values, scales, .. } => (values.len() + 4 * scales.len()) as u64,
+        }
+    }
+}
+
+/// Value `i` of a q8 (one i8 each) or q4 (two's-complement nibbles, low first) packed array.
+fn dequantize_one(bits: u8, q: &[u8], i: usize) -> f32 {
+    if bits == 8 {
+        q[i] as i8 as f32
+    } else {
+        let nib = (q[i / 2] >> ((i % 2) * 4)) & 0x0f;
+        ((nib as i8) << 4 >> 4) as f32
+    }
 }
 
 impl Stored {
     fn device_bytes(&self) -> u64 {
         match self {
+            Stored::Host(_) => 0,
             Stored::Float { tensor, .. } => (tensor.dims()[0] * tensor.dtype().size()) as u64,
             // Q8S/Q4S packed values plus one f32 scale per block of 32.
             Stored::Quant { tensor, .. } => {
@@ -214,6 +303,7 @@ impl Stored {
 
     fn describe(&self) -> String {
         match self {
+            Stored::Host(h) => format!("{:?} (kept on the host)", h.shape()),
             Stored::Float { shape, .. } => format!("{shape:?}"),
             Stored::Quant { shape, .. } => format!("quantized {shape:?}"),
         }
@@ -232,6 +322,9 @@ pub struct WeightStore {
     keep_f16: bool,
     /// Bytes of the tensors uploaded (and still held by this store or the modules built from it).
     device_bytes: u64,
+    /// Keys kept on the host as [`HostRows`] instead of uploaded.
+    host_keys: std::collections::BTreeSet<String>,
+    host_bytes: u64,
 }
 
 fn tensor_error(key: &str, expected: impl Into<String>, found: impl Into<String>) -> Error {
@@ -250,7 +343,20 @@ impl WeightStore {
             host_dequantize,
             keep_f16: !host_dequantize && device.supports_dtype(DType::F16),
             device_bytes: 0,
+            host_keys: Default::default(),
+            host_bytes: 0,
         }
+    }
+
+    /// Keeps `key` on the host in its stored form when a shard brings it (call before
+    /// [`WeightStore::add_shard`]); take it with [`WeightStore::host_rows`].
+    pub fn keep_on_host(&mut self, key: &str) {
+        self.host_keys.insert(key.to_string());
+    }
+
+    /// Bytes held on the host for [`WeightStore::keep_on_host`] keys.
+    pub fn host_bytes(&self) -> u64 {
+        self.host_bytes
     }
 
     /// Whether f16 tensors stay f16 on this device (see the module comment).
@@ -289,7 +395,12 @@ impl WeightStore {
                 file: file.to_string(),
                 reason: format!("{name}: {e}"),
             })?;
-            let (key, stored) = if let Some(base) = name.strip_suffix(".q8") {
+            let base = name.strip_suffix(".q8").or_else(|| name.strip_suffix(".q4")).unwrap_or(name);
+            let (key, stored) = if self.host_keys.contains(base) {
+                let rows = host_rows(&st, name, base, &view)?;
+                self.host_bytes += rows.bytes();
+                (base.to_string(), Stored::Host(rows))
+            } else if let Some(base) = name.strip_suffix(".q8") {
                 (base.to_string(), self.quantized(&st, file, base, 8, &view)?)
             } else if let Some(base) = name.strip_suffix(".q4") {
                 (base.to_string(), self.quantized(&st, file, base, 4, &view)?)
@@ -365,16 +476,9 @@ impl WeightStore {
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
             let q = view.data();
-            let mut out = Vec::with_capacity(rows * cols);
-            for i in 0..rows * cols {
-                let v = if bits == 8 {
-                    q[i] as i8 as f32
-                } else {
-                    let nib = (q[i / 2] >> ((i % 2) * 4)) & 0x0f;
-                    ((nib as i8) << 4 >> 4) as f32
-                };
-                out.push(v * scale[i / 32]);
-            }
+            let out: Vec<f32> = (0..rows * cols)
+                .map(|i| dequantize_one(bits, q, i) * scale[i / 32])
+                .collect();
             let n = out.len();
             let tensor = Tensor::<1>::from_data(TensorData::new(out, [n]), &self.device);
             return Ok(Stored::Float {
@@ -419,6 +523,14 @@ impl WeightStore {
         }
     }
 
+    /// A [`WeightStore::keep_on_host`] table of exactly `shape`.
+    pub fn host_rows(&mut self, key: &str, shape: [usize; 2]) -> Result<HostRows> {
+        match self.take(key)? {
+            Stored::Host(h) if h.shape() == shape => Ok(h),
+            other => Err(tensor_error(key, format!("{shape:?} kept on the host"), other.describe())),
+        }
+    }
+
     /// A weight that may be quantized: `[out, in]` (Linear) or `[out, in, kh, kw]` (conv), quantized
     /// as `[out, in·kh·kw]`.
     pub fn weight(&mut self, key: &str, shape: &[usize]) -> Result<Weight> {
@@ -457,6 +569,66 @@ impl WeightStore {
             ),
         })
     }
+}
+
+/// A 2-D table in its stored form: `{base}` float (F32 kept, F16 kept, BF16 widened), or
+/// `{base}.q8`/`.q4` with its `{base}.scales`.
+fn host_rows(st: &SafeTensors, name: &str, base: &str, view: &safetensors::tensor::TensorView) -> Result<HostRows> {
+    let shape = view.shape();
+    if shape.len() != 2 {
+        return Err(tensor_error(name, "2-D", format!("{shape:?}")));
+    }
+    let bits = match name.strip_prefix(base) {
+        Some(".q8") => 8,
+        Some(".q4") => 4,
+        _ => 0,
+    };
+    let rows = shape[0];
+    if bits == 0 {
+        let data = match view.dtype() {
+            Dtype::F16 => HostData::F16(
+                view.data()
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]))
+                    .collect(),
+            ),
+            _ => HostData::F32(widen(name, view)?),
+        };
+        return Ok(HostRows {
+            rows,
+            cols: shape[1],
+            data,
+        });
+    }
+    let want = if bits == 8 { Dtype::I8 } else { Dtype::U8 };
+    let cols = if bits == 8 { shape[1] } else { shape[1] * 2 };
+    if view.dtype() != want || cols % 32 != 0 {
+        return Err(tensor_error(
+            name,
+            format!("{want:?} rows of a multiple of 32 values"),
+            format!("{:?} {shape:?}", view.dtype()),
+        ));
+    }
+    let sname = format!("{base}.scales");
+    let scales = st
+        .tensor(&sname)
+        .map_err(|_| tensor_error(&sname, format!("F32 [{}] beside {name}", rows * cols / 32), "missing"))?;
+    if scales.dtype() != Dtype::F32 || scales.shape() != [rows * cols / 32] {
+        return Err(tensor_error(
+            &sname,
+            format!("F32 [{}]", rows * cols / 32),
+            format!("{:?} {:?}", scales.dtype(), scales.shape()),
+        ));
+    }
+    Ok(HostRows {
+        rows,
+        cols,
+        data: HostData::Quant {
+            bits,
+            values: view.data().to_vec(),
+            scales: widen(&sname, &scales)?,
+        },
+    })
 }
 
 /// F32, F16 or BF16 safetensors data → f32 values.

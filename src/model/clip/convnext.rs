@@ -1,0 +1,188 @@
+//! The image tower: timm's ConvNeXt trunk (`visual.trunk`) up to the dense map DiffCut pools
+//! (`clip_vis_dense`, the last stage's output), and the head a pooled vector goes through
+//! (`visual.trunk.head.norm`, then open_clip's `visual.head`).
+//!
+//! ```text
+//! x [1, 3, S, S] ─stem: conv p×p stride p, LayerNorm2d─▶ [1, C₀, S/p, S/p]
+//!   ─stage i: (i > 0: LayerNorm2d, conv 2×2 stride 2) then blocks─▶ [1, Cᵢ, S/(p·2ⁱ), …]
+//!   block: x + γ · fc2(GELU(fc1(LN(dwconv k×k(x)))))            (LN and the MLP channels-last)
+//! dense [1, C, S/32, S/32]; a pooled vector [Q, C] ─LN─▶ ─head─▶ [Q, D]
+//! ```
+
+use burn::tensor::activation::gelu;
+use burn::tensor::module::layer_norm;
+use burn::tensor::Tensor;
+
+use super::config::{HeadConfig, VisionConfig};
+use crate::model::layers::{Conv2d, LayerNorm, Linear};
+use crate::model::weights::WeightStore;
+use crate::Result;
+
+/// LayerNorm over the channels of an NCHW map (timm's `LayerNorm2d`).
+#[derive(Clone)]
+struct LayerNorm2d {
+    eps: f64,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+}
+
+impl LayerNorm2d {
+    fn load(store: &mut WeightStore, key: &str, channels: usize, eps: f64) -> Result<Self> {
+        Ok(LayerNorm2d {
+            eps,
+            gamma: store.float(&format!("{key}.weight"), [channels])?,
+            beta: store.float(&format!("{key}.bias"), [channels])?,
+        })
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let tokens = x.reshape([b, c, h * w]).swap_dims(1, 2);
+        let normed = layer_norm(tokens, self.gamma.clone(), Some(self.beta.clone()), self.eps);
+        normed.swap_dims(1, 2).reshape([b, c, h, w])
+    }
+}
+
+/// timm's `ConvNeXtBlock` (conv_mlp = false: the norm and MLP run channels-last).
+#[derive(Clone)]
+struct Block {
+    conv_dw: Conv2d,
+    norm: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    /// Layer scale γ `[C]`, when the model has it.
+    gamma: Option<Tensor<1>>,
+}
+
+impl Block {
+    fn load(store: &mut WeightStore, key: &str, c: usize, hidden: usize, v: &VisionConfig) -> Result<Self> {
+        Ok(Block {
+            conv_dw: Conv2d::load_depthwise(store, &format!("{key}.conv_dw"), c, v.kernel_size)?,
+            norm: LayerNorm::load(store, &format!("{key}.norm"), c, v.norm_eps)?,
+            fc1: Linear::load(store, &format!("{key}.mlp.fc1"), c, hidden, true)?,
+            fc2: Linear::load(store, &format!("{key}.mlp.fc2"), hidden, c, true)?,
+            gamma: if v.layer_scale {
+                Some(store.float(&format!("{key}.gamma"), [c])?)
+            } else {
+                None
+            },
+        })
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let y = self.conv_dw.forward(x.clone());
+        let y = y.reshape([b, c, h * w]).swap_dims(1, 2);
+        let y = self.fc2.forward(gelu(self.fc1.forward(self.norm.forward(y))));
+        let y = match &self.gamma {
+            Some(g) => y * g.clone().reshape([1, 1, c]),
+            None => y,
+        };
+        x + y.swap_dims(1, 2).reshape([b, c, h, w])
+    }
+}
+
+/// One stage: an optional downsampling (norm, then a 2×2 stride-2 conv) and its blocks.
+#[derive(Clone)]
+struct Stage {
+    downsample: Option<(LayerNorm2d, Conv2d)>,
+    blocks: Vec<Block>,
+}
+
+/// open_clip's `visual.head` after the trunk's head norm.
+#[derive(Clone)]
+enum Head {
+    Mlp { fc1: Linear, fc2: Linear },
+    Linear(Linear),
+    None,
+}
+
+/// The image tower, built from `visual.*` tensors.
+#[derive(Clone)]
+pub struct ImageTower {
+    stem: (Conv2d, LayerNorm2d),
+    stages: Vec<Stage>,
+    head_norm: LayerNorm,
+    head: Head,
+}
+
+impl ImageTower {
+    pub fn load(store: &mut WeightStore, v: &VisionConfig, embed_dim: usize) -> Result<Self> {
+        let t = "visual.trunk";
+        let c0 = v.dims[0];
+        let stem = (
+            Conv2d::load(store, &format!("{t}.stem.0"), v.in_channels, c0, v.patch_size, v.patch_size, 0)?,
+            LayerNorm2d::load(store, &format!("{t}.stem.1"), c0, v.norm_eps)?,
+        );
+        let mut stages = Vec::with_capacity(v.dims.len());
+        for (i, (&c, (&depth, &hidden))) in v.dims.iter().zip(v.depths.iter().zip(&v.mlp_hidden)).enumerate() {
+            let key = format!("{t}.stages.{i}");
+            let downsample = if i == 0 {
+                None
+            } else {
+                let prev = v.dims[i - 1];
+                Some((
+                    LayerNorm2d::load(store, &format!("{key}.downsample.0"), prev, v.norm_eps)?,
+                    Conv2d::load(store, &format!("{key}.downsample.1"), prev, c, 2, 2, 0)?,
+                ))
+            };
+            let blocks = (0..depth)
+                .map(|j| Block::load(store, &format!("{key}.blocks.{j}"), c, hidden, v))
+                .collect::<Result<_>>()?;
+            stages.push(Stage { downsample, blocks });
+        }
+        let trunk = *v.dims.last().expect("config checked");
+        let head_norm = LayerNorm::load(store, &format!("{t}.head.norm"), trunk, v.norm_eps)?;
+        let head = match v.head {
+            HeadConfig::Mlp {
+                hidden,
+                fc1_bias,
+                fc2_bias,
+            } => Head::Mlp {
+                fc1: Linear::load(store, "visual.head.mlp.fc1", trunk, hidden, fc1_bias)?,
+                fc2: Linear::load(store, "visual.head.mlp.fc2", hidden, embed_dim, fc2_bias)?,
+            },
+            HeadConfig::Linear { bias } => Head::Linear(Linear::load(store, "visual.head.proj", trunk, embed_dim, bias)?),
+            HeadConfig::None => Head::None,
+        };
+        Ok(ImageTower {
+            stem,
+            stages,
+            head_norm,
+            head,
+        })
+    }
+
+    /// The dense map `[1, C, S/32, S/32]` of an input `[1, 3, S, S]`; `trace` sees the stem's and
+    /// every stage's output (`stem`, `res2` … `res5`, the official code's names).
+    pub fn dense(&self, x: Tensor<4>, trace: &mut dyn FnMut(&str, &Tensor<4>)) -> Tensor<4> {
+        let mut x = self.stem.1.forward(self.stem.0.forward(x));
+        trace("stem", &x);
+        for (i, stage) in self.stages.iter().enumerate() {
+            if let Some((norm, conv)) = &stage.downsample {
+                x = conv.forward(norm.forward(x));
+            }
+            for block in &stage.blocks {
+                x = block.forward(x);
+            }
+            trace(&format!("res{}", i + 2), &x);
+        }
+        // timm's `norm_pre` is the identity for ConvNeXt (head_norm_first = false).
+        x
+    }
+
+    /// Pooled dense vectors `[Q, C]` → embeddings `[Q, D]` (not normalised): the trunk's head
+    /// (its average pool is the identity on one pixel; then its norm) and open_clip's head, as
+    /// the official `visual_prediction_forward_convnext`.
+    pub fn embed_pooled(&self, pooled: Tensor<2>) -> Tensor<2> {
+        let [q, c] = pooled.dims();
+        let x = self.head_norm.forward(pooled.reshape([1, q, c]));
+        let x = match &self.head {
+            Head::Mlp { fc1, fc2 } => fc2.forward(gelu(fc1.forward(x))),
+            Head::Linear(proj) => proj.forward(x),
+            Head::None => x,
+        };
+        let d = x.dims()[2];
+        x.reshape([q, d])
+    }
+}

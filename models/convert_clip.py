@@ -201,12 +201,15 @@ def load_config_weights(cfg_path, weights_path):
     torch.manual_seed(0)
     model = build_from_config(cfg)
     sd = load_file(str(weights_path))
-    res = model.load_state_dict(sd, strict=False)
-    _refuse(res.missing_keys or res.unexpected_keys,
-            f"--weights {weights_path} does not match the model of {cfg_path}: missing {res.missing_keys[:8]}, "
-            f"unexpected {res.unexpected_keys[:8]}")
-    for k, v in model.state_dict().items():
-        _refuse(k in sd and tuple(sd[k].shape) != tuple(v.shape), f"--weights: `{k}` has shape {list(sd[k].shape)}")
+    ref = model.state_dict()
+    missing = [k for k in ref if k not in sd]
+    unexpected = [k for k in sd if k not in ref]
+    _refuse(missing or unexpected, f"--weights {weights_path} does not match the model of {cfg_path}: "
+            f"missing {missing[:8]}, unexpected {unexpected[:8]}")
+    for k, v in ref.items():
+        _refuse(tuple(sd[k].shape) != tuple(v.shape),
+                f"--weights {weights_path}: `{k}` has shape {list(sd[k].shape)}, the config's model {list(v.shape)}")
+    model.load_state_dict(sd, strict=True)
     return model.float().eval()
 
 
@@ -531,6 +534,38 @@ def text_classifier(model, tokenizer, classes, templates=VILD_TEMPLATES, batch=C
 # Tensors
 # --------------------------------------------------------------------------------------------------
 
+def quantize_rows(w2d, bits):
+    """Symmetric per-row quantization: values as `quantize` stores them, one f32 scale per row."""
+    qmax = 127 if bits == 8 else 7
+    w = w2d.astype(np.float32)
+    s = (np.abs(w).max(axis=1) / np.float32(qmax)).astype(np.float32)
+    safe = np.where(s > 0, s, np.float32(1.0)).astype(np.float32)
+    q = np.clip(np.rint(w / safe[:, None]), -qmax, qmax).astype(np.int8)
+    q[s == 0] = 0
+    if bits == 8:
+        return q, s
+    n = q.astype(np.uint8) & np.uint8(0x0F)
+    return (n[:, 0::2] | (n[:, 1::2] << np.uint8(4))).astype(np.uint8), s
+
+
+def requantize_rows(enc, tensors, name, dtype):
+    """The token embedding with one scale per row instead of per block of 32: a loader reads it a row
+    at a time on the host, and the text part then fits its size target (models/FORMAT.md)."""
+    a = tensors[name][0]
+    if a.ndim != 2 or a.shape[1] % 2:
+        return enc
+    q, s = quantize_rows(a, 8 if dtype == "q8" else 4)
+    out = OrderedDict()
+    for k, v in enc.items():
+        if k in (name, f"{name}.{dtype}", f"{name}.scales"):
+            if f"{name}.{dtype}" not in out:
+                out[f"{name}.{dtype}"] = q
+                out[f"{name}.scales"] = s
+        else:
+            out[k] = v
+    return out
+
+
 _TEXT_NAMES = ("token_embedding.", "positional_embedding", "transformer.", "ln_final.", "text_projection")
 
 
@@ -655,6 +690,8 @@ def convert(a):
     img, txt = collect_tensors(model)
     enc_img, p_img = encode(img, a.dtype)
     enc_txt, p_txt = encode(txt, a.dtype)
+    if a.dtype in ("q8", "q4"):
+        enc_txt = requantize_rows(enc_txt, txt, "token_embedding.weight", a.dtype)
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -765,3 +765,182 @@ fn cutout_names_a_bad_point() {
     );
     assert!(!out.exists(), "nothing is written on a refusal");
 }
+
+// --- CLIP naming (tests/fixtures/clip: a tiny random-weight open_clip, see its README) ---------
+
+fn clip_fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clip").join(path)
+}
+
+fn read_npy(p: &Path) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(p).unwrap();
+    let rank = npy::parse(&bytes).unwrap().0.shape.len();
+    npy::read_f32(&bytes, rank).unwrap()
+}
+
+#[test]
+fn clip_features_and_text_embed_write_open_clips_tensors() {
+    let d = tmp();
+    let out = d.path().join("dense.npy");
+    let img = clip_fixture("expected/image.png");
+    let o = diffcut(&[
+        "clip-features",
+        s(&img),
+        "--clip",
+        s(&clip_fixture("tiny-f32")),
+        "--size",
+        "256",
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (shape, got) = read_npy(&out);
+    let (want_shape, want) = read_npy(&clip_fixture("expected/dense_256.npy"));
+    assert_eq!(shape, want_shape);
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+    assert!(err < 1e-4, "dense rel err {err}");
+
+    let texts = clip_fixture("expected/texts.json");
+    let (emb, ids) = (d.path().join("emb.npy"), d.path().join("ids.npy"));
+    let o = diffcut(&[
+        "text-embed",
+        "--clip",
+        s(&clip_fixture("tiny-f32")),
+        "--texts",
+        s(&texts),
+        "--out",
+        s(&emb),
+        "--tokens-out",
+        s(&ids),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (shape, got) = read_npy(&emb);
+    let (want_shape, want) = read_npy(&clip_fixture("expected/text_embed.npy"));
+    assert_eq!(shape, want_shape);
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+    assert!(err < 1e-4, "text embeddings rel err {err}");
+    let bytes = std::fs::read(&ids).unwrap();
+    let (shape, got) = npy::read_labels(&bytes, 2).unwrap();
+    let (_, want) = npy::read_labels(&std::fs::read(clip_fixture("expected/tokens.npy")).unwrap(), 2).unwrap();
+    assert_eq!((shape[1], got), (77, want), "token ids");
+}
+
+#[test]
+fn name_writes_open_clips_names_and_scores() {
+    let d = tmp();
+    let img = clip_fixture("expected/image.png");
+    let mask = clip_fixture("expected/mask.png");
+    for (labels, file) in [("voc", "names_voc_256.json"), ("cat;dog,puppy;grass", "names_inline_256.json")] {
+        let json = d.path().join("names.json");
+        let o = diffcut(&[
+            "name",
+            s(&img),
+            "--clip",
+            s(&clip_fixture("tiny-f32")),
+            "--mask",
+            s(&mask),
+            "--labels",
+            labels,
+            "--size",
+            "256",
+            "--json",
+            s(&json),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let got: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let want: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(clip_fixture("expected").join(file)).unwrap()).unwrap();
+        let (got, want) = (got["segments"].as_array().unwrap(), want["segments"].as_array().unwrap());
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!((&g["id"], &g["class"], &g["name"]), (&w["id"], &w["class"], &w["name"]), "{file}");
+            for (a, b) in g["scores"].as_array().unwrap().iter().zip(w["scores"].as_array().unwrap()) {
+                assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 0.02, "{file}: {a} vs {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn segment_with_clip_names_its_segments_on_the_overlay() {
+    let d = tmp();
+    let img = clip_fixture("expected/image.png");
+    let (out, ov, json) = (d.path().join("m.png"), d.path().join("ov.png"), d.path().join("n.json"));
+    let o = diffcut(&[
+        "segment",
+        s(&img),
+        "--grid",
+        "16",
+        "--refine",
+        "none",
+        "--clip",
+        s(&clip_fixture("tiny-q8")),
+        "--labels",
+        "voc",
+        "--clip-size",
+        "128",
+        "--out",
+        s(&out),
+        "--overlay",
+        s(&ov),
+        "--json",
+        s(&json),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let segments = names["segments"].as_array().unwrap();
+    let mask = image::open(&out).unwrap().to_luma8();
+    let mut ids: Vec<u64> = mask.pixels().map(|p| u64::from(p.0[0])).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let named: Vec<u64> = segments.iter().map(|s| s["id"].as_u64().unwrap()).collect();
+    assert_eq!(named, ids, "every segment of the mask is named");
+    assert!(segments.iter().all(|s| s["scores"].as_array().unwrap().len() == 21));
+    let (w, h) = image::image_dimensions(&img).unwrap();
+    let (ow, oh) = image::image_dimensions(&ov).unwrap();
+    assert_eq!(ow, w);
+    assert!(oh > h, "the overlay has a legend strip below the photo");
+    for seg in segments {
+        assert!(stderr(&o).contains(&format!(": {}", seg["name"].as_str().unwrap())));
+    }
+}
+
+#[test]
+fn naming_refuses_bad_input_clearly() {
+    let d = tmp();
+    let img = clip_fixture("expected/image.png");
+    let mask = clip_fixture("expected/mask.png");
+    let clip = clip_fixture("tiny-f32");
+    let json = d.path().join("n.json");
+    let name = |labels: &str, size: &str, clip: &Path, mask: &Path| {
+        diffcut(&[
+            "name",
+            s(&img),
+            "--clip",
+            s(clip),
+            "--mask",
+            s(mask),
+            "--labels",
+            labels,
+            "--size",
+            size,
+            "--json",
+            s(&json),
+        ])
+    };
+    fails_with(&name("vocc", "256", &clip, &mask), "two or more classes");
+    fails_with(&name("cat;;dog", "256", &clip, &mask), "empty name");
+    fails_with(&name("@/nonexistent/labels.txt", "256", &clip, &mask), "labels.txt");
+    fails_with(&name("voc", "250", &clip, &mask), "multiple of");
+    fails_with(&name("voc", "256", &clip_fixture("expected"), &mask), "manifest.json");
+    fails_with(&name("voc", "256", &clip, &img), "greyscale");
+    assert!(!json.exists(), "nothing written on failure");
+    // The diffusion model's folder is not a CLIP folder.
+    let ssd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model/ssd-tiny/q8");
+    fails_with(&name("voc", "256", &ssd, &mask), "openclip-convnext");
+    let texts = write(d.path(), "t.json", b"{\"not\": \"a list\"}");
+    let o = diffcut(&["text-embed", "--clip", s(&clip), "--texts", s(&texts), "--out", s(&json)]);
+    fails_with(&o, "JSON array of strings");
+}

@@ -229,8 +229,13 @@ enum HostData {
     F32(Vec<f32>),
     F16(Vec<half::f16>),
     /// Quantized values (one i8 per value for q8; two 4-bit values per byte, low nibble first,
-    /// for q4) and one scale per block of 32.
-    Quant { bits: u8, values: Vec<u8>, scales: Vec<f32> },
+    /// for q4) and one scale per `block` values: 32, or a whole row.
+    Quant {
+        bits: u8,
+        values: Vec<u8>,
+        scales: Vec<f32>,
+        block: usize,
+    },
 }
 
 impl HostRows {
@@ -254,9 +259,14 @@ impl HostRows {
             match &self.data {
                 HostData::F32(v) => out.extend_from_slice(&v[r * c..(r + 1) * c]),
                 HostData::F16(v) => out.extend(v[r * c..(r + 1) * c].iter().map(|x| x.to_f32())),
-                HostData::Quant { bits, values, scales } => {
+                HostData::Quant {
+                    bits,
+                    values,
+                    scales,
+                    block,
+                } => {
                     for j in r * c..(r + 1) * c {
-                        out.push(dequantize_one(*bits, values, j) * scales[j / 32]);
+                        out.push(dequantize_one(*bits, values, j) * scales[j / block]);
                     }
                 }
             }
@@ -602,23 +612,25 @@ fn host_rows(st: &SafeTensors, name: &str, base: &str, view: &safetensors::tenso
     }
     let want = if bits == 8 { Dtype::I8 } else { Dtype::U8 };
     let cols = if bits == 8 { shape[1] } else { shape[1] * 2 };
-    if view.dtype() != want || cols % 32 != 0 {
+    if view.dtype() != want || cols == 0 || cols % 32 != 0 && scale_count(st, base) != Some(rows) {
         return Err(tensor_error(
             name,
-            format!("{want:?} rows of a multiple of 32 values"),
+            format!("{want:?} rows of a multiple of 32 values (or with one scale per row)"),
             format!("{:?} {shape:?}", view.dtype()),
         ));
     }
     let sname = format!("{base}.scales");
+    let want = format!("F32 [{rows}] (per row) or [{}] (per block of 32)", rows * cols / 32);
     let scales = st
         .tensor(&sname)
-        .map_err(|_| tensor_error(&sname, format!("F32 [{}] beside {name}", rows * cols / 32), "missing"))?;
-    if scales.dtype() != Dtype::F32 || scales.shape() != [rows * cols / 32] {
-        return Err(tensor_error(
-            &sname,
-            format!("F32 [{}]", rows * cols / 32),
-            format!("{:?} {:?}", scales.dtype(), scales.shape()),
-        ));
+        .map_err(|_| tensor_error(&sname, format!("{want} beside {name}"), "missing"))?;
+    let per_row = match scales.shape() {
+        [n] if *n == rows => true,
+        [n] if *n == rows * cols / 32 => false,
+        other => return Err(tensor_error(&sname, want, format!("{:?} {other:?}", scales.dtype()))),
+    };
+    if scales.dtype() != Dtype::F32 {
+        return Err(tensor_error(&sname, want, format!("{:?}", scales.dtype())));
     }
     Ok(HostRows {
         rows,
@@ -627,8 +639,17 @@ fn host_rows(st: &SafeTensors, name: &str, base: &str, view: &safetensors::tenso
             bits,
             values: view.data().to_vec(),
             scales: widen(&sname, &scales)?,
+            block: if per_row { cols } else { 32 },
         },
     })
+}
+
+/// The length of `{base}.scales`, when it is 1-D.
+fn scale_count(st: &SafeTensors, base: &str) -> Option<usize> {
+    match st.tensor(&format!("{base}.scales")).ok()?.shape() {
+        [n] => Some(*n),
+        _ => None,
+    }
 }
 
 /// F32, F16 or BF16 safetensors data → f32 values.
@@ -690,4 +711,52 @@ fn shape_array<const D: usize>(shape: &[usize]) -> [usize; D] {
     let mut out = [0; D];
     out.copy_from_slice(shape);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A safetensors file of `(name, dtype, shape, bytes)`.
+    fn shard(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
+        let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+            .iter()
+            .map(|(n, d, s, b)| (n.to_string(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+            .collect();
+        safetensors::serialize(views, None).unwrap()
+    }
+
+    fn f32_bytes(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn host_rows_read_per_row_and_per_block_scales() {
+        // Two rows of 64 q8 values: value j of row r is (j − 32) + r.
+        let q: Vec<u8> = (0..128).map(|i| ((i % 64) as i32 - 32 + (i / 64) as i32) as i8 as u8).collect();
+        let row_of = |r: usize, s: &dyn Fn(usize) -> f32| -> Vec<f32> {
+            (0..64).map(|j| ((j as i32 - 32 + r as i32) as f32) * s(j)).collect()
+        };
+        let device = Device::flex();
+        for per_row in [true, false] {
+            let scales: Vec<f32> = if per_row { vec![0.5, 2.0] } else { vec![0.5, 1.0, 2.0, 4.0] };
+            let bytes = shard(&[
+                ("emb.q8", Dtype::I8, vec![2, 64], q.clone()),
+                ("emb.scales", Dtype::F32, vec![scales.len()], f32_bytes(&scales)),
+            ]);
+            let mut store = WeightStore::new(&device, false);
+            store.keep_on_host("emb");
+            store.add_shard("s", &bytes).unwrap();
+            let rows = store.host_rows("emb", [2, 64]).unwrap();
+            let got = rows.gather(&[1, 0]).unwrap();
+            let want: Vec<f32> = if per_row {
+                [row_of(1, &|_| 2.0), row_of(0, &|_| 0.5)].concat()
+            } else {
+                [row_of(1, &|j| [2.0, 4.0][j / 32]), row_of(0, &|j| [0.5, 1.0][j / 32])].concat()
+            };
+            assert_eq!(got, want, "per_row {per_row}");
+            assert!(rows.gather(&[2]).is_err(), "a row past the table");
+            store.finish().unwrap();
+        }
+    }
 }

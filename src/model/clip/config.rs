@@ -33,9 +33,9 @@ pub struct ClipConfig {
 /// The timm ConvNeXt trunk and open_clip's head.
 #[derive(Debug, Clone, Deserialize)]
 pub struct VisionConfig {
-    /// The size it was trained at (informational: any multiple of 32 runs).
+    /// The size it was trained at, `S` or `[h, w]` (informational: any multiple of 32 runs).
     #[serde(default)]
-    pub image_size: u32,
+    pub image_size: serde_json::Value,
     pub in_channels: usize,
     /// The stem's conv: kernel = stride = patch size.
     pub patch_size: usize,
@@ -116,7 +116,15 @@ fn check_dim(name: &str, v: usize) -> Result<()> {
 impl ClipConfig {
     /// Parses and checks `config.json`.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        let c: ClipConfig = serde_json::from_slice(bytes).map_err(|e| refuse(format!("does not parse: {e}")))?;
+        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| refuse(format!("does not parse: {e}")))?;
+        // The kind first: another model's folder gets that said, not a missing field.
+        let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        if kind != KIND {
+            return Err(refuse(format!(
+                "kind is {kind:?}; this loader reads {KIND:?} (a CLIP folder from models/convert_clip.py)"
+            )));
+        }
+        let c: ClipConfig = serde_json::from_value(v).map_err(|e| refuse(format!("does not parse: {e}")))?;
         c.check()?;
         Ok(c)
     }

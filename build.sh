@@ -411,7 +411,7 @@ case "$cmd" in
   fuzz)
     need_cargo
     ensure_xdg_runtime_dir
-    export FUZZ_ITERS="${FUZZ_ITERS:-100000}" FUZZ_MODEL_ITERS="${FUZZ_MODEL_ITERS:-10000}" \
+    export FUZZ_ITERS="${FUZZ_ITERS:-100000}" FUZZ_MODEL_ITERS="${FUZZ_MODEL_ITERS:-10000}" FUZZ_CLIP_ITERS="${FUZZ_CLIP_ITERS:-3000}" \
       FUZZ_CLI_ITERS="${FUZZ_CLI_ITERS:-3000}"
     stage "fuzz: the long run ($FUZZ_ITERS inputs per cheap target, $FUZZ_MODEL_ITERS model folders, $FUZZ_CLI_ITERS CLI runs)"
     log="$(mktemp)"

@@ -34,9 +34,25 @@ pub fn text_size(text: &str, scale: u32) -> (u32, u32) {
     (text.chars().count() as u32 * GLYPH * scale, GLYPH * scale)
 }
 
-/// Draws `text` with its top-left at (x, y) (may be partly outside: clipped), on a box of `bg`
-/// blended at `bg_alpha` with a one-glyph-pixel margin.
-pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, scale: u32, fg: [u8; 3], bg: [u8; 3], bg_alpha: f32) {
+/// How text is drawn: glyph pixels `scale`×`scale`, colour `fg`, on a box of `bg` blended at
+/// `bg_alpha` (0: no box).
+#[derive(Debug, Clone, Copy)]
+pub struct TextStyle {
+    pub scale: u32,
+    pub fg: [u8; 3],
+    pub bg: [u8; 3],
+    pub bg_alpha: f32,
+}
+
+/// Draws `text` with its top-left at (x, y) (may be partly outside: clipped), on its box with a
+/// one-glyph-pixel margin.
+pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, style: TextStyle) {
+    let TextStyle {
+        scale,
+        fg,
+        bg,
+        bg_alpha,
+    } = style;
     let (tw, th) = text_size(text, scale);
     let m = i64::from(scale);
     let (w, h) = (i64::from(img.width()), i64::from(img.height()));
@@ -158,7 +174,11 @@ pub fn annotate(overlay: &RgbImage, classes: &[u32], legend: &[Legend]) -> RgbIm
         rows.last_mut().expect("one row").push((k, x));
         x += entry;
     }
-    let strip = if present.is_empty() { 0 } else { rows.len() as u32 * line + 2 * scale };
+    let strip = if present.is_empty() {
+        0
+    } else {
+        rows.len() as u32 * line + 2 * scale
+    };
     let mut out = RgbImage::from_pixel(w, h + strip, Rgb([255, 255, 255]));
     image::imageops::replace(&mut out, overlay, 0, 0);
     for (r, row) in rows.iter().enumerate() {
@@ -173,11 +193,20 @@ pub fn annotate(overlay: &RgbImage, classes: &[u32], legend: &[Legend]) -> RgbIm
                 }
             }
             let tx = i64::from(x0 + 2 * scale + sw + scale);
-            draw_text(&mut out, tx, i64::from(y + 2 * scale), &legend[k].name, scale, [0; 3], [255; 3], 0.0);
+            let ink = TextStyle {
+                scale,
+                fg: [0; 3],
+                bg: [255; 3],
+                bg_alpha: 0.0,
+            };
+            draw_text(&mut out, tx, i64::from(y + 2 * scale), &legend[k].name, ink);
         }
     }
     // Names on the picture, where the class's region is wide enough for a glyph.
-    for (k, spot) in innermost(classes, w as usize, h as usize, legend.len()).into_iter().enumerate() {
+    for (k, spot) in innermost(classes, w as usize, h as usize, legend.len())
+        .into_iter()
+        .enumerate()
+    {
         let Some((x, y, depth)) = spot else { continue };
         if depth < GLYPH * scale / 2 + 1 {
             continue;
@@ -185,7 +214,13 @@ pub fn annotate(overlay: &RgbImage, classes: &[u32], legend: &[Legend]) -> RgbIm
         let (tw, th) = text_size(&legend[k].name, scale);
         let tx = (x as i64 - i64::from(tw / 2)).clamp(0, i64::from(w.saturating_sub(tw)));
         let ty = y as i64 - i64::from(th / 2);
-        draw_text(&mut out, tx, ty, &legend[k].name, scale, [255; 3], [0; 3], 0.6);
+        let label = TextStyle {
+            scale,
+            fg: [255; 3],
+            bg: [0; 3],
+            bg_alpha: 0.6,
+        };
+        draw_text(&mut out, tx, ty, &legend[k].name, label);
     }
     out
 }
@@ -203,13 +238,23 @@ mod tests {
             .collect();
         let spots = innermost(&labels, w, h, 2);
         assert_eq!(spots[1], Some((7, 7, 5)));
-        assert_eq!(spots[0].unwrap().2, 2, "the frame is 3 pixels wide: depth 2 at its middle");
+        assert_eq!(
+            spots[0].unwrap().2,
+            2,
+            "the frame is 3 pixels wide: depth 2 at its middle"
+        );
     }
 
     #[test]
     fn text_is_drawn_and_clipped() {
         let mut img = RgbImage::new(20, 10);
-        draw_text(&mut img, 14, 1, "Hé?", 1, [255; 3], [0; 3], 1.0);
+        let style = TextStyle {
+            scale: 1,
+            fg: [255; 3],
+            bg: [0; 3],
+            bg_alpha: 1.0,
+        };
+        draw_text(&mut img, 14, 1, "Hé?", style);
         assert!(img.pixels().any(|p| p.0 == [255; 3]), "something drawn");
         assert_eq!(text_size("猫", 2), (16, 16), "one glyph box per character");
     }

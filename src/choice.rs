@@ -99,6 +99,15 @@ impl Choice for crate::eval::datasets::DatasetKind {
     }
 }
 
+#[cfg(feature = "model")]
+impl Choice for crate::model::clip::LabelSet {
+    const PARAMETER: &'static str = "labels";
+    const ALL: &'static [Self] = &[Self::Voc, Self::Context, Self::CocoObject, Self::Ade, Self::Cityscapes];
+    fn name(self) -> &'static str {
+        crate::model::clip::LabelSet::name(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,14 +164,5 @@ mod tests {
         for &m in Mode::ALL {
             assert_eq!(serde_json::to_string(&m).unwrap(), format!("{:?}", m.name()));
         }
-    }
-}
-
-#[cfg(feature = "model")]
-impl Choice for crate::model::clip::LabelSet {
-    const PARAMETER: &'static str = "labels";
-    const ALL: &'static [Self] = &[Self::Voc, Self::Context, Self::CocoObject, Self::Ade, Self::Cityscapes];
-    fn name(self) -> &'static str {
-        crate::model::clip::LabelSet::name(self)
     }
 }

@@ -93,7 +93,10 @@ impl Namer {
         classifier: &Classifier,
         size: u32,
     ) -> Result<Naming> {
-        let segments = self.model.name_segments(image, labels, [h, w], classifier, size).await?;
+        let segments = self
+            .model
+            .name_segments(image, labels, [h, w], classifier, size)
+            .await?;
         Ok(Naming { segments })
     }
 }

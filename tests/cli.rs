@@ -769,7 +769,9 @@ fn cutout_names_a_bad_point() {
 // --- CLIP naming (tests/fixtures/clip: a tiny random-weight open_clip, see its README) ---------
 
 fn clip_fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clip").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/clip")
+        .join(path)
 }
 
 fn read_npy(p: &Path) -> (Vec<usize>, Vec<f32>) {
@@ -832,7 +834,10 @@ fn name_writes_open_clips_names_and_scores() {
     let d = tmp();
     let img = clip_fixture("expected/image.png");
     let mask = clip_fixture("expected/mask.png");
-    for (labels, file) in [("voc", "names_voc_256.json"), ("cat;dog,puppy;grass", "names_inline_256.json")] {
+    for (labels, file) in [
+        ("voc", "names_voc_256.json"),
+        ("cat;dog,puppy;grass", "names_inline_256.json"),
+    ] {
         let json = d.path().join("names.json");
         let o = diffcut(&[
             "name",
@@ -852,12 +857,27 @@ fn name_writes_open_clips_names_and_scores() {
         let got: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
         let want: serde_json::Value =
             serde_json::from_slice(&std::fs::read(clip_fixture("expected").join(file)).unwrap()).unwrap();
-        let (got, want) = (got["segments"].as_array().unwrap(), want["segments"].as_array().unwrap());
+        let (got, want) = (
+            got["segments"].as_array().unwrap(),
+            want["segments"].as_array().unwrap(),
+        );
         assert_eq!(got.len(), want.len());
         for (g, w) in got.iter().zip(want) {
-            assert_eq!((&g["id"], &g["class"], &g["name"]), (&w["id"], &w["class"], &w["name"]), "{file}");
-            for (a, b) in g["scores"].as_array().unwrap().iter().zip(w["scores"].as_array().unwrap()) {
-                assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 0.02, "{file}: {a} vs {b}");
+            assert_eq!(
+                (&g["id"], &g["class"], &g["name"]),
+                (&w["id"], &w["class"], &w["name"]),
+                "{file}"
+            );
+            for (a, b) in g["scores"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(w["scores"].as_array().unwrap())
+            {
+                assert!(
+                    (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 0.02,
+                    "{file}: {a} vs {b}"
+                );
             }
         }
     }
@@ -941,6 +961,14 @@ fn naming_refuses_bad_input_clearly() {
     let ssd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model/ssd-tiny/q8");
     fails_with(&name("voc", "256", &ssd, &mask), "openclip-convnext");
     let texts = write(d.path(), "t.json", b"{\"not\": \"a list\"}");
-    let o = diffcut(&["text-embed", "--clip", s(&clip), "--texts", s(&texts), "--out", s(&json)]);
+    let o = diffcut(&[
+        "text-embed",
+        "--clip",
+        s(&clip),
+        "--texts",
+        s(&texts),
+        "--out",
+        s(&json),
+    ]);
     fails_with(&o, "JSON array of strings");
 }

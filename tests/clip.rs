@@ -72,7 +72,10 @@ fn check_image(dtype: &str, device: &Device) -> f64 {
     for s in [256u32, 320] {
         let input = ClipModel::preprocess(&img, s).unwrap();
         let (_, want) = expected(&format!("input_{s}.npy"));
-        assert!(rel_err(&input, &want) < 1e-5, "input at {s}: preprocessing differs from torch");
+        assert!(
+            rel_err(&input, &want) < 1e-5,
+            "input at {s}: preprocessing differs from torch"
+        );
         let mut traced = Vec::new();
         let dense = m
             .dense(input, s, &mut |name, t| {
@@ -98,7 +101,11 @@ fn check_image(dtype: &str, device: &Device) -> f64 {
         // Tight: open_clip on the stored (rounded or dequantized) weights must give what we
         // give, up to float32 arithmetic order.
         if s == 256 {
-            let exact = if dtype == "f32" { "dense_256.npy".to_string() } else { format!("dense_256_{dtype}.npy") };
+            let exact = if dtype == "f32" {
+                "dense_256.npy".to_string()
+            } else {
+                format!("dense_256_{dtype}.npy")
+            };
             let e = rel_err(&got, &expected(&exact).1);
             assert!(e < 1e-4, "{dtype}: dense vs {exact}: rel err {e}");
         }
@@ -107,8 +114,7 @@ fn check_image(dtype: &str, device: &Device) -> f64 {
         let mask = image::open(root().join("expected/mask.png")).unwrap().to_luma8();
         let (mw, mh) = mask.dimensions();
         let ids: Vec<u32> = mask.pixels().map(|p| u32::from(p.0[0])).collect();
-        let (seg, pooled) =
-            labels::mask_pool(&want, [h, w, c], &ids, [mh as usize, mw as usize], s as usize).unwrap();
+        let (seg, pooled) = labels::mask_pool(&want, [h, w, c], &ids, [mh as usize, mw as usize], s as usize).unwrap();
         let want_ids: Vec<u32> = serde_json::from_value(json("segments.json")["ids"].clone()).unwrap();
         assert_eq!(seg, want_ids);
         let got = pollster::block_on(m.embed_pooled(pooled, seg.len())).unwrap();
@@ -123,7 +129,10 @@ fn check_image(dtype: &str, device: &Device) -> f64 {
             let (_, pooled) = labels::mask_pool(&dense, [h, w, c], &ids, [mh as usize, mw as usize], 256).unwrap();
             let got = pollster::block_on(m.embed_pooled(pooled, seg.len())).unwrap();
             let e = rel_err(&got, &expected(&format!("pooled_256_{dtype}.npy")).1);
-            assert!(e < 1e-4, "{dtype}: pooled head vs open_clip on the stored weights: rel err {e}");
+            assert!(
+                e < 1e-4,
+                "{dtype}: pooled head vs open_clip on the stored weights: rel err {e}"
+            );
         }
     }
     worst
@@ -159,7 +168,11 @@ fn check_text(dtype: &str, device: &Device) -> f64 {
     let (_, want) = expected("text_embed.npy");
     let cos = min_row_cosine(&got, &want, m.config.embed_dim);
     assert!(cos >= bar(dtype), "{dtype}: text embeddings: min cosine {cos}");
-    let exact = if dtype == "f32" { "text_embed.npy".to_string() } else { format!("text_embed_{dtype}.npy") };
+    let exact = if dtype == "f32" {
+        "text_embed.npy".to_string()
+    } else {
+        format!("text_embed_{dtype}.npy")
+    };
     let e = rel_err(&got, &expected(&exact).1);
     assert!(e < 1e-4, "{dtype}: text embeddings vs {exact}: rel err {e}");
     cos
@@ -196,7 +209,10 @@ fn precomputed_label_sets_are_open_clips_and_the_text_tower_rebuilds_them() {
     let rebuilt = pollster::block_on(m.classifier(&Labels::Custom(LabelSet::Voc.classes()))).unwrap();
     let (_, want) = expected("classifier_voc.npy");
     let cos = min_row_cosine(rebuilt.rows(), &want, m.config.embed_dim);
-    assert!(cos >= 0.9999, "voc classifier rebuilt with the text tower: min cosine {cos}");
+    assert!(
+        cos >= 0.9999,
+        "voc classifier rebuilt with the text tower: min cosine {cos}"
+    );
 }
 
 /// Names and scores against open_clip's for one label list.
@@ -212,7 +228,12 @@ fn check_names(m: &ClipModel, labels: &Labels, file: &str, size: u32, tol: f32) 
     for (g, w) in got.iter().zip(want) {
         assert_eq!(u64::from(g.id), w["id"].as_u64().unwrap(), "{file}");
         let ws: Vec<f32> = serde_json::from_value(w["scores"].clone()).unwrap();
-        let worst = g.scores.iter().zip(&ws).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let worst = g
+            .scores
+            .iter()
+            .zip(&ws)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         assert!(worst <= tol, "{file}: segment {}: scores differ by {worst}", g.id);
         // The class must agree unless open_clip's own top two are within the tolerance.
         let mut sorted = ws.clone();
@@ -228,7 +249,13 @@ fn check_names(m: &ClipModel, labels: &Labels, file: &str, size: u32, tol: f32) 
 fn names_and_scores_match_open_clip() {
     let m = load("f32", &cpu(), Parts::All);
     check_names(&m, &Labels::Set(LabelSet::Voc), "names_voc_256.json", 256, 0.02);
-    check_names(&m, &Labels::Set(LabelSet::CocoObject), "names_coco-object_256.json", 256, 0.02);
+    check_names(
+        &m,
+        &Labels::Set(LabelSet::CocoObject),
+        "names_coco-object_256.json",
+        256,
+        0.02,
+    );
     let inline = Labels::inline("cat;dog,puppy;grass").unwrap();
     check_names(&m, &inline, "names_inline_256.json", 256, 0.02);
 }

@@ -818,7 +818,11 @@ fn check_labels_spec(bytes: &[u8]) -> Result<Verdict, String> {
         Err(e) => non_empty_error(&e),
         Ok(Labels::Set(_)) => Ok(Verdict::Deep),
         Ok(Labels::Custom(classes)) => {
-            if classes.is_empty() || classes.iter().any(|c| c.is_empty() || c.iter().any(|s| s.trim().is_empty())) {
+            if classes.is_empty()
+                || classes
+                    .iter()
+                    .any(|c| c.is_empty() || c.iter().any(|s| s.trim().is_empty()))
+            {
                 return Err(format!("accepted an empty class or name: {classes:?}"));
             }
             let prompts = diffcut::model::clip::labels::prompts(&classes);
@@ -844,7 +848,10 @@ fn fuzz_labels() {
     .iter()
     .map(|s| s.as_bytes().to_vec())
     .collect();
-    assert!(seeds.iter().take(4).all(|s| matches!(check_labels_spec(s), Ok(Verdict::Deep))));
+    assert!(seeds
+        .iter()
+        .take(4)
+        .all(|s| matches!(check_labels_spec(s), Ok(Verdict::Deep))));
     let report = run(
         "labels",
         cheap_iters(SHORT_ITERS),
@@ -1244,7 +1251,11 @@ mod model_folder {
     /// A CLIP folder's parts to load, stored as `#parts` (0 image, 1 text, 2 all).
     fn clip_parts(files: &[(String, Vec<u8>)]) -> diffcut::model::clip::Parts {
         use diffcut::model::clip::Parts;
-        match files.iter().find(|(n, _)| n == "#parts").map(|(_, d)| d.first().copied()) {
+        match files
+            .iter()
+            .find(|(n, _)| n == "#parts")
+            .map(|(_, d)| d.first().copied())
+        {
             Some(Some(1)) => Parts::Text,
             Some(Some(2)) => Parts::All,
             _ => Parts::Image,
@@ -1321,7 +1332,10 @@ mod model_folder {
         };
         for parts in 0..3 {
             assert!(
-                matches!(check_clip_folder(&with_parts(base.clone(), parts), &device, &img), Ok(Verdict::Deep)),
+                matches!(
+                    check_clip_folder(&with_parts(base.clone(), parts), &device, &img),
+                    Ok(Verdict::Deep)
+                ),
                 "the fixture CLIP does not load (parts {parts})"
             );
         }

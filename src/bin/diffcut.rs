@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use diffcut::annotate::{annotate, Legend};
 use diffcut::eval::datasets::{DatasetKind, DatasetOptions};
+use diffcut::eval::miou::load_label_png;
 use diffcut::eval::runner::{self, EvalConfig, FeatureKind};
 use diffcut::eval::{evaluate_dirs_with, Protocol};
-use diffcut::annotate::{annotate, Legend};
 use diffcut::image_io::{encode_rgb_png, load_image, overlay, palette};
-use diffcut::eval::miou::load_label_png;
 use diffcut::naming::{parse_labels, Namer, Parts};
 use diffcut::ncut::autosc::autosc;
 use diffcut::ncut::Method;
@@ -589,11 +589,12 @@ fn run(cli: Cli) -> Result<()> {
             tokens_out,
             model_device,
         } => {
-            let texts: Vec<String> = serde_json::from_slice(&files::read(&texts)?).map_err(|e| Error::InvalidParameter {
-                name: "texts",
-                expected: "a JSON array of strings",
-                got: format!("{}: {e}", texts.display()),
-            })?;
+            let texts: Vec<String> =
+                serde_json::from_slice(&files::read(&texts)?).map_err(|e| Error::InvalidParameter {
+                    name: "texts",
+                    expected: "a JSON array of strings",
+                    got: format!("{}: {e}", texts.display()),
+                })?;
             if texts.is_empty() {
                 return Err(Error::InvalidParameter {
                     name: "texts",

@@ -229,7 +229,7 @@ impl EvalJob {
 
     /// An empty accumulator with this job's protocol.
     pub fn accumulator(&self) -> Accumulator {
-        Accumulator::with_protocol(self.protocol.clone()).expect("validated in open")
+        Accumulator::with_protocol(self.protocol).expect("validated in open")
     }
 
     /// Predicts image `index` (or reads its prediction from the cache) and adds it to `acc`.

@@ -405,7 +405,10 @@ impl WeightStore {
                 file: file.to_string(),
                 reason: format!("{name}: {e}"),
             })?;
-            let base = name.strip_suffix(".q8").or_else(|| name.strip_suffix(".q4")).unwrap_or(name);
+            let base = name
+                .strip_suffix(".q8")
+                .or_else(|| name.strip_suffix(".q4"))
+                .unwrap_or(name);
             let (key, stored) = if self.host_keys.contains(base) {
                 let rows = host_rows(&st, name, base, &view)?;
                 self.host_bytes += rows.bytes();
@@ -537,7 +540,11 @@ impl WeightStore {
     pub fn host_rows(&mut self, key: &str, shape: [usize; 2]) -> Result<HostRows> {
         match self.take(key)? {
             Stored::Host(h) if h.shape() == shape => Ok(h),
-            other => Err(tensor_error(key, format!("{shape:?} kept on the host"), other.describe())),
+            other => Err(tensor_error(
+                key,
+                format!("{shape:?} kept on the host"),
+                other.describe(),
+            )),
         }
     }
 
@@ -721,7 +728,12 @@ mod tests {
     fn shard(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
         let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
             .iter()
-            .map(|(n, d, s, b)| (n.to_string(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+            .map(|(n, d, s, b)| {
+                (
+                    n.to_string(),
+                    safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+                )
+            })
             .collect();
         safetensors::serialize(views, None).unwrap()
     }
@@ -733,13 +745,17 @@ mod tests {
     #[test]
     fn host_rows_read_per_row_and_per_block_scales() {
         // Two rows of 64 q8 values: value j of row r is (j − 32) + r.
-        let q: Vec<u8> = (0..128).map(|i| ((i % 64) as i32 - 32 + (i / 64) as i32) as i8 as u8).collect();
+        let q: Vec<u8> = (0..128i32).map(|i| (i % 64 - 32 + i / 64) as i8 as u8).collect();
         let row_of = |r: usize, s: &dyn Fn(usize) -> f32| -> Vec<f32> {
             (0..64).map(|j| ((j as i32 - 32 + r as i32) as f32) * s(j)).collect()
         };
         let device = Device::flex();
         for per_row in [true, false] {
-            let scales: Vec<f32> = if per_row { vec![0.5, 2.0] } else { vec![0.5, 1.0, 2.0, 4.0] };
+            let scales: Vec<f32> = if per_row {
+                vec![0.5, 2.0]
+            } else {
+                vec![0.5, 1.0, 2.0, 4.0]
+            };
             let bytes = shard(&[
                 ("emb.q8", Dtype::I8, vec![2, 64], q.clone()),
                 ("emb.scales", Dtype::F32, vec![scales.len()], f32_bytes(&scales)),

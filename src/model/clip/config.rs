@@ -58,7 +58,11 @@ pub struct VisionConfig {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum HeadConfig {
     /// `mlp.fc1` → GELU → `mlp.fc2` (convnext_*_d models).
-    Mlp { hidden: usize, fc1_bias: bool, fc2_bias: bool },
+    Mlp {
+        hidden: usize,
+        fc1_bias: bool,
+        fc2_bias: bool,
+    },
     /// One `proj` Linear.
     Linear { bias: bool },
     /// No projection: the trunk's width is the embedding's.
@@ -143,8 +147,11 @@ impl ClipConfig {
         let v = &self.vision;
         check_dim("vision.in_channels", v.in_channels)?;
         check_dim("vision.patch_size", v.patch_size)?;
-        if v.kernel_size % 2 == 0 || v.kernel_size > 31 {
-            return Err(refuse(format!("vision.kernel_size is {}; expected odd, ≤ 31", v.kernel_size)));
+        if v.kernel_size.is_multiple_of(2) || v.kernel_size > 31 {
+            return Err(refuse(format!(
+                "vision.kernel_size is {}; expected odd, ≤ 31",
+                v.kernel_size
+            )));
         }
         if v.dims.is_empty() || v.dims.len() > 8 || v.depths.len() != v.dims.len() || v.mlp_hidden.len() != v.dims.len()
         {
@@ -188,7 +195,7 @@ impl ClipConfig {
         ] {
             check_dim(name, x)?;
         }
-        if t.context_length < 2 || t.layers > 256 || t.width % t.heads != 0 {
+        if t.context_length < 2 || t.layers > 256 || !t.width.is_multiple_of(t.heads) {
             return Err(refuse(format!(
                 "text: context {} (≥ 2), {} layers (≤ 256), width {} in {} heads (must divide)",
                 t.context_length, t.layers, t.width, t.heads
@@ -222,7 +229,7 @@ impl ClipConfig {
     /// above [`super::super::config::MAX_SIZE`]).
     pub fn check_size(&self, size: u32) -> Result<()> {
         let stride = self.stride();
-        if size == 0 || size % stride != 0 || size > crate::model::config::MAX_SIZE {
+        if size == 0 || !size.is_multiple_of(stride) || size > crate::model::config::MAX_SIZE {
             return Err(Error::InvalidParameter {
                 name: "size",
                 expected: "a positive multiple of the CLIP trunk's stride (32), at most 2048",

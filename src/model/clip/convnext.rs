@@ -92,8 +92,8 @@ struct Stage {
 /// open_clip's `visual.head` after the trunk's head norm.
 #[derive(Clone)]
 enum Head {
-    Mlp { fc1: Linear, fc2: Linear },
-    Linear(Linear),
+    Mlp { fc1: Box<Linear>, fc2: Box<Linear> },
+    Linear(Box<Linear>),
     None,
 }
 
@@ -111,7 +111,15 @@ impl ImageTower {
         let t = "visual.trunk";
         let c0 = v.dims[0];
         let stem = (
-            Conv2d::load(store, &format!("{t}.stem.0"), v.in_channels, c0, v.patch_size, v.patch_size, 0)?,
+            Conv2d::load(
+                store,
+                &format!("{t}.stem.0"),
+                v.in_channels,
+                c0,
+                v.patch_size,
+                v.patch_size,
+                0,
+            )?,
             LayerNorm2d::load(store, &format!("{t}.stem.1"), c0, v.norm_eps)?,
         );
         let mut stages = Vec::with_capacity(v.dims.len());
@@ -139,10 +147,16 @@ impl ImageTower {
                 fc1_bias,
                 fc2_bias,
             } => Head::Mlp {
-                fc1: Linear::load(store, "visual.head.mlp.fc1", trunk, hidden, fc1_bias)?,
-                fc2: Linear::load(store, "visual.head.mlp.fc2", hidden, embed_dim, fc2_bias)?,
+                fc1: Box::new(Linear::load(store, "visual.head.mlp.fc1", trunk, hidden, fc1_bias)?),
+                fc2: Box::new(Linear::load(store, "visual.head.mlp.fc2", hidden, embed_dim, fc2_bias)?),
             },
-            HeadConfig::Linear { bias } => Head::Linear(Linear::load(store, "visual.head.proj", trunk, embed_dim, bias)?),
+            HeadConfig::Linear { bias } => Head::Linear(Box::new(Linear::load(
+                store,
+                "visual.head.proj",
+                trunk,
+                embed_dim,
+                bias,
+            )?)),
             HeadConfig::None => Head::None,
         };
         Ok(ImageTower {

@@ -168,7 +168,12 @@ pub fn prompts(classes: &[Vec<String>]) -> Vec<String> {
 
 /// `x / max(‖x‖, 1e-12)` (torch's `F.normalize`), accumulated in f64.
 fn normalized(x: &[f32]) -> Vec<f32> {
-    let n = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt().max(1e-12);
+    let n = x
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt()
+        .max(1e-12);
     x.iter().map(|&v| (f64::from(v) / n) as f32).collect()
 }
 
@@ -298,7 +303,11 @@ pub fn mask_pool(
         return Err(Error::InvalidParameter {
             name: "mask",
             expected: "a non-empty label map of h·w values and a dense map of gh·gw·C",
-            got: format!("{} labels for {h}×{w}, {} values for {gh}×{gw}×{c}", labels.len(), dense.len()),
+            got: format!(
+                "{} labels for {h}×{w}, {} values for {gh}×{gw}×{c}",
+                labels.len(),
+                dense.len()
+            ),
         });
     }
     let mut ids: Vec<u32> = labels.to_vec();

@@ -29,9 +29,9 @@ pub use labels::{Classifier, LabelSet, Labels};
 use text::TextTower;
 pub use tokenizer::Tokenizer;
 
-use crate::choice::Choice;
 use super::weights::{self, FileKind, Manifest, Part, WeightStore};
 use super::{read_f32, resize_unit};
+use crate::choice::Choice;
 use crate::{Error, Result};
 
 /// Which parts of a CLIP folder to load.
@@ -177,18 +177,24 @@ impl ClipLoader {
     /// Builds the towers once every file of the parts has been added.
     pub fn finish(mut self) -> Result<ClipModel> {
         if let Some(missing) = self.pending.first() {
-            return Err(Error::Model(format!("{missing} (listed in manifest.json) was not loaded")));
+            return Err(Error::Model(format!(
+                "{missing} (listed in manifest.json) was not loaded"
+            )));
         }
-        let config = self.config.take().ok_or_else(|| Error::Model("no config loaded".into()))?;
+        let config = self
+            .config
+            .take()
+            .ok_or_else(|| Error::Model("no config loaded".into()))?;
         let image = if self.parts.image() {
             Some(ImageTower::load(&mut self.store, &config.vision, config.embed_dim)?)
         } else {
             None
         };
         let text = if self.parts.text() {
-            let vocab = self.vocab.take().ok_or_else(|| {
-                Error::Model(format!("manifest.json lists no vocab file ({})", config.text.vocab))
-            })?;
+            let vocab = self
+                .vocab
+                .take()
+                .ok_or_else(|| Error::Model(format!("manifest.json lists no vocab file ({})", config.text.vocab)))?;
             let tokenizer = Tokenizer::from_gz(&vocab)?;
             if tokenizer.vocab_size() != config.text.vocab_size {
                 return Err(Error::Model(format!(
@@ -197,7 +203,10 @@ impl ClipLoader {
                     config.text.vocab_size
                 )));
             }
-            Some((TextTower::load(&mut self.store, &config.text, config.embed_dim)?, tokenizer))
+            Some((
+                TextTower::load(&mut self.store, &config.text, config.embed_dim)?,
+                tokenizer,
+            ))
         } else {
             None
         };
@@ -325,7 +334,10 @@ impl ClipModel {
         let [_, c, gh, gw] = x.dims();
         let values = read_f32(x.reshape([c, gh * gw]).swap_dims(0, 1)).await?;
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Model(format!("CLIP produced a non-finite feature at cell {}", i / c)));
+            return Err(Error::Model(format!(
+                "CLIP produced a non-finite feature at cell {}",
+                i / c
+            )));
         }
         Ok(DenseMap {
             shape: [gh, gw, c],

@@ -154,7 +154,12 @@ impl TextTower {
         let heads = self.config.heads;
         let d = w / heads;
         let qkv = layer.in_proj.forward(x);
-        let split = |i: usize| qkv.clone().narrow(2, i * w, w).reshape([n, t, heads, d]).swap_dims(1, 2);
+        let split = |i: usize| {
+            qkv.clone()
+                .narrow(2, i * w, w)
+                .reshape([n, t, heads, d])
+                .swap_dims(1, 2)
+        };
         let (q, k, v) = (split(0), split(1), split(2));
         let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (d as f64).sqrt());
         let scores = scores + mask.clone().unsqueeze_dims::<4>(&[0, 1]);

@@ -10,6 +10,9 @@
 //! the VAE encoder and within each UNet stage of one pass (`STAGES=unet`: the UNet alone, on a zero
 //! latent).
 //!
+//! `CLIP=/path/to/clip-folder SIZES=1024,2048 DEVICES=cpu,gpu cargo bench --bench model` times a
+//! CLIP folder's naming instead (see `clip_bench`).
+//!
 //! `RUNS=0` times only the first (cold) run. "peak reserved" is the most device memory burn's
 //! allocator held at once during the runs of that row (weights included), polled every 10 ms
 //! from a second thread; the allocator only changes between kernel launches, so on a slow
@@ -136,9 +139,80 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// `CLIP=folder`: the image part of a CLIP folder (models/convert_clip.py) naming a photo's
+/// segments (a 4×4 grid of blocks, 16 segments, VOC's precomputed classifier) per size and device:
+/// the dense map, then pooling, heads and scores, with the allocator's peak.
+fn clip_bench(dir: &str, devices: &[String], sizes: &[u32], runs: usize, image: &image::RgbImage) {
+    use diffcut::naming::{LabelSet, Labels, Namer, Parts};
+    use diffcut::segmenter::Device as Where;
+    println!("CLIP: {dir}");
+    println!("| device | size | load | dense map (best of {runs}) | naming 16 segments | first run | peak reserved (in use) |");
+    println!("|---|---|---|---|---|---|---|");
+    let (w, h) = image.dimensions();
+    let labels: Vec<u32> = (0..w * h).map(|i| (i % w) * 4 / w + 4 * ((i / w) * 4 / h)).collect();
+    let mib = |b: u64| b as f64 / 1048576.0;
+    for dev in devices {
+        let place = if dev == "gpu" { Where::Gpu } else { Where::Cpu };
+        let device = native_device(dev == "gpu").expect("device");
+        let t = Instant::now();
+        let namer = Namer::from_dir(std::path::Path::new(dir), Parts::Image, place).expect("CLIP folder");
+        let classifier = pollster::block_on(namer.classifier(&Labels::Set(LabelSet::Voc))).expect("voc");
+        sync(&device);
+        let load = t.elapsed();
+        for &size in sizes {
+            let peak = PeakMemory::start(&device);
+            let first = Instant::now();
+            pollster::block_on(namer.name(image, &labels, [h as usize, w as usize], &classifier, size)).expect("names");
+            let first = first.elapsed();
+            let (mut dense, mut naming) = (Duration::MAX, Duration::MAX);
+            for _ in 0..runs {
+                let t0 = Instant::now();
+                pollster::block_on(namer.dense(image, size)).expect("dense");
+                let t1 = Instant::now();
+                let names = pollster::block_on(namer.name(image, &labels, [h as usize, w as usize], &classifier, size));
+                let t2 = Instant::now();
+                assert_eq!(names.expect("names").segments.len(), 16);
+                dense = dense.min(t1 - t0);
+                // `name` computes the dense map again: the naming proper is the difference.
+                naming = naming.min((t2 - t1).saturating_sub(t1 - t0));
+            }
+            let peak = peak
+                .map(|p| p.finish(&device))
+                .map(|(r, u)| format!("{:.0} MiB ({:.0} MiB)", mib(r), mib(u)))
+                .unwrap_or_else(|| "n/a".into());
+            let best = |d: Duration| {
+                if runs == 0 {
+                    "—".to_string()
+                } else {
+                    format!("{:.0} ms", ms(d))
+                }
+            };
+            println!(
+                "| {dev} | {size} | {:.0} ms | {} | {} | {:.0} ms | {peak} |",
+                ms(load),
+                best(dense),
+                best(naming),
+                ms(first)
+            );
+        }
+    }
+}
+
 fn main() {
     let benchmarking = std::env::args().any(|a| a == "--bench");
     let root = env!("CARGO_MANIFEST_DIR");
+    if let Ok(dir) = std::env::var("CLIP") {
+        let sizes: Vec<u32> = env_list("SIZES", "1024")
+            .iter()
+            .map(|s| s.parse().expect("SIZES"))
+            .collect();
+        let runs = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
+        let image = image::open(format!("{root}/samples/coffee.jpg"))
+            .expect("sample")
+            .to_rgb8();
+        clip_bench(&dir, &env_list("DEVICES", "cpu"), &sizes, runs, &image);
+        return;
+    }
     let default_model = format!("{root}/tests/fixtures/model/ssd-tiny/q8");
     let model_dir = std::env::var("MODEL").unwrap_or(default_model);
     let sizes: Vec<u32> = env_list("SIZES", if benchmarking { "512,1024" } else { "128" })

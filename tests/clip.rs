@@ -267,3 +267,17 @@ fn the_image_part_alone_names_with_the_official_sets_and_asks_for_the_text_part_
     let err = pollster::block_on(m.classifier(&Labels::inline("cat;dog").unwrap())).unwrap_err();
     assert!(err.to_string().contains("text part"), "{err}");
 }
+
+#[test]
+fn the_mlp_on_blocks_of_tokens_equals_the_whole_mlp() {
+    // At S = 1024 the first stage's MLP runs on blocks of tokens (its hidden activation would not
+    // fit one WebGPU binding); a tiny budget makes the fixture do the same at 256.
+    let mut m = load("f32", &cpu(), Parts::Image);
+    let img = image();
+    let whole = pollster::block_on(m.dense_features(&img, 256)).unwrap();
+    m.set_mlp_chunk_values(1000);
+    let blocked = pollster::block_on(m.dense_features(&img, 256)).unwrap();
+    assert_eq!(whole.shape, blocked.shape);
+    let e = rel_err(&blocked.values, &whole.values);
+    assert!(e < 1e-6, "rel err {e}");
+}

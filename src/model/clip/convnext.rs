@@ -18,6 +18,10 @@ use crate::model::layers::{Conv2d, LayerNorm, Linear};
 use crate::model::weights::WeightStore;
 use crate::Result;
 
+/// Largest hidden activation of a block's MLP computed at once, in f32 values (32 MiB): a quarter
+/// of WebGPU's guaranteed 128 MiB storage binding.
+pub const MLP_CHUNK_VALUES: usize = 8 << 20;
+
 /// LayerNorm over the channels of an NCHW map (timm's `LayerNorm2d`).
 #[derive(Clone)]
 struct LayerNorm2d {
@@ -69,11 +73,27 @@ impl Block {
         })
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, chunk_values: usize) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
         let y = self.conv_dw.forward(x.clone());
-        let y = y.reshape([b, c, h * w]).swap_dims(1, 2);
-        let y = self.fc2.forward(gelu(self.fc1.forward(self.norm.forward(y))));
+        let y = self.norm.forward(y.reshape([b, c, h * w]).swap_dims(1, 2));
+        // The MLP is per token: run it on blocks of tokens so that its hidden activation (4C per
+        // token: 201 MB at S = 1024 in the first stage) stays inside one storage binding.
+        let hidden = self.fc1.out_dim();
+        let rows = (chunk_values / (b * hidden).max(1)).max(1);
+        let n = h * w;
+        let y = if rows >= n {
+            self.fc2.forward(gelu(self.fc1.forward(y)))
+        } else {
+            let blocks = (0..n.div_ceil(rows))
+                .map(|i| {
+                    let len = rows.min(n - i * rows);
+                    self.fc2
+                        .forward(gelu(self.fc1.forward(y.clone().narrow(1, i * rows, len))))
+                })
+                .collect();
+            Tensor::cat(blocks, 1)
+        };
         let y = match &self.gamma {
             Some(g) => y * g.clone().reshape([1, 1, c]),
             None => y,
@@ -104,6 +124,8 @@ pub struct ImageTower {
     stages: Vec<Stage>,
     head_norm: LayerNorm,
     head: Head,
+    /// [`MLP_CHUNK_VALUES`] unless a test asks for less.
+    mlp_chunk_values: usize,
 }
 
 impl ImageTower {
@@ -164,6 +186,7 @@ impl ImageTower {
             stages,
             head_norm,
             head,
+            mlp_chunk_values: MLP_CHUNK_VALUES,
         })
     }
 
@@ -177,12 +200,18 @@ impl ImageTower {
                 x = conv.forward(norm.forward(x));
             }
             for block in &stage.blocks {
-                x = block.forward(x);
+                x = block.forward(x, self.mlp_chunk_values);
             }
             trace(&format!("res{}", i + 2), &x);
         }
         // timm's `norm_pre` is the identity for ConvNeXt (head_norm_first = false).
         x
+    }
+
+    /// Sets the MLP's token-block budget (in f32 values; tests use a small one to check that the
+    /// blocked MLP equals the whole one).
+    pub fn set_mlp_chunk_values(&mut self, values: usize) {
+        self.mlp_chunk_values = values.max(1);
     }
 
     /// Pooled dense vectors `[Q, C]` → embeddings `[Q, D]` (not normalised): the trunk's head

@@ -301,6 +301,14 @@ impl ClipModel {
         })
     }
 
+    /// See [`ImageTower::set_mlp_chunk_values`].
+    #[doc(hidden)]
+    pub fn set_mlp_chunk_values(&mut self, values: usize) {
+        if let Some(image) = &mut self.image {
+            image.set_mlp_chunk_values(values);
+        }
+    }
+
     /// The label sets precomputed in the folder.
     pub fn label_sets(&self) -> impl Iterator<Item = LabelSet> + '_ {
         self.label_sets.keys().copied()

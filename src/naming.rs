@@ -9,6 +9,7 @@ use serde::Serialize;
 
 pub use crate::model::clip::{Classifier, DenseMap, LabelSet, Labels, Parts, SegmentName};
 use crate::model::clip::{ClipLoader, ClipModel};
+#[cfg(not(target_arch = "wasm32"))]
 use crate::segmenter::Device;
 use crate::{Error, Result};
 

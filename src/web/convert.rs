@@ -24,11 +24,19 @@ pub fn js_error_named(e: Error) -> wasm_bindgen::JsValue {
         Error::ModelFile { .. } => Some("ModelFileError"),
         _ => None,
     };
-    let value: wasm_bindgen::JsValue = js_error(e).into();
-    if let Some(name) = name {
-        // Setting a property of a fresh Error object cannot fail.
-        let _ = js_sys::Reflect::set(&value, &"name".into(), &name.into());
+    match name {
+        Some(name) => js_error_as(e, name),
+        None => js_error(e).into(),
     }
+}
+
+/// [`js_error`] with the JS error's `name` set to `name`: for the few errors the page acts on
+/// (see [`js_error_named`], and `ClipTextNeeded` in `naming.rs`).
+#[cfg(feature = "model")]
+pub fn js_error_as(e: Error, name: &str) -> wasm_bindgen::JsValue {
+    let value: wasm_bindgen::JsValue = js_error(e).into();
+    // Setting a property of a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(&value, &"name".into(), &name.into());
     value
 }
 

@@ -11,6 +11,10 @@
 //! await dc.refinedLabels(0.5);                    // PAMR edges (where the Compute puts PAMR)
 //! ```
 //!
+//! The diffusion module (feature `model`) adds the diffusion model (`diffusion.rs`: `modelBegin`,
+//! `modelAddFile`, `modelFinish`, `segmentDiffusion`) and naming segments with CLIP (`naming.rs`:
+//! `clipBegin`, `clipAddFile`, `clipFinish`, `nameSegments`).
+//!
 //! Segments are numbered one per leaf of the tree at τ, in the tree's pre-order
 //! ([`Numbering::Leaves`]), so the page's segment count is the number of leaves its tree
 //! view shows and every label is a distinct leaf. (The CLI's official mode assembles labels as the
@@ -24,6 +28,8 @@
 mod convert;
 #[cfg(feature = "model")]
 mod diffusion;
+#[cfg(feature = "model")]
+mod naming;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -118,6 +124,9 @@ struct Inner {
     /// The diffusion model: being loaded, or ready.
     #[cfg(feature = "model")]
     model: diffusion::ModelSlot,
+    /// CLIP, for naming segments: being loaded, or ready.
+    #[cfg(feature = "model")]
+    clip: naming::ClipSlot,
 }
 
 /// Each feature kind's calibrated τ and α and the τ range worth offering, as JSON:
@@ -168,6 +177,8 @@ impl DiffCut {
                 current: None,
                 #[cfg(feature = "model")]
                 model: diffusion::ModelSlot::None,
+                #[cfg(feature = "model")]
+                clip: naming::ClipSlot::None,
             })),
         }
     }

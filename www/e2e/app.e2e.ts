@@ -7,7 +7,9 @@
  *
  * Diffusion mode uses the tiny converted model of the Rust tests (tests/fixtures/model/ssd-tiny/q8,
  * random weights, sizes 128 and 256), served under /models/ssd-tiny-q8/, and a copy of it with
- * one byte flipped under /models/ssd-tiny-q8-corrupt/.
+ * one byte flipped under /models/ssd-tiny-q8-corrupt/. Naming segments uses the tiny CLIP of the
+ * Rust tests (tests/fixtures/clip/tiny-q8, random weights: its names are meaningless but
+ * deterministic), served under /models/clip-tiny-q8/.
  */
 import { cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -20,6 +22,8 @@ const OUT = "test-results";
 const TINY = "../tests/fixtures/model/ssd-tiny/q8";
 const TINY_URL = "./models/ssd-tiny-q8/manifest.json";
 const CORRUPT_URL = "./models/ssd-tiny-q8-corrupt/manifest.json";
+const TINY_CLIP = "../tests/fixtures/clip/tiny-q8";
+const TINY_CLIP_URL = "./models/clip-tiny-q8/manifest.json";
 /** Errors the tests provoke on purpose (the page logs what it shows). */
 const EXPECTED_ERRORS = ["cannot decode image", "weights-00000.safetensors", "debugTrap", "RuntimeError: unreachable"];
 const CHROMIUM = process.env["CHROMIUM"] ?? "/usr/bin/chromium";
@@ -122,7 +126,7 @@ beforeAll(async () => {
   const weights = readFileSync(`${corrupt}/weights-00000.safetensors`);
   weights[weights.length - 100] = (weights[weights.length - 100] ?? 0) ^ 0x01;
   writeFileSync(`${corrupt}/weights-00000.safetensors`, weights);
-  server = await serve({ root: "dist", port: 0, mounts: { "/models/ssd-tiny-q8/": TINY, "/models/ssd-tiny-q8-corrupt/": corrupt, "/e2e-files/": OUT } });
+  server = await serve({ root: "dist", port: 0, mounts: { "/models/ssd-tiny-q8/": TINY, "/models/ssd-tiny-q8-corrupt/": corrupt, "/models/clip-tiny-q8/": TINY_CLIP, "/e2e-files/": OUT } });
   // Chromium's fake camera (a moving test pattern) stands in for a webcam, allowed without a prompt.
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"] });
   context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
@@ -1025,6 +1029,168 @@ describe("the DiffCut page", () => {
       expect(last).toBeGreaterThan(first);
       expect(log.findIndex((t) => t.includes("weights-00000.safetensors"))).toBeGreaterThan(last);
       await p.close();
+    });
+  });
+
+  // A browser context of its own: its Cache Storage is CLIP's alone (the diffusion tests count
+  // their cached files), and its requests go into the same log for the check below.
+  describe("naming segments with CLIP (the tiny test CLIP, burn on WebGPU/SwiftShader)", () => {
+    let clipContext: BrowserContext;
+    let n: Page;
+    /** This context's requests, in order. */
+    const clipRequests: string[] = [];
+    const clipFile = (name: string): string => `${server.url}models/clip-tiny-q8/${name}`;
+    /** The first synonym of each class of the tiny CLIP's VOC set: the names a segment may get. */
+    const vocNames = (JSON.parse(readFileSync(`${TINY_CLIP}/labels/voc.json`, "utf8")) as { classes: string[][] }).classes.map((c) => c[0] ?? "");
+    const drawnNames = async (): Promise<string[]> => JSON.parse((await n.getAttribute("[data-testid=overlay]", "data-names")) ?? "null") as string[];
+    const namesText = async (): Promise<string> => (await n.textContent("[data-testid=names-text]")) ?? "";
+    /** Waits until the names of the labels at τ = `tau` are shown (or fails with the naming's error). */
+    const waitNamed = async (tau: string, timeout = 240_000): Promise<void> => {
+      await n.waitForFunction(
+        (t) => {
+          const el = document.querySelector<HTMLElement>("[data-testid=names-text]");
+          return el?.dataset["state"] === "error" || (el?.dataset["state"] === "named" && el.dataset["tau"] === t);
+        },
+        tau,
+        { timeout },
+      );
+      if ((await n.getAttribute("[data-testid=names-text]", "data-state")) !== "named") throw new Error(`naming failed: ${await namesText()}`);
+    };
+    /** The hover line over the overlay's pixel (x, y) of the image. */
+    const hoverAt = async (x: number, y: number): Promise<string> => {
+      await n.locator("[data-testid=overlay]").scrollIntoViewIfNeeded();
+      const box = await n.locator("[data-testid=overlay]").boundingBox();
+      const [w, h] = await n.$eval("[data-testid=overlay]", (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height]);
+      if (!box || !w || !h) throw new Error("no overlay");
+      await n.mouse.move(box.x + ((x + 0.5) * box.width) / w, box.y + ((y + 0.5) * box.height) / h);
+      await n.waitForFunction(() => (document.querySelector("#hover-info")?.textContent ?? "") !== "");
+      return (await n.textContent("#hover-info")) ?? "";
+    };
+    const hoveredName = (text: string): string => /^segment \d+ of \d+ · (.+) \(tree node \d+\)/.exec(text)?.[1] ?? "";
+
+    beforeAll(async () => {
+      clipContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      clipContext.on("request", (r) => {
+        requests.push(r.url());
+        clipRequests.push(r.url());
+      });
+    });
+
+    afterAll(async () => {
+      await clipContext?.close();
+    });
+
+    it("names the bundled photo's segments with a label set of ?clip=, fetching CLIP's image part only", async () => {
+      n = await clipContext.newPage();
+      n.on("console", (m) => {
+        if (m.type() === "error") consoleErrors.push(m.text());
+        if (m.type() === "info") console.log(`[page] ${m.text()}`);
+      });
+      n.on("pageerror", (e) => consoleErrors.push(`pageerror: ${e.message}`));
+      await n.goto(`${server.url}?clip=${TINY_CLIP_URL}&model=${TINY_URL}`);
+      await waitReady(n);
+      expect(await n.inputValue("[data-testid=clip-url]")).toBe(clipFile("manifest.json"));
+      expect(clipRequests.filter((u) => new URL(u).pathname.startsWith("/models/"))).toEqual([]);
+      expect(await n.$$eval("[data-testid=clip-labels] option", (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["voc", "context", "coco-object", "ade", "cityscapes", "words"]);
+      await n.selectOption("[data-testid=clip-labels]", "voc");
+      const t0 = performance.now();
+      await n.click("[data-testid=name-segments]");
+      const tau = Number(await n.inputValue("[data-testid=tau]")).toFixed(2);
+      await waitNamed(tau);
+      timings["clipNameFirstMs"] = Math.round(performance.now() - t0);
+      console.log(`[e2e] named: ${await namesText()} | ${await n.textContent("[data-testid=clip-note]")}`);
+      expect(await namesText()).toContain("named with PASCAL VOC (21 classes), CLIP at 512 px");
+      // Names drawn on the image, each a VOC class; the legend lists them.
+      const drawn = await drawnNames();
+      expect(drawn.length).toBeGreaterThan(0);
+      for (const name of drawn) expect(vocNames).toContain(name);
+      const legend = await n.$$eval("[data-testid=names-list] li .name", (els) => els.map((e) => e.textContent ?? ""));
+      expect(legend.length).toBeGreaterThan(0);
+      for (const name of drawn) expect(legend).toContain(name);
+      // The hover line and the selection's text name the segment.
+      const [w, h] = await n.$eval("[data-testid=overlay]", (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height]);
+      const hovered = await hoverAt(Math.floor((w ?? 2) / 2), Math.floor((h ?? 2) / 2));
+      expect(vocNames, hovered).toContain(hoveredName(hovered));
+      await n.mouse.down();
+      await n.mouse.up();
+      await n.waitForFunction(() => Number(document.querySelector("[data-testid=selection]")?.getAttribute("data-pixels")) > 0, null, { timeout: 60_000 });
+      const selection = (await n.textContent("[data-testid=selection]")) ?? "";
+      // The region picked (edges refined as cut-outs are) may be another segment than the one hovered.
+      const picked = /^Selected: Tree node \d+ \(depth \d+\) · (.+), [\d,]+ pixels/.exec(selection)?.[1]?.split(", ") ?? [];
+      expect(picked.length, selection).toBeGreaterThan(0);
+      for (const name of picked) expect(vocNames).toContain(name);
+      // Only the image part came: the config, the image tower, the label sets; no text part.
+      const fetched = clipRequests.filter((u) => u.includes("/models/clip-tiny-q8/"));
+      for (const f of ["manifest.json", "config.json", "image-00000.safetensors", "labels/voc.json", "labels/voc.npy", "labels/ade.npy"]) expect(fetched).toContain(clipFile(f));
+      expect(fetched.filter((u) => u.includes("text-") || u.includes("bpe_simple_vocab"))).toEqual([]);
+      expect(await n.textContent("[data-testid=clip-note]")).toContain("loads when you use your own words");
+      expect(await n.isHidden("[data-testid=clip-progress]")).toBe(true);
+      await n.locator("[data-testid=overlay]").scrollIntoViewIfNeeded();
+      await n.screenshot({ path: `${OUT}/app-named.png`, fullPage: true });
+    });
+
+    it("names them again at another CLIP size, and when τ moves", async () => {
+      // 256 from here on: quicker on SwiftShader.
+      await n.selectOption("[data-testid=clip-size]", "256");
+      await n.waitForFunction(() => document.querySelector("[data-testid=names-text]")?.textContent?.includes("CLIP at 256 px") === true, null, { timeout: 240_000 });
+      await setRange("tau", 0.3, true, n);
+      await waitReady(n);
+      await waitNamed("0.30");
+      expect(await namesText()).toContain("CLIP at 256 px");
+      const drawn = await drawnNames();
+      expect(drawn.length).toBeGreaterThan(0);
+      for (const name of drawn) expect(vocNames).toContain(name);
+      await setRange("tau", 0.5, true, n);
+      await waitReady(n);
+      await waitNamed("0.50");
+    });
+
+    it("names with typed words, fetching CLIP's text part only then", async () => {
+      const before = clipRequests.length;
+      expect(clipRequests.some((u) => u.includes("text-00000.safetensors"))).toBe(false);
+      await n.selectOption("[data-testid=clip-labels]", "words");
+      expect(await n.isVisible("[data-testid=clip-words]")).toBe(true);
+      await n.fill("[data-testid=clip-words]", "cat; dog; grass");
+      await n.click("[data-testid=name-segments]");
+      await n.waitForFunction(() => document.querySelector("[data-testid=names-text]")?.textContent?.includes('"cat; dog; grass"') === true, null, { timeout: 240_000 });
+      await waitNamed("0.50");
+      console.log(`[e2e] named with words: ${await namesText()} | ${await n.textContent("[data-testid=clip-note]")}`);
+      const drawn = await drawnNames();
+      expect(drawn.length).toBeGreaterThan(0);
+      for (const name of drawn) expect(["cat", "dog", "grass"]).toContain(name);
+      const hovered = await hoverAt(3, 3);
+      expect(["cat", "dog", "grass"], hovered).toContain(hoveredName(hovered));
+      // The text part came now, once; the image part's files came from the browser's cache.
+      const fetched = clipRequests.slice(before);
+      expect(fetched.filter((u) => u === clipFile("text-00000.safetensors"))).toHaveLength(1);
+      expect(fetched).toContain(clipFile("bpe_simple_vocab_16e6.txt.gz"));
+      expect(fetched).not.toContain(clipFile("image-00000.safetensors"));
+      expect(await n.textContent("[data-testid=clip-note]")).toContain("text part 3.2 MB loaded");
+      await n.locator("[data-testid=overlay]").scrollIntoViewIfNeeded();
+      await n.screenshot({ path: `${OUT}/app-named-words.png`, fullPage: true });
+    });
+
+    it("names segments cut by the diffusion features too, and hides the names", async () => {
+      await n.selectOption("[data-testid=mode]", "diffusion");
+      await n.waitForFunction(() => document.querySelector("[data-testid=status]")?.textContent?.includes("diffusion features") === true, null, { timeout: 240_000 });
+      await waitReady(n, 240_000);
+      // The new segmentation is named on its own (naming stays on).
+      await n.waitForFunction(() => {
+        const names = document.querySelector("[data-testid=overlay]")?.getAttribute("data-names");
+        return document.querySelector<HTMLElement>("[data-testid=names-text]")?.dataset["state"] === "named" && names !== null && names !== undefined;
+      }, null, { timeout: 240_000 });
+      expect(await n.textContent("#facts")).toContain("diffusion");
+      for (const name of await drawnNames()) expect(["cat", "dog", "grass"]).toContain(name);
+      await n.screenshot({ path: `${OUT}/app-named-diffusion.png`, fullPage: true });
+      await n.click("[data-testid=names-hide]");
+      expect(await n.getAttribute("[data-testid=overlay]", "data-names")).toBeNull();
+      expect(await n.$$eval("[data-testid=names-list] li", (els) => els.length)).toBe(0);
+      expect(hoveredName(await hoverAt(2, 2))).toBe("");
+      // Colour features are untouched by all this.
+      await n.selectOption("[data-testid=mode]", "color");
+      await waitReady(n);
+      expect(await segmentCount(n)).toBeGreaterThan(1);
+      await n.close();
     });
   });
 

@@ -19,18 +19,20 @@
  * the model panel's elements are model-panel.ts's.
  */
 import { parseModelHosts } from "../scripts/csp.mjs";
+import { ClipPanel } from "./clip-panel";
 import { WorkerClient, workerTransport } from "./client";
 import { coloursForKeys, fiedlerRgba, Palette } from "./colour";
 import { download, setStatus, type PageElements, type StatusState } from "./dom";
 import { CancelledError, messageOf, SupersededError, unreachable, WorkerError } from "./errors";
 import { firstFile, MAX_PIXELS } from "./image-input";
-import { configuredModelUrl } from "./model-load";
+import { configuredClipUrl, configuredModelUrl } from "./model-load";
 import { howTexts, type HowTexts } from "./how";
 import { fileStem } from "./names";
-import { LOADING_STATUS, ModelPanel, modelPanelElements, modelRefusal, modelText, sizeFor } from "./model-panel";
+import { CLIP_LOADING_STATUS, CLIP_NEEDS_WEBGPU, loadRefusal, LOADING_STATUS, ModelPanel, modelPanelElements, modelRefusal, modelText, sizeFor } from "./model-panel";
+import { clipText, hoverText, innermostPoints, LABEL_SETS, labelBoxes, labelSpec, nameCounts, namesByNode, namesForNode, needsText, selectionNames, type Inner, type NameAt, type SegmentName } from "./naming";
 import { slidersFor, tauHint } from "./params";
-import { trapPointOf, type DevicePreference, type FeatureDefaults, type FeatureKind, type Features, type ModelSource, type ResponseFor, type Segmented, type SegmentSummary, type TrapPoint, type TreeJson } from "./protocol";
-import { composeOverlay, drawGridMap, pixelAt, segmentSizes } from "./render";
+import { trapPointOf, type ClipSummary, type DevicePreference, type FeatureDefaults, type FeatureKind, type Features, type ModelSource, type ResponseFor, type Segmented, type SegmentSummary, type TrapPoint, type TreeJson } from "./protocol";
+import { composeOverlay, drawGridMap, drawNameBoxes, pixelAt, segmentSizes } from "./render";
 import { DEFAULT_SAMPLE, SAMPLES } from "./samples";
 import {
   afterRecut,
@@ -135,6 +137,25 @@ interface AlphaSweep {
   done: boolean;
 }
 
+/** CLIP, loaded in a worker. */
+interface LoadedClip {
+  readonly summary: ClipSummary;
+  readonly source: ModelSource;
+  /** The worker that holds it (a replaced worker has lost it: naming loads it again). */
+  readonly client: WorkerClient;
+}
+
+/** The names of a segmentation's segments, by tree node, and the label list and CLIP size they came from. */
+interface Names {
+  readonly seg: Segmentation;
+  readonly byNode: ReadonlyMap<number, SegmentName>;
+  readonly spec: string;
+  readonly size: number;
+}
+
+/** How long the page waits after the labels change before naming them again (they often change twice: exact, then refined). */
+const RENAME_DELAY_MS = 150;
+
 /** What the canvas holds: nothing yet, or a segmentation with its labels at τ. */
 type Screen = { readonly kind: "empty" } | { readonly kind: "shown"; readonly seg: Segmentation; readonly labels: Labels };
 
@@ -179,6 +200,21 @@ export class App {
   private notice: string | null = null;
   /** Segmentations started so far (the Stop button belongs to the latest). */
   private segmentRuns = 0;
+  private readonly clipPanel: ClipPanel;
+  /** CLIP, once loaded (its worker may have been replaced since: naming then loads it again). */
+  private clip: LoadedClip | null = null;
+  /** The CLIP load in progress, resolving to whether it worked. */
+  private clipLoading: { readonly id: number; readonly done: Promise<boolean> } | null = null;
+  private clipLoads = 0;
+  /** Whether the segments are named (the Name button turned it on; the labels changing names them again). */
+  private namingOn = false;
+  /** The names shown, when naming is on and they arrived. */
+  private names: Names | null = null;
+  /** Namings started so far (only the latest one's answer is shown). */
+  private nameRuns = 0;
+  private renameTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Each segment's innermost point by tree node, from the last labels that were not the live view's. */
+  private places: { readonly seg: Segmentation; readonly labels: Uint32Array; readonly byNode: ReadonlyMap<number, Inner> } | null = null;
 
   constructor(private readonly ui: PageElements) {
     this.panel = new ModelPanel(modelPanelElements(ui), {
@@ -186,6 +222,15 @@ export class App {
       cancel: () => this.client?.cancel("load-model"),
       clearCache: () => void this.clearModelCache(),
       sizeChanged: () => void this.segment(),
+    });
+    this.clipPanel = new ClipPanel(ui, {
+      load: (source) => void this.loadClipAndName(source),
+      cancel: () => this.client?.cancel("load-clip"),
+      name: () => void this.nameNow(),
+      hide: () => this.hideNames(),
+      changed: () => {
+        if (this.namingOn) void this.nameNow();
+      },
     });
   }
 
@@ -199,6 +244,7 @@ export class App {
     const grid = params.get("grid");
     if (grid !== null && grid !== "model" && Array.from(this.ui.grid.options).some((o) => o.value === grid)) this.ui.grid.value = grid;
     this.panel.showUrl(configuredModelUrl(location.search, location.href));
+    this.clipPanel.showUrl(configuredClipUrl(location.search, location.href));
     // A reload may restore the form's last values: the page starts in colour mode, without a model.
     this.ui.mode.value = "color";
     if (this.ui.grid.value === "model") this.ui.grid.value = this.colourGrid;
@@ -404,6 +450,7 @@ export class App {
     this.model = NO_MODEL;
     this.showMode();
     if (hadModel) this.panel.showLost(message);
+    if (this.clip !== null) this.clipPanel.showNote(`CLIP is no longer loaded (${message}): naming loads it again, from the browser's cache where its files are.`);
     this.deathsInRow++;
     const what = `${message.charAt(0).toUpperCase()}${message.slice(1)}.`;
     if (this.source === null || this.deathsInRow > 1) {
@@ -547,6 +594,7 @@ export class App {
     this.ui.facts.replaceChildren();
     this.ui.segmentCount.value = "0";
     this.ui.hoverInfo.textContent = "";
+    delete overlay.dataset["names"];
     this.resetTeaching();
   }
 
@@ -754,6 +802,250 @@ export class App {
     }
   }
 
+  // --- naming segments with CLIP -----------------------------------------------------------------
+
+  /**
+   * Names the segments on screen (Name, or the labels or the label list changed while naming is
+   * on): loads CLIP first where it is not loaded (its text part too for the person's own words),
+   * then asks the worker, and shows the names when they arrive, if the segmentation is still
+   * the one named. A newer naming replaces an older one.
+   */
+  private async nameNow(retried = false): Promise<void> {
+    if (this.renameTimer !== null) clearTimeout(this.renameTimer);
+    this.renameTimer = null;
+    const wanted = labelSpec(this.clipPanel.choice().choice, this.clipPanel.choice().words);
+    if (!wanted.ok) {
+      this.clipPanel.showNaming("error", wanted.error);
+      return;
+    }
+    this.namingOn = true;
+    const run = ++this.nameRuns;
+    if (this.camera) {
+      this.clipPanel.showNaming("error", "The camera's frames are not named: stop the camera, then name the segments.");
+      return;
+    }
+    if (this.screen.kind === "empty") {
+      this.clipPanel.showNaming("busy", "The segments are named once an image is segmented.");
+      return;
+    }
+    const clip = await this.clipFor(wanted.spec, wanted.words);
+    if (clip === null || run !== this.nameRuns || !this.namingOn) return;
+    // The screen after the load: the exact labels (the live view names them once it rests).
+    if (this.screen.kind !== "shown" || this.screen.labels.kind === "live") return;
+    const { seg, labels } = this.screen;
+    const size = this.clipPanel.size();
+    const what = specTitle(wanted.spec, wanted.words);
+    this.clipPanel.showNaming("busy", `Naming ${labels.cut.segments} segments with ${what} (CLIP at ${size} px)…`);
+    try {
+      const r = await clip.client.request({ type: "name", rgba: seg.photo.data, labels: labels.labels, width: seg.info.width, height: seg.info.height, spec: wanted.spec, size });
+      if (run !== this.nameRuns || !this.namingOn || this.segmentation() !== seg) return;
+      this.names = { seg, byNode: namesByNode(r.naming, labels.cut.segmentNodes), spec: wanted.spec, size };
+      const count = r.naming.segments.length;
+      this.clipPanel.showNaming("named", `${count} segment${count === 1 ? "" : "s"} named with ${what}, CLIP at ${size} px, in ${r.ms.toFixed(0)} ms.`, labels.cut.tau);
+      this.showLegend();
+      this.redraw();
+      this.refreshNamesInTexts();
+      console.info(`[diffcut] named ${r.naming.segments.length} segments with ${what} at ${size} px in ${r.ms.toFixed(0)} ms`);
+    } catch (e) {
+      if (e instanceof SupersededError) return;
+      if (e instanceof WorkerError && e.code === "clip-text-needed" && !retried) {
+        // A label set the folder has not precomputed: the text part builds its classifier.
+        if (await this.loadClip(clip.source, true)) await this.nameNow(true);
+        return;
+      }
+      if (e instanceof WorkerError && e.fatal) return; // workerDied says so, and segments again
+      console.error(e);
+      if (run === this.nameRuns) this.clipPanel.showNaming("error", `Naming failed: ${messageOf(e)}`);
+    }
+  }
+
+  /** Names again a moment after the labels changed (they often change twice in a row). */
+  private scheduleNaming(): void {
+    if (this.renameTimer !== null) clearTimeout(this.renameTimer);
+    this.renameTimer = setTimeout(() => {
+      this.renameTimer = null;
+      if (this.namingOn) void this.nameNow();
+    }, RENAME_DELAY_MS);
+  }
+
+  /** Stops naming: the names go from the image, the legend and the texts. */
+  private hideNames(): void {
+    this.namingOn = false;
+    this.names = null;
+    this.nameRuns++;
+    if (this.renameTimer !== null) clearTimeout(this.renameTimer);
+    this.renameTimer = null;
+    this.clipPanel.showNaming("off", "");
+    this.showLegend();
+    this.redraw();
+    this.refreshNamesInTexts();
+  }
+
+  /**
+   * CLIP in the current worker with what `spec` needs, loading it (or its text part) first; null
+   * when that failed (the panel says why). `words`: the person's own words (the text part).
+   */
+  private async clipFor(spec: string, words: boolean): Promise<LoadedClip | null> {
+    if (this.clipLoading !== null) await this.clipLoading.done;
+    const clip = this.clip;
+    const here = clip !== null && this.client !== null && clip.client === this.client;
+    if (clip !== null && here && !needsText(spec, clip.summary)) return clip;
+    // Not loaded, lost with its worker, or without the text part that these words need.
+    const withText = words || (clip !== null && (clip.summary.textLoaded || needsText(spec, clip.summary)));
+    const ok = await this.loadClip(clip?.source ?? this.clipPanel.urlSource(), withText);
+    return ok ? this.clip : null;
+  }
+
+  /** The panel's Load: loads CLIP from `source` (keeping the text part if the one loaded has it), then names if naming is on. */
+  private async loadClipAndName(source: ModelSource): Promise<void> {
+    const choice = this.clipPanel.choice();
+    const words = labelSpec(choice.choice, choice.words);
+    const withText = (this.clip?.summary.textLoaded ?? false) || (words.ok && words.words);
+    if ((await this.loadClip(source, withText)) && this.namingOn) await this.nameNow();
+  }
+
+  /**
+   * Loads CLIP into the worker from `source` (its image part; with `withText`, its text part too),
+   * showing the progress in the panel; resolves to whether it worked. A load in progress is
+   * cancelled first. The CLIP loaded before stays until the new one has loaded.
+   */
+  private async loadClip(source: ModelSource, withText: boolean): Promise<boolean> {
+    if (this.clipLoading !== null) {
+      this.client?.cancel("load-clip");
+      await this.clipLoading.done;
+    }
+    const refusal = loadRefusal(source, hasWebGpu(), location.origin, MODEL_HOSTS, CLIP_NEEDS_WEBGPU);
+    if (refusal !== null) {
+      this.namingOn = false;
+      this.clipPanel.showNaming("error", refusal);
+      return false;
+    }
+    const id = ++this.clipLoads;
+    let end = (_ok: boolean): void => {};
+    const done = new Promise<boolean>((resolve) => (end = resolve));
+    this.clipLoading = { id, done };
+    const progress = this.clipPanel.beginLoad(source);
+    const textOnly = withText && this.clip !== null && !this.clip.summary.textLoaded;
+    this.clipPanel.showNaming("busy", textOnly ? "Loading CLIP's text part for your own words…" : CLIP_LOADING_STATUS);
+    let ok = false;
+    try {
+      const client = await this.worker();
+      const r = await client.request({ type: "load-clip", source, withText }, [], { onProgress: (p) => this.clipPanel.showNaming("busy", progress(p)) });
+      this.clip = { summary: r.clip, source, client };
+      this.clipPanel.showLoaded(r.clip);
+      console.info(`[diffcut] CLIP loaded in ${r.clip.ms.toFixed(0)} ms: ${clipText(r.clip)}`);
+      ok = true;
+    } catch (e) {
+      const still = this.clip !== null && this.clip.client === this.client ? this.clip.summary : null;
+      if (e instanceof CancelledError) {
+        this.namingOn = false;
+        this.clipPanel.showCancelled(still);
+        this.clipPanel.showNaming("off", "CLIP download cancelled: the segments are not named.");
+      } else if (e instanceof WorkerError && e.fatal) {
+        console.error(e); // workerDied says so
+      } else if (!(e instanceof SupersededError)) {
+        console.error(e);
+        this.namingOn = false;
+        this.clipPanel.showFailed(messageOf(e), still);
+        this.clipPanel.showNaming("error", `Loading CLIP failed: ${messageOf(e)}`);
+      }
+    } finally {
+      this.clipPanel.endLoad();
+      if (this.clipLoading?.id === id) this.clipLoading = null;
+      end(ok);
+    }
+    return ok;
+  }
+
+  /** The names shown for the segmentation on screen, by tree node (none when naming is off or they are another image's). */
+  private shownNames(): ReadonlyMap<number, SegmentName> | null {
+    const names = this.names;
+    return this.namingOn && names !== null && names.seg === this.segmentation() ? names.byNode : null;
+  }
+
+  /** The name of the segment that is tree node `node`, if it has one. */
+  private nameOf(node: number): string | null {
+    return this.shownNames()?.get(node)?.name ?? null;
+  }
+
+  /** The distinct names within the picked regions. */
+  private pickedNames(): string[] {
+    const names = this.shownNames();
+    if (names === null || this.screen.kind !== "shown") return [];
+    const { seg, labels } = this.screen;
+    const out: string[] = [];
+    for (const p of this.picks) for (const n of namesForNode(seg.tree, labels.cut.segmentNodes, names, p.node)) if (!out.includes(n)) out.push(n);
+    return out;
+  }
+
+  /** Names arrived or went: the hover line and the selection's text follow. */
+  private refreshNamesInTexts(): void {
+    const hovered = this.hovered;
+    this.hovered = -1;
+    this.setHovered(hovered);
+    if (this.picked !== null) this.ui.selection.textContent = this.pickedText();
+  }
+
+  /** The legend of the names on screen: each name, its segments' count and the first one's colour. */
+  private showLegend(): void {
+    const names = this.shownNames();
+    if (names === null || this.screen.kind !== "shown") {
+      this.clipPanel.showLegend([]);
+      return;
+    }
+    const { cut, colours } = this.screen.labels;
+    const first = new Map<string, number>();
+    const all: string[] = [];
+    cut.segmentNodes.forEach((node, segment) => {
+      const name = names.get(node)?.name;
+      if (name === undefined) return;
+      all.push(name);
+      if (!first.has(name)) first.set(name, segment);
+    });
+    const colour = (segment: number): string => `rgb(${colours[3 * segment] ?? 0} ${colours[3 * segment + 1] ?? 0} ${colours[3 * segment + 2] ?? 0})`;
+    this.clipPanel.showLegend(nameCounts(all).map((e) => ({ ...e, colour: colour(first.get(e.name) ?? 0) })));
+  }
+
+  /**
+   * The names on the overlay, each at its segment's innermost point (from the last labels that
+   * were not the live view's: while τ moves, a segment that stays keeps its name where it was).
+   * `data-names` on the canvas lists the names drawn (the test contract).
+   */
+  private drawNames(ctx: CanvasRenderingContext2D, seg: Segmentation, labels: Labels): void {
+    const overlay = this.ui.overlay;
+    const names = this.shownNames();
+    if (names === null) {
+      delete overlay.dataset["names"];
+      return;
+    }
+    const { width: w, height: h } = seg.info;
+    if (labels.kind !== "live" && (this.places?.seg !== seg || this.places.labels !== labels.labels)) {
+      const byNode = new Map<number, Inner>();
+      innermostPoints(labels.labels, w, h, labels.cut.segments).forEach((p, s) => {
+        const node = labels.cut.segmentNodes[s];
+        if (p !== null && node !== undefined) byNode.set(node, p);
+      });
+      this.places = { seg, labels: labels.labels, byNode };
+    }
+    const places = this.places?.seg === seg ? this.places.byNode : new Map<number, Inner>();
+    const list: NameAt[] = [];
+    labels.cut.segmentNodes.forEach((node, segment) => {
+      const name = names.get(node)?.name;
+      const at = places.get(node);
+      if (name !== undefined && at !== undefined) list.push({ text: name, segment, at });
+    });
+    // About 14 CSS pixels whatever the canvas's scale on screen.
+    const scale = overlay.clientWidth > 0 ? overlay.width / overlay.clientWidth : 1;
+    const lineHeight = Math.max(8, Math.round(14 * scale));
+    const font = `600 ${lineHeight}px system-ui, sans-serif`;
+    ctx.save();
+    ctx.font = font;
+    const boxes = labelBoxes(list, w, h, lineHeight, (t) => ctx.measureText(t).width);
+    ctx.restore();
+    drawNameBoxes(ctx, boxes, labels.colours, font, lineHeight);
+    overlay.dataset["names"] = JSON.stringify(boxes.map((b) => b.text));
+  }
+
   // --- τ ------------------------------------------------------------------------------------------
 
   /** The live view: cut the tree at τ and map each pixel's finest leaf to its segment. */
@@ -849,6 +1141,8 @@ export class App {
     this.ui.hoverInfo.textContent = "";
     // A picked node survives a new τ: its region is read again at it.
     if (kind !== "live" && this.picks.length > 0 && this.picked?.tau !== this.tau()) void this.updateRegion();
+    if (kind !== "live" && this.namingOn && !this.camera) this.scheduleNaming();
+    this.showLegend();
     this.redraw();
     this.drawTreeView();
     this.drawTauPlot(seg);
@@ -894,6 +1188,7 @@ export class App {
           seg.frame.data,
         );
         ctx.putImageData(seg.frame, 0, 0);
+        this.drawNames(ctx, seg, labels);
         return;
       default:
         unreachable(view);
@@ -935,7 +1230,7 @@ export class App {
       const { cut, labels } = this.screen.labels;
       const share = (segmentSizes(labels, cut.segments)[segment] ?? 0) / Math.max(1, labels.length);
       const node = cut.segmentNodes[segment] ?? 0;
-      this.ui.hoverInfo.textContent = `segment ${segment + 1} of ${cut.segments} (tree node ${node}), ${(share * 100).toFixed(1)}% of the image`;
+      this.ui.hoverInfo.textContent = hoverText(segment, cut.segments, node, share, this.nameOf(node));
     } else {
       this.ui.hoverInfo.textContent = "";
     }
@@ -1044,7 +1339,7 @@ export class App {
     const share = (100 * this.picked.pixels) / Math.max(1, l.info.width * l.info.height);
     const n = l.tree.nodes[last.node];
     const what = this.picks.length === 1 ? `Tree node ${last.node} (depth ${n?.depth ?? 0})` : `${this.picks.length} regions (last: tree node ${last.node})`;
-    return `Selected: ${what}, ${this.picked.pixels.toLocaleString("en")} pixels (${share.toFixed(1)}% of the image).`;
+    return `Selected: ${what}${selectionNames(this.pickedNames())}, ${this.picked.pixels.toLocaleString("en")} pixels (${share.toFixed(1)}% of the image).`;
   }
 
   /** The selection's text, test attributes and buttons. */
@@ -1492,6 +1787,12 @@ export class App {
       this.fail(e);
     }
   }
+}
+
+/** How a label list is named in the page's texts: a set's title, or the words in quotes. */
+function specTitle(spec: string, words: boolean): string {
+  if (words) return `"${spec.split(";").join("; ")}"`;
+  return LABEL_SETS.find((s) => s.id === spec)?.title ?? spec;
 }
 
 /** A worker's segmentation (of an image or a camera frame) with what drawing it needs. */

@@ -1,7 +1,8 @@
 /**
  * The page's side of the worker protocol: one request in flight at a time per lane, and at most
  * one waiting per kind. Model loads (and clearing their cache) run in a lane of their own, so the
- * page keeps segmenting with colour features and moving τ while a model downloads. A newer request of a kind replaces the waiting one (so dragging a slider
+ * page keeps segmenting with colour features and moving τ while a model downloads; CLIP (its load
+ * and naming segments) in a third. A newer request of a kind replaces the waiting one (so dragging a slider
  * never builds a backlog), and a new segmentation also drops waiting label and node requests,
  * which would be about the old tree. A request may take progress messages (a model load) before
  * its answer, and the running one can be cancelled.
@@ -27,7 +28,8 @@ export interface Transport {
 /**
  * How long a request may run in the worker before the worker is taken as stuck, in ms. Generous:
  * the bound is for a hang, not for a slow machine (a software WebGPU adapter, a large model).
- * `load-model` counts from its last progress message (a download of GBs makes progress all along).
+ * `load-model` and `load-clip` count from their last progress message (a download of GBs makes
+ * progress all along).
  */
 export const TIME_LIMITS_MS: Readonly<Record<RequestType, number>> = {
   init: 120_000,
@@ -47,7 +49,12 @@ export const TIME_LIMITS_MS: Readonly<Record<RequestType, number>> = {
   "alpha-count": 300_000,
   "load-model": 300_000,
   "clear-model-cache": 60_000,
+  "load-clip": 300_000,
+  name: 300_000,
 };
+
+/** Requests whose time limit counts from their last progress message (downloads). */
+const BY_PROGRESS: readonly RequestType[] = ["load-model", "load-clip"];
 
 /** How long a running request asked to stop may take to answer before the worker is taken as stuck. */
 export const CANCEL_GRACE_MS = 15_000;
@@ -115,6 +122,8 @@ const PRIORITY: Readonly<Record<RequestType, number>> = {
   autosc: 12.5,
   "alpha-count": 12.6,
   "clear-model-cache": 13,
+  "load-clip": 1,
+  name: 14,
 };
 /** Order in which waiting kinds are sent. */
 const ORDER: readonly RequestType[] = (Object.keys(PRIORITY) as RequestType[]).sort((a, b) => PRIORITY[a] - PRIORITY[b]);
@@ -225,12 +234,12 @@ export class WorkerClient {
   private armLimit(job: Job): void {
     const kind = job.msg.type;
     const ms = this.limits[kind];
-    const what = kind === "load-model" ? `made no progress loading the model for ${seconds(ms)}` : `did not answer the ${kind} request within ${seconds(ms)}`;
+    const what = BY_PROGRESS.includes(kind) ? `made no progress loading ${kind === "load-clip" ? "CLIP" : "the model"} for ${seconds(ms)}` : `did not answer the ${kind} request within ${seconds(ms)}`;
     this.arm(job, ms, `the worker ${what}`);
   }
 
   private pump(): void {
-    for (const lane of ["main", "model"] as const) {
+    for (const lane of ["main", "model", "clip"] as const) {
       if (this.inFlight.has(lane)) continue;
       const kind = ORDER.find((k) => laneOf(k) === lane && this.waiting.has(k));
       if (kind === undefined) continue;
@@ -252,7 +261,7 @@ export class WorkerClient {
     const job = lane === undefined ? undefined : this.inFlight.get(lane);
     if (lane === undefined || job === undefined) return; // a stray answer (cannot happen: ids are unique)
     if (msg.type === "progress") {
-      if (job.msg.type === "load-model") this.armLimit(job); // its limit is on the time without progress
+      if (BY_PROGRESS.includes(job.msg.type)) this.armLimit(job); // its limit is on the time without progress
       job.onProgress?.(msg);
       return;
     }
@@ -260,7 +269,7 @@ export class WorkerClient {
     this.inFlight.delete(lane);
     if (msg.type === "error") {
       if (msg.fatal) this.dead = msg.message;
-      job.reject(msg.cancelled === true && !msg.fatal ? new CancelledError(msg.message) : new WorkerError(msg.message, msg.fatal));
+      job.reject(msg.cancelled === true && !msg.fatal ? new CancelledError(msg.message) : new WorkerError(msg.message, msg.fatal, { code: msg.code }));
     } else if (msg.type !== `${job.msg.type}-done`) {
       job.reject(new WorkerError(`the worker answered ${msg.type} to ${job.msg.type}`, false));
     } else {

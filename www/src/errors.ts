@@ -12,11 +12,14 @@ export class ImageInputError extends Error {
 export class WorkerError extends Error {
   /** The wasm instance trapped and the worker was replaced. */
   readonly fatal: boolean;
+  /** What kind of failure, where the page acts on it (protocol.ts's `ErrorCode`), else null. */
+  readonly code: string | null;
 
-  constructor(message: string, fatal: boolean, options?: ErrorOptions) {
+  constructor(message: string, fatal: boolean, options?: ErrorOptions & { readonly code?: string | undefined }) {
     super(message, options);
     this.name = "WorkerError";
     this.fatal = fatal;
+    this.code = options?.code ?? null;
   }
 }
 

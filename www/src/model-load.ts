@@ -114,8 +114,21 @@ export function sumBytes(files: readonly { readonly bytes: number }[]): number {
  * page), else {@link DEFAULT_MODEL_URL} next to the page. Always absolute.
  */
 export function configuredModelUrl(search: string, pageUrl: string): string {
-  const wanted = new URLSearchParams(search).get("model")?.trim();
-  return new URL(wanted || DEFAULT_MODEL_URL, pageUrl).href;
+  return configuredUrl(search, pageUrl, "model", DEFAULT_MODEL_URL);
+}
+
+/** The CLIP folder the page names segments with when none is configured: a folder next to the page. */
+export const DEFAULT_CLIP_URL = "./models/clip-q8/manifest.json";
+
+/** The CLIP manifest URL the page starts with: `?clip=`, else {@link DEFAULT_CLIP_URL}. Always absolute. */
+export function configuredClipUrl(search: string, pageUrl: string): string {
+  return configuredUrl(search, pageUrl, "clip", DEFAULT_CLIP_URL);
+}
+
+/** The query parameter `param` (absolute, or relative to the page), else `fallback` next to the page. */
+export function configuredUrl(search: string, pageUrl: string, param: string, fallback: string): string {
+  const wanted = new URLSearchParams(search).get(param)?.trim();
+  return new URL(wanted || fallback, pageUrl).href;
 }
 
 /**

@@ -8,6 +8,7 @@
  * transferables.
  */
 import { unreachable } from "./errors";
+import type { Naming } from "./naming";
 
 /** Where the segment tree is grown. */
 export type Backend = "webgpu" | "cpu";
@@ -159,6 +160,32 @@ export interface ModelSummary {
   readonly ms: number;
 }
 
+/** A loaded CLIP (for naming segments). */
+export interface ClipSummary {
+  /** `source.name` of the manifest, when it has one. */
+  readonly name: string | null;
+  readonly licence: string | null;
+  /** How the weights are stored: `f32`, `f16`, `q8` or `q4`. */
+  readonly dtype: string;
+  /** The label sets the folder has precomputed (naming with them needs the image part only). */
+  readonly labelSets: readonly string[];
+  /** The text part is loaded: the person's own words can be used. */
+  readonly textLoaded: boolean;
+  readonly embedDim: number;
+  /** Bytes of the image part's files and of the text part's (from the manifest). */
+  readonly imageBytes: number;
+  readonly textBytes: number;
+  /** Bytes of the files read in this load. */
+  readonly totalBytes: number;
+  readonly files: number;
+  /** Files read from the browser's cache rather than the network. */
+  readonly fromCache: number;
+  /** Every file is in the browser's cache now. */
+  readonly cached: boolean;
+  readonly notes: readonly string[];
+  readonly ms: number;
+}
+
 /**
  * Where the worker traps on purpose (a real wasm trap, through the module's `debugTrap`), for the
  * page's tests of its recovery; set only by the page's `?trap=` parameter, and only for the first
@@ -227,7 +254,27 @@ export type Request =
   /** Loads a diffusion model (progress messages follow, then `load-model-done` or `error`). */
   | { readonly type: "load-model"; readonly id: number; readonly source: ModelSource }
   /** Empties the browser's cache of model files. */
-  | { readonly type: "clear-model-cache"; readonly id: number };
+  | { readonly type: "clear-model-cache"; readonly id: number }
+  /**
+   * Loads a CLIP folder (progress messages follow, then `load-clip-done` or `error`): its image
+   * part, and with `withText` its text part too (for the person's own words).
+   */
+  | { readonly type: "load-clip"; readonly id: number; readonly source: ModelSource; readonly withText: boolean }
+  /**
+   * Names each segment of `labels` (`[height·width]`, the labels on screen) on the picture
+   * `rgba` (`[height·width·4]`) with the loaded CLIP at input size `size`, against `spec` (a
+   * label set's name, or classes by `;` with synonyms by `,`).
+   */
+  | {
+      readonly type: "name";
+      readonly id: number;
+      readonly rgba: Uint8ClampedArray;
+      readonly labels: Uint32Array;
+      readonly width: number;
+      readonly height: number;
+      readonly spec: string;
+      readonly size: number;
+    };
 
 /** Page → worker, outside the request/response pairs: stop the running request `id` (a model load). */
 export interface Cancel {
@@ -340,6 +387,8 @@ export type Response =
     }
   | { readonly type: "load-model-done"; readonly id: number; readonly model: ModelSummary }
   | { readonly type: "clear-model-cache-done"; readonly id: number; readonly files: number; readonly bytes: number }
+  | { readonly type: "load-clip-done"; readonly id: number; readonly clip: ClipSummary }
+  | { readonly type: "name-done"; readonly id: number; readonly naming: Naming; readonly spec: string; readonly size: number; readonly ms: number }
   | {
       readonly type: "error";
       readonly id: number;
@@ -348,7 +397,16 @@ export type Response =
       readonly fatal: boolean;
       /** The request was cancelled (`cancel`); what was there before it is unchanged. */
       readonly cancelled?: true;
+      /** What kind of failure it is, where the page acts on it (see {@link ErrorCode}). */
+      readonly code?: ErrorCode;
     };
+
+/**
+ * Failures the page acts on: `clip-text-needed`, naming asked for words (or a label set the
+ * folder has not precomputed) while only CLIP's image part is loaded: the page loads the text
+ * part and asks again.
+ */
+export type ErrorCode = "clip-text-needed";
 
 /**
  * Worker → page, outside the request/response pairs: the worker failed outside any request's
@@ -366,14 +424,16 @@ export type FromWorker = Response | Progress | Crashed;
 export type RequestType = Request["type"];
 
 /**
- * The worker's two queues, each handling one request at a time: the segmenters, and the model
- * loader beside them (so τ and the colour features keep working while a model downloads).
+ * The worker's queues, each handling one request at a time: the segmenters, the model loader
+ * beside them (so τ and the colour features keep working while a model downloads), and CLIP
+ * (its load and the naming of segments, which never hold up the segmenters).
  */
-export type Lane = "main" | "model";
+export type Lane = "main" | "model" | "clip";
 
 /** The lane of a request kind. */
 export function laneOf(kind: RequestType): Lane {
-  return kind === "load-model" || kind === "clear-model-cache" ? "model" : "main";
+  if (kind === "load-model" || kind === "clear-model-cache") return "model";
+  return kind === "load-clip" || kind === "name" ? "clip" : "main";
 }
 
 /** The successful response to a request type. */
@@ -412,6 +472,8 @@ export function transferables(msg: Response): Transferable[] {
     case "tree-file-done":
     case "load-model-done":
     case "clear-model-cache-done":
+    case "load-clip-done":
+    case "name-done":
     case "error":
       return [];
     default:

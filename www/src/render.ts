@@ -113,3 +113,33 @@ export function drawGridMap(
   ctx.drawImage(cells, 0, 0, photo.width, photo.height);
   ctx.restore();
 }
+
+/**
+ * Names on the overlay: each in a light box outlined in its segment's colour (`colours`, `[r, g,
+ * b]` per segment), `font` (a CSS font of `lineHeight` pixels) in dark ink.
+ */
+export function drawNameBoxes(
+  ctx: CanvasRenderingContext2D,
+  boxes: readonly { readonly text: string; readonly segment: number; readonly x: number; readonly y: number; readonly width: number; readonly height: number }[],
+  colours: Uint8Array,
+  font: string,
+  lineHeight: number,
+): void {
+  ctx.save();
+  ctx.font = font;
+  ctx.textBaseline = "middle";
+  ctx.textAlign = "center";
+  const line = Math.max(1, Math.round(lineHeight / 8));
+  for (const b of boxes) {
+    const c = 3 * b.segment;
+    const colour = `rgb(${colours[c] ?? 0} ${colours[c + 1] ?? 0} ${colours[c + 2] ?? 0})`;
+    ctx.fillStyle = "rgb(255 255 255 / 88%)";
+    ctx.fillRect(b.x, b.y, b.width, b.height);
+    ctx.lineWidth = line;
+    ctx.strokeStyle = colour;
+    ctx.strokeRect(b.x + line / 2, b.y + line / 2, b.width - line, b.height - line);
+    ctx.fillStyle = "#15171a";
+    ctx.fillText(b.text, b.x + b.width / 2, b.y + b.height / 2 + line / 2);
+  }
+  ctx.restore();
+}

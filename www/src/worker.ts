@@ -13,8 +13,9 @@ import modelWasmUrl from "../pkg-model/diffcut_bg.wasm?url";
 import { messageOf, unreachable } from "./errors";
 import { MAX_PIXELS, MAX_SIDE, prepareImage } from "./image-input";
 import { abortError, CACHE_NAME, fetchWithProgress, isAbort, loadFromPicked, loadFromUrl, type CacheLike, type LoadProgress, type LoadReport, type ModelSink } from "./model-fetch";
+import { parseNaming } from "./naming";
 import { laneOf, parseFeatureDefaults, parseSpectra, parseTreeJson, transferables } from "./protocol";
-import type { Backend, FromWorker, Lane, ModelSummary, Request, Response, ResponseFor, ToWorker, TrapPoint } from "./protocol";
+import type { Backend, ClipSummary, ErrorCode, FromWorker, Lane, ModelSummary, Request, Response, ResponseFor, ToWorker, TrapPoint } from "./protocol";
 
 /** The part of `DedicatedWorkerGlobalScope` used here (the DOM and WebWorker libs cannot mix). */
 interface WorkerScope {
@@ -79,13 +80,47 @@ interface ModelInfoLike {
   free(): void;
 }
 
-/** The diffusion module's `DiffCut`: the light one's API plus the model. */
+/** The diffusion module's `ClipInfo` (free it after reading). */
+interface ClipInfoLike {
+  readonly labelSets: string[];
+  readonly textLoaded: boolean;
+  readonly dtype: string;
+  readonly embedDim: number;
+  readonly imageBytes: number;
+  readonly textBytes: number;
+  free(): void;
+}
+
+/** The diffusion module's `DiffCut`: the light one's API plus the model and CLIP. */
 interface ModelDiffCut extends Segmenter {
   modelBegin(manifest: Uint8Array): Promise<string[]>;
   modelAddFile(name: string, bytes: Uint8Array): void;
   modelFinish(): ModelInfoLike;
   modelUnload(): void;
   segmentDiffusion(bytes: Uint8Array, size: number, alpha: number, tauMax: number, maxPixels: number, maxSide: number): Promise<SegmentInfoLike>;
+  clipBegin(manifest: Uint8Array, withText: boolean): Promise<string[]>;
+  clipAddFile(name: string, bytes: Uint8Array): void;
+  clipFinish(): ClipInfoLike;
+  clipUnload(): void;
+  nameSegments(labels: Uint32Array, width: number, height: number, labelSpec: string, size: number, rgba?: Uint8Array | null): Promise<string>;
+}
+
+/** The name the diffusion module gives the error of a label list that needs CLIP's text part (not loaded). */
+const CLIP_TEXT_NEEDED = "ClipTextNeeded";
+
+/** The code of an error the page acts on (protocol.ts's `ErrorCode`), if `err` is one. */
+function errorCode(err: unknown): ErrorCode | undefined {
+  return err instanceof Error && err.name === CLIP_TEXT_NEEDED ? "clip-text-needed" : undefined;
+}
+
+/** `p`, or an AbortError as soon as `signal` aborts (`p` itself goes on). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError());
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => reject(abortError());
+    signal.addEventListener("abort", abort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
 }
 
 /** The parts of `pkg-model/diffcut.js` used here (the assignment in `modelModule` checks them). */
@@ -201,6 +236,10 @@ class DiffCutWorker {
   private modelModule: Promise<ModelModule> | null = null;
   /** The diffusion module's segmenter holding the loaded model. */
   private modelDc: ModelDiffCut | null = null;
+  /** The diffusion module's instance holding CLIP (it never segments). */
+  private clipDc: ModelDiffCut | null = null;
+  /** Loads waiting for the diffusion module's download, by request id: each is sent its progress. */
+  private readonly moduleWatchers = new Set<number>();
   /** The segmenter of the image on screen. */
   private active: Segmenter | null = null;
   /** Segmenters inside an `await` (a model load may replace one meanwhile: it must not be freed). */
@@ -210,7 +249,7 @@ class DiffCutWorker {
   /** Model loads in progress, by request id (for `cancel`). */
   private readonly loads = new Map<number, AbortController>();
   /** Each lane's requests, handled one at a time, in order. */
-  private readonly queues: Record<Lane, Promise<void>> = { main: Promise.resolve(), model: Promise.resolve() };
+  private readonly queues: Record<Lane, Promise<void>> = { main: Promise.resolve(), model: Promise.resolve(), clip: Promise.resolve() };
   /** Where to trap on purpose, once (the `init` request's `trap`; tests only). */
   private trap: TrapPoint | null = null;
 
@@ -242,7 +281,8 @@ class DiffCutWorker {
         // wrapped in another error (the load of the diffusion module wraps what it meets).
         const fatal = isTrap(err);
         const message = fatal ? trapMessage(err) : messageOf(err);
-        reply = isAbort(err) && !fatal ? { type: "error", id: msg.id, message, fatal, cancelled: true } : { type: "error", id: msg.id, message, fatal };
+        const code = fatal ? undefined : errorCode(err);
+        reply = isAbort(err) && !fatal ? { type: "error", id: msg.id, message, fatal, cancelled: true } : code !== undefined ? { type: "error", id: msg.id, message, fatal, code } : { type: "error", id: msg.id, message, fatal };
       }
       scope.postMessage(reply, transferables(reply));
     });
@@ -335,6 +375,17 @@ class DiffCutWorker {
       }
       case "clear-model-cache":
         return { type: "clear-model-cache-done", id: msg.id, ...(await clearModelCache()) };
+      case "load-clip": {
+        const controller = new AbortController();
+        this.loads.set(msg.id, controller);
+        try {
+          return { type: "load-clip-done", id: msg.id, clip: await this.loadClip(msg, controller.signal) };
+        } finally {
+          this.loads.delete(msg.id);
+        }
+      }
+      case "name":
+        return this.name(msg);
       default:
         return unreachable(msg);
     }
@@ -436,7 +487,7 @@ class DiffCutWorker {
    */
   private async loadModel(msg: Extract<Request, { type: "load-model" }>, signal: AbortSignal): Promise<ModelSummary> {
     const t0 = performance.now();
-    const mod = await this.diffusionModule(msg.id, signal);
+    const mod = await this.modelModuleFor(msg.id, signal);
     if (signal.aborted) throw abortError();
     const dc = await mod.DiffCut.create(this.preferGpu);
     try {
@@ -493,13 +544,114 @@ class DiffCutWorker {
   }
 
   /**
-   * The diffusion module, downloaded (with byte progress: it is tens of MB), imported and
-   * instantiated on first use. The load that starts the download reports its progress and can
-   * cancel it; a failed or cancelled download is tried again by the next load.
+   * Loads CLIP into a fresh instance of the diffusion module, which replaces the CLIP loaded
+   * before only when everything succeeded: a failed or cancelled load leaves the old one in place.
+   * With `withText` the text part is loaded too (the image part's files then come from the cache).
    */
-  private diffusionModule(id: number, signal: AbortSignal): Promise<ModelModule> {
+  private async loadClip(msg: Extract<Request, { type: "load-clip" }>, signal: AbortSignal): Promise<ClipSummary> {
+    const t0 = performance.now();
+    const mod = await this.modelModuleFor(msg.id, signal);
+    if (signal.aborted) throw abortError();
+    // It never segments: the CPU path, so that no second WebGPU device is opened for its trees.
+    const dc = await mod.DiffCut.create(false);
+    try {
+      const sink: ModelSink = {
+        begin: (m) => dc.clipBegin(m, msg.withText),
+        add: (name, bytes) => dc.clipAddFile(name, bytes),
+      };
+      const onProgress = progressPoster(msg.id);
+      const report: LoadReport =
+        msg.source.kind === "url"
+          ? await loadFromUrl({ manifestUrl: msg.source.url, fetch: (url, init) => fetch(url, init), openCache: openCache(), estimate, sink, onProgress, signal })
+          : await loadFromPicked({ picked: msg.source.files, sink, onProgress, signal });
+      if (signal.aborted) throw abortError();
+      const info = dc.clipFinish();
+      let clip: ClipSummary;
+      try {
+        clip = {
+          name: report.manifest.name,
+          licence: report.manifest.licence,
+          dtype: info.dtype,
+          labelSets: Array.from(info.labelSets),
+          textLoaded: info.textLoaded,
+          embedDim: info.embedDim,
+          imageBytes: info.imageBytes,
+          textBytes: info.textBytes,
+          totalBytes: report.bytes,
+          files: report.files,
+          fromCache: report.fromCache,
+          cached: report.cached,
+          notes: report.notes,
+          ms: performance.now() - t0,
+        };
+      } finally {
+        info.free();
+      }
+      const old = this.clipDc;
+      this.clipDc = dc;
+      if (old !== null) {
+        old.clipUnload();
+        this.release(old);
+      }
+      return clip;
+    } catch (e) {
+      if (dc !== this.clipDc) {
+        try {
+          dc.free();
+        } catch {
+          // A trapped instance cannot free anything: the error that matters is `e`.
+        }
+      }
+      throw e;
+    }
+  }
+
+  /** Names the segments of the request's labels with the loaded CLIP. */
+  private async name(msg: Extract<Request, { type: "name" }>): Promise<ResponseFor<"name">> {
+    const clip = this.clipDc;
+    if (clip === null) throw new Error("CLIP is not loaded");
+    const t0 = performance.now();
+    this.inUse.add(clip);
+    let json: string;
+    try {
+      json = await clip.nameSegments(msg.labels, msg.width, msg.height, msg.spec, msg.size, new Uint8Array(msg.rgba.buffer, msg.rgba.byteOffset, msg.rgba.byteLength));
+    } finally {
+      this.inUse.delete(clip);
+      this.release(clip);
+    }
+    return { type: "name-done", id: msg.id, naming: parseNaming(json), spec: msg.spec, size: msg.size, ms: performance.now() - t0 };
+  }
+
+  /**
+   * The diffusion module for load `id` (see {@link diffusionModule}), which is sent the download's
+   * progress even when another load started it, and stops waiting when its own `signal` aborts.
+   * If the load that started the download cancels it, this one starts a download of its own.
+   */
+  private async modelModuleFor(id: number, signal: AbortSignal): Promise<ModelModule> {
+    for (let attempt = 0; ; attempt++) {
+      this.moduleWatchers.add(id);
+      try {
+        return await untilAborted(this.diffusionModule(signal), signal);
+      } catch (e) {
+        if (isAbort(e) && !signal.aborted && attempt === 0) continue;
+        throw e;
+      } finally {
+        this.moduleWatchers.delete(id);
+      }
+    }
+  }
+
+  /**
+   * The diffusion module, downloaded (with byte progress: it is tens of MB), imported and
+   * instantiated on first use. The load that starts the download can cancel it; every load
+   * waiting for it is sent its progress; a failed or cancelled download is tried again by the
+   * next load.
+   */
+  private diffusionModule(signal: AbortSignal): Promise<ModelModule> {
     this.modelModule ??= (async () => {
-      const post = (loaded: number, total: number | null): void => scope.postMessage({ type: "progress", id, loaded, total, file: MODULE_FILE, note: null }, []);
+      const post = (loaded: number, total: number | null): void => {
+        for (const id of this.moduleWatchers) scope.postMessage({ type: "progress", id, loaded, total, file: MODULE_FILE, note: null }, []);
+      };
       let last = 0;
       const bytes = await fetchWithProgress(
         (url, init) => fetch(url, init),
@@ -532,7 +684,7 @@ class DiffCutWorker {
 
   /** Frees `dc` unless something still uses it. */
   private release(dc: Segmenter | null): void {
-    if (dc !== null && dc !== this.light && dc !== this.modelDc && dc !== this.active && !this.inUse.has(dc)) dc.free();
+    if (dc !== null && dc !== this.light && dc !== this.modelDc && dc !== this.clipDc && dc !== this.active && !this.inUse.has(dc)) dc.free();
   }
 
   private setActive(dc: Segmenter): void {

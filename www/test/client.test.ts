@@ -187,6 +187,31 @@ describe("WorkerClient", () => {
     expect(c.busy).toBe(false);
   });
 
+  it("loads CLIP and names in a lane of their own, beside the segmenter and the model loader", async () => {
+    const t = new FakeTransport();
+    const c = new WorkerClient(t);
+    const model = c.request({ type: "load-model", source: { kind: "url", url: "http://x/m/manifest.json" } });
+    const clip = c.request({ type: "load-clip", source: { kind: "url", url: "http://x/c/manifest.json" }, withText: false });
+    const labels = c.request({ type: "labels", tau: 0.3 });
+    expect(t.posted.map((r) => r.type)).toEqual(["load-model", "load-clip", "labels"]);
+    // Naming waits for the CLIP load (same lane); a newer naming replaces a waiting one.
+    const body = { type: "name", rgba: new Uint8ClampedArray(4), labels: new Uint32Array(1), width: 1, height: 1, spec: "voc", size: 512 } as const;
+    const first = c.request(body);
+    const second = c.request({ ...body, spec: "ade" });
+    await expect(first).rejects.toBeInstanceOf(SupersededError);
+    t.answer({ type: "load-clip-done", id: t.lastOf("load-clip").id, clip: { name: null, licence: null, dtype: "q8", labelSets: ["voc"], textLoaded: false, embedDim: 32, imageBytes: 1, textBytes: 2, totalBytes: 1, files: 1, fromCache: 0, cached: true, notes: [], ms: 1 } });
+    await expect(clip).resolves.toMatchObject({ clip: { labelSets: ["voc"] } });
+    expect(t.last()).toMatchObject({ type: "name", spec: "ade" });
+    // An error the page acts on keeps its code.
+    t.answer({ type: "error", id: t.last().id, message: "naming with your own words needs the CLIP text part", fatal: false, code: "clip-text-needed" });
+    await expect(second).rejects.toSatisfy((e: unknown) => e instanceof WorkerError && !e.fatal && e.code === "clip-text-needed");
+    t.answer(labelsDone(t.lastOf("labels").id, 0.3));
+    await expect(labels).resolves.toMatchObject({ tau: 0.3 });
+    t.answer({ type: "load-model-done", id: t.lastOf("load-model").id, model: MODEL });
+    await expect(model).resolves.toMatchObject({ model: { size: 256 } });
+    expect(c.busy).toBe(false);
+  });
+
   it("cancels a waiting load at once and asks the worker to stop a running one", async () => {
     const t = new FakeTransport();
     const c = new WorkerClient(t);
@@ -305,6 +330,21 @@ describe("WorkerClient", () => {
       vi.advanceTimersByTime(1000);
       await rejected;
       expect(deaths).toHaveLength(1);
+    });
+
+    it("bounds a CLIP load by its time without progress too", async () => {
+      vi.useFakeTimers();
+      const t = new FakeTransport();
+      const c = new WorkerClient(t, { limits: { "load-clip": 1000 } });
+      const load = c.request({ type: "load-clip", source: { kind: "url", url: "http://x/manifest.json" }, withText: true });
+      const rejected = expect(load).rejects.toSatisfy((e: unknown) => e instanceof WorkerError && e.message.includes("made no progress loading CLIP for 1 s"));
+      const id = t.last().id;
+      for (let i = 0; i < 3; i++) {
+        vi.advanceTimersByTime(900);
+        t.answer({ type: "progress", id, loaded: i, total: 10, file: "text-00000.safetensors", note: null });
+      }
+      vi.advanceTimersByTime(1000);
+      await rejected;
     });
 
     it("takes a running request that does not stop when cancelled as stuck", async () => {

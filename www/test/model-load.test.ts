@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   cacheDecision,
+  configuredClipUrl,
   configuredModelUrl,
   DEFAULT_MODEL_URL,
   fileUrl,
@@ -74,6 +75,9 @@ describe("model URLs", () => {
     expect(configuredModelUrl("?model=./models/ssd-tiny-q8/manifest.json", page)).toBe("https://example.org/diffcut/models/ssd-tiny-q8/manifest.json");
     expect(configuredModelUrl("?model=https%3A%2F%2Fcdn.example.net%2Fm%2Fmanifest.json", page)).toBe("https://cdn.example.net/m/manifest.json");
     expect(configuredModelUrl("?model=", page)).toBe("https://example.org/diffcut/models/ssd-1b-q8/manifest.json");
+    // CLIP's folder: ?clip=, else the default next to the page; ?model= does not move it.
+    expect(configuredClipUrl("?model=./m/manifest.json", page)).toBe("https://example.org/diffcut/models/clip-q8/manifest.json");
+    expect(configuredClipUrl("?clip=./models/clip-tiny-q8/manifest.json", page)).toBe("https://example.org/diffcut/models/clip-tiny-q8/manifest.json");
   });
 
   it("resolves file names against the manifest's folder, never outside it", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { cacheClearedText, loadingWhat, modelLostText, modelRefusal, modelText, progressShown, resolveModelUrl, sizeFor, sizeOptions } from "../src/model-panel";
+import { CLIP } from "../src/clip-panel";
+import { cacheClearedText, CLIP_NEEDS_WEBGPU, loadingWhat, loadRefusal, modelLostText, modelRefusal, modelText, progressShown, resolveModelUrl, resolveUrl, sizeFor, sizeOptions } from "../src/model-panel";
 import type { ModelSummary } from "../src/protocol";
 
 const MODEL: ModelSummary = {
@@ -86,5 +87,24 @@ describe("modelLostText", () => {
     expect(text).toBe(
       "The diffusion model is no longer loaded: the segmenter stopped with an internal error (RuntimeError: unreachable). Choose the diffusion mode (or Load) to load it again; the files come from the browser's cache where they are.",
     );
+  });
+});
+
+describe("the CLIP panel's loading texts (the same panel, another folder)", () => {
+  it("resolves CLIP's URL field against the page, and falls back to ?clip= or the default folder", () => {
+    const page = "https://example.org/app/index.html";
+    expect(resolveUrl("", "", page, CLIP.param, CLIP.fallbackUrl)).toBe("https://example.org/app/models/clip-q8/manifest.json");
+    expect(resolveUrl("", "?clip=./models/tiny/manifest.json&model=x", page, CLIP.param, CLIP.fallbackUrl)).toBe("https://example.org/app/models/tiny/manifest.json");
+    expect(resolveUrl(" https://h.example/c/manifest.json", "?clip=x", page, CLIP.param, CLIP.fallbackUrl)).toBe("https://h.example/c/manifest.json");
+  });
+
+  it("names CLIP in its progress, and refuses without WebGPU in its own words", () => {
+    expect(progressShown({ loaded: 1, total: 2, file: "text-00000.safetensors" }, CLIP.noun).status).toBe("Loading CLIP: 1 B of 2 B (50 %), text-00000.safetensors…");
+    const here = "https://example.org";
+    const noGpu = loadRefusal({ kind: "url", url: `${here}/c/manifest.json` }, false, here, [], CLIP_NEEDS_WEBGPU);
+    expect(noGpu).toContain("Naming segments needs WebGPU");
+    expect(noGpu).toContain("Try a recent Chrome");
+    expect(loadRefusal({ kind: "url", url: "https://elsewhere.example/c/manifest.json" }, true, here, [], CLIP_NEEDS_WEBGPU)).toContain("Cannot load a model from https://elsewhere.example");
+    expect(loadRefusal({ kind: "files", files: [] }, true, here, [], CLIP_NEEDS_WEBGPU)).toBeNull();
   });
 });

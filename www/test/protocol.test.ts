@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseSpectra, parseTreeJson, transferables, TreeFormatError, trapPointOf, type Response } from "../src/protocol";
+import { laneOf, parseSpectra, parseTreeJson, transferables, TreeFormatError, trapPointOf, type Response } from "../src/protocol";
 import { SMALL } from "./fixtures";
 
 describe("parseTreeJson", () => {
@@ -72,5 +72,16 @@ describe("parseSpectra", () => {
     expect(() => parseSpectra("[]")).toThrow(/non-empty array/);
     expect(() => parseSpectra('[{"alpha":1,"gaps":[0,"x"]}]')).toThrow(/entry 0/);
     expect(() => parseSpectra('{"alpha":1}')).toThrow(/non-empty array/);
+  });
+});
+
+describe("laneOf", () => {
+  it("puts model loads, CLIP and the segmenters in lanes of their own", () => {
+    expect(laneOf("segment")).toBe("main");
+    expect(laneOf("labels")).toBe("main");
+    expect(laneOf("load-model")).toBe("model");
+    expect(laneOf("clear-model-cache")).toBe("model");
+    expect(laneOf("load-clip")).toBe("clip");
+    expect(laneOf("name")).toBe("clip");
   });
 });

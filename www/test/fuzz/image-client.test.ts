@@ -59,11 +59,13 @@ const body: fc.Arbitrary<RequestBody> = fc.oneof(
   fc.constant<RequestBody>({ type: "clear-model-cache" }),
   fc.constant<RequestBody>({ type: "segment", bytes: new ArrayBuffer(1), params: { features: { kind: "color", grid: 8 }, alpha: 10, tauMax: 0.9 }, tau: 0.5 }),
   fc.constant<RequestBody>({ type: "load-model", source: { kind: "url", url: "http://x/manifest.json" } }),
+  fc.constant<RequestBody>({ type: "load-clip", source: { kind: "url", url: "http://x/clip/manifest.json" }, withText: false }),
+  fc.constant<RequestBody>({ type: "name", rgba: new Uint8ClampedArray(4), labels: new Uint32Array(1), width: 1, height: 1, spec: "voc", size: 512 }),
 );
 
 /** What the worker might send: right answers to the last request, wrong ids and types, progress, errors, crashes. */
 const answer = fc.oneof(
-  fc.record({ kind: fc.constantFrom("done", "wrong-type", "error", "fatal", "cancelled", "progress"), id: fc.oneof(fc.constant(-1), fc.integer({ min: -2, max: 40 })) }),
+  fc.record({ kind: fc.constantFrom("done", "wrong-type", "error", "coded", "fatal", "cancelled", "progress"), id: fc.oneof(fc.constant(-1), fc.integer({ min: -2, max: 40 })) }),
   fc.record({ kind: fc.constant("crashed"), id: fc.constant(0) }),
 );
 
@@ -86,6 +88,8 @@ function message(t: ScriptedTransport, a: { kind: string; id: number }): FromWor
       return { type: "tree-file-done", id, json: "{}" };
     case "error":
       return { type: "error", id, message: "no", fatal: false };
+    case "coded":
+      return { type: "error", id, message: "needs the text part", fatal: false, code: "clip-text-needed" };
     case "fatal":
       return { type: "error", id, message: "trap", fatal: true };
     case "cancelled":

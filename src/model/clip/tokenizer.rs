@@ -1007,11 +1007,7 @@ fn utf8_detector_matches(text: &str) -> impl Iterator<Item = (usize, usize)> + '
             let start = i;
             let mut end = i;
             if start == 0 || !in_ranges(tt::UTF8_CONTINUATION_STRICT, chars[start - 1]) {
-                loop {
-                    let c = match chars.get(end) {
-                        Some(&c) => c,
-                        None => break,
-                    };
+                while let Some(&c) = chars.get(end) {
                     end += if in_ranges(tt::UTF8_FIRST_OF_2, c) && cont(end + 1) {
                         2
                     } else if in_ranges(tt::UTF8_FIRST_OF_3, c) && cont(end + 1) && cont(end + 2) {

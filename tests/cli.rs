@@ -971,4 +971,16 @@ fn naming_refuses_bad_input_clearly() {
         s(&json),
     ]);
     fails_with(&o, "JSON array of strings");
+    let long = serde_json::to_vec(&vec!["ab".repeat(6000)]).unwrap();
+    let texts = write(d.path(), "long.json", &long);
+    let o = diffcut(&[
+        "text-embed",
+        "--clip",
+        s(&clip),
+        "--texts",
+        s(&texts),
+        "--out",
+        s(&json),
+    ]);
+    fails_with(&o, "at most 10 000 characters");
 }

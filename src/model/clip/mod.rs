@@ -63,6 +63,9 @@ impl Parts {
     }
 }
 
+/// Longest text tokenized, in characters.
+pub const MAX_TEXT_CHARS: usize = 10_000;
+
 /// Most text sequences encoded at once (the official code's batch of 128).
 const TEXT_BATCH: usize = 128;
 
@@ -370,6 +373,18 @@ impl ClipModel {
     /// open_clip's token ids of each text, `[n, context_length]` row-major.
     pub fn tokenize(&self, texts: &[String]) -> Result<Vec<u32>> {
         let (tower, tokenizer) = self.text_tower()?;
+        // BPE's cost grows with the square of a word's length, and CLIP keeps 77 tokens anyway.
+        if let Some((i, t)) = texts
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.chars().count() > MAX_TEXT_CHARS)
+        {
+            return Err(Error::InvalidParameter {
+                name: "texts",
+                expected: "texts of at most 10 000 characters (CLIP reads 77 tokens)",
+                got: format!("text {i} of {} characters", t.chars().count()),
+            });
+        }
         let t = tower.config().context_length;
         Ok(texts.iter().flat_map(|s| tokenizer.tokenize(s, t)).collect())
     }

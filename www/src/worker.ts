@@ -15,7 +15,7 @@ import { MAX_PIXELS, MAX_SIDE, prepareImage } from "./image-input";
 import { abortError, CACHE_NAME, fetchWithProgress, isAbort, loadFromPicked, loadFromUrl, type CacheLike, type LoadProgress, type LoadReport, type ModelSink } from "./model-fetch";
 import { parseNaming } from "./naming";
 import { laneOf, parseFeatureDefaults, parseSpectra, parseTreeJson, transferables } from "./protocol";
-import type { Backend, ClipSummary, ErrorCode, FromWorker, Lane, ModelSummary, Request, Response, ResponseFor, ToWorker, TrapPoint } from "./protocol";
+import type { Backend, ClipSummary, ErrorCode, FromWorker, Lane, ModelSource, ModelSummary, Request, Response, ResponseFor, ToWorker, TrapPoint } from "./protocol";
 
 /** The part of `DedicatedWorkerGlobalScope` used here (the DOM and WebWorker libs cannot mix). */
 interface WorkerScope {
@@ -200,6 +200,13 @@ async function estimate(): Promise<{ quota?: number; usage?: number } | null> {
 }
 
 /** Posts progress of request `id`, at most every 100 ms unless it ends a file or carries a note. */
+/** A converted folder (the diffusion model or CLIP) from its URL or from picked files, into `sink`. */
+function loadFolder(source: ModelSource, sink: ModelSink, onProgress: (p: LoadProgress) => void, signal: AbortSignal): Promise<LoadReport> {
+  return source.kind === "url"
+    ? loadFromUrl({ manifestUrl: source.url, fetch: (url, init) => fetch(url, init), openCache: openCache(), estimate, sink, onProgress, signal })
+    : loadFromPicked({ picked: source.files, sink, onProgress, signal });
+}
+
 function progressPoster(id: number): (p: LoadProgress) => void {
   let last = 0;
   return (p) => {
@@ -498,11 +505,7 @@ class DiffCutWorker {
           dc.modelAddFile(name, bytes);
         },
       };
-      const onProgress = progressPoster(msg.id);
-      const report: LoadReport =
-        msg.source.kind === "url"
-          ? await loadFromUrl({ manifestUrl: msg.source.url, fetch: (url, init) => fetch(url, init), openCache: openCache(), estimate, sink, onProgress, signal })
-          : await loadFromPicked({ picked: msg.source.files, sink, onProgress, signal });
+      const report = await loadFolder(msg.source, sink, progressPoster(msg.id), signal);
       if (signal.aborted) throw abortError();
       const info = dc.modelFinish();
       let model: ModelSummary;
@@ -559,11 +562,7 @@ class DiffCutWorker {
         begin: (m) => dc.clipBegin(m, msg.withText),
         add: (name, bytes) => dc.clipAddFile(name, bytes),
       };
-      const onProgress = progressPoster(msg.id);
-      const report: LoadReport =
-        msg.source.kind === "url"
-          ? await loadFromUrl({ manifestUrl: msg.source.url, fetch: (url, init) => fetch(url, init), openCache: openCache(), estimate, sink, onProgress, signal })
-          : await loadFromPicked({ picked: msg.source.files, sink, onProgress, signal });
+      const report = await loadFolder(msg.source, sink, progressPoster(msg.id), signal);
       if (signal.aborted) throw abortError();
       const info = dc.clipFinish();
       let clip: ClipSummary;

@@ -28,7 +28,7 @@ pub use config::ModelConfig;
 use unet::UnetSlice;
 use vae::VaeEncoder;
 use weights::WeightStore;
-pub use weights::{FileKind, Manifest, ManifestFile, Part, WeightDtype};
+pub use weights::{FileKind, FolderFiles, Manifest, ManifestFile, Part, WeightDtype};
 
 use crate::image_io::source_taps;
 use crate::ncut::FeatureGrid;
@@ -62,13 +62,12 @@ pub struct DiffusionModel {
 /// every file it lists, in any order. Each file is checked (bytes, sha256) and, for weight
 /// shards, uploaded and released before the next, so peak host memory is one shard.
 pub struct ModelLoader {
-    manifest: Manifest,
+    files: FolderFiles,
     device: Device,
     config: Option<ModelConfig>,
     store: WeightStore,
     /// Seed-42 noise per size, with its shape.
     noise: BTreeMap<u32, (Vec<usize>, Vec<f32>)>,
-    pending: Vec<String>,
 }
 
 impl ModelLoader {
@@ -76,36 +75,27 @@ impl ModelLoader {
     /// (for backends without quantized tensors); otherwise they stay packed on the device.
     pub fn new(manifest_json: &[u8], device: &Device, host_dequantize: bool) -> Result<Self> {
         let manifest = Manifest::from_json(manifest_json)?;
-        let pending = manifest.files.iter().map(|f| f.name.clone()).collect();
         Ok(ModelLoader {
             device: device.clone(),
             store: WeightStore::new(device, host_dequantize),
-            manifest,
+            files: FolderFiles::new(manifest, |_| true),
             config: None,
             noise: BTreeMap::new(),
-            pending,
         })
     }
 
     pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+        self.files.manifest()
     }
 
     /// Files still to be given to [`ModelLoader::add_file`], config first.
     pub fn pending(&self) -> Vec<String> {
-        let mut p = self.pending.clone();
-        p.sort_by_key(|n| (*n != self.manifest.config, n.clone()));
-        p
+        self.files.pending()
     }
 
     /// Checks and takes one file of the folder.
     pub fn add_file(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        let entry = self
-            .manifest
-            .file(name)
-            .ok_or_else(|| Error::Model(format!("{name} is not in manifest.json")))?
-            .clone();
-        weights::verify(&entry, bytes)?;
+        let entry = self.files.check(name, bytes)?;
         match entry.kind {
             FileKind::Config => self.config = Some(ModelConfig::from_json(bytes)?),
             FileKind::Weights => self.store.add_shard(name, bytes)?,
@@ -127,17 +117,13 @@ impl ModelLoader {
                 })
             }
         }
-        self.pending.retain(|p| p != name);
+        self.files.done(name);
         Ok(())
     }
 
     /// Builds the networks once every file has been added.
     pub fn finish(mut self) -> Result<DiffusionModel> {
-        if let Some(missing) = self.pending.first() {
-            return Err(Error::Model(format!(
-                "{missing} (listed in manifest.json) was not loaded"
-            )));
-        }
+        self.files.complete()?;
         let config = self
             .config
             .take()
@@ -156,7 +142,7 @@ impl ModelLoader {
             .collect();
         Ok(DiffusionModel {
             config,
-            manifest: self.manifest,
+            manifest: self.files.into_manifest(),
             device: self.device,
             vae,
             unet,

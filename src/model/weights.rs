@@ -169,6 +169,68 @@ impl Manifest {
     }
 }
 
+/// A folder being loaded file by file: its manifest and the files it lists still to come. Both
+/// loaders (the diffusion model's and CLIP's) keep their books with it.
+#[derive(Debug, Clone)]
+pub struct FolderFiles {
+    manifest: Manifest,
+    pending: Vec<String>,
+}
+
+impl FolderFiles {
+    /// The files of `manifest` that `wanted` keeps (the config always) are expected.
+    pub fn new(manifest: Manifest, wanted: impl Fn(&ManifestFile) -> bool) -> Self {
+        let pending = manifest
+            .files
+            .iter()
+            .filter(|f| f.name == manifest.config || wanted(f))
+            .map(|f| f.name.clone())
+            .collect();
+        FolderFiles { manifest, pending }
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn into_manifest(self) -> Manifest {
+        self.manifest
+    }
+
+    /// Files still to be added, config first.
+    pub fn pending(&self) -> Vec<String> {
+        let mut p = self.pending.clone();
+        p.sort_by_key(|n| (*n != self.manifest.config, n.clone()));
+        p
+    }
+
+    /// The manifest entry of `name`, once its bytes and sha256 are checked.
+    pub fn check(&self, name: &str, bytes: &[u8]) -> Result<ManifestFile> {
+        let entry = self
+            .manifest
+            .file(name)
+            .ok_or_else(|| Error::Model(format!("{name} is not in manifest.json")))?
+            .clone();
+        verify(&entry, bytes)?;
+        Ok(entry)
+    }
+
+    /// `name` was taken.
+    pub fn done(&mut self, name: &str) {
+        self.pending.retain(|p| p != name);
+    }
+
+    /// An error naming the first expected file not added.
+    pub fn complete(&self) -> Result<()> {
+        match self.pending.first() {
+            Some(missing) => Err(Error::Model(format!(
+                "{missing} (listed in manifest.json) was not loaded"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Checks a file's length and sha256 against its manifest entry.
 pub fn verify(file: &ManifestFile, bytes: &[u8]) -> Result<()> {
     if bytes.len() as u64 != file.bytes {

@@ -29,7 +29,7 @@ pub use labels::{Classifier, LabelSet, Labels};
 use text::TextTower;
 pub use tokenizer::Tokenizer;
 
-use super::weights::{self, FileKind, Manifest, Part, WeightStore};
+use super::weights::{FileKind, FolderFiles, Manifest, Part, WeightStore};
 use super::{read_f32, resize_unit};
 use crate::choice::Choice;
 use crate::{Error, Result};
@@ -81,7 +81,7 @@ pub struct ClipModel {
 
 /// Builds a [`ClipModel`] from the folder's files one at a time, as [`super::ModelLoader`] does.
 pub struct ClipLoader {
-    manifest: Manifest,
+    files: FolderFiles,
     parts: Parts,
     device: Device,
     config: Option<ClipConfig>,
@@ -90,7 +90,6 @@ pub struct ClipLoader {
     /// Per set: its classes (`labels/{set}.json`) and its rows (`labels/{set}.npy`).
     labels: BTreeMap<String, Vec<Vec<String>>>,
     rows: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
-    pending: Vec<String>,
 }
 
 /// `labels/{set}.json`.
@@ -109,16 +108,10 @@ impl ClipLoader {
     /// Starts from `manifest.json`'s bytes; only the files of `parts` will be asked for.
     pub fn new(manifest_json: &[u8], device: &Device, host_dequantize: bool, parts: Parts) -> Result<Self> {
         let manifest = Manifest::from_json(manifest_json)?;
-        let pending = manifest
-            .files
-            .iter()
-            .filter(|f| f.name == manifest.config || parts.wants(f.part))
-            .map(|f| f.name.clone())
-            .collect();
         let mut store = WeightStore::new(device, host_dequantize);
         store.keep_on_host("token_embedding.weight");
         Ok(ClipLoader {
-            manifest,
+            files: FolderFiles::new(manifest, |f| parts.wants(f.part)),
             parts,
             device: device.clone(),
             config: None,
@@ -126,29 +119,21 @@ impl ClipLoader {
             vocab: None,
             labels: BTreeMap::new(),
             rows: BTreeMap::new(),
-            pending,
         })
     }
 
     pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+        self.files.manifest()
     }
 
     /// Files still to be given to [`ClipLoader::add_file`], config first.
     pub fn pending(&self) -> Vec<String> {
-        let mut p = self.pending.clone();
-        p.sort_by_key(|n| (*n != self.manifest.config, n.clone()));
-        p
+        self.files.pending()
     }
 
     /// Checks and takes one file of the folder.
     pub fn add_file(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        let entry = self
-            .manifest
-            .file(name)
-            .ok_or_else(|| Error::Model(format!("{name} is not in manifest.json")))?
-            .clone();
-        weights::verify(&entry, bytes)?;
+        let entry = self.files.check(name, bytes)?;
         let file_error = |reason: String| Error::ModelFile {
             file: name.into(),
             reason,
@@ -173,17 +158,13 @@ impl ClipLoader {
             }
             FileKind::Noise => return Err(file_error("a diffusion model's noise in a CLIP folder".into())),
         }
-        self.pending.retain(|p| p != name);
+        self.files.done(name);
         Ok(())
     }
 
     /// Builds the towers once every file of the parts has been added.
     pub fn finish(mut self) -> Result<ClipModel> {
-        if let Some(missing) = self.pending.first() {
-            return Err(Error::Model(format!(
-                "{missing} (listed in manifest.json) was not loaded"
-            )));
-        }
+        self.files.complete()?;
         let config = self
             .config
             .take()
@@ -244,7 +225,7 @@ impl ClipLoader {
         }
         Ok(ClipModel {
             config,
-            manifest: self.manifest,
+            manifest: self.files.into_manifest(),
             device: self.device,
             image,
             text,

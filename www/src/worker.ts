@@ -200,6 +200,20 @@ async function estimate(): Promise<{ quota?: number; usage?: number } | null> {
 }
 
 /** Posts progress of request `id`, at most every 100 ms unless it ends a file or carries a note. */
+/** What a load report says of a folder, as both summaries (the diffusion model's, CLIP's) carry it. */
+function loadedFields(report: LoadReport, t0: number) {
+  return {
+    name: report.manifest.name,
+    licence: report.manifest.licence,
+    totalBytes: report.bytes,
+    files: report.files,
+    fromCache: report.fromCache,
+    cached: report.cached,
+    notes: report.notes,
+    ms: performance.now() - t0,
+  };
+}
+
 /** A converted folder (the diffusion model or CLIP) from its URL or from picked files, into `sink`. */
 function loadFolder(source: ModelSource, sink: ModelSink, onProgress: (p: LoadProgress) => void, signal: AbortSignal): Promise<LoadReport> {
   return source.kind === "url"
@@ -511,20 +525,13 @@ class DiffCutWorker {
       let model: ModelSummary;
       try {
         model = {
-          name: report.manifest.name,
-          licence: report.manifest.licence,
           dtype: info.dtype,
           sizes: Array.from(info.sizes),
           size: info.size,
           seed42Sizes: Array.from(info.seed42Sizes),
           channels: info.channels,
           weightBytes: info.weightBytes,
-          totalBytes: report.bytes,
-          files: report.files,
-          fromCache: report.fromCache,
-          cached: report.cached,
-          notes: report.notes,
-          ms: performance.now() - t0,
+          ...loadedFields(report, t0),
         };
       } finally {
         info.free();
@@ -568,20 +575,13 @@ class DiffCutWorker {
       let clip: ClipSummary;
       try {
         clip = {
-          name: report.manifest.name,
-          licence: report.manifest.licence,
           dtype: info.dtype,
           labelSets: Array.from(info.labelSets),
           textLoaded: info.textLoaded,
           embedDim: info.embedDim,
           imageBytes: info.imageBytes,
           textBytes: info.textBytes,
-          totalBytes: report.bytes,
-          files: report.files,
-          fromCache: report.fromCache,
-          cached: report.cached,
-          notes: report.notes,
-          ms: performance.now() - t0,
+          ...loadedFields(report, t0),
         };
       } finally {
         info.free();

@@ -20,7 +20,7 @@ Python ones on every code point.
 Run with the Python that has open_clip, ftfy and regex installed (the versions are asserted below),
 from the repository root:
 
-    /work/venv-py/bin/python tests/reference/make_clip_tables.py
+    python3 tests/reference/make_clip_tables.py
 """
 
 import html

@@ -6,7 +6,7 @@ against them.
 
 Run with the Python that has open_clip installed, from the repository root:
 
-    /work/venv-py/bin/python tests/reference/make_clip_tokens.py
+    python3 tests/reference/make_clip_tokens.py
 """
 
 import json

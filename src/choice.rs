@@ -70,7 +70,7 @@ impl Choice for crate::segmenter::Device {
 
 impl Choice for crate::segmenter::Refine {
     const PARAMETER: &'static str = "refine";
-    const ALL: &'static [Self] = &[Self::Demo, Self::Eval, Self::None];
+    const ALL: &'static [Self] = &[Self::Demo, Self::Eval, Self::OpenVocab, Self::None];
     fn name(self) -> &'static str {
         crate::segmenter::Refine::name(self)
     }

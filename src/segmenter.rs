@@ -82,6 +82,8 @@ pub enum Refine {
     Demo,
     /// PAMR with its evaluation preset (10 iterations, dilations 1–8).
     Eval,
+    /// PAMR with the open-vocabulary evaluation's preset (15 iterations, dilations 1–64).
+    OpenVocab,
     /// The concept assignment alone.
     None,
 }
@@ -92,6 +94,7 @@ impl Refine {
         match self {
             Refine::Demo => Some(PamrConfig::demo()),
             Refine::Eval => Some(PamrConfig::eval()),
+            Refine::OpenVocab => Some(PamrConfig::open_vocab()),
             Refine::None => None,
         }
     }
@@ -101,6 +104,7 @@ impl Refine {
         match self {
             Refine::Demo => "demo",
             Refine::Eval => "eval",
+            Refine::OpenVocab => "open-vocab",
             Refine::None => "none",
         }
     }

@@ -512,6 +512,7 @@ fn an_eval_job_scored_in_shards_and_merged_equals_the_run() {
         alpha: None,
         grid: 8,
         refine: Refine::Eval,
+        open_vocab: None,
     };
     let whole = pollster::block_on(runner::run(&cfg, &mut |_, _| {})).unwrap();
     assert_eq!((whole.computed, whole.cached), (3, 0));
@@ -537,4 +538,95 @@ fn an_eval_job_scored_in_shards_and_merged_equals_the_run() {
 
     let e = pollster::block_on(job.score(3, &mut merged)).unwrap_err().to_string();
     assert!(e.contains("index") && e.contains("3 images"), "{e}");
+}
+
+/// `diffcut eval --open-vocab`: every segment named by the (tiny, random-weight) CLIP fixture with
+/// VOC's label set, scored per image at 1024×1024. The number printed is the mean of the per-image
+/// Jaccard index (the function `tests/open_vocab.rs` checks against torchmetrics) over the cached
+/// class maps and the ground truth as the protocol reads it.
+#[test]
+fn cli_eval_open_vocab_names_segments_and_scores_per_image() {
+    use diffcut::eval::datasets::eval_gt_1024;
+    use diffcut::eval::miou::load_label_png;
+    use diffcut::eval::open_vocab::{image_jaccard, label_set_order};
+
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("data");
+    let names = ["2007_000001", "2007_000002"];
+    voc(&root, &names);
+    let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clip/tiny-f32");
+    let cache = t.path().join("cache");
+    let out = t.path().join("ov.json");
+    let args = [
+        "eval",
+        "--open-vocab",
+        "--clip",
+        clip.to_str().unwrap(),
+        "--dataset",
+        "voc20",
+        "--root",
+        root.to_str().unwrap(),
+        "--grid",
+        "8",
+        "--cache",
+        cache.to_str().unwrap(),
+        "--json",
+        out.to_str().unwrap(),
+    ];
+    let o = diffcut(&args);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("| VOC (20+bg) |") && stdout.contains("63.0"), "{stdout}");
+    assert!(stdout.contains("2 computed, 0 from cache"), "{stdout}");
+    let j = json(&out);
+    assert_eq!(j["protocol"], "open-vocab");
+    assert_eq!(j["refine"], "open-vocab");
+    assert_eq!(j["clip_size"].as_u64(), Some(1024));
+    assert_eq!(j["images"].as_u64(), Some(2));
+    assert_eq!(j["per_class_iou"].as_array().unwrap().len(), 21);
+
+    // The cached class maps: 1024², VOC's label indices; their mean per-image score is the report's.
+    let dataset = Dataset::open(DatasetKind::Voc, &root, &DatasetOptions::default()).unwrap();
+    let maps: Vec<PathBuf> = walk(&cache).into_iter().filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
+    assert_eq!(maps.len(), 2, "{maps:?}");
+    let mut sum = 0.0;
+    for s in &dataset.samples {
+        let map = maps.iter().find(|p| p.file_stem().unwrap() == s.name.as_str()).unwrap();
+        let (w, h, pred) = load_label_png(map).unwrap();
+        assert_eq!((w, h), (1024, 1024));
+        assert!(pred.iter().all(|&c| c < 21));
+        let (gw, gh, raw) = dataset.load_gt(s).unwrap();
+        let gt = label_set_order(&eval_gt_1024(&raw, gw, gh), 21);
+        // The photo's red square is class 1 (aeroplane), the rest background (0).
+        assert!(gt.contains(&1) && gt.contains(&0) && gt.iter().all(|&c| c < 2));
+        sum += image_jaccard(&gt, &pred, 21).unwrap();
+    }
+    let mean = j["mean_image_jaccard"].as_f64().unwrap();
+    assert!((mean - sum / 2.0).abs() < 1e-12, "{mean} vs {}", sum / 2.0);
+
+    // Rerun: from the cache, same number.
+    let o = diffcut(&args);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("0 computed, 2 from cache"), "{stdout}");
+    assert_eq!(json(&out)["mean_image_jaccard"], j["mean_image_jaccard"]);
+
+    // Benchmarks without a label set of the protocol, and --open-vocab without CLIP, are refused.
+    let ade = t.path().join("ade");
+    mkdirs(&ade);
+    let o = diffcut(&[
+        "eval",
+        "--open-vocab",
+        "--clip",
+        clip.to_str().unwrap(),
+        "--dataset",
+        "ade20k",
+        "--root",
+        ade.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("voc, context or coco-object"), "{err}");
+    let o = diffcut(&["eval", "--open-vocab", "--dataset", "voc", "--root", root.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--clip"), "{err}");
 }

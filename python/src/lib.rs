@@ -565,6 +565,8 @@ impl PyEvalJob {
             alpha,
             grid,
             refine: choice(refine)?,
+            #[cfg(feature = "model")]
+            open_vocab: None,
         };
         #[cfg(not(feature = "model"))]
         let _ = (size, noise, choice::<Device>(model_device)?);

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use diffcut::annotate::{annotate, Legend};
 use diffcut::eval::datasets::{DatasetKind, DatasetOptions};
 use diffcut::eval::miou::load_label_png;
+use diffcut::eval::open_vocab::{self, OpenVocabConfig};
 use diffcut::eval::runner::{self, EvalConfig, FeatureKind};
 use diffcut::eval::{evaluate_dirs_with, Protocol};
 use diffcut::image_io::{encode_rgb_png, load_image, overlay, palette};
@@ -308,7 +309,11 @@ enum Command {
     /// paper's number printed beside ours is comparable; without it the weight-free colour features
     /// are used and it is not.
     ///
+    /// With --open-vocab --clip DIR: the open-vocabulary protocol (§7.6) instead: segments at
+    /// 1024×1024, PAMR (open-vocab preset), each segment named by CLIP, per-image Jaccard index.
+    ///
     /// Example: diffcut eval --dataset voc --root ~/data --model ssd-1b-q8 --cache cache/ --json voc.json
+    /// Example: diffcut eval --open-vocab --clip clip-q8 --dataset voc20 --root ~/data --model ssd-1b-q8
     Eval(EvalArgs),
     /// Diffusion features of an image (docs/ALGORITHM.md §1–2): the VAE encoder, DDIM noise at t = 50, and the
     /// UNet down path up to DiffCut's hook, from a model folder made by models/convert.py.
@@ -817,14 +822,21 @@ fn run(cli: Cli) -> Result<()> {
                 ProgressStyle::with_template("{bar:30} {pos}/{len} images, {elapsed} elapsed, {eta} left {msg}")
                     .expect("valid template"),
             );
-            let outcome = pollster::block_on(runner::run(&cfg, &mut |done, total| {
+            let mut progress = |done: usize, total: usize| {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
-            }))?;
+            };
+            let (summary, report) = if cfg.open_vocab.is_some() {
+                let o = pollster::block_on(open_vocab::run(&cfg, &mut progress))?;
+                (o.summary(), o.to_json())
+            } else {
+                let o = pollster::block_on(runner::run(&cfg, &mut progress))?;
+                (o.summary(), o.to_json())
+            };
             bar.finish_and_clear();
-            println!("{}", outcome.summary());
+            println!("{summary}");
             if let Some(f) = json {
-                let text = serde_json::to_string_pretty(&outcome.to_json()).map_err(|e| Error::Eval(e.to_string()))?;
+                let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Eval(e.to_string()))?;
                 files::write(&f, text.as_bytes())?;
             }
         }
@@ -868,7 +880,8 @@ struct EvalArgs {
     /// Evaluate only the first N images.
     #[arg(long)]
     limit: Option<usize>,
-    /// Folder for per-image 128×128 predictions (PNG); a rerun reuses them.
+    /// Folder for per-image predictions (PNG: 128×128 segments, or 1024×1024 class maps with
+    /// --open-vocab) and diffusion features; a rerun reuses them.
     #[arg(long)]
     cache: Option<PathBuf>,
     /// Write the report (mIoU, pixel accuracy, per-class IoU, counts, settings) as JSON.
@@ -883,9 +896,21 @@ struct EvalArgs {
     /// Feature grid side.
     #[arg(long, default_value_t = 32)]
     grid: usize,
-    /// `eval` = PAMR with the evaluation preset at 128×128, `none` = assignment only.
-    #[arg(long, value_enum, default_value_t = Refine::Eval)]
-    refine: Refine,
+    /// `eval` = PAMR with the evaluation preset at 128×128 (the default), `open-vocab` = the
+    /// open-vocabulary preset at 1024×1024 (the default with --open-vocab), `none` = assignment only.
+    #[arg(long, value_enum)]
+    refine: Option<Refine>,
+    /// Score with the open-vocabulary protocol (docs/ALGORITHM.md §7.6) instead: every segment
+    /// named by CLIP with the benchmark's label set, torchmetrics' Jaccard index per image,
+    /// averaged over images. For voc (voc20), context and coco-object.
+    #[arg(long, requires = "clip")]
+    open_vocab: bool,
+    /// With --open-vocab: a folder made by models/convert_clip.py (its image part is enough).
+    #[arg(long, requires = "open_vocab")]
+    clip: Option<PathBuf>,
+    /// With --open-vocab: CLIP's input size. Default: the protocol's, 1024 (2048 for coco-object).
+    #[arg(long, requires = "open_vocab")]
+    clip_size: Option<u32>,
     /// Raw value → class map (`RAW CLASS` lines or a JSON object): required for coco-stuff
     /// (fine → coarse 27), optional for coco-object and cityscapes.
     #[arg(long)]
@@ -922,7 +947,12 @@ impl EvalArgs {
             tau: self.tau,
             alpha: self.alpha,
             grid: self.grid,
-            refine: self.refine,
+            refine: self.refine.unwrap_or(if self.open_vocab { Refine::OpenVocab } else { Refine::Eval }),
+            open_vocab: self.clip.map(|clip| OpenVocabConfig {
+                clip,
+                clip_size: self.clip_size,
+                clip_device: self.model_opts.model_device,
+            }),
         })
     }
 }

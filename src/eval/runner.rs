@@ -54,6 +54,10 @@ pub struct EvalConfig {
     /// Grid of the colour features.
     pub grid: usize,
     pub refine: Refine,
+    /// Score with the open-vocabulary protocol instead ([`super::open_vocab`]): segments named by
+    /// this CLIP.
+    #[cfg(feature = "model")]
+    pub open_vocab: Option<super::open_vocab::OpenVocabConfig>,
 }
 
 impl EvalConfig {
@@ -162,23 +166,21 @@ impl EvalJob {
     /// A dataset that does not open, a model that does not load, bad τ / α, a cache folder that
     /// cannot be created.
     pub async fn open(cfg: &EvalConfig) -> Result<Self> {
-        let features = cfg.features();
-        let source = feature_source(cfg)?;
-        source.validate()?;
-        let defaults = source.default_params();
-        let params = SegmentParams {
-            tau: cfg.tau.unwrap_or(defaults.tau),
-            alpha: cfg.alpha.unwrap_or(defaults.alpha),
-            tau_max: None,
-            mode: Mode::Official,
-        };
-        params.tree_options()?;
-        let segmenter = Segmenter::new(source, Compute::open(cfg.device.into()).await?);
-        let dataset = Dataset::open(cfg.dataset, &cfg.root, &cfg.options)?;
-        let mut samples = dataset.samples.clone();
-        if let Some(n) = cfg.limit {
-            samples.truncate(n);
+        #[cfg(feature = "model")]
+        if cfg.open_vocab.is_some() {
+            return Err(Error::InvalidParameter {
+                name: "open_vocab",
+                expected: "none here: the open-vocabulary protocol runs in eval::open_vocab",
+                got: "a CLIP folder".into(),
+            });
         }
+        let Opened {
+            features,
+            segmenter,
+            params,
+            dataset,
+            samples,
+        } = Opened::open(cfg).await?;
         let dataset_protocol = dataset.protocol();
         let protocol = Protocol {
             background_merge: false,
@@ -186,14 +188,7 @@ impl EvalJob {
         };
         protocol.validate()?;
         let merge = dataset_protocol.background_merge.then_some(dataset_protocol.classes);
-        let cache_dir = match &cfg.cache {
-            Some(c) => {
-                let d = c.join(cache_name(cfg, &segmenter, &params));
-                std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
-                Some(d)
-            }
-            None => None,
-        };
+        let cache_dir = cache_folder(cfg, cache_name(cfg, &segmenter, &params))?;
         Ok(Self {
             cfg: cfg.clone(),
             features,
@@ -246,7 +241,7 @@ impl EvalJob {
         let (gw, gh, raw_gt) = self.dataset.load_gt(s)?;
         let gt = eval_gt(&raw_gt, gw, gh);
         let side = EVAL_MASK_SIDE as u32;
-        let file_name = s.name.replace(['/', '\\'], "_");
+        let file_name = cache_file_name(s);
         let cache_file = self.cache_dir.as_ref().map(|d| d.join(format!("{file_name}.png")));
         let from_cache = cache_file
             .as_ref()
@@ -258,24 +253,8 @@ impl EvalJob {
         let (pred, scored) = match from_cache {
             Some(p) => (p, Scored::Cached),
             None => {
-                // As stored, like the official code: the ground truth is drawn on these pixels.
-                let img = load_image_with(&s.image, Exif::Ignore)?;
-                let (iw, ih) = img.dimensions();
-                if (iw, ih) != (gw, gh) {
-                    return Err(Error::Eval(format!(
-                        "{}: ground truth is {gw}×{gh} but the image {} is {iw}×{ih}",
-                        s.gt.display(),
-                        s.image.display()
-                    )));
-                }
-                let eval_img = eval_image(&img);
-                let feature_file = match self.features {
-                    FeatureKind::Diffusion => self
-                        .cache_dir
-                        .as_ref()
-                        .map(|d| d.join("features").join(format!("{file_name}.npy"))),
-                    FeatureKind::Color => None,
-                };
+                let eval_img = load_eval_image(s, gw, gh)?;
+                let feature_file = feature_cache(self.features, self.cache_dir.as_deref(), &file_name);
                 let f = image_features(&self.segmenter, &eval_img, feature_file.as_deref()).await?;
                 let p = predict(
                     &self.segmenter,
@@ -325,6 +304,86 @@ impl EvalJob {
             refine: self.cfg.refine,
         }
     }
+}
+
+/// What both evaluation protocols open first: the feature source and the segmenter, τ and α, the
+/// dataset and its samples (after `limit`).
+pub(super) struct Opened {
+    pub features: FeatureKind,
+    pub segmenter: Segmenter,
+    pub params: SegmentParams,
+    pub dataset: Dataset,
+    pub samples: Vec<Sample>,
+}
+
+impl Opened {
+    pub async fn open(cfg: &EvalConfig) -> Result<Self> {
+        let features = cfg.features();
+        let source = feature_source(cfg)?;
+        source.validate()?;
+        let defaults = source.default_params();
+        let params = SegmentParams {
+            tau: cfg.tau.unwrap_or(defaults.tau),
+            alpha: cfg.alpha.unwrap_or(defaults.alpha),
+            tau_max: None,
+            mode: Mode::Official,
+        };
+        params.tree_options()?;
+        let segmenter = Segmenter::new(source, Compute::open(cfg.device.into()).await?);
+        let dataset = Dataset::open(cfg.dataset, &cfg.root, &cfg.options)?;
+        let mut samples = dataset.samples.clone();
+        if let Some(n) = cfg.limit {
+            samples.truncate(n);
+        }
+        Ok(Opened {
+            features,
+            segmenter,
+            params,
+            dataset,
+            samples,
+        })
+    }
+}
+
+/// The run's cache folder `cache/name`, created, when the run has a cache.
+pub(super) fn cache_folder(cfg: &EvalConfig, name: String) -> Result<Option<PathBuf>> {
+    match &cfg.cache {
+        Some(c) => {
+            let d = c.join(name);
+            std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+            Ok(Some(d))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A sample's image as evaluated ([`eval_image`]), after checking that it has its ground truth's
+/// size (`gw × gh`). As stored, like the official code: the ground truth is drawn on these pixels.
+pub(super) fn load_eval_image(s: &Sample, gw: u32, gh: u32) -> Result<RgbImage> {
+    let img = load_image_with(&s.image, Exif::Ignore)?;
+    let (iw, ih) = img.dimensions();
+    if (iw, ih) != (gw, gh) {
+        return Err(Error::Eval(format!(
+            "{}: ground truth is {gw}×{gh} but the image {} is {iw}×{ih}",
+            s.gt.display(),
+            s.image.display()
+        )));
+    }
+    Ok(eval_image(&img))
+}
+
+/// Where an image's diffusion features are cached (colour features are not: they cost less than
+/// reading them back).
+pub(super) fn feature_cache(features: FeatureKind, cache_dir: Option<&Path>, file_name: &str) -> Option<PathBuf> {
+    match features {
+        FeatureKind::Diffusion => cache_dir.map(|d| d.join("features").join(format!("{file_name}.npy"))),
+        FeatureKind::Color => None,
+    }
+}
+
+/// A sample's name as a file name in the cache.
+pub(super) fn cache_file_name(s: &Sample) -> String {
+    s.name.replace(['/', '\\'], "_")
 }
 
 /// Runs the benchmark; `progress(done, total)` after each image.
@@ -380,7 +439,7 @@ pub async fn predict(
 
 /// The features of one evaluation image, read from `cache` when it holds them, else computed
 /// (and written there).
-async fn image_features(segmenter: &Segmenter, image: &RgbImage, cache: Option<&Path>) -> Result<FeatureGrid> {
+pub(super) async fn image_features(segmenter: &Segmenter, image: &RgbImage, cache: Option<&Path>) -> Result<FeatureGrid> {
     if let Some(f) = cache.filter(|f| f.is_file()) {
         let bytes = files::read(f)?;
         if let Ok((shape, data)) = npy::read_f32(&bytes, 3) {
@@ -400,12 +459,12 @@ async fn image_features(segmenter: &Segmenter, image: &RgbImage, cache: Option<&
 }
 
 #[cfg(feature = "model")]
-fn model_dir(cfg: &EvalConfig) -> Option<&Path> {
+pub(super) fn model_dir(cfg: &EvalConfig) -> Option<&Path> {
     cfg.model.as_deref()
 }
 
 #[cfg(not(feature = "model"))]
-fn model_dir(_: &EvalConfig) -> Option<&Path> {
+pub(super) fn model_dir(_: &EvalConfig) -> Option<&Path> {
     None
 }
 
@@ -419,7 +478,7 @@ fn feature_source(cfg: &EvalConfig) -> Result<FeatureSource> {
 
 /// The cache folder's name: everything that changes a prediction, so caches of different runs
 /// never mix (for a model: its dtype, a short hash of its weights, the size and the noise).
-fn cache_name(cfg: &EvalConfig, segmenter: &Segmenter, params: &SegmentParams) -> String {
+pub(super) fn cache_name(cfg: &EvalConfig, segmenter: &Segmenter, params: &SegmentParams) -> String {
     let features = match segmenter.source() {
         FeatureSource::Color { grid } => format!("color_grid{grid}"),
         #[cfg(feature = "model")]
@@ -441,7 +500,7 @@ fn cache_name(cfg: &EvalConfig, segmenter: &Segmenter, params: &SegmentParams) -
 
 /// A short content tag of a model (from its manifest's hashes).
 #[cfg(feature = "model")]
-fn short_hash(model: &DiffusionModel) -> String {
+pub(super) fn short_hash(model: &DiffusionModel) -> String {
     model
         .manifest
         .shards()

@@ -576,7 +576,10 @@ fn cli_eval_open_vocab_names_segments_and_scores_per_image() {
     let o = diffcut(&args);
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(o.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout.contains("| VOC (20+bg) |") && stdout.contains("63.0"), "{stdout}");
+    assert!(
+        stdout.contains("| VOC (20+bg) |") && stdout.contains("63.0"),
+        "{stdout}"
+    );
     assert!(stdout.contains("2 computed, 0 from cache"), "{stdout}");
     let j = json(&out);
     assert_eq!(j["protocol"], "open-vocab");
@@ -587,7 +590,10 @@ fn cli_eval_open_vocab_names_segments_and_scores_per_image() {
 
     // The cached class maps: 1024², VOC's label indices; their mean per-image score is the report's.
     let dataset = Dataset::open(DatasetKind::Voc, &root, &DatasetOptions::default()).unwrap();
-    let maps: Vec<PathBuf> = walk(&cache).into_iter().filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
+    let maps: Vec<PathBuf> = walk(&cache)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
     assert_eq!(maps.len(), 2, "{maps:?}");
     let mut sum = 0.0;
     for s in &dataset.samples {
@@ -625,8 +631,18 @@ fn cli_eval_open_vocab_names_segments_and_scores_per_image() {
         ade.to_str().unwrap(),
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("voc, context or coco-object"), "{err}");
-    let o = diffcut(&["eval", "--open-vocab", "--dataset", "voc", "--root", root.to_str().unwrap()]);
+    assert!(
+        !o.status.success() && err.contains("voc, context or coco-object"),
+        "{err}"
+    );
+    let o = diffcut(&[
+        "eval",
+        "--open-vocab",
+        "--dataset",
+        "voc",
+        "--root",
+        root.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("--clip"), "{err}");
 }

@@ -11,7 +11,11 @@ fn golden() -> serde_json::Value {
 }
 
 fn map(v: &serde_json::Value) -> Vec<u16> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u16).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u16)
+        .collect()
 }
 
 #[test]
@@ -35,7 +39,11 @@ fn per_image_jaccard_is_torchmetrics() {
     let r = mean21.finish();
     assert_eq!(r.images, 4);
     let want = g["mean_21"].as_f64().unwrap();
-    assert!((r.mean_image_jaccard - want).abs() < 1e-6, "{} vs {want}", r.mean_image_jaccard);
+    assert!(
+        (r.mean_image_jaccard - want).abs() < 1e-6,
+        "{} vs {want}",
+        r.mean_image_jaccard
+    );
     // The dataset-level mIoU is another number: summed counts, not a mean of image scores.
     assert!(r.miou.is_finite() && (r.miou - r.mean_image_jaccard).abs() > 1e-3);
     assert_eq!(r.per_class_iou.len(), 21);

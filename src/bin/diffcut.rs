@@ -947,7 +947,11 @@ impl EvalArgs {
             tau: self.tau,
             alpha: self.alpha,
             grid: self.grid,
-            refine: self.refine.unwrap_or(if self.open_vocab { Refine::OpenVocab } else { Refine::Eval }),
+            refine: self.refine.unwrap_or(if self.open_vocab {
+                Refine::OpenVocab
+            } else {
+                Refine::Eval
+            }),
             open_vocab: self.clip.map(|clip| OpenVocabConfig {
                 clip,
                 clip_size: self.clip_size,

@@ -713,7 +713,13 @@ pub const EVAL_MASK_SIDE: usize = 128;
 /// The ground truth as evaluated: centre-cropped, nearest-resized to 1024, then to 128×128.
 pub fn eval_gt(labels: &[u16], width: u32, height: u32) -> Vec<u16> {
     let big = EVAL_IMAGE_SIDE as usize;
-    resize_nearest(&eval_gt_1024(labels, width, height), big, big, EVAL_MASK_SIDE, EVAL_MASK_SIDE)
+    resize_nearest(
+        &eval_gt_1024(labels, width, height),
+        big,
+        big,
+        EVAL_MASK_SIDE,
+        EVAL_MASK_SIDE,
+    )
 }
 
 /// The ground truth at the evaluation image's size: centre-cropped, nearest-resized to 1024×1024

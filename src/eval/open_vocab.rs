@@ -340,7 +340,8 @@ mod job {
                     (p16, Scored::Computed)
                 }
             };
-            acc.add(&gt, &pred).map_err(|e| Error::Eval(format!("{}: {e}", s.gt.display())))?;
+            acc.add(&gt, &pred)
+                .map_err(|e| Error::Eval(format!("{}: {e}", s.gt.display())))?;
             Ok(scored)
         }
 
@@ -365,7 +366,12 @@ mod job {
                 .namer
                 .name(&image, labels.labels(), [side, side], &self.classifier, self.clip_size)
                 .await?;
-            LabelMap::new(naming.class_map(labels.labels()), side, side, self.classifier.classes().len())
+            LabelMap::new(
+                naming.class_map(labels.labels()),
+                side,
+                side,
+                self.classifier.classes().len(),
+            )
         }
 
         pub fn outcome(&self, acc: &JaccardMean, computed: usize, cached: usize) -> OpenVocabOutcome {

@@ -439,7 +439,11 @@ pub async fn predict(
 
 /// The features of one evaluation image, read from `cache` when it holds them, else computed
 /// (and written there).
-pub(super) async fn image_features(segmenter: &Segmenter, image: &RgbImage, cache: Option<&Path>) -> Result<FeatureGrid> {
+pub(super) async fn image_features(
+    segmenter: &Segmenter,
+    image: &RgbImage,
+    cache: Option<&Path>,
+) -> Result<FeatureGrid> {
     if let Some(f) = cache.filter(|f| f.is_file()) {
         let bytes = files::read(f)?;
         if let Ok((shape, data)) = npy::read_f32(&bytes, 3) {

@@ -331,8 +331,9 @@ def segment(
         image: uint8 ``[H, W, 3]`` RGB, or a file path (read with :func:`load_image`).
         tau, alpha: default: the feature source's own (``DEFAULTS``).
         grid: cells per side of the weight-free colour features (without ``model``).
-        refine: ``"demo"`` (PAMR, DiffCut's demo preset), ``"eval"`` (its evaluation preset) or
-            ``"none"`` (the concept assignment alone).
+        refine: ``"demo"`` (PAMR, DiffCut's demo preset), ``"eval"`` (its evaluation preset),
+            ``"open-vocab"`` (the open-vocabulary evaluation's preset) or ``"none"`` (the concept
+            assignment alone).
         mode, device: as :func:`recursive_ncut`.
         model: a folder made by ``models/convert.py``: diffusion features instead of colour ones.
         size, noise, model_device: with ``model``: input size S, the latent noise (``"seed42"``,

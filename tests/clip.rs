@@ -281,3 +281,25 @@ fn the_mlp_on_blocks_of_tokens_equals_the_whole_mlp() {
     let e = rel_err(&blocked.values, &whole.values);
     assert!(e < 1e-6, "rel err {e}");
 }
+
+/// Above S = 1024 the stem, the first stage and the second stage's downsampling run on row bands
+/// (the first stage's activations would not fit one WebGPU binding at 2048). A tiny budget makes
+/// the fixture cut its 64-row first stage at 256 into bands of 2, 6 or 26 rows; the dense map is
+/// the whole trunk's, on the CPU and on wgpu.
+#[test]
+fn the_first_stage_on_bands_of_rows_equals_the_whole_stage() {
+    let img = image();
+    for device in [cpu(), gpu()] {
+        let mut m = load("f32", &device, Parts::Image);
+        let whole = pollster::block_on(m.dense_features(&img, 256)).unwrap();
+        // 64 × 32 values per first-stage row; the stage's one 7×7 block reads 3 rows of context.
+        for rows in [2usize, 6, 26] {
+            m.set_band_values((rows + 6) * 64 * 32);
+            let banded = pollster::block_on(m.dense_features(&img, 256)).unwrap();
+            assert_eq!(whole.shape, banded.shape);
+            let e = rel_err(&banded.values, &whole.values);
+            assert!(e < 1e-5, "{rows}-row bands: rel err {e}");
+        }
+        m.set_band_values(usize::MAX);
+    }
+}

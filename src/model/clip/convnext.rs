@@ -22,6 +22,11 @@ use crate::Result;
 /// of WebGPU's guaranteed 128 MiB storage binding.
 pub const MLP_CHUNK_VALUES: usize = 8 << 20;
 
+/// Largest first-stage activation computed at once, in f32 values (96 MiB). Above it (S > 1024
+/// for convnext_large: 201 MB at S = 2048, over WebGPU's guaranteed 128 MiB binding) the stem, the
+/// first stage and the second stage's downsampling run on row bands ([`ImageTower::dense`]).
+pub const BAND_VALUES: usize = 24 << 20;
+
 /// LayerNorm over the channels of an NCHW map (timm's `LayerNorm2d`).
 #[derive(Clone)]
 struct LayerNorm2d {
@@ -126,6 +131,12 @@ pub struct ImageTower {
     head: Head,
     /// [`MLP_CHUNK_VALUES`] unless a test asks for less.
     mlp_chunk_values: usize,
+    /// [`BAND_VALUES`] unless a test asks for less.
+    band_values: usize,
+    /// The stem's patch (its kernel and stride), its channels, and the blocks' depthwise kernel.
+    patch: usize,
+    stem_channels: usize,
+    kernel: usize,
 }
 
 impl ImageTower {
@@ -187,16 +198,32 @@ impl ImageTower {
             head_norm,
             head,
             mlp_chunk_values: MLP_CHUNK_VALUES,
+            band_values: BAND_VALUES,
+            patch: v.patch_size,
+            stem_channels: c0,
+            kernel: v.kernel_size,
         })
     }
 
     /// The dense map `[1, C, S/32, S/32]` of an input `[1, 3, S, S]`; `trace` sees the stem's and
-    /// every stage's output (`stem`, `res2` … `res5`, the official code's names).
+    /// every stage's output (`stem`, `res2` … `res5`, the official code's names) — all but the
+    /// first two when the first stage runs on bands.
     pub fn dense(&self, x: Tensor<4>, trace: &mut dyn FnMut(&str, &Tensor<4>)) -> Tensor<4> {
-        let mut x = self.stem.1.forward(self.stem.0.forward(x));
-        trace("stem", &x);
+        let [_, _, h, w] = x.dims();
+        let (h0, w0) = (h / self.patch, w / self.patch);
+        let c0 = self.stem_channels;
+        let (mut x, first) = if self.stages.len() > 1 && c0 * h0 * w0 > self.band_values {
+            (self.first_stage_in_bands(x, h0, w0, c0), 1)
+        } else {
+            let x = self.stem.1.forward(self.stem.0.forward(x));
+            trace("stem", &x);
+            (x, 0)
+        };
         for (i, stage) in self.stages.iter().enumerate() {
-            if let Some((norm, conv)) = &stage.downsample {
+            if i < first {
+                continue;
+            }
+            if let (Some((norm, conv)), false) = (&stage.downsample, i == first && first > 0) {
                 x = conv.forward(norm.forward(x));
             }
             for block in &stage.blocks {
@@ -206,6 +233,46 @@ impl ImageTower {
         }
         // timm's `norm_pre` is the identity for ConvNeXt (head_norm_first = false).
         x
+    }
+
+    /// The stem, the first stage and the second stage's downsampling on bands of rows, joined:
+    /// the second stage's input `[1, C₁, H₀/2, W₀/2]`.
+    ///
+    /// Everything there is per pixel except the depthwise k×k convolutions, which each read k/2
+    /// rows beyond a band: a band carries `depth · k/2` extra rows of context on either side
+    /// (real image rows, except at the image's own edges, where the zero padding is the model's),
+    /// and only its own rows are kept. Bands start on even rows, so the 2×2 stride-2
+    /// downsampling sees the same pixel pairs as on the whole map.
+    fn first_stage_in_bands(&self, x: Tensor<4>, h0: usize, w0: usize, c0: usize) -> Tensor<4> {
+        let halo = self.stages[0].blocks.len() * (self.kernel / 2);
+        let rows_fit = self.band_values / (w0 * c0).max(1);
+        let rows = (rows_fit.saturating_sub(2 * halo) & !1).max(2);
+        let p = self.patch;
+        let (norm, conv) = self.stages[1]
+            .downsample
+            .as_ref()
+            .expect("stages after the first downsample");
+        let bands = (0..h0.div_ceil(rows))
+            .map(|i| {
+                let (r0, r1) = (i * rows, ((i + 1) * rows).min(h0));
+                let (a, b) = (r0.saturating_sub(halo), (r1 + halo).min(h0));
+                let mut y = self
+                    .stem
+                    .1
+                    .forward(self.stem.0.forward(x.clone().narrow(2, a * p, (b - a) * p)));
+                for block in &self.stages[0].blocks {
+                    y = block.forward(y, self.mlp_chunk_values);
+                }
+                conv.forward(norm.forward(y.narrow(2, r0 - a, r1 - r0)))
+            })
+            .collect();
+        Tensor::cat(bands, 2)
+    }
+
+    /// Sets the first stage's band budget (in f32 values; tests use a small one to check that
+    /// the banded trunk equals the whole one).
+    pub fn set_band_values(&mut self, values: usize) {
+        self.band_values = values.max(1);
     }
 
     /// Sets the MLP's token-block budget (in f32 values; tests use a small one to check that the

@@ -293,6 +293,14 @@ impl ClipModel {
         }
     }
 
+    /// See [`ImageTower::set_band_values`].
+    #[doc(hidden)]
+    pub fn set_band_values(&mut self, values: usize) {
+        if let Some(image) = &mut self.image {
+            image.set_band_values(values);
+        }
+    }
+
     /// The label sets precomputed in the folder.
     pub fn label_sets(&self) -> impl Iterator<Item = LabelSet> + '_ {
         self.label_sets.keys().copied()

@@ -59,7 +59,7 @@ def test_bad_images():
         diffcut.segment(np.zeros((8, 8), np.uint8))
     with pytest.raises(ValueError, match="grid"):
         diffcut.segment(np.zeros((8, 8, 3), np.uint8), grid=0)
-    with pytest.raises(ValueError, match='refine must be one of "demo", "eval", "none"'):
+    with pytest.raises(ValueError, match='refine must be one of "demo", "eval", "open-vocab", "none"'):
         diffcut.segment(np.zeros((8, 8, 3), np.uint8), refine="best")
     with pytest.raises(OSError, match="no-such-photo.jpg"):
         diffcut.load_image(ROOT / "no-such-photo.jpg")

@@ -204,7 +204,7 @@ mod job {
     use crate::eval::miou::load_label_png;
     use crate::eval::runner::{
         cache_file_name, cache_folder, cache_name, feature_cache, image_features, load_eval_image, model_dir,
-        EvalConfig, Opened, Scored,
+        short_hash, EvalConfig, Opened, Scored,
     };
     use crate::labels::LabelMap;
     use crate::naming::{Classifier, Labels, Namer};
@@ -406,14 +406,10 @@ mod job {
         }
     }
 
-    /// A short content tag of a CLIP folder (the first hash of its manifest), for the cache name.
+    /// A short content tag of a CLIP folder, for the cache name.
     fn clip_tag(dir: &Path) -> Result<String> {
         let manifest = crate::model::Manifest::from_json(&files::read(&dir.join("manifest.json"))?)?;
-        let tag = manifest
-            .shards()
-            .next()
-            .map_or_else(|| "none".into(), |f| f.sha256.chars().take(8).collect());
-        Ok(tag)
+        Ok(short_hash(&manifest))
     }
 
     /// Runs the open-vocabulary benchmark; `progress(done, total)` after each image.

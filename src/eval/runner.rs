@@ -489,7 +489,7 @@ pub(super) fn cache_name(cfg: &EvalConfig, segmenter: &Segmenter, params: &Segme
         FeatureSource::Diffusion { model, size, .. } => format!(
             "diffusion-{}-{}-S{size}-{}",
             model.manifest.dtype,
-            short_hash(model),
+            short_hash(&model.manifest),
             cfg.noise.to_string().replace(['/', '\\', '.'], "_")
         ),
     };
@@ -502,11 +502,10 @@ pub(super) fn cache_name(cfg: &EvalConfig, segmenter: &Segmenter, params: &Segme
     )
 }
 
-/// A short content tag of a model (from its manifest's hashes).
+/// A short content tag of a converted model folder (its manifest's first hash), for cache names.
 #[cfg(feature = "model")]
-pub(super) fn short_hash(model: &DiffusionModel) -> String {
-    model
-        .manifest
+pub(super) fn short_hash(manifest: &crate::model::Manifest) -> String {
+    manifest
         .shards()
         .next()
         .map_or_else(|| "none".into(), |f| f.sha256.chars().take(8).collect())

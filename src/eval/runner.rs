@@ -20,7 +20,7 @@ use crate::segmenter::{
     Compute, Device, FeatureGrid, FeatureSource, LabelMap, Mode, Numbering, Refine, SegmentParams, Segmenter,
 };
 #[cfg(feature = "model")]
-use crate::segmenter::{DiffusionModel, NoiseChoice};
+use crate::segmenter::NoiseChoice;
 use crate::{files, npy, Error, Result};
 
 pub use crate::segmenter::FeatureKind;

@@ -13,7 +13,7 @@
 //!    (lightness down-weighted ×0.4, since shading varies within objects) and three texture
 //!    measures (median fine and coarse lightness differences, median chroma difference,
 //!    log-compressed). Medians make a cell cut by an edge take its majority side.
-//! 2. **Context**: 20 rounds of a 3×3 bilateral filter on the descriptor grid. Surfaces and
+//! 2. **Context**: 40 rounds of a 3×3 bilateral filter on the descriptor grid. Surfaces and
 //!    gradients even out over several cells, edges stay sharp. This replaces what a network's
 //!    receptive field provides; without it segments are salt-and-pepper.
 //! 3. **Kernel embedding**: 32 anchors in descriptor space (farthest-point sampling + k-means);
@@ -31,13 +31,13 @@
 //! range, and a flat region would then be cut into spatial blobs; the bilateral context keeps
 //! segments spatially coherent instead. A flat image yields identical features → one segment.
 //!
-//! Tuned by eye on `samples/`, then measured on `benches/features/` (generated scenes with ground
-//! truth, Hungarian mIoU; BENCHMARKS.md), which set the texture weight to 2 and confirmed τ = 0.5
-//! for these features ([`DEFAULT_TAU`]). With the defaults (grid 32, α = 10, τ = 0.5, official
-//! mode, PAMR demo) the samples give 19 segments on the astronaut (face, hair, suit, flag, helmet
-//! and backdrop apart), 14 on the coffee (the crema now apart from the table), 4 on the cat and 5
-//! on the rocket. Colour cannot know semantics: the cat's fur splits by shade into two halves and
-//! its white chin joins the pale backdrop. Features take ~12 ms at grid 32 for a 512 px photo.
+//! Tuned by eye on `samples/`, then measured on `benches/features/` (generated scenes and real
+//! photographs with ground truth, Hungarian mIoU; BENCHMARKS.md), which set the texture weight to
+//! 2, the bilateral context to 40 rounds of range 0.5, and confirmed τ = 0.5 for these features
+//! ([`DEFAULT_TAU`]). With the defaults (grid 32, α = 10, τ = 0.5, official mode, PAMR demo) the
+//! samples give 19 segments on the astronaut (face, hair, suit, flag, helmet and backdrop apart),
+//! 10 on the coffee (cup, crema, saucer and table apart), 4 on the cat (its fur one segment) and
+//! 5 on the rocket. Colour cannot know semantics: the cat's white chin joins the pale backdrop.
 
 pub mod color;
 pub mod oklab;

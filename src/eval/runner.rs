@@ -16,11 +16,11 @@ use super::datasets::{
 };
 use super::miou::{load_label_png, Accumulator, MiouReport, Protocol};
 use crate::image_io::{load_image_with, resize_bilinear, Exif, RgbImage};
+#[cfg(feature = "model")]
+use crate::segmenter::NoiseChoice;
 use crate::segmenter::{
     Compute, Device, FeatureGrid, FeatureSource, LabelMap, Mode, Numbering, Refine, SegmentParams, Segmenter,
 };
-#[cfg(feature = "model")]
-use crate::segmenter::NoiseChoice;
 use crate::{files, npy, Error, Result};
 
 pub use crate::segmenter::FeatureKind;

@@ -33,10 +33,10 @@
 //!
 //! Tuned by eye on `samples/`, then measured on `benches/features/` (generated scenes and real
 //! photographs with ground truth, Hungarian mIoU; BENCHMARKS.md), which set the texture weight to
-//! 2, the bilateral context to 40 rounds of range 0.5, and confirmed τ = 0.5 for these features
-//! ([`DEFAULT_TAU`]). With the defaults (grid 32, α = 10, τ = 0.5, official mode, PAMR demo) the
-//! samples give 19 segments on the astronaut (face, hair, suit, flag, helmet and backdrop apart),
-//! 10 on the coffee (cup, crema, saucer and table apart), 4 on the cat (its fur one segment) and
+//! 2, the bilateral context to 40 rounds of range 0.5, α to 9 ([`DEFAULT_ALPHA`]), and confirmed
+//! τ = 0.5 for these features ([`DEFAULT_TAU`]). With the defaults (grid 32, α = 9, τ = 0.5,
+//! official mode, PAMR demo) the samples give 18 segments on the astronaut (face, hair, suit,
+//! flag, helmet and backdrop apart), 10 on the coffee (cup, crema, saucer and table apart), 4 on the cat (its fur one segment) and
 //! 5 on the rocket. Colour cannot know semantics: the cat's white chin joins the pale backdrop.
 
 pub mod color;

@@ -706,7 +706,7 @@ fn cutout_walks_the_chain_under_a_pixel() {
             "cutout",
             s(&photo),
             "--point",
-            "256,400",
+            "100,100",
             "--tau-max",
             "0.8",
             "--refine",

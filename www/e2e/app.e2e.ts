@@ -370,7 +370,8 @@ describe("the DiffCut page", () => {
     const text = page.locator("[data-testid=alpha-sweep-text]");
     await page.waitForFunction(() => document.querySelector<HTMLElement>("[data-testid=alpha-sweep-text]")?.dataset["state"] === "done", null, { timeout: 120_000 });
     const points = JSON.parse((await text.getAttribute("data-points")) ?? "[]") as { alpha: number; segments: number }[];
-    expect(points.map((p) => p.alpha)).toEqual([1, 2, 3, 5, 7, 10, 13, 16, 20]);
+    // The fixed α plus the tree's own (the colour features' 9).
+    expect(points.map((p) => p.alpha)).toEqual([1, 2, 3, 5, 7, 9, 10, 13, 16, 20]);
     // The sweep's tree at the current α is the tree on screen.
     const alpha = Number(await page.inputValue("[data-testid=alpha]"));
     expect(points.find((p) => p.alpha === alpha)?.segments).toBe(before);
@@ -384,7 +385,7 @@ describe("the DiffCut page", () => {
     await page.click("[data-testid=alpha-sweep]");
     await page.click("[data-testid=alpha-sweep]");
     await page.waitForFunction(() => document.querySelector<HTMLElement>("[data-testid=alpha-sweep-text]")?.dataset["state"] === "stopped", null, { timeout: 60_000 });
-    expect(await text.textContent()).toMatch(/^Stopped after \d of 9 trees\.$/);
+    expect(await text.textContent()).toMatch(/^Stopped after \d of 10 trees\.$/);
     // A click on the plot's leftmost point sets α = 1 and segments again.
     await page.click("[data-testid=alpha-sweep]");
     await page.waitForFunction(() => document.querySelector<HTMLElement>("[data-testid=alpha-sweep-text]")?.dataset["state"] === "done", null, { timeout: 120_000 });

@@ -36,8 +36,9 @@
 //! 2, the bilateral context to 40 rounds of range 0.5, α to 9 ([`DEFAULT_ALPHA`]), and confirmed
 //! τ = 0.5 for these features ([`DEFAULT_TAU`]). With the defaults (grid 32, α = 9, τ = 0.5,
 //! official mode, PAMR demo) the samples give 18 segments on the astronaut (face, hair, suit,
-//! flag, helmet and backdrop apart), 10 on the coffee (cup, crema, saucer and table apart), 4 on the cat (its fur one segment) and
-//! 5 on the rocket. Colour cannot know semantics: the cat's white chin joins the pale backdrop.
+//! flag, helmet and backdrop apart), 10 on the coffee (cup, crema, saucer and table apart), 4 on
+//! the cat (its fur one segment) and 5 on the rocket. Colour cannot know semantics: the cat's
+//! white chin joins the pale backdrop.
 
 pub mod color;
 pub mod oklab;

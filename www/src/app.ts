@@ -1652,8 +1652,8 @@ export class App {
   }
 
   /**
-   * Segments at τ against α: a tree per α of {@link SWEEP_ALPHAS} and the current tree's α on this image's features, one
-   * request at a time (the tree on screen stays), drawn as each arrives. The button stops it
+   * Segments at τ against α: a tree per α of {@link SWEEP_ALPHAS} and the current tree's α on
+   * this image's features, one request at a time (the tree on screen stays), drawn as each arrives. The button stops it
    * between trees; a new image or τ ends it.
    */
   private async alphaSweep(): Promise<void> {
@@ -1667,7 +1667,8 @@ export class App {
     if (!client || !seg) return;
     const tau = this.tau();
     const [lo, hi] = [Number(ui.alpha.min), Number(ui.alpha.max)];
-    // The tree on screen is one of the points, whatever α it was cut at (colour features default to 9).
+    // The tree on screen is one of the points, whatever α it was cut at (a source's default need
+    // not be one of the fixed points).
     const alphas = [...new Set([...SWEEP_ALPHAS, seg.tree.alpha])].filter((a) => a >= lo && a <= hi).sort((a, b) => a - b);
     const sweep: AlphaSweep = { seg, tau, points: [], stopped: false, done: false };
     this.sweep = sweep;

@@ -151,8 +151,8 @@ fn pow_f32(x: f32, alpha: f32) -> f32 {
 /// `S = X Xᵀ` for `X` `[n, c]` row-major, as an `[n, n]` row-major matrix, with `min S` and
 /// `max S` (exact: min/max do not depend on the order of evaluation).
 ///
-/// `S` is symmetric, so only the tiles on and above the diagonal are multiplied (single-precision
-/// GEMM per tile) and mirrored: about half the work of a full product. Tiles are independent, so
+/// `S` is symmetric, so only the tiles on and above the diagonal are multiplied ([`tile_product`]
+/// per tile) and mirrored: about half the work of a full product. Tiles are independent, so
 /// they run on every core.
 fn gram(x: &[f32], n: usize, c: usize) -> (Vec<f32>, f32, f32) {
     const TILE: usize = 256;
@@ -161,27 +161,7 @@ fn gram(x: &[f32], n: usize, c: usize) -> (Vec<f32>, f32, f32) {
     let product = |&(ti, tj): &(usize, usize)| {
         let (r0, c0) = (ti * TILE, tj * TILE);
         let (m, k) = (TILE.min(n - r0), TILE.min(n - c0));
-        let mut out = vec![0.0f32; m * k];
-        // SAFETY: rows r0..r0+m and c0..c0+k of `x` lie inside its n·c values (row stride c,
-        // column stride 1); `out` holds m·k values with row stride k.
-        unsafe {
-            matrixmultiply::sgemm(
-                m,
-                c,
-                k,
-                1.0,
-                x[r0 * c..].as_ptr(),
-                c as isize,
-                1,
-                x[c0 * c..].as_ptr(),
-                1,
-                c as isize,
-                0.0,
-                out.as_mut_ptr(),
-                k as isize,
-                1,
-            );
-        }
+        let out = tile_product(&x[r0 * c..(r0 + m) * c], &x[c0 * c..(c0 + k) * c], (m, k, c));
         // Over the values that are kept: the upper triangle of a diagonal tile (see below).
         let kept = out.iter().enumerate().filter(|&(i, _)| ti != tj || i % k >= i / k);
         let (lo, hi) = kept.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), (_, &v)| {
@@ -225,6 +205,126 @@ fn gram(x: &[f32], n: usize, c: usize) -> (Vec<f32>, f32, f32) {
         }
     }
     (s, lo, hi)
+}
+
+/// `A Bᵀ` for row blocks `A` `[m, c]` and `B` `[k, c]` (row-major, shapes given as `(m, k, c)`), as `[m, k]` row-major: one
+/// tile of the Gram matrix.
+///
+/// Natively a single-precision GEMM (matrixmultiply's kernels for the CPU it runs on). matrixmultiply
+/// has no wasm SIMD kernel: its portable one made the Gram matrix 4.3× slower in the page than
+/// natively, while the rest of the NCut ran at native speed (BENCHMARKS.md), so wasm32 has its
+/// own, [`tile_product_simd128`].
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn tile_product(a: &[f32], b: &[f32], (m, k, c): (usize, usize, usize)) -> Vec<f32> {
+    let mut out = vec![0.0f32; m * k];
+    // SAFETY: `a` holds m rows and `b` k rows of c values (row stride c, column stride 1); `out`
+    // holds m·k values with row stride k.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            c,
+            k,
+            1.0,
+            a.as_ptr(),
+            c as isize,
+            1,
+            b.as_ptr(),
+            1,
+            c as isize,
+            0.0,
+            out.as_mut_ptr(),
+            k as isize,
+            1,
+        );
+    }
+    out
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn tile_product(a: &[f32], b: &[f32], mkc: (usize, usize, usize)) -> Vec<f32> {
+    tile_product_simd128(a, b, mkc)
+}
+
+/// [`tile_product`] with wasm's 128-bit SIMD: blocks of 4 rows of `A` × 2 rows of `B`, eight
+/// 4-lane accumulators (with the six vectors loaded per step, 14 registers: x86-64 engines have
+/// 16), then each accumulator summed as `(l₀ + l₂) + (l₁ + l₃)`, then the `c mod 4` tail in order.
+/// Every entry is one fixed sequence of operations, so the result does not depend on the engine.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn tile_product_simd128(a: &[f32], b: &[f32], (m, k, c): (usize, usize, usize)) -> Vec<f32> {
+    use core::arch::wasm32::{f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, v128, v128_load};
+
+    let mut out = vec![0.0f32; m * k];
+    let c4 = c - c % 4;
+    let load = |row: &[f32], i: usize| -> v128 {
+        debug_assert!(i + 4 <= row.len());
+        // SAFETY: i + 4 ≤ c4 ≤ row.len(); v128_load has no alignment requirement.
+        unsafe { v128_load(row.as_ptr().add(i).cast()) }
+    };
+    let finish = |acc: v128, x: &[f32], y: &[f32]| -> f32 {
+        let lanes = (
+            f32x4_extract_lane::<0>(acc),
+            f32x4_extract_lane::<1>(acc),
+            f32x4_extract_lane::<2>(acc),
+            f32x4_extract_lane::<3>(acc),
+        );
+        let mut v = (lanes.0 + lanes.2) + (lanes.1 + lanes.3);
+        for i in c4..c {
+            v += x[i] * y[i];
+        }
+        v
+    };
+    fn row(m: &[f32], i: usize, c: usize) -> &[f32] {
+        &m[i * c..(i + 1) * c]
+    }
+    let zero = f32x4(0.0, 0.0, 0.0, 0.0);
+    let mut i = 0;
+    while i < m {
+        let ra = (m - i).min(4);
+        let mut j = 0;
+        while j < k {
+            let rb = (k - j).min(2);
+            if ra == 4 && rb == 2 {
+                let (x0, x1, x2, x3) = (row(a, i, c), row(a, i + 1, c), row(a, i + 2, c), row(a, i + 3, c));
+                let (y0, y1) = (row(b, j, c), row(b, j + 1, c));
+                let mut acc = [zero; 8];
+                let mut t = 0;
+                while t < c4 {
+                    let (p0, p1, p2, p3) = (load(x0, t), load(x1, t), load(x2, t), load(x3, t));
+                    let (q0, q1) = (load(y0, t), load(y1, t));
+                    acc[0] = f32x4_add(acc[0], f32x4_mul(p0, q0));
+                    acc[1] = f32x4_add(acc[1], f32x4_mul(p0, q1));
+                    acc[2] = f32x4_add(acc[2], f32x4_mul(p1, q0));
+                    acc[3] = f32x4_add(acc[3], f32x4_mul(p1, q1));
+                    acc[4] = f32x4_add(acc[4], f32x4_mul(p2, q0));
+                    acc[5] = f32x4_add(acc[5], f32x4_mul(p2, q1));
+                    acc[6] = f32x4_add(acc[6], f32x4_mul(p3, q0));
+                    acc[7] = f32x4_add(acc[7], f32x4_mul(p3, q1));
+                    t += 4;
+                }
+                for (r, x) in [x0, x1, x2, x3].into_iter().enumerate() {
+                    out[(i + r) * k + j] = finish(acc[2 * r], x, y0);
+                    out[(i + r) * k + j + 1] = finish(acc[2 * r + 1], x, y1);
+                }
+            } else {
+                // The ragged edge of the tile: one entry at a time, the same sequence per entry.
+                for r in i..i + ra {
+                    for s in j..j + rb {
+                        let (x, y) = (row(a, r, c), row(b, s, c));
+                        let mut acc = zero;
+                        let mut t = 0;
+                        while t < c4 {
+                            acc = f32x4_add(acc, f32x4_mul(load(x, t), load(y, t)));
+                            t += 4;
+                        }
+                        out[r * k + s] = finish(acc, x, y);
+                    }
+                }
+            }
+            j += rb;
+        }
+        i += ra;
+    }
+    out
 }
 
 #[cfg(test)]

@@ -19,6 +19,47 @@ fn agreement(a: &[u32], b: &[u32]) -> f64 {
     diffcut::eval::partition_agreement(a, b).unwrap()
 }
 
+/// The CPU affinity as the page runs it (wasm32 has its own SIMD128 Gram kernel, in blocks of
+/// 4 × 2 rows) against `minmax(X̂X̂ᵀ)^α` in float64, on shapes with every ragged edge: cells not a
+/// multiple of 4 or 2, channels not a multiple of 4, and a grid that spans two 256-cell tiles.
+#[wasm_bindgen_test]
+fn cpu_affinity_in_wasm_matches_a_float64_gram() {
+    for (h, w, c, alpha) in [
+        (11, 13, 37, 1.0f32),
+        (15, 20, 6, 1.0),
+        (11, 13, 37, 10.0),
+        (3, 3, 3, 1.0),
+    ] {
+        let f = smooth_field(h, w, c, 2.0, 9);
+        let n = h * w;
+        let got = affinity(&f.data, n, c, alpha).unwrap();
+        let x: Vec<f64> = f.data.iter().map(|&v| f64::from(v)).collect();
+        let norm: Vec<f64> = (0..n)
+            .map(|i| x[i * c..(i + 1) * c].iter().map(|v| v * v).sum::<f64>().sqrt())
+            .collect();
+        let s: Vec<f64> = (0..n * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
+                (0..c).map(|t| x[i * c + t] * x[j * c + t]).sum::<f64>() / (norm[i] * norm[j])
+            })
+            .collect();
+        let lo = s.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let worst = s
+            .iter()
+            .zip(&got.w)
+            .map(|(&v, &g)| (((v - lo) / (hi - lo)).powf(f64::from(alpha)) - f64::from(g)).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 2e-5, "{h}×{w}×{c}, α {alpha}: |W − W₆₄| up to {worst}");
+        // Symmetric to the bit: the mirrored tiles and the diagonal tiles' upper triangle.
+        for i in 0..n {
+            for j in 0..i {
+                assert_eq!(got.w[i * n + j].to_bits(), got.w[j * n + i].to_bits(), "W[{i}, {j}]");
+            }
+        }
+    }
+}
+
 #[wasm_bindgen_test]
 async fn affinity_kernel_matches_cpu_in_the_browser() {
     let ctx = ctx().await;

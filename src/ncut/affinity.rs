@@ -207,13 +207,13 @@ fn gram(x: &[f32], n: usize, c: usize) -> (Vec<f32>, f32, f32) {
     (s, lo, hi)
 }
 
-/// `A Bᵀ` for row blocks `A` `[m, c]` and `B` `[k, c]` (row-major, shapes given as `(m, k, c)`), as `[m, k]` row-major: one
-/// tile of the Gram matrix.
+/// `A Bᵀ` for row blocks `A` `[m, c]` and `B` `[k, c]` (row-major, shapes given as `(m, k, c)`),
+/// as `[m, k]` row-major: one tile of the Gram matrix.
 ///
 /// Natively a single-precision GEMM (matrixmultiply's kernels for the CPU it runs on). matrixmultiply
 /// has no wasm SIMD kernel: its portable one made the Gram matrix 4.3× slower in the page than
 /// natively, while the rest of the NCut ran at native speed (BENCHMARKS.md), so wasm32 has its
-/// own, [`tile_product_simd128`].
+/// own, below.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 fn tile_product(a: &[f32], b: &[f32], (m, k, c): (usize, usize, usize)) -> Vec<f32> {
     let mut out = vec![0.0f32; m * k];
@@ -240,17 +240,12 @@ fn tile_product(a: &[f32], b: &[f32], (m, k, c): (usize, usize, usize)) -> Vec<f
     out
 }
 
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn tile_product(a: &[f32], b: &[f32], mkc: (usize, usize, usize)) -> Vec<f32> {
-    tile_product_simd128(a, b, mkc)
-}
-
-/// [`tile_product`] with wasm's 128-bit SIMD: blocks of 4 rows of `A` × 2 rows of `B`, eight
+/// `tile_product` with wasm's 128-bit SIMD: blocks of 4 rows of `A` × 2 rows of `B`, eight
 /// 4-lane accumulators (with the six vectors loaded per step, 14 registers: x86-64 engines have
 /// 16), then each accumulator summed as `(l₀ + l₂) + (l₁ + l₃)`, then the `c mod 4` tail in order.
 /// Every entry is one fixed sequence of operations, so the result does not depend on the engine.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn tile_product_simd128(a: &[f32], b: &[f32], (m, k, c): (usize, usize, usize)) -> Vec<f32> {
+fn tile_product(a: &[f32], b: &[f32], (m, k, c): (usize, usize, usize)) -> Vec<f32> {
     use core::arch::wasm32::{f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, v128, v128_load};
 
     let mut out = vec![0.0f32; m * k];

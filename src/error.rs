@@ -29,6 +29,10 @@ pub enum Error {
     #[error("numerical solver failed: {0}")]
     Solver(String),
 
+    /// A helper worker that did not answer (its share of the work is then done by the caller).
+    #[error("the helper worker failed: {0}")]
+    Helper(String),
+
     /// Features that cannot be segmented: wrong shape, non-finite values, ...
     #[error("invalid features: {0}")]
     InvalidFeatures(String),

@@ -243,6 +243,9 @@ impl SegmentParams {
 pub struct Compute {
     policy: DevicePolicy,
     state: Arc<Mutex<GpuState>>,
+    /// A second worker for the CPU path's Gram matrix ([`Compute::with_helper`]).
+    #[cfg(target_arch = "wasm32")]
+    helper: Option<std::rc::Rc<dyn crate::ncut::Helper>>,
 }
 
 struct GpuState {
@@ -315,7 +318,18 @@ impl Compute {
         Self {
             policy,
             state: Arc::new(Mutex::new(state)),
+            #[cfg(target_arch = "wasm32")]
+            helper: None,
         }
+    }
+
+    /// Has `helper` (the page's second worker) compute about half of the affinity's Gram matrix
+    /// and grow one of the root's subtrees whenever a tree is grown on the CPU: the same trees,
+    /// sooner. wasm only: natively the CPU path already uses every core.
+    #[cfg(target_arch = "wasm32")]
+    pub fn with_helper(mut self, helper: std::rc::Rc<dyn crate::ncut::Helper>) -> Self {
+        self.helper = Some(helper);
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, GpuState> {
@@ -366,7 +380,13 @@ impl Compute {
     /// Bad features or parameters; with [`DevicePolicy::Gpu`], any GPU error.
     pub async fn grow(&self, features: FeatureGrid, params: &SegmentParams) -> Result<Segmentation> {
         let opts = params.tree_options()?;
-        let cpu = |features: FeatureGrid, note: Option<String>| -> Result<Segmentation> {
+        let cpu = async |features: FeatureGrid, note: Option<String>| -> Result<Segmentation> {
+            #[cfg(target_arch = "wasm32")]
+            let tree = match &self.helper {
+                Some(h) => crate::ncut::segment_tree_shared(&features, params.alpha, opts, &**h).await?,
+                None => crate::ncut::segment_tree(&features, params.alpha, opts)?,
+            };
+            #[cfg(not(target_arch = "wasm32"))]
             let tree = crate::ncut::segment_tree(&features, params.alpha, opts)?;
             Ok(Segmentation {
                 features,
@@ -388,17 +408,17 @@ impl Compute {
                     note: None,
                 }),
                 (Err(e), DevicePolicy::Gpu) => Err(e),
-                (Err(e @ Error::GpuLimit { .. }), _) => cpu(features, Some(format!("{e}; used the CPU"))),
+                (Err(e @ Error::GpuLimit { .. }), _) => cpu(features, Some(format!("{e}; used the CPU"))).await,
                 (Err(e @ Error::Gpu(_)), _) => {
                     let note = format!("{e}; using the CPU from now on");
                     self.drop_gpu(note.clone());
-                    cpu(features, Some(note))
+                    cpu(features, Some(note)).await
                 }
                 // Bad features or parameters: the CPU would refuse them too.
                 (Err(e), _) => Err(e),
             };
         }
-        cpu(features, None)
+        cpu(features, None).await
     }
 
     /// PAMR of `coarse` along `image` (labels at the image's size, same segments): on the GPU

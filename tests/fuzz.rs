@@ -11,6 +11,7 @@
 //! | `clip`        | a CLIP folder (manifest, config, shards, label sets, vocabulary), any part | an error naming the problem, or names with a score per class and text embeddings of D |
 //! | `labels`      | a `--labels` value (set name, inline list, label file text) | the classes, or an error naming the problem; never an empty class |
 //! | `cli`         | a mutated input file for the `diffcut` binary | exit status 0 or 1 in time; `--out` untouched on failure, valid on success |
+//! | `wire`        | a subtree and job parameters as the page's helper worker sends them (`f64`s) | decoded, or an error naming where; decoded nodes encode and decode to themselves |
 //!
 //! No input may panic, run longer than `FUZZ_TIMEOUT_S` (10 s), make one allocation over 1 GiB
 //! or hold over 3 GiB. The short run (the default counts) takes seconds; `./build.sh fuzz` sets
@@ -869,6 +870,97 @@ fn fuzz_labels() {
         check_labels_spec,
     );
     report.assert_clean("labels");
+}
+
+// --- 3c. the page's helper worker: a subtree and a job's parameters as flat f64 arrays ----------
+
+fn floats(bytes: &[u8]) -> Vec<f64> {
+    bytes
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn check_wire(bytes: &[u8]) -> Result<Verdict, String> {
+    use diffcut::ncut::wire::{decode_nodes, encode_nodes, parse_job_params};
+    let data = floats(bytes);
+    if let Err(e) = parse_job_params(&data[..data.len().min(5)]) {
+        non_empty_error(&e)?;
+    }
+    match decode_nodes(&data) {
+        Err(e) => non_empty_error(&e),
+        Ok(nodes) => {
+            let again =
+                decode_nodes(&encode_nodes(&nodes)).map_err(|e| format!("re-encoded nodes do not decode: {e}"))?;
+            if again != nodes {
+                return Err("re-encoded nodes decode to other nodes".into());
+            }
+            Ok(Verdict::Deep)
+        }
+    }
+}
+
+#[test]
+fn fuzz_wire() {
+    use diffcut::ncut::wire::encode_nodes;
+    use diffcut::ncut::{affinity, grow_subtree, SubtreeJob};
+    let seeds: Vec<Vec<f64>> = [(6, 7, 1u64), (9, 8, 2)]
+        .iter()
+        .map(|&(h, w, seed)| {
+            let f = diffcut::synth::smooth_field(h, w, 8, 2.0, seed);
+            let aff = affinity(&f.data, h * w, 8, 10.0).unwrap();
+            let job = SubtreeJob {
+                excluded: vec![false; h * w],
+                w: aff.w,
+                depth: 1,
+                opts: TreeOptions::default(),
+            };
+            encode_nodes(&grow_subtree(job).unwrap())
+        })
+        .collect();
+    let bytes = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    assert!(seeds.iter().all(|s| matches!(check_wire(&bytes(s)), Ok(Verdict::Deep))));
+    let report = run(
+        "wire",
+        cheap_iters(SHORT_ITERS),
+        time_limit(1),
+        |rng, _| {
+            let mut v = rng.pick(&seeds).clone();
+            for _ in 0..rng.range(1, 4) {
+                let at = rng.below(v.len());
+                match rng.below(4) {
+                    0 => v.truncate(at),
+                    1 => {
+                        let special = [
+                            -1.0,
+                            0.0,
+                            1.0,
+                            2.0,
+                            0.5,
+                            f64::NAN,
+                            f64::INFINITY,
+                            1e300,
+                            4294967295.0,
+                            v.len() as f64,
+                        ];
+                        v[at] = *rng.pick(&special);
+                    }
+                    2 => v[at] += if rng.one_in(2) { 1.0 } else { -1.0 },
+                    _ => {
+                        let end = rng.range(at, v.len());
+                        let part = v[at..end].to_vec();
+                        v.splice(at..at, part);
+                    }
+                }
+                if v.is_empty() {
+                    break;
+                }
+            }
+            bytes(&v)
+        },
+        check_wire,
+    );
+    report.assert_clean("wire");
 }
 
 // --- 4. a model folder → load → features at a tiny size -------------------------------------

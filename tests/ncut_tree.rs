@@ -2,7 +2,9 @@
 //! exactly what a fresh recursion at τ gives.
 
 use diffcut::ncut::tree::{NodeCut, TreeNode};
-use diffcut::ncut::{segment_tree, Mode, SegmentTree, TreeOptions};
+use diffcut::ncut::{
+    affinity, grow_subtree, segment_tree, wire, Mode, Pending, SegmentTree, SubtreeHelper, SubtreeJob, TreeOptions,
+};
 use diffcut::synth::smooth_field;
 
 #[test]
@@ -225,4 +227,155 @@ fn orphans_depths_and_non_finite_cuts_are_refused() {
     let mut huge = tree([1, 3], Mode::Clean, base(), vec![]);
     huge.grid = [usize::MAX, 3];
     assert!(huge.validate().unwrap_err().to_string().contains("root must hold"));
+}
+
+/// Polls a future that needs no waking (the helpers below answer at once).
+fn ready<T>(f: impl std::future::Future<Output = T>) -> T {
+    let mut f = std::pin::pin!(f);
+    match f
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the future did not finish"),
+    }
+}
+
+type Answer = diffcut::Result<Vec<TreeNode>>;
+
+/// A subtree helper answering with `answer(job)`, as the page's helper worker does through the
+/// wire (`ncut::wire`), counting its jobs.
+struct Fake<F: Fn(&SubtreeJob) -> Answer> {
+    answer: F,
+    jobs: std::cell::Cell<usize>,
+}
+
+impl<F: Fn(&SubtreeJob) -> Answer> SubtreeHelper for Fake<F> {
+    fn start_subtree(&self, job: &SubtreeJob) -> Pending<Vec<TreeNode>> {
+        self.jobs.set(self.jobs.get() + 1);
+        let answer = (self.answer)(job);
+        Box::pin(async move { answer })
+    }
+}
+
+fn fake<F: Fn(&SubtreeJob) -> Answer>(answer: F) -> Fake<F> {
+    Fake {
+        answer,
+        jobs: Default::default(),
+    }
+}
+
+/// What the helper worker does: the job's parameters through the wire, the subtree, its nodes
+/// through the wire.
+fn over_the_wire(job: &SubtreeJob) -> Answer {
+    let (depth, opts) = wire::parse_job_params(&wire::job_params(job.depth, &job.opts))?;
+    let nodes = grow_subtree(SubtreeJob {
+        w: job.w.clone(),
+        excluded: job.excluded.clone(),
+        depth,
+        opts,
+    })?;
+    wire::decode_nodes(&wire::encode_nodes(&nodes))
+}
+
+#[test]
+fn a_helper_growing_one_subtree_gives_the_same_tree() {
+    for (h, w, c, seed) in [(16, 16, 128, 1u64), (24, 24, 32, 3)] {
+        let f = smooth_field(h, w, c, 3.0, seed);
+        let aff = affinity(&f.data, h * w, c, 10.0).unwrap();
+        for mode in [Mode::Official, Mode::Clean] {
+            let opts = TreeOptions {
+                tau_max: 0.8,
+                mode,
+                ..Default::default()
+            };
+            let alone = SegmentTree::build(&aff, [h, w], 10.0, opts).unwrap();
+            let helper = fake(over_the_wire);
+            let shared = ready(SegmentTree::build_shared(&aff, [h, w], 10.0, opts, &helper)).unwrap();
+            assert!(alone.nodes.len() > 9, "{} nodes", alone.nodes.len());
+            assert_eq!(helper.jobs.get(), 1);
+            assert_eq!(shared, alone, "{h}×{w}, {mode:?}");
+        }
+    }
+}
+
+#[test]
+fn the_helpers_subtree_is_what_is_used_and_a_bad_one_is_grown_here() {
+    let f = smooth_field(16, 16, 128, 3.0, 1);
+    let aff = affinity(&f.data, 256, 128, 10.0).unwrap();
+    let opts = TreeOptions {
+        tau_max: 0.8,
+        ..Default::default()
+    };
+    let alone = SegmentTree::build(&aff, [16, 16], 10.0, opts).unwrap();
+    // A subtree grown to a smaller τ: a different, well-formed tree (so the test above can fail).
+    let shallower = fake(|job: &SubtreeJob| {
+        let mut job = job.clone();
+        job.opts.tau_max = 0.3;
+        grow_subtree(job)
+    });
+    let shared = ready(SegmentTree::build_shared(&aff, [16, 16], 10.0, opts, &shallower)).unwrap();
+    assert!(shared.nodes.len() < alone.nodes.len());
+    // Failing, empty, out of the region, or at the wrong depth: grown here instead.
+    let failing = fake(|_: &SubtreeJob| Err(diffcut::Error::Helper("gone".into())));
+    let empty = fake(|_: &SubtreeJob| Ok(Vec::new()));
+    let outside = fake(|job: &SubtreeJob| {
+        let mut nodes = over_the_wire(job)?;
+        nodes[1].cells.push(job.excluded.len() as u32);
+        Ok(nodes)
+    });
+    let deeper = fake(|job: &SubtreeJob| {
+        let mut nodes = over_the_wire(job)?;
+        nodes[0].depth = 2;
+        Ok(nodes)
+    });
+    let looping = fake(|job: &SubtreeJob| {
+        let mut nodes = over_the_wire(job)?;
+        nodes[0].children = Some([0, 1]);
+        Ok(nodes)
+    });
+    for (what, shared) in [
+        (
+            "failing",
+            ready(SegmentTree::build_shared(&aff, [16, 16], 10.0, opts, &failing)),
+        ),
+        (
+            "empty",
+            ready(SegmentTree::build_shared(&aff, [16, 16], 10.0, opts, &empty)),
+        ),
+        (
+            "outside",
+            ready(SegmentTree::build_shared(&aff, [16, 16], 10.0, opts, &outside)),
+        ),
+        (
+            "deeper",
+            ready(SegmentTree::build_shared(&aff, [16, 16], 10.0, opts, &deeper)),
+        ),
+        (
+            "looping",
+            ready(SegmentTree::build_shared(&aff, [16, 16], 10.0, opts, &looping)),
+        ),
+    ] {
+        assert_eq!(shared.unwrap(), alone, "{what}");
+    }
+}
+
+#[test]
+fn a_subtree_job_is_checked() {
+    let job = |w: Vec<f32>, n: usize| SubtreeJob {
+        w,
+        excluded: vec![false; n],
+        depth: 1,
+        opts: TreeOptions::default(),
+    };
+    for (bad, n) in [
+        (vec![1.0; 5], 2),
+        (vec![1.0; 1], 1),
+        (vec![1.0, f32::NAN, 1.0, 1.0], 2),
+        (vec![1.0, -0.5, 1.0, 1.0], 2),
+    ] {
+        let e = grow_subtree(job(bad, n)).unwrap_err().to_string();
+        assert!(e.contains("subtree job"), "{e}");
+    }
+    assert_eq!(grow_subtree(job(vec![1.0, 0.5, 0.5, 1.0], 2)).unwrap()[0].cells, [0, 1]);
 }

@@ -10,6 +10,7 @@
 //! Everything is `f32`, in the same order of operations as the official PyTorch code, so that the
 //! exact zeros the official recursion relies on (see [`super::tree`]) appear in the same places.
 
+use super::Pending;
 use crate::{Error, Result};
 
 /// A dense, symmetric, non-negative affinity matrix `W` over `n` graph nodes (tokens).
@@ -99,6 +100,143 @@ pub fn l2_normalize_rows(features: &mut [f32], n: usize, c: usize) -> Result<()>
 /// - `features`: `[n, c]`
 /// - returns `W`: `[n, n]`
 pub fn affinity(features: &[f32], n: usize, c: usize, alpha: f32) -> Result<Affinity> {
+    let x = normalized(features, n, c, alpha)?;
+    let tiles = gram_tiles(n);
+    let mut s = Gram::new(n);
+    for (&t, p) in tiles.iter().zip(tile_products_local(&x, n, c, &tiles)) {
+        s.add(t, &p);
+    }
+    Ok(s.into_affinity(alpha))
+}
+
+/// [`affinity`] with about half of the Gram tiles computed by `helper` (another worker) while
+/// this thread computes the rest. The result is the same `W`: each tile is one fixed computation
+/// wherever it runs, and its place in `S` does not depend on when it arrives. This thread places
+/// its own tiles while the helper finishes. When the helper fails or answers with the wrong number
+/// of values, its tiles are computed here.
+///
+/// For wasm, which has no threads: natively [`affinity`] already uses every core.
+pub async fn affinity_shared<H: TileHelper + ?Sized>(
+    features: &[f32],
+    n: usize,
+    c: usize,
+    alpha: f32,
+    helper: &H,
+) -> Result<Affinity> {
+    let x = normalized(features, n, c, alpha)?;
+    let tiles = gram_tiles(n);
+    // Balanced by work, ties to this thread (the helper also pays for the transfers).
+    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+    let (mut mine_work, mut their_work) = (0, 0);
+    for t in tiles {
+        if their_work < mine_work {
+            theirs.push(t);
+            their_work += t.len(n);
+        } else {
+            mine.push(t);
+            mine_work += t.len(n);
+        }
+    }
+    // Started before this thread's own tiles, awaited after them (and after placing them in S).
+    let pending = (!theirs.is_empty()).then(|| helper.start(&x, n, c, &theirs));
+    let mut s = Gram::new(n);
+    for (&t, p) in mine.iter().zip(tile_products_local(&x, n, c, &mine)) {
+        s.add(t, &p);
+    }
+    let expected: usize = theirs.iter().map(|t| t.len(n)).sum();
+    let answer = match pending {
+        Some(p) => p.await.ok().filter(|v| v.len() == expected),
+        None => None,
+    };
+    match answer {
+        Some(products) => {
+            let mut rest = products.as_slice();
+            for &t in &theirs {
+                let (p, tail) = rest.split_at(t.len(n));
+                s.add(t, p);
+                rest = tail;
+            }
+        }
+        None => {
+            for (&t, p) in theirs.iter().zip(tile_products_local(&x, n, c, &theirs)) {
+                s.add(t, &p);
+            }
+        }
+    }
+    Ok(s.into_affinity(alpha))
+}
+
+/// Computes Gram tiles somewhere else: the page's second worker, through
+/// [`tile_products`] there.
+pub trait TileHelper {
+    /// Starts computing `tiles` of `X̂ X̂ᵀ` for the normalised features `x` (`[n, c]`) and returns
+    /// the future of their products: each tile `[m, k]` row-major ([`GramTile::shape`]), the
+    /// tiles concatenated in the order given (below the diagonal of a diagonal tile, any value:
+    /// it is never read). The work must have started when this returns: the
+    /// caller computes its own tiles before it awaits.
+    fn start(&self, x: &[f32], n: usize, c: usize, tiles: &[GramTile]) -> Pending<Vec<f32>>;
+}
+
+/// Side of the square tiles the Gram matrix is computed in: 256 rows × 256 columns of `S`
+/// (256 KiB of output, and 2 × 256 rows of features at C = 1280: within a core's L2).
+pub const GRAM_TILE: usize = 256;
+
+/// One tile of `S = X̂X̂ᵀ` on or above the diagonal (`row ≤ col`): rows
+/// `row·GRAM_TILE ..` and columns `col·GRAM_TILE ..`, cut at `n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GramTile {
+    pub row: usize,
+    pub col: usize,
+}
+
+impl GramTile {
+    /// `(first row, first column, rows m, columns k)` of this tile in an `[n, n]` matrix.
+    pub fn shape(self, n: usize) -> (usize, usize, usize, usize) {
+        let (r0, c0) = (self.row * GRAM_TILE, self.col * GRAM_TILE);
+        (r0, c0, GRAM_TILE.min(n - r0), GRAM_TILE.min(n - c0))
+    }
+
+    /// Number of values of the tile's product, `m·k`.
+    pub fn len(self, n: usize) -> usize {
+        let (_, _, m, k) = self.shape(n);
+        m * k
+    }
+}
+
+/// The tiles on and above the diagonal of an `[n, n]` Gram matrix, row by row. `S` is
+/// symmetric: only these are multiplied, then mirrored (about half the work of a full product).
+pub fn gram_tiles(n: usize) -> Vec<GramTile> {
+    let tiles = n.div_ceil(GRAM_TILE);
+    (0..tiles)
+        .flat_map(|row| (row..tiles).map(move |col| GramTile { row, col }))
+        .collect()
+}
+
+/// The products of `tiles` for normalised features `x` `[n, c]`, concatenated in order (what a
+/// [`TileHelper`] answers), after checking the shapes and that every tile lies on or above the
+/// diagonal of an `[n, n]` matrix.
+pub fn tile_products(x: &[f32], n: usize, c: usize, tiles: &[GramTile]) -> Result<Vec<f32>> {
+    if n == 0 || c == 0 || n.checked_mul(c) != Some(x.len()) {
+        return Err(Error::InvalidFeatures(format!(
+            "expected {n}×{c} = {} values, got {}",
+            n as u128 * c as u128,
+            x.len()
+        )));
+    }
+    check_cells(n)?;
+    let last = n.div_ceil(GRAM_TILE);
+    if let Some(t) = tiles.iter().find(|t| t.row > t.col || t.col >= last) {
+        return Err(Error::InvalidParameter {
+            name: "tiles",
+            expected: "tiles (row, col) with row ≤ col < ⌈n / 256⌉",
+            got: format!("({}, {}) for n = {n}", t.row, t.col),
+        });
+    }
+    Ok(tile_products_local(x, n, c, tiles).concat())
+}
+
+/// Checks `α`, `n` and the features, and L2-normalises them: `X̂` `[n, c]`.
+fn normalized(features: &[f32], n: usize, c: usize, alpha: f32) -> Result<Vec<f32>> {
     check_alpha(alpha)?;
     if n == 0 {
         return Err(Error::InvalidFeatures("the grid has no cells".into()));
@@ -106,30 +244,23 @@ pub fn affinity(features: &[f32], n: usize, c: usize, alpha: f32) -> Result<Affi
     check_cells(n)?;
     let mut x = features.to_vec();
     l2_normalize_rows(&mut x, n, c)?;
-    let (mut s, lo, hi) = gram(&x, n, c); // [n, n]
-    if !(hi > lo) {
-        // Deviation: the official code divides 0 by 0 here. See `Affinity::constant`.
-        s.iter_mut().for_each(|v| *v = 1.0);
-        return Ok(Affinity {
-            n,
-            w: s,
-            constant: true,
-        });
-    }
-    let range = hi - lo;
-    let scale = |row: &mut [f32]| row.iter_mut().for_each(|v| *v = pow_f32((*v - lo) / range, alpha));
+    Ok(x)
+}
+
+/// One product per tile ([`tile_product`]), on every core natively.
+fn tile_products_local(x: &[f32], n: usize, c: usize, tiles: &[GramTile]) -> Vec<Vec<f32>> {
+    let product = |t: &GramTile| {
+        let (r0, c0, m, k) = t.shape(n);
+        let diagonal = t.row == t.col;
+        tile_product(&x[r0 * c..(r0 + m) * c], &x[c0 * c..(c0 + k) * c], (m, k, c), diagonal)
+    };
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
-        s.par_chunks_mut(n.max(1) * 64).for_each(scale);
+        tiles.par_iter().map(product).collect()
     }
     #[cfg(not(feature = "parallel"))]
-    scale(&mut s);
-    Ok(Affinity {
-        n,
-        w: s,
-        constant: false,
-    })
+    tiles.iter().map(product).collect()
 }
 
 /// `x^α` for `x ∈ [0, 1]`, with integer α done by repeated squaring (exactly what `powf` gives up
@@ -148,50 +279,47 @@ fn pow_f32(x: f32, alpha: f32) -> f32 {
     }
 }
 
-/// `S = X Xᵀ` for `X` `[n, c]` row-major, as an `[n, n]` row-major matrix, with `min S` and
+/// `S = X̂X̂ᵀ` `[n, n]` row-major, assembled from the tiles' products in any order, with `min S` and
 /// `max S` (exact: min/max do not depend on the order of evaluation).
-///
-/// `S` is symmetric, so only the tiles on and above the diagonal are multiplied ([`tile_product`]
-/// per tile) and mirrored: about half the work of a full product. Tiles are independent, so
-/// they run on every core.
-fn gram(x: &[f32], n: usize, c: usize) -> (Vec<f32>, f32, f32) {
-    const TILE: usize = 256;
-    let tiles = n.div_ceil(TILE);
-    let pairs: Vec<(usize, usize)> = (0..tiles).flat_map(|i| (i..tiles).map(move |j| (i, j))).collect();
-    let product = |&(ti, tj): &(usize, usize)| {
-        let (r0, c0) = (ti * TILE, tj * TILE);
-        let (m, k) = (TILE.min(n - r0), TILE.min(n - c0));
-        let out = tile_product(&x[r0 * c..(r0 + m) * c], &x[c0 * c..(c0 + k) * c], (m, k, c));
-        // Over the values that are kept: the upper triangle of a diagonal tile (see below).
-        let kept = out.iter().enumerate().filter(|&(i, _)| ti != tj || i % k >= i / k);
-        let (lo, hi) = kept.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), (_, &v)| {
-            (lo.min(v), hi.max(v))
-        });
-        (out, lo, hi)
-    };
-    #[cfg(feature = "parallel")]
-    let blocks: Vec<(Vec<f32>, f32, f32)> = {
-        use rayon::prelude::*;
-        pairs.par_iter().map(product).collect()
-    };
-    #[cfg(not(feature = "parallel"))]
-    let blocks: Vec<(Vec<f32>, f32, f32)> = pairs.iter().map(product).collect();
-    let mut s = vec![0.0f32; n * n];
-    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-    for (&(ti, tj), (out, tlo, thi)) in pairs.iter().zip(&blocks) {
-        lo = lo.min(*tlo);
-        hi = hi.max(*thi);
-        let (r0, c0) = (ti * TILE, tj * TILE);
-        let (m, k) = (TILE.min(n - r0), TILE.min(n - c0));
-        if ti == tj {
+struct Gram {
+    n: usize,
+    s: Vec<f32>,
+    lo: f32,
+    hi: f32,
+}
+
+impl Gram {
+    fn new(n: usize) -> Self {
+        Self {
+            n,
+            s: vec![0.0; n * n],
+            lo: f32::INFINITY,
+            hi: f32::NEG_INFINITY,
+        }
+    }
+
+    /// Places the product `out` (`[m, k]`) of tile `t` and its mirror.
+    fn add(&mut self, t: GramTile, out: &[f32]) {
+        let n = self.n;
+        let (r0, c0, m, k) = t.shape(n);
+        debug_assert_eq!(out.len(), m * k);
+        let (mut lo, mut hi) = (self.lo, self.hi);
+        let mut bound = |v: f32| {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        };
+        let s = &mut self.s;
+        if t.row == t.col {
             // GEMM need not round S_ab and S_ba identically: keep the upper triangle.
             for a in 0..m {
                 let row = &mut s[(r0 + a) * n + c0..][..k];
                 for (b, v) in row.iter_mut().enumerate() {
                     *v = if b >= a { out[a * k + b] } else { out[b * k + a] };
                 }
+                out[a * k + a..(a + 1) * k].iter().for_each(|&v| bound(v));
             }
         } else {
+            out.iter().for_each(|&v| bound(v));
             for a in 0..m {
                 s[(r0 + a) * n + c0..][..k].copy_from_slice(&out[a * k..(a + 1) * k]);
             }
@@ -203,8 +331,36 @@ fn gram(x: &[f32], n: usize, c: usize) -> (Vec<f32>, f32, f32) {
                 }
             }
         }
+        (self.lo, self.hi) = (lo, hi);
     }
-    (s, lo, hi)
+
+    /// `W`, once every tile of [`gram_tiles`]`(n)` is in: `S` min-max scaled and raised to `α`.
+    fn into_affinity(self, alpha: f32) -> Affinity {
+        let Self { n, mut s, lo, hi } = self;
+        if !(hi > lo) {
+            // Deviation: the official code divides 0 by 0 here. See `Affinity::constant`.
+            s.iter_mut().for_each(|v| *v = 1.0);
+            return Affinity {
+                n,
+                w: s,
+                constant: true,
+            };
+        }
+        let range = hi - lo;
+        let scale = |row: &mut [f32]| row.iter_mut().for_each(|v| *v = pow_f32((*v - lo) / range, alpha));
+        #[cfg(feature = "parallel")]
+        {
+            use rayon::prelude::*;
+            s.par_chunks_mut(n.max(1) * 64).for_each(scale);
+        }
+        #[cfg(not(feature = "parallel"))]
+        scale(&mut s);
+        Affinity {
+            n,
+            w: s,
+            constant: false,
+        }
+    }
 }
 
 /// `A Bᵀ` for row blocks `A` `[m, c]` and `B` `[k, c]` (row-major, shapes given as `(m, k, c)`),
@@ -215,7 +371,7 @@ fn gram(x: &[f32], n: usize, c: usize) -> (Vec<f32>, f32, f32) {
 /// natively, while the rest of the NCut ran at native speed (BENCHMARKS.md), so wasm32 has its
 /// own, below.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn tile_product(a: &[f32], b: &[f32], (m, k, c): (usize, usize, usize)) -> Vec<f32> {
+fn tile_product(a: &[f32], b: &[f32], (m, k, c): (usize, usize, usize), _diagonal: bool) -> Vec<f32> {
     let mut out = vec![0.0f32; m * k];
     // SAFETY: `a` holds m rows and `b` k rows of c values (row stride c, column stride 1); `out`
     // holds m·k values with row stride k.
@@ -244,8 +400,10 @@ fn tile_product(a: &[f32], b: &[f32], (m, k, c): (usize, usize, usize)) -> Vec<f
 /// 4-lane accumulators (with the six vectors loaded per step, 14 registers: x86-64 engines have
 /// 16), then each accumulator summed as `(l₀ + l₂) + (l₁ + l₃)`, then the `c mod 4` tail in order.
 /// Every entry is one fixed sequence of operations, so the result does not depend on the engine.
+/// On a `diagonal` tile (`A` = `B`) the blocks wholly below the diagonal are skipped (left 0):
+/// only the upper triangle is read ([`assemble`]), and this saves a tenth of the Gram matrix.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn tile_product(a: &[f32], b: &[f32], (m, k, c): (usize, usize, usize)) -> Vec<f32> {
+fn tile_product(a: &[f32], b: &[f32], (m, k, c): (usize, usize, usize), diagonal: bool) -> Vec<f32> {
     use core::arch::wasm32::{f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, v128, v128_load};
 
     let mut out = vec![0.0f32; m * k];
@@ -278,7 +436,9 @@ fn tile_product(a: &[f32], b: &[f32], (m, k, c): (usize, usize, usize)) -> Vec<f
         let mut j = 0;
         while j < k {
             let rb = (k - j).min(2);
-            if ra == 4 && rb == 2 {
+            if diagonal && j + rb <= i {
+                // Every column of the block is left of every row: below the diagonal.
+            } else if ra == 4 && rb == 2 {
                 let (x0, x1, x2, x3) = (row(a, i, c), row(a, i + 1, c), row(a, i + 2, c), row(a, i + 3, c));
                 let (y0, y1) = (row(b, j, c), row(b, j + 1, c));
                 let mut acc = [zero; 8];
@@ -368,6 +528,106 @@ mod tests {
             let e = affinity(&[1.0, 0.0], 2, 1, alpha).unwrap_err().to_string();
             assert!(e.contains("alpha"), "{e}");
         }
+    }
+
+    /// Polls a future that needs no waking (the helpers below answer at once).
+    fn ready<T>(f: impl std::future::Future<Output = T>) -> T {
+        let mut f = std::pin::pin!(f);
+        match f
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("the future did not finish"),
+        }
+    }
+
+    /// A helper answering with `answer(x, n, c, tiles)`, remembering what it was asked.
+    struct Fake<F> {
+        answer: F,
+        asked: std::cell::RefCell<Vec<GramTile>>,
+    }
+
+    impl<F: Fn(&[f32], usize, usize, &[GramTile]) -> Result<Vec<f32>>> TileHelper for Fake<F> {
+        fn start(&self, x: &[f32], n: usize, c: usize, tiles: &[GramTile]) -> Pending<Vec<f32>> {
+            self.asked.borrow_mut().extend_from_slice(tiles);
+            let answer = (self.answer)(x, n, c, tiles);
+            Box::pin(async move { answer })
+        }
+    }
+
+    fn fake<F: Fn(&[f32], usize, usize, &[GramTile]) -> Result<Vec<f32>>>(answer: F) -> Fake<F> {
+        Fake {
+            answer,
+            asked: Default::default(),
+        }
+    }
+
+    /// Features over three tile rows (n = 600: a ragged last tile) with an odd C.
+    fn three_tiles() -> (Vec<f32>, usize, usize) {
+        let (n, c) = (600, 37);
+        let f = (0..n * c)
+            .map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.4) * 2.0)
+            .collect();
+        (f, n, c)
+    }
+
+    #[test]
+    fn a_helper_computing_half_the_tiles_gives_the_same_affinity() {
+        let (f, n, c) = three_tiles();
+        let alone = affinity(&f, n, c, 10.0).unwrap();
+        let helper = fake(tile_products);
+        let shared = ready(affinity_shared(&f, n, c, 10.0, &helper)).unwrap();
+        assert_eq!(shared, alone);
+        // 6 tiles, 3 full and 3 ragged: the helper has (0, 1) and (1, 1), 52 % of the work.
+        let asked = helper.asked.borrow();
+        assert_eq!(*asked, [GramTile { row: 0, col: 1 }, GramTile { row: 1, col: 1 }]);
+    }
+
+    #[test]
+    fn the_helpers_products_are_what_is_used() {
+        // Zeros for every tile of the helper: a different W (so the test above can fail).
+        let (f, n, c) = three_tiles();
+        let helper = fake(|_, n, _, t| Ok(vec![0.0; t.iter().map(|t| t.len(n)).sum()]));
+        let shared = ready(affinity_shared(&f, n, c, 10.0, &helper)).unwrap();
+        assert_ne!(shared, affinity(&f, n, c, 10.0).unwrap());
+    }
+
+    #[test]
+    fn a_failing_or_short_helper_is_replaced_by_this_thread() {
+        let (f, n, c) = three_tiles();
+        let alone = affinity(&f, n, c, 10.0).unwrap();
+        let failing = fake(|_, _, _, _| Err(Error::Helper("gone".into())));
+        assert_eq!(ready(affinity_shared(&f, n, c, 10.0, &failing)).unwrap(), alone);
+        let short = fake(|x, n, c, t| tile_products(x, n, c, &t[1..]));
+        assert_eq!(ready(affinity_shared(&f, n, c, 10.0, &short)).unwrap(), alone);
+    }
+
+    #[test]
+    fn one_tile_is_not_shared() {
+        let f: Vec<f32> = (0..40).map(|i| (i % 7) as f32 - 3.0).collect();
+        let helper = fake(tile_products);
+        let shared = ready(affinity_shared(&f, 10, 4, 10.0, &helper)).unwrap();
+        assert_eq!(shared, affinity(&f, 10, 4, 10.0).unwrap());
+        assert!(helper.asked.borrow().is_empty());
+    }
+
+    #[test]
+    fn tile_products_checks_its_request() {
+        let x = vec![0.5f32; 300 * 3];
+        assert_eq!(
+            tile_products(&x, 300, 3, &[GramTile { row: 0, col: 1 }]).unwrap().len(),
+            256 * 44
+        );
+        for bad in [GramTile { row: 1, col: 0 }, GramTile { row: 0, col: 2 }] {
+            let e = tile_products(&x, 300, 3, &[bad]).unwrap_err().to_string();
+            assert!(
+                e.contains("tiles") && e.contains(&format!("({}, {})", bad.row, bad.col)),
+                "{e}"
+            );
+        }
+        let e = tile_products(&x[1..], 300, 3, &[]).unwrap_err().to_string();
+        assert!(e.contains("900"), "{e}");
     }
 
     #[test]

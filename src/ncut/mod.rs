@@ -11,6 +11,9 @@
 //! [`autosc`] is the one-shot spectral clustering the paper compares it with (its AutoSC baseline).
 //!
 //! [`dense`] is a dense eigensolver kept only as a test oracle.
+//!
+//! Where there are no threads (the page's wasm), [`segment_tree_shared`] shares a tree's work with
+//! a second worker ([`Helper`]): Gram tiles and one of the root's subtrees, sent over [`wire`].
 
 pub mod affinity;
 pub mod autosc;
@@ -21,9 +24,10 @@ pub mod simd;
 pub mod split;
 pub mod tree;
 pub mod tridiag;
+pub mod wire;
 
-pub use affinity::{affinity, check_cells, Affinity, MAX_CELLS};
-pub use tree::{check_tau, Mode, SegmentTree, TreeOptions, DEFAULT_TAU_MAX};
+pub use affinity::{affinity, affinity_shared, check_cells, Affinity, GramTile, TileHelper, MAX_CELLS};
+pub use tree::{check_tau, grow_subtree, Mode, SegmentTree, SubtreeHelper, SubtreeJob, TreeOptions, DEFAULT_TAU_MAX};
 
 use crate::{Error, Result};
 
@@ -87,4 +91,26 @@ impl FeatureGrid {
 pub fn segment_tree(features: &FeatureGrid, alpha: f32, opts: TreeOptions) -> Result<SegmentTree> {
     let aff = affinity(&features.data, features.cells(), features.c, alpha)?;
     SegmentTree::build(&aff, [features.h, features.w], alpha, opts)
+}
+
+/// Work a [`Helper`] has started elsewhere, to be awaited once this thread has done its share.
+pub type Pending<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>>>>;
+
+/// A second worker for the CPU path where there are no threads (the page): it computes Gram
+/// tiles ([`TileHelper`]) and grows subtrees ([`SubtreeHelper`]).
+pub trait Helper: TileHelper + SubtreeHelper {}
+
+impl<H: TileHelper + SubtreeHelper + ?Sized> Helper for H {}
+
+/// [`segment_tree`] with `helper` (the page's second worker) computing about half of the
+/// affinity's Gram matrix ([`affinity_shared`]) and one of the root's subtrees
+/// ([`SegmentTree::build_shared`]): the same tree.
+pub async fn segment_tree_shared<H: Helper + ?Sized>(
+    features: &FeatureGrid,
+    alpha: f32,
+    opts: TreeOptions,
+    helper: &H,
+) -> Result<SegmentTree> {
+    let aff = affinity_shared(&features.data, features.cells(), features.c, alpha, helper).await?;
+    SegmentTree::build_shared(&aff, [features.h, features.w], alpha, opts, helper).await
 }

@@ -26,6 +26,7 @@ use super::affinity::Affinity;
 use super::bipartition::best_cut;
 use super::lanczos::{fiedler, LanczosOptions};
 use super::split::split;
+use super::Pending;
 use crate::{Error, Result};
 
 /// Faithful to the official code, or the clean algorithm it intends (see the module docs).
@@ -182,40 +183,131 @@ impl Builder<'_> {
 
     /// Grows the subtree of one region; node indices in the result are local (root = 0).
     fn grow(&self, cells: Vec<u32>, depth: u32) -> Vec<TreeNode> {
+        let (root, halves) = self.node(cells, depth);
+        let Some([a, r]) = halves else { return vec![root] };
+        let big = root.cells.len() >= 128;
+        let (left, right) = join(big, || self.grow(a, depth + 1), || self.grow(r, depth + 1));
+        with_children(root, left, right)
+    }
+
+    /// One region's node (its best cut, if any) and its two halves when it splits at `tau_max`.
+    fn node(&self, cells: Vec<u32>, depth: u32) -> (TreeNode, Option<[Vec<u32>; 2]>) {
         let found = self.cut(&cells);
-        let mut root = TreeNode {
+        let mut node = TreeNode {
             cells,
             depth,
             parent: None,
             cut: None,
             children: None,
         };
-        let Some(cut) = found else { return vec![root] };
+        let Some(cut) = found else { return (node, None) };
         let halves = split(
-            &root.cells,
+            &node.cells,
             &cut.fiedler,
             cut.threshold,
             cut.ncut,
             self.opts.tau_max,
             &self.excluded,
         );
-        root.cut = Some(cut);
-        let Some([a, r]) = halves else { return vec![root] };
-        let big = root.cells.len() >= 128;
-        let (left, right) = join(big, || self.grow(a, depth + 1), || self.grow(r, depth + 1));
-        let (l0, r0) = (1u32, 1 + left.len() as u32);
-        root.children = Some([l0, r0]);
-        let mut nodes = Vec::with_capacity(1 + left.len() + right.len());
-        nodes.push(root);
-        for (offset, sub) in [(l0, left), (r0, right)] {
-            for mut node in sub {
-                node.parent = Some(node.parent.map_or(0, |p| p + offset));
-                node.children = node.children.map(|[x, y]| [x + offset, y + offset]);
-                nodes.push(node);
-            }
-        }
-        nodes
+        node.cut = Some(cut);
+        (node, halves)
     }
+}
+
+/// `root` with its two subtrees (local numbering, root = 0, as [`Builder::grow`] returns them)
+/// appended in pre-order.
+fn with_children(mut root: TreeNode, left: Vec<TreeNode>, right: Vec<TreeNode>) -> Vec<TreeNode> {
+    let (l0, r0) = (1u32, 1 + left.len() as u32);
+    root.children = Some([l0, r0]);
+    let mut nodes = Vec::with_capacity(1 + left.len() + right.len());
+    nodes.push(root);
+    for (offset, sub) in [(l0, left), (r0, right)] {
+        for mut node in sub {
+            node.parent = Some(node.parent.map_or(0, |p| p + offset));
+            node.children = node.children.map(|[x, y]| [x + offset, y + offset]);
+            nodes.push(node);
+        }
+    }
+    nodes
+}
+
+/// A helper's subtree of the region `cells`, with its cells renumbered to the grid's, if it is one:
+/// a root holding the whole region at depth 1, every cell inside the region, children after
+/// their parent.
+fn in_region(mut nodes: Vec<TreeNode>, cells: &[u32]) -> Option<Vec<TreeNode>> {
+    let n = nodes.len() as u32;
+    let root = nodes.first()?;
+    let whole = root.cells.len() == cells.len() && root.cells.iter().enumerate().all(|(i, &c)| c as usize == i);
+    if !whole || root.parent.is_some() || root.depth != 1 {
+        return None;
+    }
+    for (i, node) in nodes.iter_mut().enumerate() {
+        let later = |c: u32| c > i as u32 && c < n;
+        if node.children.is_some_and(|[a, b]| !later(a) || !later(b))
+            || (i > 0 && node.parent.is_none_or(|p| p >= i as u32))
+        {
+            return None;
+        }
+        for c in node.cells.iter_mut() {
+            *c = *cells.get(*c as usize)?;
+        }
+    }
+    Some(nodes)
+}
+
+/// A region's subtree to grow in another worker ([`SubtreeHelper`]): the region's affinity
+/// `W_S` `[n, n]` (its cells in ascending order), which of them the official recursion excludes
+/// below the root, and the region's depth. [`grow_subtree`] grows it.
+#[derive(Clone, Debug)]
+pub struct SubtreeJob {
+    pub w: Vec<f32>,
+    pub excluded: Vec<bool>,
+    pub depth: u32,
+    pub opts: TreeOptions,
+}
+
+/// Grows subtrees somewhere else: the page's second worker, through [`grow_subtree`] there.
+pub trait SubtreeHelper {
+    /// Starts growing `job`'s subtree and returns the future of its nodes, as [`grow_subtree`]
+    /// gives them. The work must have started when this returns: the caller grows the other
+    /// half of the tree before it awaits.
+    fn start_subtree(&self, job: &SubtreeJob) -> Pending<Vec<TreeNode>>;
+}
+
+/// The subtree of a [`SubtreeJob`]: its nodes in pre-order, numbered from 0 (the region, whose
+/// `parent` is `None`), with cells numbered within the region (`0..n`, the order of `W_S`).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a job whose sizes disagree, whose `W_S` has a value that is
+/// not finite or is negative, or whose τ is out of range.
+pub fn grow_subtree(job: SubtreeJob) -> Result<Vec<TreeNode>> {
+    let n = job.excluded.len();
+    check_tau(job.opts.tau_max)?;
+    if !(2..=super::MAX_CELLS).contains(&n) || n.checked_mul(n) != Some(job.w.len()) {
+        return Err(Error::InvalidParameter {
+            name: "subtree job",
+            expected: "an n × n affinity for the n ≥ 2 cells of the region (n ≤ 16 384)",
+            got: format!("{} values for {n} cells", job.w.len()),
+        });
+    }
+    if let Some(v) = job.w.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+        return Err(Error::InvalidParameter {
+            name: "subtree job",
+            expected: "finite, non-negative affinities",
+            got: v.to_string(),
+        });
+    }
+    let aff = Affinity {
+        n,
+        w: job.w,
+        constant: false,
+    };
+    let builder = Builder {
+        aff: &aff,
+        excluded: job.excluded,
+        opts: job.opts,
+    };
+    Ok(builder.grow((0..n as u32).collect(), job.depth))
 }
 
 #[cfg(feature = "parallel")]
@@ -235,6 +327,59 @@ fn join<A, B>(_par: bool, a: impl FnOnce() -> A, b: impl FnOnce() -> B) -> (A, B
 impl SegmentTree {
     /// Grows the tree of the affinity `aff` over an `[h, w]` grid.
     pub fn build(aff: &Affinity, grid: [usize; 2], alpha: f32, opts: TreeOptions) -> Result<Self> {
+        let (builder, dropped) = Self::builder(aff, grid, opts)?;
+        let nodes = builder.grow((0..aff.n as u32).collect(), 0);
+        Ok(Self::of(nodes, dropped, grid, alpha, opts))
+    }
+
+    /// [`build`](Self::build) with one of the root's two subtrees, the larger, grown by `helper`
+    /// (another worker) while this thread grows the other: the same tree. If the helper fails,
+    /// or answers with nodes that are not of that region, the subtree is grown here.
+    ///
+    /// For wasm, which has no threads: natively [`build`](Self::build) already grows the
+    /// subtrees on every core.
+    pub async fn build_shared<H: SubtreeHelper + ?Sized>(
+        aff: &Affinity,
+        grid: [usize; 2],
+        alpha: f32,
+        opts: TreeOptions,
+        helper: &H,
+    ) -> Result<Self> {
+        let (builder, dropped) = Self::builder(aff, grid, opts)?;
+        let (root, halves) = builder.node((0..aff.n as u32).collect(), 0);
+        let nodes = match halves {
+            None => vec![root],
+            Some([a, r]) => {
+                // The larger side to the helper: it also pays for moving W_S.
+                let give_a = a.len() >= r.len();
+                let (given, kept) = if give_a { (a, r) } else { (r, a) };
+                let job = SubtreeJob {
+                    w: builder.subgraph(&given).0.into_owned(),
+                    excluded: given.iter().map(|&c| builder.excluded[c as usize]).collect(),
+                    depth: 1,
+                    opts,
+                };
+                let pending = (given.len() >= 2).then(|| helper.start_subtree(&job));
+                drop(job);
+                let kept = builder.grow(kept, 1);
+                let answer = match pending {
+                    Some(p) => p.await.ok().and_then(|nodes| in_region(nodes, &given)),
+                    None => None,
+                };
+                let given = answer.unwrap_or_else(|| builder.grow(given, 1));
+                if give_a {
+                    with_children(root, given, kept)
+                } else {
+                    with_children(root, kept, given)
+                }
+            }
+        };
+        Ok(Self::of(nodes, dropped, grid, alpha, opts))
+    }
+
+    /// The checks of [`build`](Self::build), and the builder with the cells dropped below the
+    /// root.
+    fn builder(aff: &Affinity, grid: [usize; 2], opts: TreeOptions) -> Result<(Builder<'_>, Vec<u32>)> {
         check_tau(opts.tau_max)?;
         let n = aff.n;
         if grid[0] * grid[1] != n {
@@ -248,16 +393,18 @@ impl SegmentTree {
             Mode::Clean => vec![false; n],
         };
         let dropped = (0..n as u32).filter(|&i| excluded[i as usize]).collect();
-        let builder = Builder { aff, excluded, opts };
-        let nodes = builder.grow((0..n as u32).collect(), 0);
-        Ok(SegmentTree {
+        Ok((Builder { aff, excluded, opts }, dropped))
+    }
+
+    fn of(nodes: Vec<TreeNode>, dropped: Vec<u32>, grid: [usize; 2], alpha: f32, opts: TreeOptions) -> Self {
+        SegmentTree {
             grid,
             alpha,
             tau_max: opts.tau_max,
             mode: opts.mode,
             nodes,
             dropped,
-        })
+        }
     }
 
     /// The tree as the JSON every front end writes (`diffcut ncut --tree`, the Python package).

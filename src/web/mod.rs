@@ -28,6 +28,7 @@
 mod convert;
 #[cfg(feature = "model")]
 mod diffusion;
+mod helper;
 #[cfg(feature = "model")]
 mod naming;
 
@@ -160,8 +161,13 @@ fn tree_params(alpha: f32, tau_max: f64) -> SegmentParams {
 impl DiffCut {
     /// Opens WebGPU when the browser offers it and `preferGpu` is not `false`; otherwise, or when
     /// that fails, the CPU path (Rust compiled to wasm) is used. Never rejects: see `backend` and
-    /// `gpuNote` for what happened.
-    pub async fn create(#[wasm_bindgen(js_name = preferGpu)] prefer_gpu: Option<bool>) -> DiffCut {
+    /// `gpuNote` for what happened. With `helper` (another worker running `gramTiles` and
+    /// `growSubtree`, see `CpuHelper`), the CPU path shares each tree's work with that worker:
+    /// the same trees, sooner on two cores.
+    pub async fn create(
+        #[wasm_bindgen(js_name = preferGpu)] prefer_gpu: Option<bool>,
+        helper: Option<helper::CpuHelper>,
+    ) -> DiffCut {
         console_error_panic_hook::set_once();
         let compute = if prefer_gpu.unwrap_or(true) {
             // PreferGpu never fails; the fallback keeps the page usable in any case.
@@ -170,6 +176,10 @@ impl DiffCut {
                 .unwrap_or_else(|_| Compute::cpu())
         } else {
             Compute::cpu()
+        };
+        let compute = match helper {
+            Some(h) => compute.with_helper(Rc::new(h)),
+            None => compute,
         };
         DiffCut {
             inner: Rc::new(RefCell::new(Inner {

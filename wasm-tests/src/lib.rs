@@ -165,3 +165,23 @@ pub async fn sleep_ms(ms: i32) {
         .await
         .expect("a timer never rejects");
 }
+
+/// The Gram tiles of `diffcut::ncut::affinity::tile_products` for the benchmark's helper worker
+/// (`tests/bench.rs`), which instantiates this same test module, as the page's `gramTiles`:
+/// `x` normalised features `[n, c]`, `tiles` flat `(row, col)` pairs.
+#[cfg(feature = "bench")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn bench_gram_tiles(x: &[f32], c: u32, tiles: &[u32]) -> Vec<f32> {
+    use diffcut::ncut::{affinity::tile_products, wire};
+    let c = c as usize;
+    tile_products(x, x.len() / c, c, &wire::decode_tiles(tiles).unwrap()).unwrap()
+}
+
+/// `diffcut::ncut::grow_subtree` for the benchmark's helper worker, as the page's `growSubtree`.
+#[cfg(feature = "bench")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn bench_grow_subtree(w: Vec<f32>, excluded: &[u8], params: &[f64]) -> Vec<f64> {
+    use diffcut::ncut::{grow_subtree, wire};
+    let nodes = grow_subtree(wire::decode_job(w, excluded, params).unwrap()).unwrap();
+    wire::encode_nodes(&nodes)
+}

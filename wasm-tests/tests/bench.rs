@@ -11,9 +11,16 @@
 #![cfg(feature = "bench")]
 
 use diffcut::gpu::segment_tree_gpu;
-use diffcut::ncut::{segment_tree, TreeOptions};
+use diffcut::ncut::tree::TreeNode;
+use diffcut::ncut::{
+    affinity, affinity_shared, segment_tree, segment_tree_shared, wire, GramTile, Pending, SubtreeHelper, SubtreeJob,
+    TileHelper, TreeOptions,
+};
 use diffcut::synth::smooth_field;
 use diffcut_wasm_tests::log;
+use js_sys::{Float32Array, Float64Array, Promise, Uint32Array, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -85,6 +92,141 @@ fn ncut_cpu_only() {
             .sum();
         log(&format!(
             "cpu-only {g}²: best of 3 {best:.0} ms (affinity {gram:.0} ms), {k} segments, labels checksum {checksum}"
+        ));
+    }
+}
+
+#[wasm_bindgen(inline_js = r#"
+export function spawnGramWorker() {
+  const glue = new URL("/wasm-bindgen-test.js", location.href).href;
+  const wasm = new URL("/wasm-bindgen-test_bg.wasm", location.href).href;
+  const src = `const ready = import("${glue}").then(async (m) => { await m.default({ module_or_path: "${wasm}" }); return m; });
+self.onmessage = async (e) => {
+  try {
+    const m = await ready;
+    const out = e.data.w ? m.bench_grow_subtree(e.data.w, e.data.excluded, e.data.params) : m.bench_gram_tiles(e.data.x, e.data.c, e.data.tiles);
+    self.postMessage(out, [out.buffer]);
+  } catch (err) {
+    self.postMessage({ error: String(err && err.stack || err) });
+  }
+};`;
+  return new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" })), { type: "module" });
+}
+export function gramRequest(worker, x, c, tiles) {
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (e) => (e.data instanceof Float32Array ? resolve(e.data) : reject(new Error(e.data.error)));
+    worker.onerror = (e) => reject(new Error(e.message));
+    worker.postMessage({ x, c, tiles }, [x.buffer, tiles.buffer]);
+  });
+}
+export function subtreeRequest(worker, w, excluded, params) {
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (e) => (e.data instanceof Float64Array ? resolve(e.data) : reject(new Error(e.data.error)));
+    worker.onerror = (e) => reject(new Error(e.message));
+    worker.postMessage({ w, excluded, params }, [w.buffer, excluded.buffer, params.buffer]);
+  });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = spawnGramWorker)]
+    fn spawn_gram_worker() -> JsValue;
+    #[wasm_bindgen(js_name = gramRequest)]
+    fn gram_request(worker: &JsValue, x: Float32Array, c: u32, tiles: Uint32Array) -> Promise;
+    #[wasm_bindgen(js_name = subtreeRequest)]
+    fn subtree_request(worker: &JsValue, w: Float32Array, excluded: Uint8Array, params: Float64Array) -> Promise;
+}
+
+/// A second worker instantiating this test module (the page's helper runs the light module).
+struct WorkerHelper(JsValue);
+
+impl SubtreeHelper for WorkerHelper {
+    fn start_subtree(&self, job: &SubtreeJob) -> Pending<Vec<TreeNode>> {
+        let (excluded, params) = wire::encode_job(job);
+        let p = subtree_request(
+            &self.0,
+            Float32Array::from(job.w.as_slice()),
+            Uint8Array::from(excluded.as_slice()),
+            Float64Array::from(&params[..]),
+        );
+        Box::pin(async move {
+            let v = JsFuture::from(p)
+                .await
+                .map_err(|e| diffcut::Error::Helper(format!("{e:?}")))?;
+            wire::decode_nodes(&Float64Array::from(v).to_vec())
+        })
+    }
+}
+
+impl TileHelper for WorkerHelper {
+    fn start(&self, x: &[f32], _n: usize, c: usize, tiles: &[GramTile]) -> Pending<Vec<f32>> {
+        let pairs = wire::encode_tiles(tiles);
+        let p = gram_request(
+            &self.0,
+            Float32Array::from(x),
+            c as u32,
+            Uint32Array::from(pairs.as_slice()),
+        );
+        Box::pin(async move {
+            let v = JsFuture::from(p)
+                .await
+                .map_err(|e| diffcut::Error::Helper(format!("{e:?}")))?;
+            Ok(Float32Array::from(v).to_vec())
+        })
+    }
+}
+
+/// The CPU path on two workers (the Gram matrix shared with a helper worker, as the page does)
+/// beside one worker, alternating, best of 4 each, the affinity also timed alone; the trees must
+/// be equal. Run with `... --test bench -- cpu_only --nocapture` (with `ncut_cpu_only`).
+#[wasm_bindgen_test]
+async fn ncut_cpu_only_two_workers() {
+    let helper = WorkerHelper(spawn_gram_worker());
+    let opts = TreeOptions {
+        tau_max: 0.5,
+        ..Default::default()
+    };
+    // The helper's module compiles on its first request: once, untimed.
+    let warm = smooth_field(24, 24, 8, 3.0, 1);
+    segment_tree_shared(&warm, 10.0, opts, &helper).await.unwrap();
+    for g in [32usize, 48] {
+        let f = smooth_field(g, g, 1280, 3.0, 42);
+        // [one worker, two workers] × [whole, affinity alone]
+        let mut best = [[f64::INFINITY; 2]; 2];
+        let mut trees = [None, None];
+        for round in 0..8 {
+            let two = round % 2 == 1;
+            let t = now();
+            let tree = if two {
+                segment_tree_shared(&f, 10.0, opts, &helper).await.unwrap()
+            } else {
+                segment_tree(&f, 10.0, opts).unwrap()
+            };
+            let whole = now() - t;
+            let t = now();
+            let w = if two {
+                affinity_shared(&f.data, g * g, f.c, 10.0, &helper).await.unwrap()
+            } else {
+                affinity(&f.data, g * g, f.c, 10.0).unwrap()
+            };
+            let alone = now() - t;
+            assert_eq!(w.n, g * g);
+            let b = &mut best[usize::from(two)];
+            b[0] = b[0].min(whole);
+            b[1] = b[1].min(alone);
+            trees[usize::from(two)] = Some(tree);
+        }
+        let [one, two] = trees.map(Option::unwrap);
+        assert_eq!(one, two, "{g}²: two workers grew another tree");
+        let (labels, k) = two.labels_at(0.5).unwrap();
+        let checksum: u64 = labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as u64 + 1) * u64::from(l))
+            .sum();
+        log(&format!(
+            "cpu {g}²: one worker {:.0} ms (affinity {:.0} ms), two workers {:.0} ms (affinity {:.0} ms); \
+             best of 4, {k} segments, labels checksum {checksum}",
+            best[0][0], best[0][1], best[1][0], best[1][1]
         ));
     }
 }

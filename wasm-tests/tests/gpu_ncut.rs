@@ -1,10 +1,18 @@
 //! The WGSL recursive NCut in the browser (WebGPU; SwiftShader in CI) against the CPU path of
 //! the same crate compiled to wasm, on the golden fixtures and on smooth random fields.
 
+use std::rc::Rc;
+
 use diffcut::gpu::affinity::affinity_gpu;
 use diffcut::gpu::{segment_tree_gpu, GpuContext};
-use diffcut::ncut::{affinity, segment_tree, FeatureGrid, Mode, TreeOptions};
+use diffcut::ncut::affinity::tile_products;
+use diffcut::ncut::tree::TreeNode;
+use diffcut::ncut::{
+    affinity, grow_subtree, segment_tree, wire, FeatureGrid, GramTile, Mode, Pending, SubtreeHelper, SubtreeJob,
+    TileHelper, TreeOptions,
+};
 use diffcut::npy;
+use diffcut::segmenter::{Compute, SegmentParams};
 use diffcut::synth::smooth_field;
 use diffcut_wasm_tests::log;
 use wasm_bindgen_test::*;
@@ -58,6 +66,44 @@ fn cpu_affinity_in_wasm_matches_a_float64_gram() {
             }
         }
     }
+}
+
+/// A helper in the same worker: the page's helper worker runs the same `tile_products` and
+/// `grow_subtree`, with the subtree through the same wire.
+struct SameWorker;
+
+impl SubtreeHelper for SameWorker {
+    fn start_subtree(&self, job: &SubtreeJob) -> Pending<Vec<TreeNode>> {
+        let nodes = grow_subtree(job.clone()).and_then(|nodes| wire::decode_nodes(&wire::encode_nodes(&nodes)));
+        Box::pin(async move { nodes })
+    }
+}
+
+impl TileHelper for SameWorker {
+    fn start(&self, x: &[f32], n: usize, c: usize, tiles: &[GramTile]) -> Pending<Vec<f32>> {
+        let products = tile_products(x, n, c, tiles);
+        Box::pin(async move { products })
+    }
+}
+
+/// The page's CPU path with a helper grows the tree it grows alone (three tile rows).
+#[wasm_bindgen_test]
+async fn a_helper_worker_grows_the_same_tree_on_the_cpu_path() {
+    let f = smooth_field(24, 25, 40, 2.0, 3);
+    let params = SegmentParams {
+        tau: 0.5,
+        alpha: 10.0,
+        tau_max: Some(0.6),
+        mode: Mode::Official,
+    };
+    let alone = Compute::cpu().grow(f.clone(), &params).await.unwrap();
+    let shared = Compute::cpu()
+        .with_helper(Rc::new(SameWorker))
+        .grow(f, &params)
+        .await
+        .unwrap();
+    assert!(alone.tree.nodes.len() > 3, "{} nodes", alone.tree.nodes.len());
+    assert_eq!(shared.tree, alone.tree);
 }
 
 #[wasm_bindgen_test]

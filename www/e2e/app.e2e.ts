@@ -195,7 +195,8 @@ describe("the DiffCut page", () => {
     expect(await page.textContent("[data-testid=tau-hint]")).toContain("Colour and texture features");
     // The default model URL is next to the page; nothing of it is fetched before diffusion is chosen.
     expect(await page.inputValue("[data-testid=model-url]")).toBe(`${server.url}models/ssd-1b-q8/manifest.json`);
-    expect(requests.filter((u) => u.endsWith(".wasm"))).toHaveLength(1);
+    // One module: the light one (the Gram helper worker instantiates the same file).
+    expect(new Set(requests.filter((u) => u.endsWith(".wasm"))).size).toBe(1);
     expect(requests.filter((u) => u.includes("/models/"))).toEqual([]);
     expect(await page.isHidden("[data-testid=model-progress]")).toBe(true);
     expect(await page.isDisabled("[data-testid=model-size]")).toBe(true);
@@ -718,6 +719,34 @@ describe("the DiffCut page", () => {
     await gpu.close();
   });
 
+  it("shares the CPU path's Gram matrix with a second worker: the same tree as on one worker", async () => {
+    // One page after the other, so that each has both cores.
+    const run = async (query: string): Promise<{ facts: string; overlay: number[] }> => {
+      const p = await newPage(`${server.url}?device=cpu&grid=48${query}`);
+      await waitReady(p, 180_000);
+      await p.waitForSelector("[data-testid=overlay][data-refined=true]", { timeout: 60_000 });
+      const facts = (await p.textContent("#facts")) ?? "";
+      const overlay = await p.$eval("[data-testid=overlay]", (c) => {
+        const canvas = c as HTMLCanvasElement;
+        return Array.from(canvas.getContext("2d")?.getImageData(0, 0, canvas.width, canvas.height).data ?? []);
+      });
+      await p.close();
+      return { facts, overlay };
+    };
+    const one = await run("&workers=1");
+    const two = await run("");
+    expect(two.facts).toContain("CPU (WebAssembly, 2 workers)");
+    expect(one.facts).not.toContain("workers");
+    const tree = (facts: string): string => /\d+ nodes, \d+ segments/.exec(facts)?.[0] ?? "no tree";
+    expect(tree(two.facts)).toBe(tree(one.facts));
+    expect(tree(one.facts)).not.toBe("no tree");
+    expect(two.overlay.length).toBeGreaterThan(0);
+    expect(two.overlay).toEqual(one.overlay);
+    const treeMs = (facts: string): number => Number(/tree (\d+) ms/.exec(facts)?.[1] ?? Number.NaN);
+    timings["cpuGrid48TreeOneWorkerMs"] = treeMs(one.facts);
+    timings["cpuGrid48TreeTwoWorkersMs"] = treeMs(two.facts);
+  });
+
   describe("diffusion mode (the tiny test model, burn on WebGPU/SwiftShader)", () => {
     let d: Page;
     const statusText = async (p: Page = d): Promise<string> => (await p.textContent("[data-testid=status]")) ?? "";
@@ -1047,15 +1076,19 @@ describe("the DiffCut page", () => {
     const namesText = async (): Promise<string> => (await n.textContent("[data-testid=names-text]")) ?? "";
     /** Waits until the names of the labels at τ = `tau` are shown (or fails with the naming's error). */
     const waitNamed = async (tau: string, timeout = 240_000): Promise<void> => {
-      await n.waitForFunction(
+      // The state is read where it is waited for: a later naming (the refined labels arriving)
+      // may already have replaced it by the time a second read is made.
+      const seen = await n.waitForFunction(
         (t) => {
           const el = document.querySelector<HTMLElement>("[data-testid=names-text]");
-          return el?.dataset["state"] === "error" || (el?.dataset["state"] === "named" && el.dataset["tau"] === t);
+          if (el?.dataset["state"] === "error") return `error: ${el.textContent ?? ""}`;
+          return el?.dataset["state"] === "named" && el.dataset["tau"] === t ? "named" : false;
         },
         tau,
         { timeout },
       );
-      if ((await n.getAttribute("[data-testid=names-text]", "data-state")) !== "named") throw new Error(`naming failed: ${await namesText()}`);
+      const state = (await seen.jsonValue()) as string;
+      if (state !== "named") throw new Error(`naming failed: ${state}`);
     };
     /** The hover line over the overlay's pixel (x, y) of the image. */
     const hoverAt = async (x: number, y: number): Promise<string> => {

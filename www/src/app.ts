@@ -194,6 +194,8 @@ export class App {
   private readonly panel: ModelPanel;
   /** Where the first worker traps on purpose (`?trap=`, for the tests of the recovery); used once. */
   private trapOnce: TrapPoint | null = null;
+  /** Whether the CPU path may use a second worker for the Gram matrix (`?workers=1` says no). */
+  private cpuHelper = true;
   /** Workers lost in a row without a segmentation succeeding since (bounds the automatic retries). */
   private deathsInRow = 0;
   /** What the page wants the user to know beside "Ready" (a worker replaced after a failure). */
@@ -239,6 +241,8 @@ export class App {
     this.wire();
     const params = new URLSearchParams(location.search);
     this.trapOnce = trapPointOf(params.get("trap"));
+    // `?workers=1`: the CPU path on one worker (comparisons; a machine to keep cool).
+    this.cpuHelper = params.get("workers") !== "1";
     const device = params.get("device");
     if (device === "cpu" || device === "webgpu") this.ui.device.value = device;
     const grid = params.get("grid");
@@ -479,14 +483,16 @@ export class App {
       onDeath: (message) => this.workerDied(client, message),
     });
     const device = this.ui.device.value;
+    const helper = this.cpuHelper;
     const trap = this.trapOnce;
     this.trapOnce = null;
     const ready = (async () => {
-      const r = await client.request({ type: "init", device: device === "cpu" || device === "webgpu" ? device : ("auto" satisfies DevicePreference), trap });
+      const r = await client.request({ type: "init", device: device === "cpu" || device === "webgpu" ? device : ("auto" satisfies DevicePreference), helper, trap });
       this.defaults = r.defaults;
       this.showSliders();
       const adapter = r.adapter?.trim().replace(/^\((.*)\)$/, "$1") ?? "";
-      this.backendText = r.backend === "webgpu" ? `WebGPU${adapter ? ` (${adapter})` : ""}` : `CPU (WebAssembly)${r.note ? `: ${r.note}` : ""}`;
+      const cpu = r.cpuWorkers > 1 ? `CPU (WebAssembly, ${r.cpuWorkers} workers)` : "CPU (WebAssembly)";
+      this.backendText = r.backend === "webgpu" ? `WebGPU${adapter ? ` (${adapter})` : ""}` : `${cpu}${r.note ? `: ${r.note}` : ""}`;
       console.info(`[diffcut] segment tree on ${this.backendText}`);
       return client;
     })();

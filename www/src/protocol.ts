@@ -202,7 +202,8 @@ export function trapPointOf(value: string | null): TrapPoint | null {
 
 /** Page → worker. */
 export type Request =
-  | { readonly type: "init"; readonly id: number; readonly device: DevicePreference; readonly trap: TrapPoint | null }
+  /** `helper`: share the CPU path's Gram matrix with a second worker where the machine has two cores or more. */
+  | { readonly type: "init"; readonly id: number; readonly device: DevicePreference; readonly helper: boolean; readonly trap: TrapPoint | null }
   /**
    * An image file as the user gave it, made ready for `segment` in the worker (decoded by the
    * browser where the wasm module cannot, downscaled to the page's budget of pixels): the
@@ -322,6 +323,8 @@ export type Response =
       readonly backend: Backend;
       readonly adapter: string | null;
       readonly note: string | null;
+      /** Workers the CPU path computes the affinity on: 2 with the Gram helper, else 1. */
+      readonly cpuWorkers: number;
     }
   | ({ readonly type: "segment-done" } & Segmented)
   | ({ readonly type: "frame-done" } & Segmented)

@@ -11,6 +11,7 @@ import init, { DiffCut, featureDefaults } from "../pkg/diffcut.js";
 import wasmUrl from "../pkg/diffcut_bg.wasm?url";
 import modelWasmUrl from "../pkg-model/diffcut_bg.wasm?url";
 import { messageOf, unreachable } from "./errors";
+import { CpuHelper } from "./cpu-helper";
 import { MAX_PIXELS, MAX_SIDE, prepareImage } from "./image-input";
 import { abortError, CACHE_NAME, fetchWithProgress, isAbort, loadFromPicked, loadFromUrl, type CacheLike, type LoadProgress, type LoadReport, type ModelSink } from "./model-fetch";
 import { parseNaming } from "./naming";
@@ -126,7 +127,21 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 /** The parts of `pkg-model/diffcut.js` used here (the assignment in `modelModule` checks them). */
 interface ModelModule {
   default(input: { module_or_path: string | BufferSource }): Promise<unknown>;
-  DiffCut: { create(preferGpu?: boolean | null): Promise<ModelDiffCut> };
+  DiffCut: { create(preferGpu?: boolean | null, helper?: CpuHelper | null): Promise<ModelDiffCut> };
+}
+
+/**
+ * Compiles a wasm module from its URL, streaming where the server sends `application/wasm`
+ * (else from the whole file, as wasm-bindgen's loader does).
+ */
+async function compileWasm(url: string): Promise<WebAssembly.Module> {
+  try {
+    return await WebAssembly.compileStreaming(fetch(url));
+  } catch {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`failed to fetch Wasm: ${response.status} ${response.statusText} fetching '${url}'`);
+    return WebAssembly.compile(await response.arrayBuffer());
+  }
 }
 
 /** The parts of WebGPU's adapter info used here (TypeScript's DOM library has no WebGPU types). */
@@ -249,6 +264,8 @@ async function clearModelCache(): Promise<{ files: number; bytes: number }> {
  * memory: a segmenter is freed once nothing refers to it (see {@link release}).
  */
 class DiffCutWorker {
+  /** The light module, compiled once: instantiated here and in the CPU helper worker. */
+  private lightCompiled: Promise<WebAssembly.Module> | null = null;
   /** The light module's instantiation (once). */
   private lightModule: Promise<unknown> | null = null;
   /** The light module's segmenter (colour features); null before `init`. */
@@ -271,6 +288,8 @@ class DiffCutWorker {
   private readonly loads = new Map<number, AbortController>();
   /** Each lane's requests, handled one at a time, in order. */
   private readonly queues: Record<Lane, Promise<void>> = { main: Promise.resolve(), model: Promise.resolve(), clip: Promise.resolve() };
+  /** The second worker of the CPU path (the `init` request's `helper`, on two cores or more). */
+  private helper: CpuHelper | null = null;
   /** Where to trap on purpose, once (the `init` request's `trap`; tests only). */
   private trap: TrapPoint | null = null;
 
@@ -414,16 +433,26 @@ class DiffCutWorker {
 
   private async init(msg: Extract<Request, { type: "init" }>): Promise<ResponseFor<"init">> {
     this.trap = msg.trap;
-    this.lightModule ??= init({ module_or_path: wasmUrl });
+    const compiled = (this.lightCompiled ??= compileWasm(wasmUrl));
+    this.lightModule ??= compiled.then((module) => init({ module_or_path: module }));
     await this.lightModule;
     const software = msg.device === "auto" ? await softwareAdapter() : null;
     this.preferGpu = msg.device !== "cpu" && software === null;
-    const dc = await DiffCut.create(this.preferGpu);
+    if (msg.helper && typeof Worker !== "undefined" && (navigator.hardwareConcurrency || 1) >= 2) {
+      const module = await compiled;
+      this.helper ??= new CpuHelper(() => new Worker(new URL("./cpu-helper-worker.ts", import.meta.url), { type: "module" }), module);
+    } else {
+      this.helper?.stop();
+      this.helper = null;
+    }
+    const dc = await DiffCut.create(this.preferGpu, this.helper);
     const old = this.light;
     this.light = dc;
     this.release(old);
+    if (dc.backend === "cpu") this.helper?.warm();
     const note = software !== null ? `the WebGPU adapter is a software one (${software}), slower than the CPU path` : (dc.gpuNote ?? null);
-    return { type: "init-done", id: msg.id, defaults: parseFeatureDefaults(featureDefaults()), backend: asBackend(dc.backend), adapter: dc.adapter ?? null, note };
+    const cpuWorkers = this.helper === null ? 1 : 2;
+    return { type: "init-done", id: msg.id, defaults: parseFeatureDefaults(featureDefaults()), backend: asBackend(dc.backend), adapter: dc.adapter ?? null, note, cpuWorkers };
   }
 
   private async segment(msg: Extract<Request, { type: "segment" | "frame" }>): Promise<ResponseFor<"segment"> | ResponseFor<"frame">> {
@@ -510,7 +539,7 @@ class DiffCutWorker {
     const t0 = performance.now();
     const mod = await this.modelModuleFor(msg.id, signal);
     if (signal.aborted) throw abortError();
-    const dc = await mod.DiffCut.create(this.preferGpu);
+    const dc = await mod.DiffCut.create(this.preferGpu, this.helper);
     try {
       const sink: ModelSink = {
         begin: (m) => dc.modelBegin(m),
@@ -563,7 +592,7 @@ class DiffCutWorker {
     const mod = await this.modelModuleFor(msg.id, signal);
     if (signal.aborted) throw abortError();
     // It never segments: the CPU path, so that no second WebGPU device is opened for its trees.
-    const dc = await mod.DiffCut.create(false);
+    const dc = await mod.DiffCut.create(false, null);
     try {
       const sink: ModelSink = {
         begin: (m) => dc.clipBegin(m, msg.withText),

@@ -157,7 +157,7 @@ describe("WorkerClient", () => {
   it("fails pending requests as superseded when terminated", async () => {
     const t = new FakeTransport();
     const c = new WorkerClient(t);
-    const a = c.request({ type: "init", device: "auto", trap: null });
+    const a = c.request({ type: "init", device: "auto", helper: true, trap: null });
     c.terminate();
     await expect(a).rejects.toBeInstanceOf(SupersededError);
   });

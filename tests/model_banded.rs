@@ -213,8 +213,12 @@ fn group_norm_matches(device: &Device) {
                 "banded GroupNorm (offset {offset}, bands {rows:?}) vs layers::GroupNorm: rel err {e}"
             );
         }
+        // The floor: at |mean| = 30 times the spread (offset −20, spread 0.7), one f32 rounding
+        // of the mean alone is 2⁻²⁴·30 ≈ 1.8e-6 of the spread, whatever sums it; merging 37
+        // bands' statistics one by one (Chan) rounds it a few more times.
+        let floor = 3e-6;
         assert!(
-            e_band <= e_plain.max(1e-6) * 1.5,
+            e_band <= e_plain.max(floor) * 1.5,
             "banded GroupNorm (offset {offset}, bands {rows:?}) is {e_band:.2e} from f64, layers::GroupNorm {e_plain:.2e}"
         );
         // The statistics streamed band by band (Chan's merge), as the recomputing VAE block uses them.
@@ -225,8 +229,9 @@ fn group_norm_matches(device: &Device) {
         let stats = band.stats_from(acc);
         let streamed = values(band.normalize(&stats, x.clone()));
         let e_stream = rel_err(&streamed, &exact);
+        eprintln!("  streamed statistics vs f64: {e_stream:.2e}");
         assert!(
-            e_stream <= e_plain.max(1e-6) * 1.5,
+            e_stream <= e_plain.max(floor) * 1.5,
             "streamed GroupNorm statistics (offset {offset}, bands {rows:?}) are {e_stream:.2e} from f64, layers::GroupNorm {e_plain:.2e}"
         );
     }

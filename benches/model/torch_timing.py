@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
-"""PyTorch timing of DiffCut's feature extractor on a CUDA GPU: the reference next to which
-`diffcut features --model-device gpu` is measured (the target: within 3x of PyTorch fp16 at 1024).
+"""PyTorch timing of DiffCut's feature extractor: the reference next to which ours is measured.
+
+On a CUDA GPU (the default) it is the reference for `diffcut features --model-device gpu` (the
+target: within 3x of PyTorch fp16 at 1024); with `--device cpu --threads N` it is the reference for
+burn's CPU backend (`cargo bench --bench model`, DEVICES=cpu), in float32 as the official code
+runs the VAE.
 
 Not run in CI. Uses the full-size random-weight model of models/make_full_random.py (the same
 shapes, hence the same compute, as SSD-1B):
 
     python3 benches/model/torch_timing.py --source full-random --sizes 512,1024 [--runs 10]
+    python3 benches/model/torch_timing.py --source full-random --sizes 512 --device cpu --threads 2 \
+        --runs 3 [--ops 15]
 
 Times, per size, with CUDA events after warm-up: the VAE encoder (fp16 and fp32: the official code
 runs it under fp32 autocast) and the UNet slice in fp16 up to the hook (the forward stops there by
 raising from the hook, as only ẑ is needed; the official code runs the whole UNet and discards it).
+On the CPU: wall-clock medians after one warm-up run, both parts in float32, and with `--ops K`
+the K operators that take the most time in one run of each part (torch.profiler, self CPU time).
 """
 
 from __future__ import annotations
@@ -30,15 +38,24 @@ def main() -> None:
     ap.add_argument("--source", type=Path, required=True, help="folder with unet/, vae/, embeds.safetensors")
     ap.add_argument("--sizes", default="512,1024")
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
+    ap.add_argument("--ops", type=int, default=0, help="CPU: print the K costliest operators per part")
     a = ap.parse_args()
+    if a.device == "cpu":
+        cpu_timing(a)
+        return
 
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from safetensors.torch import load_file
 
     dev = torch.device("cuda")
-    unet = UNet2DConditionModel.from_pretrained(a.source / "unet", torch_dtype=torch.float16).to(dev).eval()
-    vae16 = AutoencoderKL.from_pretrained(a.source / "vae", torch_dtype=torch.float16).to(dev).eval()
-    vae32 = AutoencoderKL.from_pretrained(a.source / "vae", torch_dtype=torch.float32).to(dev).eval()
+    unet = UNet2DConditionModel.from_pretrained(a.source / "unet", torch_dtype=torch.float16,
+                                                variant=_variant(a.source / "unet")).to(dev).eval()
+    vae16 = AutoencoderKL.from_pretrained(a.source / "vae", torch_dtype=torch.float16,
+                                          variant=_variant(a.source / "vae")).to(dev).eval()
+    vae32 = AutoencoderKL.from_pretrained(a.source / "vae", torch_dtype=torch.float32,
+                                          variant=_variant(a.source / "vae")).to(dev).eval()
     emb = load_file(str(a.source / "embeds.safetensors"))
     ctx = emb["prompt_embeds"].to(dev, torch.float16)
     pooled = emb["pooled_prompt_embeds"].to(dev, torch.float16)
@@ -100,6 +117,83 @@ def main() -> None:
         results["sizes"][size] = r
         print(size, r, flush=True)
     print(json.dumps(results, indent=2))
+
+
+def cpu_timing(a) -> None:
+    """Float32 on the CPU: the VAE encoder's posterior mean and the UNet slice, wall clock."""
+    import time
+
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from safetensors.torch import load_file
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    t0 = time.perf_counter()
+    unet = UNet2DConditionModel.from_pretrained(a.source / "unet", torch_dtype=torch.float32,
+                                                variant=_variant(a.source / "unet")).eval()
+    vae = AutoencoderKL.from_pretrained(a.source / "vae", torch_dtype=torch.float32,
+                                        variant=_variant(a.source / "vae")).eval()
+    emb = load_file(str(a.source / "embeds.safetensors"))
+    ctx = emb["prompt_embeds"].float()
+    pooled = emb["pooled_prompt_embeds"].float()
+    load_s = time.perf_counter() - t0
+    hook_block = [b for b in unet.down_blocks if hasattr(b, "attentions")][-1]
+    hook_block.attentions[-1].transformer_blocks[-1].attn1.register_forward_hook(_stop_hook)
+
+    def timed(fn) -> tuple[float, float]:
+        """(first run, median of the next `runs`) in seconds."""
+        s = time.perf_counter()
+        fn()
+        first = time.perf_counter() - s
+        runs = []
+        for _ in range(a.runs):
+            s = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - s)
+        return first, sorted(runs)[len(runs) // 2]
+
+    results = {"device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
+               "load_s": round(load_s, 2), "sizes": {}}
+    for size in [int(s) for s in a.sizes.split(",")]:
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(1, 3, size, size, generator=g) * 2 - 1
+        lat = torch.randn(1, 4, size // 8, size // 8, generator=g)
+        ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=torch.float32)
+        t = torch.tensor([50])
+
+        def vae_encoder():
+            vae.encode(x).latent_dist.mean
+
+        def unet_slice():
+            try:
+                unet(lat, t, encoder_hidden_states=ctx, added_cond_kwargs={"text_embeds": pooled, "time_ids": ids})
+            except _Stop:
+                pass
+
+        with torch.no_grad():
+            vf, vm = timed(vae_encoder)
+            uf, um = timed(unet_slice)
+            r = {"vae_encoder_s": round(vm, 2), "unet_slice_s": round(um, 2), "whole_s": round(vm + um, 2),
+                 "first_vae_s": round(vf, 2), "first_unet_s": round(uf, 2)}
+            results["sizes"][size] = r
+            print(size, r, flush=True)
+            for name, fn in [("vae_encoder", vae_encoder), ("unet_slice", unet_slice)] if a.ops else []:
+                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                    fn()
+                print(f"{size} {name}: the {a.ops} costliest operators (self CPU time)")
+                print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=a.ops))
+    print(json.dumps(results, indent=2))
+
+
+def _variant(d: Path):
+    """"fp16" for a folder that holds only the fp16 file (make_full_random.py writes the UNet so)."""
+    if (d / "diffusion_pytorch_model.safetensors").exists():
+        return None
+    return "fp16" if (d / "diffusion_pytorch_model.fp16.safetensors").exists() else None
+
+
+def _stop_hook(_m, _i, out):
+    raise _Stop(out)
 
 
 if __name__ == "__main__":

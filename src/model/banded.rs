@@ -562,19 +562,14 @@ impl GroupNorm {
             let [_, _, r, _] = t.dims();
             t.clone().reshape([b, g, (c / g) * r * w])
         };
-        let sum = x
-            .bands()
-            .iter()
-            .map(|t| grouped(t).sum_dim(2))
-            .reduce(|a, s| a + s)
-            .expect("at least one band");
+        let sum = pairwise_sum(x.bands().iter().map(|t| grouped(t).sum_dim(2)).collect());
         let mean = sum / count;
-        let sq = x
-            .bands()
-            .iter()
-            .map(|t| (grouped(t) - mean.clone()).square().sum_dim(2))
-            .reduce(|a, s| a + s)
-            .expect("at least one band");
+        let sq = pairwise_sum(
+            x.bands()
+                .iter()
+                .map(|t| (grouped(t) - mean.clone()).square().sum_dim(2))
+                .collect(),
+        );
         let var = sq / count;
         GroupStats {
             mean,
@@ -626,4 +621,22 @@ impl GroupNorm {
         let stats = self.stats(&x);
         x.map(|t| self.normalize(&stats, t))
     }
+}
+
+/// The sum of the bands' partial sums, added pairwise: the rounding error grows with the log of
+/// the number of bands, not with the number (as close to one whole-tensor sum as bands allow).
+fn pairwise_sum(mut parts: Vec<Tensor<3>>) -> Tensor<3> {
+    assert!(!parts.is_empty(), "at least one band");
+    while parts.len() > 1 {
+        let mut next = Vec::with_capacity(parts.len().div_ceil(2));
+        let mut it = parts.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => a + b,
+                None => a,
+            });
+        }
+        parts = next;
+    }
+    parts.pop().expect("one sum")
 }

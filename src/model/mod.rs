@@ -358,6 +358,18 @@ pub fn native_device(gpu: bool) -> Result<Device> {
     }
 }
 
+/// Whether `device` is burn's CPU backend (flex), where q8/q4 weights are widened by our own loop
+/// ([`weights::Packed`]).
+pub(crate) fn is_cpu(device: &Device) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    return *device == Device::flex();
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = device;
+        false
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 impl ModelLoader {
     /// Starts loading a model in the browser from its `manifest.json` bytes, on burn's WebGPU

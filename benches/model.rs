@@ -198,6 +198,8 @@ fn clip_bench(dir: &str, devices: &[String], sizes: &[u32], runs: usize, image: 
 }
 
 fn main() {
+    // As the CLI does: freed activations are reused, not unmapped and faulted in again.
+    diffcut::model::keep_freed_memory();
     let benchmarking = std::env::args().any(|a| a == "--bench");
     let root = env!("CARGO_MANIFEST_DIR");
     if let Ok(dir) = std::env::var("CLIP") {

@@ -962,6 +962,7 @@ impl EvalArgs {
 }
 
 fn main() -> ExitCode {
+    diffcut::model::keep_freed_memory();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

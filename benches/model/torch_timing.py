@@ -59,13 +59,7 @@ def main() -> None:
     emb = load_file(str(a.source / "embeds.safetensors"))
     ctx = emb["prompt_embeds"].to(dev, torch.float16)
     pooled = emb["pooled_prompt_embeds"].to(dev, torch.float16)
-    hook_block = [b for b in unet.down_blocks if hasattr(b, "attentions")][-1]
-    attn1 = hook_block.attentions[-1].transformer_blocks[-1].attn1
-
-    def stop(_m, _i, out):
-        raise _Stop(out)
-
-    attn1.register_forward_hook(stop)
+    _stop_at_the_hook(unet)
 
     def timed(fn) -> float:
         for _ in range(3):
@@ -99,10 +93,7 @@ def main() -> None:
         t = torch.tensor([50], device=dev)
 
         def unet_slice():
-            try:
-                unet(lat, t, encoder_hidden_states=ctx, added_cond_kwargs={"text_embeds": pooled, "time_ids": ids})
-            except _Stop:
-                pass
+            _run_to_the_hook(unet, lat, t, ctx, pooled, ids)
 
         with torch.no_grad():
             r = {
@@ -137,8 +128,7 @@ def cpu_timing(a) -> None:
     ctx = emb["prompt_embeds"].float()
     pooled = emb["pooled_prompt_embeds"].float()
     load_s = time.perf_counter() - t0
-    hook_block = [b for b in unet.down_blocks if hasattr(b, "attentions")][-1]
-    hook_block.attentions[-1].transformer_blocks[-1].attn1.register_forward_hook(_stop_hook)
+    _stop_at_the_hook(unet)
 
     def timed(fn) -> tuple[float, float]:
         """(first run, median of the next `runs`) in seconds."""
@@ -165,10 +155,7 @@ def cpu_timing(a) -> None:
             vae.encode(x).latent_dist.mean
 
         def unet_slice():
-            try:
-                unet(lat, t, encoder_hidden_states=ctx, added_cond_kwargs={"text_embeds": pooled, "time_ids": ids})
-            except _Stop:
-                pass
+            _run_to_the_hook(unet, lat, t, ctx, pooled, ids)
 
         with torch.no_grad():
             vf, vm = timed(vae_encoder)
@@ -192,8 +179,21 @@ def _variant(d: Path):
     return "fp16" if (d / "diffusion_pytorch_model.fp16.safetensors").exists() else None
 
 
-def _stop_hook(_m, _i, out):
-    raise _Stop(out)
+def _stop_at_the_hook(unet) -> None:
+    """Makes the UNet's forward stop at DiffCut's hook (the last attn1 of the last attention block)."""
+    def stop(_m, _i, out):
+        raise _Stop(out)
+
+    hook_block = [b for b in unet.down_blocks if hasattr(b, "attentions")][-1]
+    hook_block.attentions[-1].transformer_blocks[-1].attn1.register_forward_hook(stop)
+
+
+def _run_to_the_hook(unet, lat, t, ctx, pooled, ids) -> None:
+    """The UNet slice: the forward up to the hook (see _stop_at_the_hook)."""
+    try:
+        unet(lat, t, encoder_hidden_states=ctx, added_cond_kwargs={"text_embeds": pooled, "time_ids": ids})
+    except _Stop:
+        pass
 
 
 if __name__ == "__main__":

@@ -616,31 +616,24 @@ impl WeightStore {
             ));
         }
         let _ = file;
-        if self.host_dequantize {
-            let scale: Vec<f32> = scales
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            let q = view.data();
-            let out: Vec<f32> = (0..rows * cols)
-                .map(|i| dequantize_one(bits, q, i) * scale[i / 32])
-                .collect();
+        if self.host_dequantize || self.pack_on_host {
+            let packed = Packed {
+                bits,
+                rows,
+                cols,
+                values: view.data().into(),
+                scales: widen(&sname, &scales)?.into(),
+            };
+            if self.pack_on_host {
+                return Ok(Stored::Packed(packed));
+            }
+            let out = packed.widen();
             let n = out.len();
             let tensor = Tensor::<1>::from_data(TensorData::new(out, [n]), &self.device);
             return Ok(Stored::Float {
                 tensor,
                 shape: vec![rows, cols],
             });
-        }
-        if self.pack_on_host {
-            return Ok(Stored::Packed(Packed {
-                bits,
-                rows,
-                cols,
-                values: view.data().into(),
-                scales: widen(&sname, &scales)?.into(),
-            }));
         }
         let mut bytes = Vec::with_capacity(view.data().len() + scales.data().len());
         bytes.extend_from_slice(view.data());
@@ -934,7 +927,7 @@ mod tests {
     }
 
     #[test]
-    fn packed_weights_on_the_cpu_widen_to_burns_dequantized_values() {
+    fn q8_and_q4_weights_on_the_cpu_widen_to_burns_dequantized_values() {
         // 3 rows of 32,000 values: more than one chunk of `Packed::widen`, the last one partial.
         let (rows, cols) = (3, 32_000);
         let mut state = 0x2545_f491_u32;
@@ -976,6 +969,13 @@ mod tests {
                 .count();
             assert_eq!(differ, 0, "q{bits}: values that differ from burn's");
             store.finish().unwrap();
+            // Widened once at load (`host_dequantize`): a float weight with the same values.
+            let mut store = WeightStore::new(&device, true);
+            store.add_shard("s", &bytes).unwrap();
+            let w = store.weight("w", &[rows, cols]).unwrap();
+            assert!(matches!(w, Weight::Float { .. }), "q{bits} widened at load");
+            let widened = w.value::<2>().into_data().try_to_vec::<f32>().unwrap();
+            assert!(widened.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
     }
 }

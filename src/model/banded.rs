@@ -17,12 +17,10 @@
 //! The ops consume their input and drop each input band as soon as no output band needs it, so
 //! the peak is about the op's input plus its output plus one band's temporaries.
 
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
 use std::collections::VecDeque;
 
-use super::layers;
+use super::layers::{self, conv2d};
 use super::weights::{Weight, WeightStore};
 use crate::Result;
 
@@ -297,10 +295,6 @@ pub struct Conv2d {
     kernel: usize,
 }
 
-fn options(stride: usize, padding: [(usize, usize); 2]) -> ConvOptions<2> {
-    ConvOptions::new_with_padding([stride; 2], padding, [1, 1], 1)
-}
-
 impl Conv2d {
     /// Loads `{key}.weight` `[c_out, c_in, k, k]` (float or quantized) and `{key}.bias` `[c_out]`.
     pub fn load(store: &mut WeightStore, key: &str, c_in: usize, c_out: usize, kernel: usize) -> Result<Self> {
@@ -313,12 +307,7 @@ impl Conv2d {
     /// Stride 1, zero padding `k/2` on every side.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let p = self.kernel / 2;
-        conv2d(
-            x,
-            self.weight.value(),
-            Some(self.bias.clone()),
-            options(1, [(p, p), (p, p)]),
-        )
+        conv2d(x, &self.weight.value(), &self.bias, 1, [(p, p), (p, p)], 1)
     }
 
     /// Output channels.
@@ -366,12 +355,7 @@ impl Conv2d {
         } else {
             Tensor::cat(parts, 2)
         };
-        conv2d(
-            input,
-            weight.clone(),
-            Some(self.bias.clone()),
-            options(1, [(0, 0), (halo, halo)]),
-        )
+        conv2d(input, weight, &self.bias, 1, [(0, 0), (halo, halo)], 1)
     }
 
     /// Output rows `start..start + len` of the stride-1 "same" conv of `pre(x)`, read from `x`.
@@ -406,14 +390,7 @@ impl Conv2d {
         let halo = self.kernel / 2;
         let n = x.len();
         let weight: Tensor<4> = self.weight.value();
-        let conv = |t: Tensor<4>, vpad: usize| {
-            conv2d(
-                t,
-                weight.clone(),
-                Some(self.bias.clone()),
-                options(1, [(vpad, vpad), (halo, halo)]),
-            )
-        };
+        let conv = |t: Tensor<4>, vpad: usize| conv2d(t, &weight, &self.bias, 1, [(vpad, vpad), (halo, halo)], 1);
         if halo > 0 && n > 1 {
             assert!(
                 x.rows().iter().all(|&r| r >= halo),
@@ -456,12 +433,7 @@ impl Conv2d {
     /// padding: `[B, C, H, W] → [B, C', ⌊H/2⌋, ⌊W/2⌋]`.
     pub fn downsample(&self, x: Tensor<4>) -> Tensor<4> {
         assert_eq!(self.kernel, 3, "the VAE downsample is a 3×3 conv");
-        conv2d(
-            x,
-            self.weight.value(),
-            Some(self.bias.clone()),
-            options(2, [(0, 1), (0, 1)]),
-        )
+        conv2d(x, &self.weight.value(), &self.bias, 2, [(0, 1), (0, 1)], 1)
     }
 
     /// [`Conv2d::downsample`] on bands that start at even rows: output band `i` is input band
@@ -488,20 +460,10 @@ impl Conv2d {
             let y = match src.front() {
                 Some(next) => {
                     let input = Tensor::cat(vec![band, next.clone().narrow(2, 0, 1)], 2);
-                    conv2d(
-                        input,
-                        weight.clone(),
-                        Some(self.bias.clone()),
-                        options(2, [(0, 0), (0, 1)]),
-                    )
+                    conv2d(input, &weight, &self.bias, 2, [(0, 0), (0, 1)], 1)
                 }
                 None if r < 2 => break,
-                None => conv2d(
-                    band,
-                    weight.clone(),
-                    Some(self.bias.clone()),
-                    options(2, [(0, 1), (0, 1)]),
-                ),
+                None => conv2d(band, &weight, &self.bias, 2, [(0, 1), (0, 1)], 1),
             };
             out.push(y);
         }
@@ -537,15 +499,15 @@ impl GroupNorm {
         self.normalize(&stats, x)
     }
 
+    /// `silu(self.forward(x))` (one pass on the CPU).
+    pub fn forward_silu(&self, x: Tensor<4>) -> Tensor<4> {
+        let stats = self.stats_of(&x);
+        self.normalize_silu(&stats, x)
+    }
+
     fn stats_of(&self, x: &Tensor<4>) -> GroupStats {
-        let [b, c, h, w] = x.dims();
-        let g = self.0.groups;
-        // Biased variance, as torch's group_norm.
-        let (var, mean) = x.clone().reshape([b, g, (c / g) * h * w]).var_mean_bias(2);
-        GroupStats {
-            mean,
-            std: (var + self.0.eps).sqrt(),
-        }
+        let (mean, std) = self.0.stats(x);
+        GroupStats { mean, std }
     }
 
     /// The statistics of the whole banded tensor: the mean first (sum over bands / count), then
@@ -609,11 +571,12 @@ impl GroupNorm {
 
     /// Normalises one band (or any rows of the tensor) with the whole tensor's statistics.
     pub fn normalize(&self, stats: &GroupStats, t: Tensor<4>) -> Tensor<4> {
-        let [b, c, h, w] = t.dims();
-        let g = self.0.groups;
-        let grouped = t.reshape([b, g, (c / g) * h * w]);
-        let normed = ((grouped - stats.mean.clone()) / stats.std.clone()).reshape([b, c, h, w]);
-        normed * self.0.gamma.clone().reshape([1, c, 1, 1]) + self.0.beta.clone().reshape([1, c, 1, 1])
+        self.0.normalize(t, &stats.mean, &stats.std)
+    }
+
+    /// `silu(self.normalize(stats, t))` (one pass on the CPU).
+    pub fn normalize_silu(&self, stats: &GroupStats, t: Tensor<4>) -> Tensor<4> {
+        self.0.normalize_silu(t, &stats.mean, &stats.std)
     }
 
     /// GroupNorm on bands; the output has the input's bands.

@@ -1,12 +1,14 @@
 //! The layers both networks are made of, on burn tensors: Linear, Conv2d, GroupNorm, LayerNorm and
 //! multi-head attention, each built from a [`WeightStore`] by diffusers name.
 
-use burn::tensor::activation::softmax;
-use burn::tensor::module::{conv2d, layer_norm};
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::module::{self, layer_norm};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
 
 use super::weights::{Weight, WeightStore};
+#[cfg(not(target_arch = "wasm32"))]
+use super::{host, is_cpu};
 use crate::Result;
 
 /// `y = x Wᵀ + b` over the last dim. W is PyTorch's `[out, in]`.
@@ -117,8 +119,14 @@ impl Conv2d {
 
     /// `[B, in, H, W] → [B, out, H', W']`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let options = ConvOptions::new_with_padding([self.stride; 2], self.padding, [1, 1], self.groups);
-        conv2d(x, self.weight.value(), Some(self.bias.clone()), options)
+        conv2d(
+            x,
+            &self.weight.value(),
+            &self.bias,
+            self.stride,
+            self.padding,
+            self.groups,
+        )
     }
 }
 
@@ -142,15 +150,65 @@ impl GroupNorm {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let (mean, std) = self.stats(&x);
+        self.normalize(x, &mean, &std)
+    }
+
+    /// `silu(self.forward(x))`, in one pass on the CPU.
+    pub fn forward_silu(&self, x: Tensor<4>) -> Tensor<4> {
+        let (mean, std) = self.stats(&x);
+        self.normalize_silu(x, &mean, &std)
+    }
+
+    /// Per-(item, group) mean and `√(var + eps)` of `x`, `[B, G, 1]` each (biased variance, as
+    /// torch's group_norm).
+    pub(super) fn stats(&self, x: &Tensor<4>) -> (Tensor<3>, Tensor<3>) {
         let [b, c, h, w] = x.dims();
-        let g = self.groups;
-        let grouped = x.reshape([b, g, (c / g) * h * w]);
-        // Biased variance, as torch's group_norm.
-        let (var, mean) = grouped.clone().var_mean_bias(2);
-        let normed = (grouped - mean) / (var + self.eps).sqrt();
-        let normed = normed.reshape([b, c, h, w]);
+        let (var, mean) = x
+            .clone()
+            .reshape([b, self.groups, (c / self.groups) * h * w])
+            .var_mean_bias(2);
+        (mean, (var + self.eps).sqrt())
+    }
+
+    /// `((x − mean) / std) · γ + β` with the given statistics (of `x`, or of a whole tensor `x`
+    /// is a band of).
+    pub(super) fn normalize(&self, x: Tensor<4>, mean: &Tensor<3>, std: &Tensor<3>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let grouped = x.reshape([b, self.groups, (c / self.groups) * h * w]);
+        let normed = ((grouped - mean.clone()) / std.clone()).reshape([b, c, h, w]);
         normed * self.gamma.clone().reshape([1, c, 1, 1]) + self.beta.clone().reshape([1, c, 1, 1])
     }
+
+    /// `silu(self.normalize(x, mean, std))`: on the CPU in one parallel pass
+    /// ([`host::group_norm_silu`], the same values), elsewhere as burn ops.
+    pub(super) fn normalize_silu(&self, x: Tensor<4>, mean: &Tensor<3>, std: &Tensor<3>) -> Tensor<4> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if is_cpu(&x.device()) {
+            return host::group_norm_silu(x, self.groups, mean, std, &self.gamma, &self.beta);
+        }
+        silu(self.normalize(x, mean, std))
+    }
+}
+
+/// `conv2d(x, weight) + bias`, `x [B, C_in, H, W]`, `weight [C_out, C_in / groups, k, k]`, with
+/// per-side zero `padding [(top, bottom), (left, right)]`: every convolution of the models goes
+/// through here, so that on the CPU the ungrouped ones run on [`host::conv2d`] (both cores, no
+/// layout copies), elsewhere on burn's.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: &Tensor<4>,
+    bias: &Tensor<1>,
+    stride: usize,
+    padding: [(usize, usize); 2],
+    groups: usize,
+) -> Tensor<4> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if groups == 1 && is_cpu(&x.device()) {
+        return host::conv2d(x, weight, bias, stride, padding);
+    }
+    let options = ConvOptions::new_with_padding([stride; 2], padding, [1, 1], groups);
+    module::conv2d(x, weight.clone(), Some(bias.clone()), options)
 }
 
 /// LayerNorm over the last dim with affine parameters.

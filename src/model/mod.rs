@@ -14,6 +14,8 @@
 pub mod banded;
 pub mod clip;
 pub mod config;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod host;
 pub mod layers;
 pub mod unet;
 pub mod vae;

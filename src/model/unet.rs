@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::activation::{gelu, silu};
+use burn::tensor::activation::gelu;
 use burn::tensor::Tensor;
 
 use super::config::{ModelConfig, UnetConfig};
@@ -62,12 +62,12 @@ impl ResnetBlock2D {
 
     /// `[B, c_in, H, W] → [B, c_out, H, W]`; `size` selects the folded time bias (UNet only).
     pub fn forward(&self, x: Tensor<4>, size: Option<u32>) -> Tensor<4> {
-        let mut h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let mut h = self.conv1.forward(self.norm1.forward_silu(x.clone()));
         if let Some(bias) = size.and_then(|s| self.time_bias.get(&s)) {
             let c = bias.dims()[0];
             h = h + bias.clone().reshape([1, c, 1, 1]);
         }
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = self.conv2.forward(self.norm2.forward_silu(h));
         let skip = match &self.shortcut {
             Some(conv) => conv.forward(x),
             None => x,

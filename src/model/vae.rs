@@ -2,7 +2,6 @@
 //! posterior mean × scaling factor (docs/ALGORITHM.md §1.2): deterministic, no sampling. The big early levels
 //! run on row bands (src/model/banded.rs) so that memory and storage bindings stay bounded.
 
-use burn::tensor::activation::silu;
 use burn::tensor::Tensor;
 
 use super::banded::{self, band_rows, Bands, BAND_BYTES};
@@ -80,8 +79,8 @@ impl VaeResnet {
 
     /// `[B, c_in, H, W] → [B, c_out, H, W]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = self.conv1.forward(self.norm1.forward_silu(x.clone()));
+        let h = self.conv2.forward(self.norm2.forward_silu(h));
         self.skip(x) + h
     }
 
@@ -113,12 +112,12 @@ impl VaeResnet {
         let s1 = self.norm1.stats(&x);
         let h = self
             .conv1
-            .forward_bands_with(x.clone(), |t| silu(self.norm1.normalize(&s1, t)), |_, y| y);
+            .forward_bands_with(x.clone(), |t| self.norm1.normalize_silu(&s1, t), |_, y| y);
         let s2 = self.norm2.stats(&h);
         let mut skips: Vec<Option<Tensor<4>>> = x.into_bands().into_iter().map(Some).collect();
         self.conv2.forward_bands_with(
             h,
-            |t| silu(self.norm2.normalize(&s2, t)),
+            |t| self.norm2.normalize_silu(&s2, t),
             |i, y| {
                 let x = skips[i].take().expect("each skip band is used once");
                 self.skip(x) + y
@@ -134,7 +133,7 @@ impl VaeResnet {
     fn forward_bands_recompute(&self, x: Bands) -> Bands {
         let rows = x.rows();
         let s1 = self.norm1.stats(&x);
-        let pre1 = |t| silu(self.norm1.normalize(&s1, t));
+        let pre1 = |t| self.norm1.normalize_silu(&s1, t);
         let (w1, w2) = (self.conv1.weight_value(), self.conv2.weight_value());
         let mut src = banded::RowSource::new(x);
         let height = src.height();
@@ -156,7 +155,7 @@ impl VaeResnet {
             let h = self.conv1.forward_rows(&w1, &src, lo, hi - lo, pre1);
             let y = self
                 .conv2
-                .forward_window(&w2, silu(self.norm2.normalize(&s2, h)), start, len, height);
+                .forward_window(&w2, self.norm2.normalize_silu(&s2, h), start, len, height);
             out.push(self.skip(src.rows(start, start + len)) + y);
             start += len;
             // The next band reads the input from two rows above its start.
@@ -307,7 +306,7 @@ impl VaeEncoder {
             h = a.forward(h);
         }
         h = self.mid.2.forward(h);
-        let h = self.conv_out.forward(silu(self.norm_out.forward(h)));
+        let h = self.conv_out.forward(self.norm_out.forward_silu(h));
         self.quant_conv.forward(h) * self.scaling_factor
     }
 }

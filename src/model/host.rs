@@ -1,0 +1,394 @@
+//! The CPU's own kernels for the two ops that dominate the VAE on burn's CPU backend: the
+//! convolution (`k × k`, any stride and zero padding, one group) and GroupNorm followed by SiLU.
+//!
+//! burn-flex runs a convolution as an NHWC copy of the whole input on one thread, then per tile
+//! an im2col gathered channel by channel and a GEMM whose result is scattered back to NCHW; and
+//! GroupNorm + SiLU as five elementwise passes, each over the whole activation on one thread.
+//! With two cores, a third of the VAE's time went to those single-threaded passes. Here:
+//!
+//! * conv: each task takes a few output rows, builds their im2col block `[c_in·k·k, rows·W']`
+//!   from shifted row copies of the NCHW input (no layout change), and one GEMM (the `gemm`
+//!   crate, as burn-flex uses) writes `W · cols + bias` straight into the NCHW output rows.
+//! * GroupNorm + SiLU: one pass per channel plane, `silu((x − μ_g) / σ_g · γ_c + β_c)`, the same
+//!   operations in the same order as the burn ops it replaces.
+//!
+//! Tasks run on rayon's pool (feature `parallel`), each writing only its own output rows, so the
+//! result does not depend on the number of threads. Only the order of the convolution's sums
+//! differs from burn's (f32 rounding); the tests compare both.
+
+use burn::tensor::{Tensor, TensorData};
+
+/// Output pixels per convolution task (about; whole rows): the im2col block of the widest layer
+/// (`512 · 9` rows) is then ~9 MiB, and a 64 × 64 map still makes 8 tasks for the pool.
+const TASK_PIXELS: usize = 512;
+
+/// A CPU tensor's values, row-major (moved out without a copy when burn holds them alone).
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("a float tensor holds f32 after convert")
+}
+
+/// `conv2d(x, weight) + bias` for `x [B, C_in, H, W]`, `weight [C_out, C_in, k_h, k_w]` and
+/// per-side zero `padding [(top, bottom), (left, right)]`: `[B, C_out, H', W']` with
+/// `H' = (H + top + bottom − k_h) / stride + 1` (likewise W'). Panics where burn's conv2d would
+/// (channels that do not match, a kernel larger than the padded input).
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: &Tensor<4>,
+    bias: &Tensor<1>,
+    stride: usize,
+    padding: [(usize, usize); 2],
+) -> Tensor<4> {
+    let device = x.device();
+    let [b, c_in, h, w] = x.dims();
+    let [c_out, c_in_w, k_h, k_w] = weight.dims();
+    assert_eq!(c_in, c_in_w, "conv2d: {c_in} input channels, weight for {c_in_w}");
+    let [(top, bottom), (left, right)] = padding;
+    assert!(
+        h + top + bottom >= k_h && w + left + right >= k_w && stride > 0,
+        "conv2d: kernel {k_h}×{k_w} larger than the padded input {h}×{w}"
+    );
+    let out_h = (h + top + bottom - k_h) / stride + 1;
+    let out_w = (w + left + right - k_w) / stride + 1;
+    let x = values(x);
+    let weight = values(weight.clone());
+    let bias = values(bias.clone());
+
+    let geometry = Geometry {
+        c_in,
+        h,
+        w,
+        k_h,
+        k_w,
+        stride,
+        top,
+        left,
+        out_h,
+        out_w,
+    };
+    let rows_per_task = TASK_PIXELS.div_ceil(out_w.max(1)).clamp(1, out_h.max(1));
+    let tasks_per_item = out_h.div_ceil(rows_per_task);
+    // Every value is written by exactly one task (its bias, then the GEMM adds to it), so the
+    // buffer is not zeroed first: that pass ran on one thread.
+    let len = b * c_out * out_h * out_w;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    let task = |t: usize| {
+        let (item, first) = (t / tasks_per_item, (t % tasks_per_item) * rows_per_task);
+        let rows = rows_per_task.min(out_h - first);
+        let input = &x[item * c_in * h * w..(item + 1) * c_in * h * w];
+        // SAFETY: task `t` writes only output rows `first..first + rows` of item `item`, in
+        // every channel; no other task writes them, and `out` outlives the pool's tasks.
+        let dst = unsafe { out_ptr.get().add((item * c_out * out_h + first) * out_w) };
+        unsafe { conv_rows(&geometry, input, &weight, &bias, c_out, first, rows, dst) };
+    };
+    let n_tasks = b * tasks_per_item;
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        (0..n_tasks).into_par_iter().for_each(task);
+    }
+    #[cfg(not(feature = "parallel"))]
+    (0..n_tasks).for_each(task);
+    // SAFETY: the tasks above wrote all `len` values (each output row of each channel, item).
+    unsafe { out.set_len(len) };
+    Tensor::from_data(TensorData::new(out, [b, c_out, out_h, out_w]), &device)
+}
+
+/// The shape of one convolution, for [`conv_rows`].
+struct Geometry {
+    c_in: usize,
+    h: usize,
+    w: usize,
+    k_h: usize,
+    k_w: usize,
+    stride: usize,
+    top: usize,
+    left: usize,
+    out_h: usize,
+    out_w: usize,
+}
+
+/// A raw pointer the pool's tasks share; each writes a disjoint part of what it points to.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: see the tasks that use it: disjoint writes only, to a buffer that outlives them.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the whole `SendPtr`, not its field).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Output rows `first..first + rows` of one batch item: `dst` points at row `first` of output
+/// channel 0, channel planes `out_h · out_w` apart.
+///
+/// # Safety
+/// `dst` must be valid for writes of those rows in all `c_out` channels.
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_rows(
+    g: &Geometry,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    c_out: usize,
+    first: usize,
+    rows: usize,
+    dst: *mut f32,
+) {
+    let pixels = rows * g.out_w;
+    let k = g.c_in * g.k_h * g.k_w;
+    // im2col: row (c, i, j) of `cols` holds input[c, y·s + i − top, x·s + j − left] for the
+    // output pixels (y, x) of these rows, zero where that falls in the padding. The rows are in
+    // PyTorch's weight order, so `weight` is the GEMM's left operand as it is.
+    let mut cols = vec![0.0f32; k * pixels];
+    for (r, col) in cols.chunks_exact_mut(pixels).enumerate() {
+        let (c, i, j) = (r / (g.k_h * g.k_w), (r / g.k_w) % g.k_h, r % g.k_w);
+        let plane = &input[c * g.h * g.w..(c + 1) * g.h * g.w];
+        // Output columns x whose input column x·s + j − left lies inside 0..w.
+        let x_lo = g.left.saturating_sub(j).div_ceil(g.stride);
+        let x_hi = ((g.w + g.left).saturating_sub(j)).div_ceil(g.stride).min(g.out_w);
+        for y in 0..rows {
+            let iy = (first + y) * g.stride + i;
+            if iy < g.top || iy - g.top >= g.h || x_lo >= x_hi {
+                continue;
+            }
+            let src = &plane[(iy - g.top) * g.w..(iy - g.top + 1) * g.w];
+            let out = &mut col[y * g.out_w..(y + 1) * g.out_w];
+            let ix0 = x_lo * g.stride + j - g.left;
+            if g.stride == 1 {
+                out[x_lo..x_hi].copy_from_slice(&src[ix0..ix0 + (x_hi - x_lo)]);
+            } else {
+                for (o, &v) in out[x_lo..x_hi].iter_mut().zip(src[ix0..].iter().step_by(g.stride)) {
+                    *o = v;
+                }
+            }
+        }
+    }
+    let plane = (g.out_h * g.out_w) as isize;
+    for (c, &bias) in bias.iter().enumerate() {
+        // SAFETY: row `c` of the destination block, `pixels` values (the caller's contract).
+        unsafe { std::slice::from_raw_parts_mut(dst.offset(c as isize * plane), pixels) }.fill(bias);
+    }
+    // dst[c_out, pixels] = 1 · dst + 1 · weight[c_out, k] · cols[k, pixels].
+    // SAFETY: the three operands are valid for the extents and strides given; dst does not
+    // overlap them.
+    unsafe {
+        gemm::gemm(
+            c_out,
+            pixels,
+            k,
+            dst,
+            1,
+            plane,
+            true,
+            weight.as_ptr(),
+            1,
+            k as isize,
+            cols.as_ptr(),
+            1,
+            pixels as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// `silu(groupnorm(x))` for `x [B, C, H, W]` with per-(item, group) `mean` and `std` (`[B·G]`,
+/// `std = √(var + eps)`) and per-channel `gamma`, `beta`: the same operations, in the same order,
+/// as `silu(((x − mean) / std) · γ + β)` on burn tensors, in one pass per channel plane.
+pub fn group_norm_silu(
+    x: Tensor<4>,
+    groups: usize,
+    mean: &Tensor<3>,
+    std: &Tensor<3>,
+    gamma: &Tensor<1>,
+    beta: &Tensor<1>,
+) -> Tensor<4> {
+    let device = x.device();
+    let [_, c, h, w] = x.dims();
+    let (mean, std) = (values(mean.clone()), values(std.clone()));
+    let (gamma, beta) = (values(gamma.clone()), values(beta.clone()));
+    let mut x = values(x);
+    let per_group = c / groups;
+    let plane = |(p, v): (usize, &mut [f32])| {
+        let (item, ch) = (p / c, p % c);
+        let g = item * groups + ch / per_group;
+        let (m, s, ga, be) = (mean[g], std[g], gamma[ch], beta[ch]);
+        for v in v.iter_mut() {
+            let y = (*v - m) / s * ga + be;
+            *v = y * sigmoid(y);
+        }
+    };
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        x.par_chunks_mut(h * w).enumerate().for_each(plane);
+    }
+    #[cfg(not(feature = "parallel"))]
+    x.chunks_mut(h * w).enumerate().for_each(plane);
+    let shape = [x.len() / (c * h * w).max(1), c, h, w];
+    Tensor::from_data(TensorData::new(x, shape), &device)
+}
+
+/// The logistic function as burn-flex computes it (no overflow of `e^−x` for negative x).
+fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::activation::silu;
+    use burn::tensor::module;
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    use super::super::layers::GroupNorm;
+    use super::*;
+
+    /// Values in [−1, 1) from a fixed linear congruential sequence.
+    fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn tensor<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<D> {
+        let n = shape.iter().product();
+        Tensor::from_data(TensorData::new(noise(n, seed), shape), &Device::flex())
+    }
+
+    /// One convolution's shapes: batch, channels in, height, width, channels out, kernel, stride,
+    /// padding.
+    struct Case {
+        b: usize,
+        c_in: usize,
+        h: usize,
+        w: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        padding: [(usize, usize); 2],
+    }
+
+    impl Case {
+        #[allow(clippy::too_many_arguments)]
+        const fn new(
+            b: usize,
+            c_in: usize,
+            h: usize,
+            w: usize,
+            c_out: usize,
+            k: usize,
+            stride: usize,
+            padding: [(usize, usize); 2],
+        ) -> Self {
+            Case {
+                b,
+                c_in,
+                h,
+                w,
+                c_out,
+                k,
+                stride,
+                padding,
+            }
+        }
+    }
+
+    #[test]
+    fn conv2d_matches_burns_for_every_stride_padding_and_kernel_the_models_use() {
+        // (batch, c_in, h, w, c_out, kernel, stride, padding): the "same" 3×3 conv, a band's conv
+        // without vertical padding, the VAE's downsample on a last band and on an inner band,
+        // 1×1, ConvNeXt's 4×4 stride-4 stem, a one-column map, odd sizes, and maps of several
+        // tasks (more than TASK_PIXELS output pixels) with batch 2.
+        #[rustfmt::skip]
+        let cases: [Case; 10] = [
+            Case::new(1, 3, 7, 5, 4, 3, 1, [(1, 1), (1, 1)]),
+            Case::new(1, 5, 9, 6, 3, 3, 1, [(0, 0), (1, 1)]),
+            Case::new(1, 4, 8, 9, 4, 3, 2, [(0, 1), (0, 1)]),
+            Case::new(1, 4, 9, 8, 2, 3, 2, [(0, 0), (0, 1)]),
+            Case::new(2, 6, 5, 7, 5, 1, 1, [(0, 0), (0, 0)]),
+            Case::new(1, 3, 16, 12, 8, 4, 4, [(0, 0), (0, 0)]),
+            Case::new(1, 2, 6, 1, 3, 3, 1, [(1, 1), (1, 1)]),
+            Case::new(1, 3, 2, 2, 2, 3, 1, [(1, 1), (1, 1)]),
+            Case::new(2, 16, 41, 37, 12, 3, 1, [(1, 1), (1, 1)]),
+            Case::new(2, 8, 66, 50, 6, 3, 2, [(0, 1), (0, 1)]),
+        ];
+        for (
+            i,
+            &Case {
+                b,
+                c_in,
+                h,
+                w,
+                c_out,
+                k,
+                stride,
+                padding,
+            },
+        ) in cases.iter().enumerate()
+        {
+            let seed = 10 * i as u64;
+            let x = tensor([b, c_in, h, w], seed);
+            let weight = tensor([c_out, c_in, k, k], seed + 1);
+            let bias = tensor([c_out], seed + 2);
+            let ours = conv2d(x.clone(), &weight, &bias, stride, padding);
+            let options = ConvOptions::new_with_padding([stride; 2], padding, [1, 1], 1);
+            let burns = module::conv2d(x, weight, Some(bias), options);
+            assert_eq!(ours.dims(), burns.dims(), "case {i}: shape");
+            let (ours, burns) = (values(ours), values(burns));
+            // Each output sums c_in·k² products of values in [−1, 1): f32 rounding in another
+            // order stays far below 1e-5 of that.
+            let bound = 1e-5 * (c_in * k * k) as f32;
+            let worst = ours
+                .iter()
+                .zip(&burns)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst <= bound, "case {i}: max |ours − burn's| = {worst} > {bound}");
+        }
+    }
+
+    #[test]
+    fn group_norm_silu_gives_burns_values_bit_for_bit() {
+        let (b, c, h, w, groups) = (2, 12, 5, 7, 4);
+        let norm = GroupNorm {
+            groups,
+            eps: 1e-6,
+            gamma: tensor([c], 1).mul_scalar(3.0),
+            beta: tensor([c], 2),
+        };
+        // Offsets and scales so that the normalised values reach both signs of the sigmoid's
+        // two branches and its saturation.
+        let x = tensor([b, c, h, w], 3).mul_scalar(40.0).add_scalar(5.0);
+        let (mean, std) = norm.stats(&x);
+        let ours = values(group_norm_silu(x.clone(), groups, &mean, &std, &norm.gamma, &norm.beta));
+        let burns = values(silu(norm.normalize(x, &mean, &std)));
+        assert_eq!(ours.len(), b * c * h * w);
+        let differ = ours
+            .iter()
+            .zip(&burns)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(differ, 0, "{differ} values differ from burn's");
+    }
+}

@@ -32,17 +32,6 @@ fn load_vae(dir: &Path, device: &Device) -> VaeEncoder {
     VaeEncoder::load(&mut store, &config.vae).unwrap()
 }
 
-/// Deterministic values in [−1, 1].
-fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
 /// Peak resident set size of this process (VmHWM), in bytes.
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -82,7 +71,7 @@ fn bench(dir: &Path, device: &Device, sizes: &[usize], budget: usize, label: &st
         let plan = vae.band_plan(1, s, s, budget);
         println!("[{label}] S={s}: band rows per level {plan:?}");
         let x = Tensor::<4>::from_data(
-            TensorData::new(pseudo_random(3 * s * s, s as u64), [1, 3, s, s]),
+            TensorData::new(diffcut::synth::uniform(3 * s * s, s as u64), [1, 3, s, s]),
             device,
         );
         let _ = device.sync();

@@ -62,6 +62,19 @@ fn reflect(i: isize, n: usize) -> usize {
     m as usize
 }
 
+/// `n` values in [−1, 1) from a fixed linear congruential sequence (Knuth's MMIX constants):
+/// cheap deterministic test inputs, the same on every machine.
+pub fn uniform(n: usize, seed: u64) -> Vec<f32> {
+    let step = |s: u64| s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = step(seed);
+    (0..n)
+        .map(|_| {
+            s = step(s);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
 /// The normalised 1-D Gaussian kernel scipy uses: radius `round(truncate·σ)`, `truncate = 4`.
 pub fn gaussian_kernel(sigma: f64) -> Vec<f64> {
     let radius = (4.0 * sigma + 0.5) as isize;

@@ -24,7 +24,7 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 
 /// `offset + scale · U[−1, 1]` of shape `dims`.
 fn random(dims: [usize; 4], seed: u64, offset: f32, scale: f32, device: &Device) -> Tensor<4> {
-    let v: Vec<f32> = pseudo_random(dims.iter().product(), seed)
+    let v: Vec<f32> = diffcut::synth::uniform(dims.iter().product(), seed)
         .into_iter()
         .map(|x| offset + scale * x)
         .collect();
@@ -56,13 +56,17 @@ fn store(tensors: &[(String, Vec<usize>, Vec<f32>)], device: &Device) -> WeightS
 /// A conv's `weight` and `bias` under `key`, with weights of a sensible scale.
 fn conv_tensors(key: &str, c_in: usize, c_out: usize, k: usize, seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let fan_in = (c_in * k * k) as f32;
-    let w = pseudo_random(c_out * c_in * k * k, seed)
+    let w = diffcut::synth::uniform(c_out * c_in * k * k, seed)
         .into_iter()
         .map(|x| x / fan_in.sqrt())
         .collect();
     vec![
         (format!("{key}.weight"), vec![c_out, c_in, k, k], w),
-        (format!("{key}.bias"), vec![c_out], pseudo_random(c_out, seed + 1)),
+        (
+            format!("{key}.bias"),
+            vec![c_out],
+            diffcut::synth::uniform(c_out, seed + 1),
+        ),
     ]
 }
 
@@ -78,17 +82,6 @@ fn load_vae(dir: &Path, device: &Device, host_dequantize: bool) -> (VaeEncoder, 
     }
     let vae = VaeEncoder::load(&mut store, &config.vae).unwrap();
     (vae, config)
-}
-
-/// Deterministic values in [−1, 1].
-fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 // ---- band bookkeeping -------------------------------------------------------------------------
@@ -177,8 +170,11 @@ fn group_norm_f64(x: &[f32], [b, c, h, w]: [usize; 4], g: usize, eps: f64, gamma
 
 fn group_norm_matches(device: &Device) {
     let (c, g, eps) = (12, 4, 1e-6);
-    let gamma: Vec<f32> = pseudo_random(c, 3).into_iter().map(|x| 1.0 + 0.5 * x).collect();
-    let beta = pseudo_random(c, 4);
+    let gamma: Vec<f32> = diffcut::synth::uniform(c, 3)
+        .into_iter()
+        .map(|x| 1.0 + 0.5 * x)
+        .collect();
+    let beta = diffcut::synth::uniform(c, 4);
     let tensors = vec![
         ("gn.weight".to_string(), vec![c], gamma.clone()),
         ("gn.bias".to_string(), vec![c], beta.clone()),

@@ -260,20 +260,9 @@ mod tests {
     use super::super::layers::GroupNorm;
     use super::*;
 
-    /// Values in [−1, 1) from a fixed linear congruential sequence.
-    fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
-
     fn tensor<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<D> {
         let n = shape.iter().product();
-        Tensor::from_data(TensorData::new(noise(n, seed), shape), &Device::flex())
+        Tensor::from_data(TensorData::new(crate::synth::uniform(n, seed), shape), &Device::flex())
     }
 
     /// One convolution's shapes: batch, channels in, height, width, channels out, kernel, stride,

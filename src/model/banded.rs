@@ -307,7 +307,7 @@ impl Conv2d {
     /// Stride 1, zero padding `k/2` on every side.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let p = self.kernel / 2;
-        conv2d(x, &self.weight.value(), &self.bias, 1, [(p, p), (p, p)], 1)
+        conv2d(x, self.weight.value(), &self.bias, 1, [(p, p), (p, p)], 1)
     }
 
     /// Output channels.
@@ -355,7 +355,7 @@ impl Conv2d {
         } else {
             Tensor::cat(parts, 2)
         };
-        conv2d(input, weight, &self.bias, 1, [(0, 0), (halo, halo)], 1)
+        conv2d(input, weight.clone(), &self.bias, 1, [(0, 0), (halo, halo)], 1)
     }
 
     /// Output rows `start..start + len` of the stride-1 "same" conv of `pre(x)`, read from `x`.
@@ -390,7 +390,8 @@ impl Conv2d {
         let halo = self.kernel / 2;
         let n = x.len();
         let weight: Tensor<4> = self.weight.value();
-        let conv = |t: Tensor<4>, vpad: usize| conv2d(t, &weight, &self.bias, 1, [(vpad, vpad), (halo, halo)], 1);
+        let conv =
+            |t: Tensor<4>, vpad: usize| conv2d(t, weight.clone(), &self.bias, 1, [(vpad, vpad), (halo, halo)], 1);
         if halo > 0 && n > 1 {
             assert!(
                 x.rows().iter().all(|&r| r >= halo),
@@ -433,7 +434,7 @@ impl Conv2d {
     /// padding: `[B, C, H, W] → [B, C', ⌊H/2⌋, ⌊W/2⌋]`.
     pub fn downsample(&self, x: Tensor<4>) -> Tensor<4> {
         assert_eq!(self.kernel, 3, "the VAE downsample is a 3×3 conv");
-        conv2d(x, &self.weight.value(), &self.bias, 2, [(0, 1), (0, 1)], 1)
+        conv2d(x, self.weight.value(), &self.bias, 2, [(0, 1), (0, 1)], 1)
     }
 
     /// [`Conv2d::downsample`] on bands that start at even rows: output band `i` is input band
@@ -460,10 +461,10 @@ impl Conv2d {
             let y = match src.front() {
                 Some(next) => {
                     let input = Tensor::cat(vec![band, next.clone().narrow(2, 0, 1)], 2);
-                    conv2d(input, &weight, &self.bias, 2, [(0, 0), (0, 1)], 1)
+                    conv2d(input, weight.clone(), &self.bias, 2, [(0, 0), (0, 1)], 1)
                 }
                 None if r < 2 => break,
-                None => conv2d(band, &weight, &self.bias, 2, [(0, 1), (0, 1)], 1),
+                None => conv2d(band, weight.clone(), &self.bias, 2, [(0, 1), (0, 1)], 1),
             };
             out.push(y);
         }

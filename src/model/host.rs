@@ -36,7 +36,7 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// (channels that do not match, a kernel larger than the padded input).
 pub fn conv2d(
     x: Tensor<4>,
-    weight: &Tensor<4>,
+    weight: Tensor<4>,
     bias: &Tensor<1>,
     stride: usize,
     padding: [(usize, usize); 2],
@@ -53,7 +53,7 @@ pub fn conv2d(
     let out_h = (h + top + bottom - k_h) / stride + 1;
     let out_w = (w + left + right - k_w) / stride + 1;
     let x = values(x);
-    let weight = values(weight.clone());
+    let weight = values(weight);
     let bias = values(bias.clone());
 
     let geometry = Geometry {
@@ -340,7 +340,7 @@ mod tests {
             let x = tensor([b, c_in, h, w], seed);
             let weight = tensor([c_out, c_in, k, k], seed + 1);
             let bias = tensor([c_out], seed + 2);
-            let ours = conv2d(x.clone(), &weight, &bias, stride, padding);
+            let ours = conv2d(x.clone(), weight.clone(), &bias, stride, padding);
             let options = ConvOptions::new_with_padding([stride; 2], padding, [1, 1], 1);
             let burns = module::conv2d(x, weight, Some(bias), options);
             assert_eq!(ours.dims(), burns.dims(), "case {i}: shape");

@@ -121,7 +121,7 @@ impl Conv2d {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         conv2d(
             x,
-            &self.weight.value(),
+            self.weight.value(),
             &self.bias,
             self.stride,
             self.padding,
@@ -197,7 +197,7 @@ impl GroupNorm {
 /// layout copies), elsewhere on burn's.
 pub fn conv2d(
     x: Tensor<4>,
-    weight: &Tensor<4>,
+    weight: Tensor<4>,
     bias: &Tensor<1>,
     stride: usize,
     padding: [(usize, usize); 2],
@@ -208,7 +208,7 @@ pub fn conv2d(
         return host::conv2d(x, weight, bias, stride, padding);
     }
     let options = ConvOptions::new_with_padding([stride; 2], padding, [1, 1], groups);
-    module::conv2d(x, weight.clone(), Some(bias.clone()), options)
+    module::conv2d(x, weight, Some(bias.clone()), options)
 }
 
 /// LayerNorm over the last dim with affine parameters.

@@ -7,7 +7,7 @@
 //! | kernel | computes | CPU reference |
 //! | --- | --- | --- |
 //! | [`affinity`] | `W = minmax(X̂X̂ᵀ)^α`, zero rows | [`crate::ncut::affinity()`] |
-//! | [`lanczos`] | degrees, `D_S^-1/2 W_S D_S^-1/2 x` for every region of a level, Lanczos steps with full re-orthogonalisation, Ritz vectors | [`crate::ncut::lanczos`] |
+//! | [`lanczos`] | every region's degrees and whole Lanczos process (`D_S^-1/2 W_S D_S^-1/2 x`, full re-orthogonalisation) in one workgroup per region, Ritz vectors | [`crate::ncut::lanczos`] |
 //! | [`sweep`] | sign flip, 100 thresholds, NCut of each, the best cut | [`crate::ncut::bipartition`] |
 //! | [`split`] | the next level's regions from the cuts | [`crate::ncut::split`] (the rule both trees follow) |
 //! | [`pamr`] | PAMR refinement: neighbour weights, propagation, argmax, 3×3 median | [`crate::refine::pamr()`] |

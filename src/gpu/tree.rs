@@ -23,8 +23,9 @@ use crate::{Error, Result};
 
 /// Lanczos steps per level (the basis capacity). The CPU path stops on a residual test; on the GPU
 /// that would cost a readback per check, so every region takes `min(STEPS, n − 1)` steps — enough
-/// for residuals near `f32` precision on the graphs DiffCut builds (the CPU needs ≤ 70 on 32×32).
-pub const STEPS: u32 = 80;
+/// for residuals near `f32` precision on the graphs DiffCut builds (the CPU needs ≤ 70 on 32×32
+/// and up to 96 at a 48×48 root; with 80 the GPU's partition of such a field differed).
+pub const STEPS: u32 = 120;
 
 /// What the GPU did for one tree.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -94,7 +95,7 @@ struct Buffers {
     work: wgpu::Buffer,
     /// `[N]` y as the sweep chose θ on it, kept for the readback.
     fiedler: wgpu::Buffer,
-    /// `[2·N·(m + 2)]` Gram–Schmidt coefficients, then the Ritz coefficients from the CPU.
+    /// `[N·m]` the Ritz coefficients from the CPU (at most N/2 regions, m per region).
     coef: wgpu::Buffer,
     /// `[2·N·m]` α_j, β_j per segment.
     ab: wgpu::Buffer,
@@ -113,7 +114,7 @@ struct Buffers {
 }
 
 impl Buffers {
-    fn new(ctx: &GpuContext, n: usize, c: usize, lz_slots: usize) -> Self {
+    fn new(ctx: &GpuContext, n: usize, c: usize) -> Self {
         let mu = STEPS as usize;
         let tiles = affinity::tiles(n as u32) as usize;
         let uniform = |label, size| {
@@ -141,14 +142,15 @@ impl Buffers {
             q: ctx.storage("basis", mb((mu + 2) * n)),
             work: ctx.storage("work", mb(n)),
             fiedler: ctx.storage("fiedler", mb(n)),
-            coef: ctx.storage("coefficients", mb(2 * n * (mu + 2))),
+            coef: ctx.storage("coefficients", mb(n * mu)),
             ab: ctx.storage("alpha beta", mb(2 * n * mu)),
             bucket: ctx.storage("buckets", mb(n)),
             rsum: ctx.storage("row sums", mb(n * sweep::T)),
             stats: ctx.storage("stats", mb(4 * n)),
             out: ctx.storage("decisions", mb(sweep::OUT * n)),
             counts: ctx.storage("child sizes", mb(2 * n)),
-            lz_params: uniform("lanczos params", lz_slots as u64 * lanczos::SLOT),
+            // At most the set-up alone, then one dispatch per Lanczos step (`lanczos::plan`).
+            lz_params: uniform("lanczos params", u64::from(STEPS + 1) * lanczos::SLOT),
             aff_params: uniform("affinity params", 16),
             sw_params: uniform("sweep params", 16),
             split_params: uniform("split params", 16),
@@ -203,8 +205,7 @@ impl<'a> Problem<'a> {
         ctx.check_size("the Lanczos basis", f32_bytes(&[mu + 2, n]))?;
         ctx.check_size("the threshold sweep", f32_bytes(&[n, sweep::T]))?;
 
-        let slots = lanczos::slots(n32, STEPS, STEPS);
-        let buf = Buffers::new(ctx, n, c, slots.len());
+        let buf = Buffers::new(ctx, n, c);
         let dev = &ctx.device;
         let b = &buf;
         use affinity::b as afb;
@@ -310,12 +311,6 @@ impl<'a> Problem<'a> {
                 _pad: [0; 2],
             }),
         );
-        let mut slot_bytes = vec![0u8; slots.len() * lanczos::SLOT as usize];
-        for (i, p) in slots.iter().enumerate() {
-            let at = i * lanczos::SLOT as usize;
-            slot_bytes[at..at + std::mem::size_of::<lanczos::Params>()].copy_from_slice(bytemuck::bytes_of(p));
-        }
-        queue.write_buffer(&b.lz_params, 0, &slot_bytes);
         queue.write_buffer(&b.zero_row, 0, &vec![0u8; n * 4]);
         let root: Vec<u32> = (0..n32).collect();
         queue.write_buffer(&b.order[0], 0, bytemuck::cast_slice(&root));
@@ -332,6 +327,15 @@ impl<'a> Problem<'a> {
             sw,
             sp,
         })
+    }
+
+    /// Writes the parameter slots of a level's Lanczos dispatches (segments of at most `len_max`
+    /// cells, `steps` steps) for the next submission; returns how many dispatches they are.
+    fn plan(&self, len_max: u32, steps: u32) -> usize {
+        let plan = lanczos::plan(len_max, steps);
+        let bytes = lanczos::slot_bytes(self.n as u32, &plan);
+        self.ctx.queue.write_buffer(&self.buf.lz_params, 0, &bytes);
+        plan.len()
     }
 
     /// Grows the tree level by level: one readback per level, plus the root's. Returns the nodes
@@ -390,7 +394,8 @@ impl<'a> Problem<'a> {
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("level 0") });
         self.aff.encode(&ctx.affinity, &mut enc, &mut st.dispatches);
-        self.lz[0].encode_lanczos(&ctx.lanczos, &mut enc, n as u32, 1, steps, &mut st.dispatches);
+        let plan = self.plan(n as u32, steps);
+        self.lz[0].encode_lanczos(&ctx.lanczos, &mut enc, 1, plan, &mut st.dispatches);
         let back = ctx
             .read_back(
                 enc,
@@ -425,19 +430,22 @@ impl<'a> Problem<'a> {
         let n_seg = regions.len();
         let n_pos: usize = regions.iter().map(|r| r.cells.len()).sum();
         ctx.queue.write_buffer(&b.coef, 0, bytemuck::cast_slice(coef));
-        // At most every position survives, in at most two children per segment.
-        let (next_pos, next_seg) = (n_pos, 2 * n_seg);
+        // At most two children per segment.
+        let next_seg = 2 * n_seg;
         let mut enc = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("level") });
         let d = &mut st.dispatches;
-        self.lz[cur].encode_ritz(&ctx.lanczos, &mut enc, n_pos as u32, STEPS, d);
+        self.lz[cur].encode_ritz(&ctx.lanczos, &mut enc, n_pos as u32, d);
         self.sw[cur].encode(&ctx.sweep, &mut enc, n_pos as u32, n_seg as u32, d);
         enc.copy_buffer_to_buffer(&b.work, 0, &b.fiedler, 0, mb(n_pos));
         self.sp[cur].encode(&ctx.split, &mut enc, n_seg as u32, d);
         if next_steps >= 1 {
+            // Every child is smaller than its parent.
+            let len_max = regions.iter().map(|r| r.cells.len() as u32).max().unwrap_or(1) - 1;
+            let plan = self.plan(len_max, next_steps);
             let lz = &self.lz[1 - cur];
-            lz.encode_lanczos(&ctx.lanczos, &mut enc, next_pos as u32, next_seg as u32, next_steps, d);
+            lz.encode_lanczos(&ctx.lanczos, &mut enc, next_seg as u32, plan, d);
         }
         let back = ctx
             .read_back(

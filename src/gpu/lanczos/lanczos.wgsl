@@ -5,41 +5,43 @@
 // start_s .. start_s + len_s, cells ascending. The counts live in `ranges` (not in the uniforms)
 // because the GPU itself lays out the next level (`split.wgsl`) without a readback.
 // For each segment S the operator is M_S = D_S^-1/2 W_S D_S^-1/2 with d = W_S·1, applied
-// matrix-free by gathering W[order[p], order[q]] — no sub-matrix is ever copied. Every segment
-// advances one Lanczos step per dispatch sequence:
+// matrix-free by gathering W[order[p], order[q]] — no sub-matrix is ever copied.
 //
-//   matvec    w = M_S q_j                                   one workgroup (WG) per position
-//   dots      c[s][i] = ⟨w, Q_i⟩_S for i < k                 one workgroup (WG) per (segment, i)
-//   sub       w -= Σ_i c[s][i] Q_i                          one thread per position
-//             (dots + sub twice: full re-orthogonalisation against √d and every Lanczos vector)
-//   finish    α_j = c₁[s][1+j] + c₂[s][1+j], β_j = ‖w‖_S,
-//             Q_{2+j} = w / β_j                             one workgroup (WG) per segment
+// `region`: one workgroup runs a segment's Lanczos process, steps first..last of it per dispatch
+// (the host's `lanczos::plan`), so a level costs a few dispatches whatever the number of steps:
+// with a dispatch per kernel per step, dispatch overhead was most of the run (BENCHMARKS.md).
+// Invocation `lid` owns positions start + lid + RG·i. The operator's rows are read as columns
+// (W is symmetric), so each invocation sums its own entries of M_S q over the segment in a fixed
+// order and needs no reduction; the dot products reduce over the workgroup in a fixed tree order.
+// Between the steps only storage barriers: the basis vector Q_{1+j} is read by every invocation.
 //
-// Q_0 = √d/‖√d‖ (the known top eigenvector, deflated), Q_{1+j} = the j-th Lanczos vector.
+//   degrees   d = W_S·1, D^-1/2, Q_0 = √d/‖√d‖ (the known top eigenvector, deflated)
+//   start     a fixed pseudo-random vector, orthogonalised against Q_0 twice → Q_1
+//   step j    w = M_S Q_{1+j}; w -= Σ_i ⟨w, Q_i⟩ Q_i over i ≤ 1+j, twice (full
+//             re-orthogonalisation, classical Gram–Schmidt); α_j = the two passes' coefficients
+//             of Q_{1+j}, β_j = ‖w‖, Q_{2+j} = w / β_j
+//
 // Only α and β go back to the CPU (f64 tridiagonal solve); `ritz` then assembles
 // y = D^-1/2 Σ_i s_i Q_{1+i} here from the CPU's coefficients.
 //
 // Bindings (group 0):
-//   params  uniform (dynamic offset) { n, j, k, coef_off, dst, m, mode, coef2 }
+//   params  uniform (dynamic offset) { n, m, setup, first, last }
 //   w_aff   [n, n] f32 affinity          order [n] u32    seg [n] u32    ranges [2 + 2·n_seg] u32
 //   dis     [n] f32: D^-1/2 per position  q [(m+2)·n] f32: the basis, vector i at i·n
 //   w       [n] f32 work vector (y after `ritz`)
-//   coef    [2·n_seg·(m+2)] f32 Gram–Schmidt coefficients (Ritz coefficients for `ritz`)
+//   coef    [n_seg·m] f32 Ritz coefficients from the CPU
 //   ab      [n_seg·m·2] f32: α_j, β_j per segment
-// The constants (WG, the `finish` modes FINISH_NORMALISE and FINISH_STEP, BREAKDOWN) are declared
-// by the host in front of this file (lanczos/mod.rs, SHARED).
+// The constants (WG, RG, BATCH, BASIS, BREAKDOWN) are declared by the host in front of this file
+// (lanczos/mod.rs, SHARED).
 // Every sum runs in a fixed order: results are identical run to run.
-// Limits: 64 invocations per workgroup, 256 B of workgroup memory, ≤ 7 storage buffers per entry.
+// Limits: 256 invocations per workgroup, 16 KiB of workgroup memory, ≤ 7 storage buffers per entry.
 
 struct Params {
-    n: u32,        // cells in the grid (row stride of w_aff, stride of q)
-    j: u32,        // Lanczos step
-    k: u32,        // basis vectors to orthogonalise against
-    coef_off: u32, // offset of this pass's coefficients in `coef`
-    dst: u32,      // basis slot written by `finish`
-    m: u32,        // basis capacity m (α/β stride), slots m + 2
-    mode: u32,     // finish: FINISH_NORMALISE, or FINISH_STEP (a Lanczos step: record α, β)
-    coef2: u32,    // offset of the second pass's coefficients
+    n: u32,     // cells in the grid (row stride of w_aff, stride of q)
+    m: u32,     // basis capacity m (α/β stride, Ritz coefficients per segment), slots m + 2
+    setup: u32, // `region`: 1 when this dispatch begins with the degrees, Q_0 and Q_1
+    first: u32, // `region`: the first Lanczos step of this dispatch
+    last: u32,  // `region`: one past its last step
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -53,41 +55,21 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> coef: array<f32>;
 @group(0) @binding(9) var<storage, read_write> ab: array<f32>;
 
-var<workgroup> red: array<f32, WG>;
+// BATCH rows of RG partial sums, reduced together.
+var<workgroup> red: array<f32, BATCH * RG>;
+// One Gram–Schmidt pass's coefficients ⟨w, Q_i⟩.
+var<workgroup> gs: array<f32, BASIS>;
 
-// Sum of red[0..WG] in a fixed tree order; the result is in red[0] for every invocation.
-fn reduce_wg(lid: u32) {
+// Sums rows 0..rows of `red` (RG entries each) in a fixed tree order into red[b·RG].
+fn reduce_rows(lid: u32, rows: u32) {
     workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if (lid < stride) { red[lid] += red[lid + stride]; }
+    for (var stride = RG / 2u; stride > 0u; stride >>= 1u) {
+        if (lid < stride) {
+            for (var b = 0u; b < rows; b++) {
+                red[b * RG + lid] += red[b * RG + lid + stride];
+            }
+        }
         workgroupBarrier();
-    }
-}
-
-fn wg_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.y * nwg.x + wid.x;
-}
-
-// d_p = Σ_{q ∈ S} W[p, q]; dis = d^-1/2; Q_0 = √d (normalised later by `finish`).
-@compute @workgroup_size(WG)
-fn degrees(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
-    let p = wg_index(wid, nwg);
-    if (p >= ranges[0]) { return; }
-    let s = seg[p];
-    let start = ranges[2u + 2u * s];
-    let len = ranges[3u + 2u * s];
-    let row = order[p] * params.n;
-    var acc = 0.0;
-    for (var t = lid; t < len; t += WG) {
-        acc += w_aff[row + order[start + t]];
-    }
-    red[lid] = acc;
-    reduce_wg(lid);
-    if (lid == 0u) {
-        let d = max(red[0], 1e-30);
-        dis[p] = 1.0 / sqrt(d);
-        w[p] = sqrt(d);
     }
 }
 
@@ -100,104 +82,133 @@ fn pcg_hash(v: u32) -> u32 {
     return (word >> 22u) ^ word;
 }
 
-@compute @workgroup_size(WG)
-fn start(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let p = g.y * nwg.x * WG + g.x;
-    if (p >= ranges[0]) { return; }
-    let local = p - ranges[2u + 2u * seg[p]];
-    w[p] = f32(pcg_hash(local)) / 4294967296.0 * 2.0 - 1.0;
-}
-
-// w = M_S q_j, q_j = Q_{1+j}.
-@compute @workgroup_size(WG)
-fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
-    let p = wg_index(wid, nwg);
-    if (p >= ranges[0]) { return; }
-    let s = seg[p];
-    let start = ranges[2u + 2u * s];
-    let len = ranges[3u + 2u * s];
-    let row = order[p] * params.n;
-    let qv = (1u + params.j) * params.n;
-    var acc = 0.0;
-    for (var t = lid; t < len; t += WG) {
-        let pq = start + t;
-        acc += w_aff[row + order[pq]] * dis[pq] * q[qv + pq];
+// One classical Gram–Schmidt pass of w against Q_0 .. Q_{k-1} over the segment; returns the
+// coefficient of Q_{k-1}. Every invocation reads and writes only its own positions of w.
+fn project(lid: u32, start: u32, len: u32, k: u32) -> f32 {
+    let n = params.n;
+    for (var i0 = 0u; i0 < k; i0 += BATCH) {
+        let rows = min(BATCH, k - i0);
+        for (var b = 0u; b < rows; b++) {
+            let qi = (i0 + b) * n;
+            var acc = 0.0;
+            for (var t = lid; t < len; t += RG) {
+                acc += w[start + t] * q[qi + start + t];
+            }
+            red[b * RG + lid] = acc;
+        }
+        reduce_rows(lid, rows);
+        if (lid < rows) { gs[i0 + lid] = red[lid * RG]; }
+        workgroupBarrier();
     }
-    red[lid] = acc;
-    reduce_wg(lid);
-    if (lid == 0u) { w[p] = dis[p] * red[0]; }
-}
-
-// coef[coef_off + s·(m+2) + i] = ⟨w, Q_i⟩ over segment s, for i < k. Grid: (n_seg, k).
-@compute @workgroup_size(WG)
-fn dots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let s = wid.x;
-    let i = wid.y;
-    if (s >= ranges[1] || i >= params.k) { return; }
-    let start = ranges[2u + 2u * s];
-    let len = ranges[3u + 2u * s];
-    let qv = i * params.n;
-    var acc = 0.0;
-    for (var t = lid; t < len; t += WG) {
-        acc += w[start + t] * q[qv + start + t];
+    for (var t = lid; t < len; t += RG) {
+        let p = start + t;
+        var v = w[p];
+        for (var i = 0u; i < k; i++) {
+            v -= gs[i] * q[i * n + p];
+        }
+        w[p] = v;
     }
-    red[lid] = acc;
-    reduce_wg(lid);
-    if (lid == 0u) { coef[params.coef_off + s * (params.m + 2u) + i] = red[0]; }
+    return workgroupUniformLoad(&gs[k - 1u]);
 }
 
-// w -= Σ_{i<k} c_i Q_i.
-@compute @workgroup_size(WG)
-fn sub(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let p = g.y * nwg.x * WG + g.x;
-    if (p >= ranges[0]) { return; }
-    let base = params.coef_off + seg[p] * (params.m + 2u);
-    var v = w[p];
-    for (var i = 0u; i < params.k; i++) {
-        v -= coef[base + i] * q[i * params.n + p];
-    }
-    w[p] = v;
-}
-
-// Q_dst = w / ‖w‖ per segment. Mode FINISH_STEP (a Lanczos step j) also records α_j and β_j.
-// A vector that vanished (β below f32 noise: the Krylov space is exhausted) is stored as 0.
-@compute @workgroup_size(WG)
-fn finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let s = wid.x;
-    if (s >= ranges[1]) { return; }
-    let start = ranges[2u + 2u * s];
-    let len = ranges[3u + 2u * s];
+// Q_dst = w / ‖w‖ over the segment; returns ‖w‖. A vector that vanished (‖w‖ below f32 noise:
+// the Krylov space is exhausted) is stored as 0.
+fn normalise(lid: u32, start: u32, len: u32, dst: u32) -> f32 {
     var acc = 0.0;
-    for (var t = lid; t < len; t += WG) {
+    for (var t = lid; t < len; t += RG) {
         let v = w[start + t];
         acc += v * v;
     }
     red[lid] = acc;
-    reduce_wg(lid);
-    let beta = sqrt(red[0]);
+    reduce_rows(lid, 1u);
+    let beta = sqrt(workgroupUniformLoad(&red[0]));
     let inv = select(0.0, 1.0 / beta, beta > BREAKDOWN);
-    let dst = params.dst * params.n;
-    for (var t = lid; t < len; t += WG) {
-        q[dst + start + t] = w[start + t] * inv;
+    let base = dst * params.n;
+    for (var t = lid; t < len; t += RG) {
+        q[base + start + t] = w[start + t] * inv;
     }
-    if (params.mode == FINISH_STEP && lid == 0u) {
-        let stride = params.m + 2u;
-        let slot = 1u + params.j;
-        let alpha = coef[s * stride + slot] + coef[params.coef2 + s * stride + slot];
-        ab[2u * (s * params.m + params.j)] = alpha;
-        ab[2u * (s * params.m + params.j) + 1u] = beta;
+    // Q_dst is read by every invocation next (the operator, the dot products).
+    storageBarrier();
+    return beta;
+}
+
+// x_r of `column`: 1 for the degrees, dis_r q_r for the operator.
+fn x_at(pr: u32, qv: u32, degrees: bool) -> f32 {
+    return select(dis[pr] * q[qv + pr], 1.0, degrees);
+}
+
+// Σ_r W[order[start + r], col] x_r over the segment, r ascending, four terms per iteration
+// written out (llvmpipe ends an invocation after 65 535 loop iterations: see
+// `lanczos::ITERATION_BUDGET`).
+fn column(start: u32, len: u32, col: u32, qv: u32, degrees: bool) -> f32 {
+    let n = params.n;
+    var acc = 0.0;
+    var r = 0u;
+    for (; r + 4u <= len; r += 4u) {
+        let p = start + r;
+        acc += w_aff[order[p] * n + col] * x_at(p, qv, degrees);
+        acc += w_aff[order[p + 1u] * n + col] * x_at(p + 1u, qv, degrees);
+        acc += w_aff[order[p + 2u] * n + col] * x_at(p + 2u, qv, degrees);
+        acc += w_aff[order[p + 3u] * n + col] * x_at(p + 3u, qv, degrees);
+    }
+    for (; r < len; r++) {
+        acc += w_aff[order[start + r] * n + col] * x_at(start + r, qv, degrees);
+    }
+    return acc;
+}
+
+@compute @workgroup_size(RG)
+fn region(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let s = wid.y * nwg.x + wid.x;
+    if (s >= ranges[1]) { return; }
+    let n = params.n;
+    let start = ranges[2u + 2u * s];
+    let len = ranges[3u + 2u * s];
+    // A segment of len cells has len − 1 Lanczos vectors orthogonal to Q_0. After a breakdown the
+    // steps go on with a zero vector (α = β = 0), so a later dispatch needs no state but Q.
+    let steps = min(params.m, len - 1u);
+
+    if (params.setup == 1u) {
+        // Degrees: d_c = Σ_r W[r, c] over the segment, a column sum (= the row sum: W is symmetric).
+        for (var t = lid; t < len; t += RG) {
+            let d = max(column(start, len, order[start + t], 0u, true), 1e-30);
+            dis[start + t] = 1.0 / sqrt(d);
+            w[start + t] = sqrt(d);
+        }
+        // dis is read by every invocation in the operator (made visible by normalise's barrier).
+        normalise(lid, start, len, 0u);
+        for (var t = lid; t < len; t += RG) {
+            w[start + t] = f32(pcg_hash(t)) / 4294967296.0 * 2.0 - 1.0;
+        }
+        project(lid, start, len, 1u);
+        project(lid, start, len, 1u);
+        normalise(lid, start, len, 1u);
+    }
+
+    for (var j = params.first; j < min(params.last, steps); j++) {
+        // w = M_S Q_{1+j}
+        let qv = (1u + j) * n;
+        for (var t = lid; t < len; t += RG) {
+            w[start + t] = dis[start + t] * column(start, len, order[start + t], qv, false);
+        }
+        let alpha = project(lid, start, len, j + 2u) + project(lid, start, len, j + 2u);
+        let beta = normalise(lid, start, len, j + 2u);
+        if (lid == 0u) {
+            ab[2u * (s * params.m + j)] = alpha;
+            ab[2u * (s * params.m + j) + 1u] = beta;
+        }
     }
 }
 
-// y = D^-1/2 Σ_{i<k} s_i Q_{1+i}, the Ritz vector, with s from coef[seg·m + i].
+// y = D^-1/2 Σ_{i<m} s_i Q_{1+i}, the Ritz vector, with s from coef[seg·m + i].
 @compute @workgroup_size(WG)
 fn ritz(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let p = g.y * nwg.x * WG + g.x;
     if (p >= ranges[0]) { return; }
     let base = seg[p] * params.m;
     var v = 0.0;
-    for (var i = 0u; i < params.k; i++) {
+    for (var i = 0u; i < params.m; i++) {
         v += coef[base + i] * q[(1u + i) * params.n + p];
     }
     w[p] = v * dis[p];

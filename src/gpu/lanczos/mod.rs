@@ -1,46 +1,148 @@
-//! `lanczos.wgsl`: degrees, the matrix-free sub-graph operator `D_S^-1/2 W_S D_S^-1/2 x` for every
-//! region of a tree level at once, Lanczos steps with full re-orthogonalisation, Ritz vectors.
-//! CPU reference: [`crate::ncut::lanczos`].
+//! `lanczos.wgsl`: the matrix-free sub-graph operator `D_S^-1/2 W_S D_S^-1/2 x` of every region of
+//! a tree level, each region's whole Lanczos process (degrees, full re-orthogonalisation) in one
+//! workgroup, and the Ritz vectors. CPU reference: [`crate::ncut::lanczos`].
 
 use super::{dispatch, grid, pass, Kernel, Shared, Slot};
 
-/// Threads per workgroup of every entry point (the host sizes the per-position grids with it).
+/// Threads per workgroup of `ritz` (one thread per position).
 pub(crate) const WG: u32 = 64;
-/// `finish` modes: normalise the vector only (`√d` and the start vector), or a Lanczos step j
-/// that also records α_j and β_j.
-pub(crate) const FINISH_NORMALISE: u32 = 0;
-pub(crate) const FINISH_STEP: u32 = 1;
-/// β at or below this (`f32` noise) means the Krylov space is exhausted: `finish` stores a zero
-/// vector and the host stops the tridiagonal problem there.
+/// Threads per workgroup of `region` (one workgroup per region): the most WebGPU guarantees.
+pub(crate) const RG: u32 = 256;
+/// Dot products `region` reduces together (its workgroup memory holds `BATCH × RG` partial sums).
+pub(crate) const BATCH: u32 = 8;
+/// Basis slots per region: `Q_0 = √d`, then the m = [`super::tree::STEPS`] Lanczos vectors and
+/// the one after the last step.
+pub(crate) const BASIS: u32 = super::tree::STEPS + 2;
+/// β at or below this (`f32` noise) means the Krylov space is exhausted: `region` stores a zero
+/// vector (and goes on with it), and the host stops the tridiagonal problem there.
 pub(crate) const BREAKDOWN: f32 = 1e-6;
 
 /// The constants `lanczos.wgsl` takes from here.
 pub(crate) const SHARED: &[(&str, Shared)] = &[
     ("WG", Shared::U32(WG)),
-    ("FINISH_NORMALISE", Shared::U32(FINISH_NORMALISE)),
-    ("FINISH_STEP", Shared::U32(FINISH_STEP)),
+    ("RG", Shared::U32(RG)),
+    ("BATCH", Shared::U32(BATCH)),
+    ("BASIS", Shared::U32(BASIS)),
     ("BREAKDOWN", Shared::F32(BREAKDOWN)),
 ];
 
 /// `lanczos.wgsl` without its constants.
 pub(crate) const WGSL: &str = include_str!("lanczos.wgsl");
 
-/// Uniform parameters of `lanczos.wgsl`, one 256-byte slot per dispatch variant (dynamic offsets).
+/// Loop iterations one invocation of `region` may run per dispatch, by [`iterations`].
+///
+/// llvmpipe (lavapipe, the Vulkan driver our GPU tests run on) ends an invocation once it has run
+/// 65 535 loop iterations in all (`LP_MAX_TGSI_LOOP_ITERATIONS`, a guard against endless
+/// shaders), silently: a region's whole Lanczos process in one dispatch lost its basis after
+/// ~60 000 iterations. So a level's steps are spread over dispatches ([`plan`]) that each stay
+/// within half that limit. Every device gets the same plan: the arithmetic is the same whatever
+/// the split, and a few dispatches more per level cost nothing measurable on a GPU.
+pub(crate) const ITERATION_BUDGET: u64 = 32_768;
+
+/// Uniform parameters of `lanczos.wgsl`, one 256-byte slot per dispatch of `region` (dynamic
+/// offsets); `ritz` reads slot 0.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct Params {
+    /// Cells in the grid.
     pub n: u32,
-    pub j: u32,
-    pub k: u32,
-    pub coef_off: u32,
-    pub dst: u32,
+    /// Basis capacity m = [`super::tree::STEPS`].
     pub m: u32,
-    pub mode: u32,
-    pub coef2: u32,
+    /// 1: this dispatch begins with the set-up (the degrees, `Q_0` and `Q_1`).
+    pub setup: u32,
+    /// The first Lanczos step of this dispatch.
+    pub first: u32,
+    /// One past its last step.
+    pub last: u32,
+    pub _pad: [u32; 3],
 }
 
 /// Bytes between parameter slots (the WebGPU minimum uniform offset alignment).
 pub(crate) const SLOT: u64 = 256;
+
+/// An upper bound on the loop iterations one invocation of `region` runs for a segment of `len`
+/// cells: the set-up when `setup`, then Lanczos steps `first..last`. It follows
+/// the loops of `lanczos.wgsl` one by one, each counted with its exit test.
+pub(crate) fn iterations(len: u32, setup: bool, first: u32, last: u32) -> u64 {
+    let len = u64::from(len);
+    let rg = u64::from(RG);
+    let owned = len.div_ceil(rg);
+    let log_rg = u64::from(RG.trailing_zeros());
+    // `column`: four terms per iteration, then the remainder.
+    let column = len / 4 + len % 4 + 2;
+    let reduce = |rows: u64| log_rg * (rows + 1) + 1;
+    let project = |k: u64| {
+        let batch = u64::from(BATCH);
+        let mut it = 0;
+        let mut i0 = 0;
+        while i0 < k {
+            let rows = batch.min(k - i0);
+            it += 1 + rows * (owned + 1) + 1 + reduce(rows);
+            i0 += batch;
+        }
+        it + 1 + owned * (k + 1) + 1
+    };
+    let normalise = 2 * (owned + 1) + reduce(1);
+    let mut it = 0;
+    if setup {
+        it += owned * (column + 1) + 1 + normalise + (owned + 1) + 2 * project(1) + normalise;
+    }
+    for j in u64::from(first)..u64::from(last) {
+        it += 1 + owned * (column + 1) + 1 + 2 * project(j + 2) + normalise;
+    }
+    it
+}
+
+/// One dispatch of `region`: the set-up or not, then Lanczos steps `first..last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    pub setup: bool,
+    pub first: u32,
+    pub last: u32,
+}
+
+/// The dispatches of one level's Lanczos runs: the set-up, then step ranges covering `0..steps`,
+/// each dispatch within [`ITERATION_BUDGET`] for segments of up to `len_max` cells. A dispatch
+/// takes at least one step, but for the set-up alone when set-up and first step together would
+/// not fit.
+pub(crate) fn plan(len_max: u32, steps: u32) -> Vec<Chunk> {
+    let fits = |setup, first, last| iterations(len_max, setup, first, last) <= ITERATION_BUDGET;
+    let mut out = Vec::new();
+    let mut setup = true;
+    let mut first = 0;
+    if steps > 0 && !fits(true, 0, 1) {
+        out.push(Chunk { setup, first, last: 0 });
+        setup = false;
+    }
+    while first < steps || out.is_empty() {
+        let mut last = (first + 1).min(steps);
+        while last < steps && fits(setup, first, last + 1) {
+            last += 1;
+        }
+        out.push(Chunk { setup, first, last });
+        setup = false;
+        first = last;
+    }
+    out
+}
+
+/// The uniform slots of `plan` for an `n`-cell grid.
+pub(crate) fn slot_bytes(n: u32, plan: &[Chunk]) -> Vec<u8> {
+    let mut bytes = vec![0u8; plan.len().max(1) * SLOT as usize];
+    for (i, c) in plan.iter().enumerate() {
+        let p = Params {
+            n,
+            m: super::tree::STEPS,
+            setup: u32::from(c.setup),
+            first: c.first,
+            last: c.last,
+            _pad: [0; 3],
+        };
+        let at = i * SLOT as usize;
+        bytes[at..at + std::mem::size_of::<Params>()].copy_from_slice(bytemuck::bytes_of(&p));
+    }
+    bytes
+}
 
 /// Binding numbers of `lanczos.wgsl`.
 pub(crate) mod b {
@@ -57,12 +159,7 @@ pub(crate) mod b {
 }
 
 pub(crate) struct Kernels {
-    degrees: Kernel,
-    start: Kernel,
-    matvec: Kernel,
-    dots: Kernel,
-    sub: Kernel,
-    finish: Kernel,
+    region: Kernel,
     ritz: Kernel,
 }
 
@@ -71,70 +168,18 @@ impl Kernels {
         let module = super::shader(device, "lanczos.wgsl", SHARED, WGSL);
         use Slot::{Params as P, Read as R, ReadWrite as RW};
         Self {
-            degrees: Kernel::new(
+            region: Kernel::new(
                 device,
                 &module,
-                "degrees",
+                "region",
                 &[
                     (b::PARAMS, P),
                     (b::W, R),
                     (b::ORDER, R),
-                    (b::SEG, R),
-                    (b::RANGES, R),
-                    (b::DIS, RW),
-                    (b::WORK, RW),
-                ],
-            ),
-            start: Kernel::new(
-                device,
-                &module,
-                "start",
-                &[(b::PARAMS, P), (b::SEG, R), (b::RANGES, R), (b::WORK, RW)],
-            ),
-            matvec: Kernel::new(
-                device,
-                &module,
-                "matvec",
-                &[
-                    (b::PARAMS, P),
-                    (b::W, R),
-                    (b::ORDER, R),
-                    (b::SEG, R),
                     (b::RANGES, R),
                     (b::DIS, RW),
                     (b::Q, RW),
                     (b::WORK, RW),
-                ],
-            ),
-            dots: Kernel::new(
-                device,
-                &module,
-                "dots",
-                &[(b::PARAMS, P), (b::RANGES, R), (b::Q, RW), (b::WORK, RW), (b::COEF, RW)],
-            ),
-            sub: Kernel::new(
-                device,
-                &module,
-                "sub",
-                &[
-                    (b::PARAMS, P),
-                    (b::SEG, R),
-                    (b::RANGES, R),
-                    (b::Q, RW),
-                    (b::WORK, RW),
-                    (b::COEF, RW),
-                ],
-            ),
-            finish: Kernel::new(
-                device,
-                &module,
-                "finish",
-                &[
-                    (b::PARAMS, P),
-                    (b::RANGES, R),
-                    (b::Q, RW),
-                    (b::WORK, RW),
-                    (b::COEF, RW),
                     (b::AB, RW),
                 ],
             ),
@@ -156,156 +201,103 @@ impl Kernels {
     }
 }
 
-/// Parameter slot indices within a level (see [`slots`]).
-pub(crate) mod slot {
-    pub const V1: u32 = 0;
-    pub const START_PASS1: u32 = 1;
-    pub const START_PASS2: u32 = 2;
-    pub const START_FINISH: u32 = 3;
-    /// Step j uses slots `STEP + 3j` (matvec, first pass), `+1` (second pass), `+2` (finish).
-    pub const STEP: u32 = 4;
-    pub fn ritz(m: u32) -> u32 {
-        STEP + 3 * m
-    }
-}
-
-/// The parameter slots for an `n`-cell grid with basis capacity `m`; the Ritz step sums `steps`
-/// vectors. Segment counts are read from the layout on the GPU, not from here.
-pub(crate) fn slots(n: u32, steps: u32, m: u32) -> Vec<Params> {
-    let pass2 = n * (m + 2);
-    let base = Params {
-        n,
-        m,
-        coef2: pass2,
-        ..Default::default()
-    };
-    let mut out = vec![
-        Params {
-            dst: 0,
-            mode: FINISH_NORMALISE,
-            ..base
-        },
-        Params {
-            k: 1,
-            coef_off: 0,
-            ..base
-        },
-        Params {
-            k: 1,
-            coef_off: pass2,
-            ..base
-        },
-        Params {
-            dst: 1,
-            mode: FINISH_NORMALISE,
-            ..base
-        },
-    ];
-    for j in 0..m {
-        out.push(Params {
-            j,
-            k: j + 2,
-            coef_off: 0,
-            ..base
-        });
-        out.push(Params {
-            j,
-            k: j + 2,
-            coef_off: pass2,
-            ..base
-        });
-        out.push(Params {
-            j,
-            dst: j + 2,
-            mode: FINISH_STEP,
-            ..base
-        });
-    }
-    out.push(Params { k: steps, ..base });
-    out
+fn off(slot: u32) -> [u32; 1] {
+    [(u64::from(slot) * SLOT) as u32]
 }
 
 /// The bind groups of one problem size.
 pub(crate) struct Groups {
-    degrees: wgpu::BindGroup,
-    start: wgpu::BindGroup,
-    matvec: wgpu::BindGroup,
-    dots: wgpu::BindGroup,
-    sub: wgpu::BindGroup,
-    finish: wgpu::BindGroup,
+    region: wgpu::BindGroup,
     ritz: wgpu::BindGroup,
-}
-
-fn off(slot: u32) -> [u32; 1] {
-    [(u64::from(slot) * SLOT) as u32]
 }
 
 impl Groups {
     pub fn new(device: &wgpu::Device, k: &Kernels, buffers: &[(u32, &wgpu::Buffer)]) -> Self {
         let size = std::mem::size_of::<Params>() as u64;
         Self {
-            degrees: k.degrees.bind(device, buffers, size),
-            start: k.start.bind(device, buffers, size),
-            matvec: k.matvec.bind(device, buffers, size),
-            dots: k.dots.bind(device, buffers, size),
-            sub: k.sub.bind(device, buffers, size),
-            finish: k.finish.bind(device, buffers, size),
+            region: k.region.bind(device, buffers, size),
             ritz: k.ritz.bind(device, buffers, size),
         }
     }
 
-    /// Records one level's Lanczos run: degrees and `Q_0 = √d/‖√d‖`, the start vector
-    /// orthogonalised against it, then `steps` Lanczos steps for every segment at once.
+    /// Records one level's Lanczos runs: every segment's degrees, `Q_0 = √d/‖√d‖`, start vector
+    /// and `min(m, len − 1)` steps, one workgroup per segment, in `dispatches` dispatches (the
+    /// [`plan`] whose slots are in the parameter buffer).
     ///
-    /// `n_pos`, `n_seg` and `steps` are upper bounds (the layout may come from the GPU): surplus
-    /// workgroups return at once, surplus steps only extend bases the CPU then ignores.
+    /// `n_seg` is an upper bound (the layout may come from the GPU): surplus workgroups return at
+    /// once.
     pub fn encode_lanczos(
         &self,
         k: &Kernels,
         e: &mut wgpu::CommandEncoder,
-        n_pos: u32,
         n_seg: u32,
-        steps: u32,
+        dispatches: usize,
         count: &mut u64,
     ) {
         let mut p = pass(e);
-        let per_pos = (grid(n_pos), grid(n_pos.div_ceil(WG)));
-        dispatch(&mut p, &k.degrees, &self.degrees, &off(slot::V1), per_pos.0, count);
-        dispatch(&mut p, &k.finish, &self.finish, &off(slot::V1), (n_seg, 1), count);
-        dispatch(&mut p, &k.start, &self.start, &off(slot::V1), per_pos.1, count);
-        dispatch(&mut p, &k.dots, &self.dots, &off(slot::START_PASS1), (n_seg, 1), count);
-        dispatch(&mut p, &k.sub, &self.sub, &off(slot::START_PASS1), per_pos.1, count);
-        dispatch(&mut p, &k.dots, &self.dots, &off(slot::START_PASS2), (n_seg, 1), count);
-        dispatch(&mut p, &k.sub, &self.sub, &off(slot::START_PASS2), per_pos.1, count);
-        dispatch(
-            &mut p,
-            &k.finish,
-            &self.finish,
-            &off(slot::START_FINISH),
-            (n_seg, 1),
-            count,
-        );
-        for j in 0..steps {
-            let s = slot::STEP + 3 * j;
-            dispatch(&mut p, &k.matvec, &self.matvec, &off(s), per_pos.0, count);
-            dispatch(&mut p, &k.dots, &self.dots, &off(s), (n_seg, j + 2), count);
-            dispatch(&mut p, &k.sub, &self.sub, &off(s), per_pos.1, count);
-            dispatch(&mut p, &k.dots, &self.dots, &off(s + 1), (n_seg, j + 2), count);
-            dispatch(&mut p, &k.sub, &self.sub, &off(s + 1), per_pos.1, count);
-            dispatch(&mut p, &k.finish, &self.finish, &off(s + 2), (n_seg, 1), count);
+        for i in 0..dispatches as u32 {
+            dispatch(&mut p, &k.region, &self.region, &off(i), grid(n_seg), count);
         }
     }
 
     /// Records the Ritz vectors `y = D^-1/2 Σ_i s_i Q_{1+i}` into the work vector.
-    pub fn encode_ritz(&self, k: &Kernels, e: &mut wgpu::CommandEncoder, n_pos: u32, m: u32, count: &mut u64) {
+    pub fn encode_ritz(&self, k: &Kernels, e: &mut wgpu::CommandEncoder, n_pos: u32, count: &mut u64) {
         let mut p = pass(e);
-        dispatch(
-            &mut p,
-            &k.ritz,
-            &self.ritz,
-            &off(slot::ritz(m)),
-            grid(n_pos.div_ceil(WG)),
-            count,
-        );
+        dispatch(&mut p, &k.ritz, &self.ritz, &off(0), grid(n_pos.div_ceil(WG)), count);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// llvmpipe's limit on loop iterations per invocation (`LP_MAX_TGSI_LOOP_ITERATIONS`).
+    const LLVMPIPE_LIMIT: u64 = 65_535;
+
+    #[test]
+    fn the_plan_covers_every_step_once_within_the_budget() {
+        for (len_max, steps) in [
+            (2, 1),
+            (3, 1),
+            (40, 38),
+            (256, 80),
+            (1024, 80),
+            (2304, 80),
+            (4096, 80),
+            (5776, 80),
+        ] {
+            let plan = plan(len_max, steps);
+            assert!(plan[0].setup && plan[0].first == 0, "{len_max}: {plan:?}");
+            assert!(plan[1..].iter().all(|c| !c.setup), "{len_max}: one set-up");
+            assert_eq!(plan.last().unwrap().last, steps);
+            for w in plan.windows(2) {
+                assert_eq!(w[0].last, w[1].first, "{len_max}: contiguous");
+            }
+            for c in &plan {
+                let it = iterations(len_max, c.setup, c.first, c.last);
+                // Only a lone step (or the set-up alone) may exceed the budget, never the limit.
+                let lone = c.last <= c.first + 1 && !(c.setup && c.last > c.first);
+                assert!(it <= ITERATION_BUDGET || lone, "{len_max} {c:?}: {it} iterations");
+                assert!(it < LLVMPIPE_LIMIT, "{len_max} {c:?}: {it} iterations");
+                assert!(c.last > c.first || c.setup, "{len_max}: an empty dispatch");
+            }
+        }
+    }
+
+    #[test]
+    fn a_32x32_root_needs_several_dispatches_and_few() {
+        // One dispatch for the root's 80 steps would run past llvmpipe's limit (it lost its basis
+        // at step 13), so the plan splits it; a few dispatches, not one per step.
+        assert!(iterations(1024, true, 0, 80) > LLVMPIPE_LIMIT);
+        let plan = plan(1024, 80);
+        assert!((2..=8).contains(&plan.len()), "{plan:?}");
+    }
+
+    #[test]
+    fn iterations_grow_with_the_region_and_the_steps() {
+        assert!(iterations(512, false, 0, 1) < iterations(1024, false, 0, 1));
+        assert!(iterations(1024, false, 0, 1) < iterations(1024, false, 70, 71));
+        assert!(iterations(1024, false, 0, 1) < iterations(1024, true, 0, 1));
+        assert_eq!(iterations(1024, false, 5, 5), 0);
     }
 }

@@ -29,6 +29,15 @@ fn now() -> f64 {
     js_sys::Date::now()
 }
 
+/// A checksum of a labelling that changes with any label moved (Σ (i + 1)·label_i).
+fn checksum(labels: &[u32]) -> u64 {
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (i as u64 + 1) * u64::from(l))
+        .sum()
+}
+
 #[wasm_bindgen_test]
 async fn ncut_cpu_and_gpu_in_the_browser() {
     let ctx = diffcut_wasm_tests::diffcut_gpu().await;
@@ -85,11 +94,7 @@ fn ncut_cpu_only() {
         }
         let tree = tree.unwrap();
         let (labels, k) = tree.labels_at(0.5).unwrap();
-        let checksum: u64 = labels
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| (i as u64 + 1) * u64::from(l))
-            .sum();
+        let checksum = checksum(&labels);
         log(&format!(
             "cpu-only {g}²: best of 3 {best:.0} ms (affinity {gram:.0} ms), {k} segments, labels checksum {checksum}"
         ));
@@ -218,11 +223,7 @@ async fn ncut_cpu_only_two_workers() {
         let [one, two] = trees.map(Option::unwrap);
         assert_eq!(one, two, "{g}²: two workers grew another tree");
         let (labels, k) = two.labels_at(0.5).unwrap();
-        let checksum: u64 = labels
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| (i as u64 + 1) * u64::from(l))
-            .sum();
+        let checksum = checksum(&labels);
         log(&format!(
             "cpu {g}²: one worker {:.0} ms (affinity {:.0} ms), two workers {:.0} ms (affinity {:.0} ms); \
              best of 4, {k} segments, labels checksum {checksum}",

@@ -157,6 +157,43 @@ fn column(start: u32, len: u32, col: u32, qv: u32, degrees: bool) -> f32 {
     return acc;
 }
 
+// Row p's entries in the four columns `cols`, times x_p.
+fn row4(p: u32, cols: vec4<u32>, qv: u32, degrees: bool) -> vec4<f32> {
+    let a = order[p] * params.n;
+    let v = vec4<f32>(w_aff[a + cols.x], w_aff[a + cols.y], w_aff[a + cols.z], w_aff[a + cols.w]);
+    return v * x_at(p, qv, degrees);
+}
+
+// w[start + t] = Σ_r W[order[start + r], order[start + t]] x_r for every position t this
+// invocation owns: r ascending, one running sum per column, however the columns are grouped. A
+// region of more than RG cells takes its columns four at a time, so that each row has four loads
+// in flight (what lets a GPU hide their latency with one workgroup per region); a smaller one
+// takes its single column alone.
+fn column_sums(lid: u32, start: u32, len: u32, qv: u32, degrees: bool) {
+    if (len <= RG) {
+        if (lid < len) { w[start + lid] = column(start, len, order[start + lid], qv, degrees); }
+        return;
+    }
+    for (var t = lid; t < len; t += 4u * RG) {
+        // Columns past the region repeat the first (a load already made) and are not stored.
+        let t1 = select(t, t + RG, t + RG < len);
+        let t2 = select(t, t + 2u * RG, t + 2u * RG < len);
+        let t3 = select(t, t + 3u * RG, t + 3u * RG < len);
+        let cols = vec4<u32>(order[start + t], order[start + t1], order[start + t2], order[start + t3]);
+        var acc = vec4<f32>();
+        var r = 0u;
+        for (; r + 2u <= len; r += 2u) {
+            acc += row4(start + r, cols, qv, degrees);
+            acc += row4(start + r + 1u, cols, qv, degrees);
+        }
+        if (r < len) { acc += row4(start + r, cols, qv, degrees); }
+        w[start + t] = acc.x;
+        if (t1 != t) { w[start + t1] = acc.y; }
+        if (t2 != t) { w[start + t2] = acc.z; }
+        if (t3 != t) { w[start + t3] = acc.w; }
+    }
+}
+
 @compute @workgroup_size(RG)
 fn region(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
@@ -171,8 +208,9 @@ fn region(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 
     if (params.setup == 1u) {
         // Degrees: d_c = Σ_r W[r, c] over the segment, a column sum (= the row sum: W is symmetric).
+        column_sums(lid, start, len, 0u, true);
         for (var t = lid; t < len; t += RG) {
-            let d = max(column(start, len, order[start + t], 0u, true), 1e-30);
+            let d = max(w[start + t], 1e-30);
             dis[start + t] = 1.0 / sqrt(d);
             w[start + t] = sqrt(d);
         }
@@ -189,8 +227,9 @@ fn region(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     for (var j = params.first; j < min(params.last, steps); j++) {
         // w = M_S Q_{1+j}
         let qv = (1u + j) * n;
+        column_sums(lid, start, len, qv, false);
         for (var t = lid; t < len; t += RG) {
-            w[start + t] = dis[start + t] * column(start, len, order[start + t], qv, false);
+            w[start + t] *= dis[start + t];
         }
         let alpha = project(lid, start, len, j + 2u) + project(lid, start, len, j + 2u);
         let beta = normalise(lid, start, len, j + 2u);

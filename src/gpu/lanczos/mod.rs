@@ -68,8 +68,15 @@ pub(crate) fn iterations(len: u32, setup: bool, first: u32, last: u32) -> u64 {
     let rg = u64::from(RG);
     let owned = len.div_ceil(rg);
     let log_rg = u64::from(RG.trailing_zeros());
-    // `column`: four terms per iteration, then the remainder.
-    let column = len / 4 + len % 4 + 2;
+    // `column_sums`: a region of at most RG cells sums one column four terms per iteration; a
+    // larger one takes four columns at a time, two rows per iteration. Then one pass over the
+    // owned positions.
+    let sums = if len <= rg {
+        len / 4 + len % 4 + 2
+    } else {
+        owned.div_ceil(4) * (len / 2 + 2 + 1) + 1
+    };
+    let column_sums = sums + owned + 1;
     let reduce = |rows: u64| log_rg * (rows + 1) + 1;
     let project = |k: u64| {
         let batch = u64::from(BATCH);
@@ -85,10 +92,10 @@ pub(crate) fn iterations(len: u32, setup: bool, first: u32, last: u32) -> u64 {
     let normalise = 2 * (owned + 1) + reduce(1);
     let mut it = 0;
     if setup {
-        it += owned * (column + 1) + 1 + normalise + (owned + 1) + 2 * project(1) + normalise;
+        it += column_sums + normalise + (owned + 1) + 2 * project(1) + normalise;
     }
     for j in u64::from(first)..u64::from(last) {
-        it += 1 + owned * (column + 1) + 1 + 2 * project(j + 2) + normalise;
+        it += 1 + column_sums + 2 * project(j + 2) + normalise;
     }
     it
 }

@@ -412,11 +412,16 @@ mod tests {
         ("pamr", pamr::SHARED, pamr::WGSL),
     ];
 
-    /// The numeric literals of WGSL `source` outside comments, as written.
+    /// The numeric literals of WGSL `source` outside comments and binding attributes (binding
+    /// numbers are the layout, spelled on both sides of necessity), as written.
     fn literals(source: &str) -> Vec<String> {
         let mut out = Vec::new();
         for line in source.lines() {
             let code = line.split("//").next().unwrap_or("");
+            let code = match code.find("var<") {
+                Some(at) if code.trim_start().starts_with('@') => &code[at..],
+                _ => code,
+            };
             let chars: Vec<char> = code.chars().collect();
             let mut i = 0;
             while i < chars.len() {

@@ -31,7 +31,7 @@
 //   w       [n] f32 work vector (y after `ritz`)
 //   coef    [n_seg·m] f32 Ritz coefficients from the CPU
 //   ab      [n_seg·m·2] f32: α_j, β_j per segment
-// The constants (WG, RG, BATCH, BASIS, BREAKDOWN) are declared by the host in front of this file
+// The constants (WG, RG, BATCH, BASIS, TERMS, COLS, ROWS, BREAKDOWN) are declared by the host in front of this file
 // (lanczos/mod.rs, SHARED).
 // Every sum runs in a fixed order: results are identical run to run.
 // Limits: 256 invocations per workgroup, 16 KiB of workgroup memory, ≤ 7 storage buffers per entry.
@@ -137,14 +137,14 @@ fn x_at(pr: u32, qv: u32, degrees: bool) -> f32 {
     return select(dis[pr] * q[qv + pr], 1.0, degrees);
 }
 
-// Σ_r W[order[start + r], col] x_r over the segment, r ascending, four terms per iteration
+// Σ_r W[order[start + r], col] x_r over the segment, r ascending, TERMS = 4 terms per iteration
 // written out (llvmpipe ends an invocation after 65 535 loop iterations: see
 // `lanczos::ITERATION_BUDGET`).
 fn column(start: u32, len: u32, col: u32, qv: u32, degrees: bool) -> f32 {
     let n = params.n;
     var acc = 0.0;
     var r = 0u;
-    for (; r + 4u <= len; r += 4u) {
+    for (; r + TERMS <= len; r += TERMS) {
         let p = start + r;
         acc += w_aff[order[p] * n + col] * x_at(p, qv, degrees);
         acc += w_aff[order[p + 1u] * n + col] * x_at(p + 1u, qv, degrees);
@@ -166,7 +166,8 @@ fn row4(p: u32, cols: vec4<u32>, qv: u32, degrees: bool) -> vec4<f32> {
 
 // w[start + t] = Σ_r W[order[start + r], order[start + t]] x_r for every position t this
 // invocation owns: r ascending, one running sum per column, however the columns are grouped. A
-// region of more than RG cells takes its columns four at a time, so that each row has four loads
+// region of more than RG cells takes its columns COLS = 4 at a time (ROWS = 2 rows written out per
+// iteration), so that each row has four loads
 // in flight (what lets a GPU hide their latency with one workgroup per region); a smaller one
 // takes its single column alone.
 fn column_sums(lid: u32, start: u32, len: u32, qv: u32, degrees: bool) {
@@ -174,7 +175,7 @@ fn column_sums(lid: u32, start: u32, len: u32, qv: u32, degrees: bool) {
         if (lid < len) { w[start + lid] = column(start, len, order[start + lid], qv, degrees); }
         return;
     }
-    for (var t = lid; t < len; t += 4u * RG) {
+    for (var t = lid; t < len; t += COLS * RG) {
         // Columns past the region repeat the first (a load already made) and are not stored.
         let t1 = select(t, t + RG, t + RG < len);
         let t2 = select(t, t + 2u * RG, t + 2u * RG < len);
@@ -182,7 +183,7 @@ fn column_sums(lid: u32, start: u32, len: u32, qv: u32, degrees: bool) {
         let cols = vec4<u32>(order[start + t], order[start + t1], order[start + t2], order[start + t3]);
         var acc = vec4<f32>();
         var r = 0u;
-        for (; r + 2u <= len; r += 2u) {
+        for (; r + ROWS <= len; r += ROWS) {
             acc += row4(start + r, cols, qv, degrees);
             acc += row4(start + r + 1u, cols, qv, degrees);
         }

@@ -9,10 +9,16 @@ pub(crate) const WG: u32 = 64;
 /// Threads per workgroup of `region` (one workgroup per region): the most WebGPU guarantees.
 pub(crate) const RG: u32 = 256;
 /// Dot products `region` reduces together (its workgroup memory holds `BATCH × RG` partial sums).
-pub(crate) const BATCH: u32 = 8;
+pub(crate) const BATCH: u32 = 12;
 /// Basis slots per region: `Q_0 = √d`, then the m = [`super::tree::STEPS`] Lanczos vectors and
 /// the one after the last step.
 pub(crate) const BASIS: u32 = super::tree::STEPS + 2;
+/// Terms per loop iteration of `column` (a region's single column), written out in the shader.
+pub(crate) const TERMS: u32 = 4;
+/// Columns `column_sums` takes at a time in a region larger than a workgroup (a `vec4`).
+pub(crate) const COLS: u32 = 4;
+/// Rows per loop iteration of those four columns, written out in the shader.
+pub(crate) const ROWS: u32 = 2;
 /// β at or below this (`f32` noise) means the Krylov space is exhausted: `region` stores a zero
 /// vector (and goes on with it), and the host stops the tridiagonal problem there.
 pub(crate) const BREAKDOWN: f32 = 1e-6;
@@ -23,6 +29,9 @@ pub(crate) const SHARED: &[(&str, Shared)] = &[
     ("RG", Shared::U32(RG)),
     ("BATCH", Shared::U32(BATCH)),
     ("BASIS", Shared::U32(BASIS)),
+    ("TERMS", Shared::U32(TERMS)),
+    ("COLS", Shared::U32(COLS)),
+    ("ROWS", Shared::U32(ROWS)),
     ("BREAKDOWN", Shared::F32(BREAKDOWN)),
 ];
 
@@ -68,13 +77,14 @@ pub(crate) fn iterations(len: u32, setup: bool, first: u32, last: u32) -> u64 {
     let rg = u64::from(RG);
     let owned = len.div_ceil(rg);
     let log_rg = u64::from(RG.trailing_zeros());
-    // `column_sums`: a region of at most RG cells sums one column four terms per iteration; a
-    // larger one takes four columns at a time, two rows per iteration. Then one pass over the
-    // owned positions.
+    // `column_sums`: a region of at most RG cells sums one column, TERMS terms per iteration; a
+    // larger one takes COLS columns at a time, ROWS rows per iteration (and the remainder row's
+    // `if`). Then one pass over the owned positions.
+    let (terms, cols, rows) = (u64::from(TERMS), u64::from(COLS), u64::from(ROWS));
     let sums = if len <= rg {
-        len / 4 + len % 4 + 2
+        len / terms + len % terms + 2
     } else {
-        owned.div_ceil(4) * (len / 2 + 2 + 1) + 1
+        owned.div_ceil(cols) * (len / rows + 2 + 1) + 1
     };
     let column_sums = sums + owned + 1;
     let reduce = |rows: u64| log_rg * (rows + 1) + 1;

@@ -94,7 +94,8 @@ pub(crate) fn iterations(len: u32, setup: bool, first: u32, last: u32) -> u64 {
         let mut i0 = 0;
         while i0 < k {
             let rows = batch.min(k - i0);
-            it += 1 + rows * (owned + 1) + 1 + reduce(rows);
+            // The batch loop, each row's loop over the owned positions, the reduction.
+            it += 1 + (rows + 1) + rows * (owned + 1) + reduce(rows);
             i0 += batch;
         }
         it + 1 + owned * (k + 1) + 1

@@ -93,7 +93,7 @@ fn gpu_tree_matches_cpu_tree_on_smooth_fields() {
     }
 }
 
-/// DiffCut's grid: the root's 80 Lanczos steps in one workgroup run past llvmpipe's limit on loop
+/// DiffCut's grid: the root's 120 Lanczos steps in one workgroup run past llvmpipe's limit on loop
 /// iterations for one dispatch (a single dispatch lost its Krylov basis at step 13 here), so each
 /// level is spread over a few dispatches (`lanczos::plan`); the whole tree stays within a few
 /// hundred.

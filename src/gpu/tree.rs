@@ -204,6 +204,15 @@ impl<'a> Problem<'a> {
         ctx.check_size("the N×C feature matrix", f32_bytes(&[n, c]))?;
         ctx.check_size("the Lanczos basis", f32_bytes(&[mu + 2, n]))?;
         ctx.check_size("the threshold sweep", f32_bytes(&[n, sweep::T]))?;
+        // llvmpipe ends an invocation after 65 535 loop iterations (`lanczos::ITERATION_BUDGET`);
+        // a root too large for one Lanczos step within that would lose its basis silently.
+        let worst = lanczos::worst_dispatch(n32, STEPS.min(n32.saturating_sub(1)));
+        if ctx.adapter.contains("llvmpipe") && worst >= lanczos::LLVMPIPE_LIMIT {
+            return Err(Error::Gpu(format!(
+                "{n} cells need {worst} loop iterations in one Lanczos step, beyond llvmpipe's limit of {}: use a smaller grid or --device cpu",
+                lanczos::LLVMPIPE_LIMIT
+            )));
+        }
 
         let buf = Buffers::new(ctx, n, c);
         let dev = &ctx.device;

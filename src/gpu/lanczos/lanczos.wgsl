@@ -13,7 +13,8 @@
 // Invocation `lid` owns positions start + lid + RG·i. The operator's rows are read as columns
 // (W is symmetric), so each invocation sums its own entries of M_S q over the segment in a fixed
 // order and needs no reduction; the dot products reduce over the workgroup in a fixed tree order.
-// Between the steps only storage barriers: the basis vector Q_{1+j} is read by every invocation.
+// No dispatch boundary between steps: barriers order them (storage barriers where Q_{1+j} and
+// D^-1/2, read by every invocation, are written).
 //
 //   degrees   d = W_S·1, D^-1/2, Q_0 = √d/‖√d‖ (the known top eigenvector, deflated)
 //   start     a fixed pseudo-random vector, orthogonalised against Q_0 twice → Q_1
@@ -132,9 +133,11 @@ fn normalise(lid: u32, start: u32, len: u32, dst: u32) -> f32 {
     return beta;
 }
 
-// x_r of `column`: 1 for the degrees, dis_r q_r for the operator.
+// x_r of `column`: 1 for the degrees (when dis is being written: not read), dis_r q_r for the
+// operator.
 fn x_at(pr: u32, qv: u32, degrees: bool) -> f32 {
-    return select(dis[pr] * q[qv + pr], 1.0, degrees);
+    if (degrees) { return 1.0; }
+    return dis[pr] * q[qv + pr];
 }
 
 // Σ_r W[order[start + r], col] x_r over the segment, r ascending, TERMS = 4 terms per iteration

@@ -48,6 +48,15 @@ pub(crate) const WGSL: &str = include_str!("lanczos.wgsl");
 /// the split, and a few dispatches more per level cost nothing measurable on a GPU.
 pub(crate) const ITERATION_BUDGET: u64 = 32_768;
 
+/// llvmpipe's limit on loop iterations per invocation (`LP_MAX_TGSI_LOOP_ITERATIONS`).
+pub(crate) const LLVMPIPE_LIMIT: u64 = 65_535;
+
+/// The most loop iterations one dispatch of [`plan`] can need for segments of up to `len_max`
+/// cells and `steps` steps: the set-up alone, or the last step alone.
+pub(crate) fn worst_dispatch(len_max: u32, steps: u32) -> u64 {
+    iterations(len_max, true, 0, 0).max(iterations(len_max, false, steps.saturating_sub(1), steps))
+}
+
 /// Uniform parameters of `lanczos.wgsl`, one 256-byte slot per dispatch of `region` (dynamic
 /// offsets); `ritz` reads slot 0.
 #[repr(C)]
@@ -269,20 +278,18 @@ impl Groups {
 mod tests {
     use super::*;
 
-    /// llvmpipe's limit on loop iterations per invocation (`LP_MAX_TGSI_LOOP_ITERATIONS`).
-    const LLVMPIPE_LIMIT: u64 = 65_535;
-
     #[test]
     fn the_plan_covers_every_step_once_within_the_budget() {
+        let m = super::super::tree::STEPS;
         for (len_max, steps) in [
             (2, 1),
             (3, 1),
             (40, 38),
-            (256, 80),
-            (1024, 80),
-            (2304, 80),
-            (4096, 80),
-            (5776, 80),
+            (256, m),
+            (1024, m),
+            (2304, m),
+            (4096, m),
+            (5776, m),
         ] {
             let plan = plan(len_max, steps);
             assert!(plan[0].setup && plan[0].first == 0, "{len_max}: {plan:?}");
@@ -304,11 +311,16 @@ mod tests {
 
     #[test]
     fn a_32x32_root_needs_several_dispatches_and_few() {
-        // One dispatch for the root's 80 steps would run past llvmpipe's limit (it lost its basis
-        // at step 13), so the plan splits it; a few dispatches, not one per step.
-        assert!(iterations(1024, true, 0, 80) > LLVMPIPE_LIMIT);
-        let plan = plan(1024, 80);
-        assert!((2..=8).contains(&plan.len()), "{plan:?}");
+        // One dispatch for the root's steps would run past llvmpipe's limit (it lost its basis
+        // at step 13), so the plan splits it; about a dozen dispatches, not one per step.
+        let m = super::super::tree::STEPS;
+        assert!(iterations(1024, true, 0, m) > LLVMPIPE_LIMIT);
+        let plan = plan(1024, m);
+        assert!((2..=16).contains(&plan.len()), "{plan:?}");
+        // Up to the largest grid whose affinity fits a 128 MiB binding (76²) every dispatch fits
+        // under llvmpipe's limit; at 100² one step alone does not (the host refuses it there).
+        assert!(worst_dispatch(76 * 76, m) < LLVMPIPE_LIMIT);
+        assert!(worst_dispatch(100 * 100, m) > LLVMPIPE_LIMIT);
     }
 
     #[test]

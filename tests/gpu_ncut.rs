@@ -226,6 +226,32 @@ fn a_graph_beyond_the_device_limits_is_a_typed_error() {
     assert!(err.to_string().contains("affinity"), "{err}");
 }
 
+/// On llvmpipe a root whose single Lanczos step runs past its loop limit would lose its Krylov
+/// basis silently; it is refused first (or, where the affinity does not fit a binding, by
+/// `GpuLimit`), before any allocation: an error, never a wrong tree.
+#[test]
+fn a_root_beyond_llvmpipes_loop_limit_is_an_error() {
+    let ctx = ctx();
+    let side = 100;
+    let f = FeatureGrid {
+        h: side,
+        w: side,
+        c: 1,
+        data: vec![1.0; side * side],
+    };
+    let got = pollster::block_on(segment_tree_gpu(&ctx, &f, 10.0, TreeOptions::default()));
+    if !ctx.adapter.contains("llvmpipe") {
+        return; // another device: no loop limit (a GpuLimit or a tree, both fine here)
+    }
+    let err = got.unwrap_err();
+    let affinity_fits = (side * side) as u64 * (side * side) as u64 * 4 <= ctx.max_buffer();
+    if affinity_fits {
+        assert!(err.to_string().contains("llvmpipe's limit"), "{err}");
+    } else {
+        assert!(matches!(err, diffcut::Error::GpuLimit { .. }), "{err}");
+    }
+}
+
 #[test]
 fn a_lost_device_is_an_error_not_a_hang() {
     let ctx = ctx();

@@ -27,6 +27,12 @@ use crate::{Error, Result};
 /// and up to 96 at a 48×48 root; with 80 the GPU's partition of such a field differed).
 pub const STEPS: u32 = 120;
 
+/// The Lanczos steps of a level whose regions have at most `len_max` cells: the kernel's
+/// `min(STEPS, len − 1)` for the largest (the others stop at their own, or break down).
+fn steps_for(len_max: u32) -> u32 {
+    STEPS.min(len_max.saturating_sub(1))
+}
+
 /// What the GPU did for one tree.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GpuStats {
@@ -206,7 +212,7 @@ impl<'a> Problem<'a> {
         ctx.check_size("the threshold sweep", f32_bytes(&[n, sweep::T]))?;
         // llvmpipe ends an invocation after 65 535 loop iterations (`lanczos::ITERATION_BUDGET`);
         // a root too large for one Lanczos step within that would lose its basis silently.
-        let worst = lanczos::worst_dispatch(n32, STEPS.min(n32.saturating_sub(1)));
+        let worst = lanczos::worst_dispatch(n32, steps_for(n32));
         if ctx.adapter.contains("llvmpipe") && worst >= lanczos::LLVMPIPE_LIMIT {
             return Err(Error::Gpu(format!(
                 "{n} cells need {worst} loop iterations in one Lanczos step, beyond llvmpipe's limit of {}: use a smaller grid or --device cpu",
@@ -362,7 +368,7 @@ impl<'a> Problem<'a> {
         if n < 2 {
             return Ok((nodes, Vec::new()));
         }
-        let mut steps = STEPS.min(n as u32 - 1);
+        let mut steps = steps_for(n as u32);
         let Some((excluded, mut ab)) = self.root(steps, st).await? else {
             // Every similarity is equal: no cut means anything (see `Affinity::constant`).
             return Ok((nodes, Vec::new()));
@@ -372,9 +378,9 @@ impl<'a> Problem<'a> {
         while !regions.is_empty() {
             st.levels += 1;
             let (coef, solved) = ritz_coefficients(&regions, &ab, steps);
-            let largest = regions.iter().map(|r| r.cells.len() as u32).max().unwrap_or(2);
-            let next_steps = STEPS.min(largest.saturating_sub(2));
-            let back = self.level(cur, &regions, &coef, next_steps, st).await?;
+            // Every child is smaller than its parent.
+            let next_len = regions.iter().map(|r| r.cells.len() as u32).max().unwrap_or(2) - 1;
+            let back = self.level(cur, &regions, &coef, next_len, st).await?;
             let next = self.record(&mut nodes, regions, &back, &solved, &excluded);
             let mirror = [
                 next.iter().map(|r| r.cells.len() as u32).sum::<u32>(),
@@ -388,7 +394,7 @@ impl<'a> Problem<'a> {
             }
             regions = next;
             ab = back.ab;
-            steps = next_steps;
+            steps = steps_for(next_len);
             cur = 1 - cur;
         }
         let dropped = (0..n as u32).filter(|&i| excluded[i as usize]).collect();
@@ -426,13 +432,14 @@ impl<'a> Problem<'a> {
     }
 
     /// One level on the GPU, one readback: the Ritz vectors from the CPU's coefficients `coef`,
-    /// the sweep's decisions, the next layout (`split.wgsl`) and its Lanczos run (`next_steps`).
+    /// the sweep's decisions, the next layout (`split.wgsl`) and its Lanczos run (regions of at
+    /// most `next_len` cells).
     async fn level(
         &self,
         cur: usize,
         regions: &[Pending],
         coef: &[f32],
-        next_steps: u32,
+        next_len: u32,
         st: &mut GpuStats,
     ) -> Result<LevelBack> {
         let (ctx, b) = (self.ctx, &self.buf);
@@ -449,10 +456,9 @@ impl<'a> Problem<'a> {
         self.sw[cur].encode(&ctx.sweep, &mut enc, n_pos as u32, n_seg as u32, d);
         enc.copy_buffer_to_buffer(&b.work, 0, &b.fiedler, 0, mb(n_pos));
         self.sp[cur].encode(&ctx.split, &mut enc, n_seg as u32, d);
+        let next_steps = steps_for(next_len);
         if next_steps >= 1 {
-            // Every child is smaller than its parent.
-            let len_max = regions.iter().map(|r| r.cells.len() as u32).max().unwrap_or(1) - 1;
-            let plan = self.plan(len_max, next_steps);
+            let plan = self.plan(next_len, next_steps);
             let lz = &self.lz[1 - cur];
             lz.encode_lanczos(&ctx.lanczos, &mut enc, next_seg as u32, plan, d);
         }

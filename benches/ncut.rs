@@ -7,8 +7,11 @@
 //! - `tree_tau_max1/G`: the same, growing the whole segment tree to `DEFAULT_TAU_MAX` = 1.
 //! - `recut/G`: re-cutting a built tree at a new τ (what the τ slider does).
 //! - `affinity/G`: the affinity matrix alone.
+//! - `root_fiedler/G`: the root's Fiedler vector alone (degrees and Lanczos on the whole `W`), the
+//!   part of the tree that no second worker of the page shares.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use diffcut::ncut::lanczos::{fiedler, LanczosOptions};
 use diffcut::ncut::{affinity, segment_tree, TreeOptions, DEFAULT_TAU_MAX};
 use diffcut::synth::smooth_field;
 use std::hint::black_box;
@@ -25,6 +28,23 @@ fn bench(c: &mut Criterion) {
         group.sample_size(if *g >= 48 { 10 } else { 30 });
         group.bench_with_input(BenchmarkId::from_parameter(g), f, |b, f| {
             b.iter(|| affinity(black_box(&f.data), g * g, C, 10.0).unwrap())
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("root_fiedler");
+    for (g, f) in &fields {
+        group.sample_size(if *g >= 48 { 10 } else { 30 });
+        let aff = affinity(&f.data, g * g, C, 10.0).unwrap();
+        group.bench_with_input(BenchmarkId::from_parameter(g), &aff, |b, aff| {
+            b.iter(|| {
+                let d: Vec<f64> = aff
+                    .w
+                    .chunks_exact(aff.n)
+                    .map(|r| r.iter().map(|&v| f64::from(v)).sum())
+                    .collect();
+                fiedler(black_box(&aff.w), &d, LanczosOptions::default()).unwrap()
+            })
         });
     }
     group.finish();

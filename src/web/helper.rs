@@ -1,6 +1,6 @@
 //! The page's second worker for the CPU path ([`crate::ncut::segment_tree_shared`]): the worker
 //! that segments hands the helper worker about half of the affinity's Gram tiles (`gramTiles`,
-//! [`gram_tile_products`]) and then the larger of the root's two subtrees (`growSubtree`,
+//! [`gram_tile_products`]) and then the smaller of the root's two subtrees (`growSubtree`,
 //! [`grow_subtree_wire`]), both on the same wasm, and does the rest meanwhile. wasm has no threads
 //! here (they need a cross-origin isolated page, which a static host may not give), so two
 //! workers are how the page uses two cores. The trees are the same: each piece of work is one

@@ -1,7 +1,7 @@
 /**
  * The segmenting worker's side of the CPU path's helper worker (`cpu-helper-worker.ts`): the
  * `helper` to hand to `DiffCut.create`. The library posts about half of each affinity's Gram
- * tiles (`tiles`) and the larger of the root's two subtrees (`subtree`) to it, and does the rest
+ * tiles (`tiles`) and the smaller of the root's two subtrees (`subtree`) to it, and does the rest
  * meanwhile. The helper worker starts on the first request (or on `warm`), so a page whose trees
  * grow on WebGPU never starts it. Answers are matched by id. If the helper worker dies, every
  * request in flight and every later one rejects at once, and the library does that work itself:

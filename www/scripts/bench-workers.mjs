@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
-import { serve } from "./scripts/serve.mjs";
+import { serve } from "./serve.mjs";
 const FLAGS = JSON.parse(readFileSync("../wasm-tests/webdriver.json", "utf8"))["goog:chromeOptions"].args;
 const server = await serve({ root: "dist", port: 0 });
 const browser = await chromium.launch({ executablePath: process.env["CHROMIUM"] ?? "/usr/bin/chromium", headless: true, args: FLAGS });

@@ -1,6 +1,6 @@
 //! Synthetic feature grids for benchmarks and tests.
 //!
-//! A *smooth random field* (the benchmark input of the issue tracker): i.i.d. N(0, 1) per cell and
+//! A *smooth random field* (the input of BENCHMARKS.md): i.i.d. N(0, 1) per cell and
 //! channel, each channel Gaussian-filtered over the two spatial axes with σ cells, exactly as
 //! `scipy.ndimage.gaussian_filter(x, sigma=(σ, σ, 0))` does with its defaults (`truncate=4.0`,
 //! `mode='reflect'`), in `f32`. `tests/reference/smooth_field.py` is the NumPy generator; the random

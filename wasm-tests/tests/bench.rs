@@ -66,41 +66,6 @@ async fn ncut_cpu_and_gpu_in_the_browser() {
     }
 }
 
-/// The CPU path alone (Rust → wasm, one thread), best of 3 per grid, with a checksum of the
-/// labels: what the wasm's target features (SIMD128) change, without SwiftShader's minutes. Run
-/// with `... --test bench -- ncut_cpu_only --nocapture`.
-#[wasm_bindgen_test]
-fn ncut_cpu_only() {
-    let opts = TreeOptions {
-        tau_max: 0.5,
-        ..Default::default()
-    };
-    for g in [32usize, 48] {
-        let f = smooth_field(g, g, 1280, 3.0, 42);
-        let mut best = f64::INFINITY;
-        let mut tree = None;
-        for _ in 0..3 {
-            let t = now();
-            tree = Some(segment_tree(&f, 10.0, opts).unwrap());
-            best = best.min(now() - t);
-        }
-        // The affinity alone (the Gram matrix and W = minmax(cos)^α): the rest is the solve.
-        let mut gram = f64::INFINITY;
-        for _ in 0..3 {
-            let t = now();
-            let w = diffcut::ncut::affinity(&f.data, g * g, f.c, 10.0).unwrap();
-            gram = gram.min(now() - t);
-            assert_eq!(w.n, g * g);
-        }
-        let tree = tree.unwrap();
-        let (labels, k) = tree.labels_at(0.5).unwrap();
-        let checksum = checksum(&labels);
-        log(&format!(
-            "cpu-only {g}²: best of 3 {best:.0} ms (affinity {gram:.0} ms), {k} segments, labels checksum {checksum}"
-        ));
-    }
-}
-
 #[wasm_bindgen(inline_js = r#"
 export function spawnGramWorker() {
   const glue = new URL("/wasm-bindgen-test.js", location.href).href;
@@ -183,7 +148,7 @@ impl TileHelper for WorkerHelper {
 /// The CPU path on two workers (the Gram matrix and a subtree shared with a helper worker, as the
 /// page does) beside one worker, alternating, best of 4 each, by stage: the affinity, the tree
 /// grown from it, and, inside the tree, the root's Fiedler vector (which stays on one worker); the
-/// trees must be equal. Run with `... --test bench -- cpu_only --nocapture` (with `ncut_cpu_only`).
+/// trees must be equal. Run with `... --test bench -- cpu_only --nocapture`.
 #[wasm_bindgen_test]
 async fn ncut_cpu_only_two_workers() {
     let helper = WorkerHelper(spawn_gram_worker());

@@ -179,11 +179,13 @@ pub trait TileHelper {
 }
 
 /// What moving the features to a [`TileHelper`] and its products back costs, per cell of the
-/// grid, in the unit of [`GramTile::work`] (entries of `S`): `X̂` is `[n, c]` and an entry of `S`
-/// costs `c` multiply-adds, so the ratio does not depend on C. Measured in Chromium on machine A
-/// (`wasm-tests` bench `ncut_cpu_helper_overhead`, BENCHMARKS.md): half of the Gram matrix took
-/// 4 ms longer through the helper at 32² (16 ms here) and 9 ms longer at 48² (82 ms here), both
-/// about 64·n entries' worth. Only how the work is split depends on it, never the result.
+/// grid, in the unit of [`GramTile::work`] (entries of `S`). Sending `X̂` (`[n, c]`) grows with C
+/// as an entry of `S` does (`c` multiply-adds), so that part of the ratio does not depend on C;
+/// the products coming back and the messages' latency do not grow with C, so at small C the
+/// helper is under-charged. Measured at C = 1280 in Chromium on machine A (`wasm-tests` bench
+/// `ncut_cpu_helper_overhead`, BENCHMARKS.md): half of the Gram matrix took 4 ms longer through
+/// the helper at 32² (16 ms here) and 9 ms longer at 48² (82 ms here), both about 64·n entries'
+/// worth. Only how the work is split depends on it, never the result.
 pub const HELPER_TRANSFER_PER_CELL: usize = 64;
 
 /// Side of the square tiles the Gram matrix is computed in: 256 rows × 256 columns of `S`

@@ -72,10 +72,27 @@ fn a_helper_growing_one_subtree_gives_the_same_tree() {
                 ..Default::default()
             };
             let alone = SegmentTree::build(&aff, [h, w], 10.0, opts).unwrap();
-            let helper = fake_subtree(over_the_wire);
+            let given = std::cell::Cell::new(0);
+            let helper = fake_subtree(|job: &SubtreeJob| {
+                given.set(job.excluded.len());
+                over_the_wire(job)
+            });
             let shared = ready(SegmentTree::build_shared(&aff, [h, w], 10.0, opts, &helper)).unwrap();
             assert!(alone.nodes.len() > 9, "{} nodes", alone.nodes.len());
             assert_eq!(helper.jobs.get(), 1);
+            // The helper grows the smaller of the root's subtrees (the segmenting worker copies
+            // the helper's `W_S` out before it starts on its own side).
+            let [a, b] = alone.nodes[0].children.expect("the root is cut");
+            let sides = [a, b].map(|i| alone.nodes[i as usize].cells.len());
+            assert_eq!(
+                given.get(),
+                sides[0].min(sides[1]),
+                "{h}×{w}, {mode:?}: sides {sides:?}"
+            );
+            assert_ne!(
+                sides[0], sides[1],
+                "{h}×{w}, {mode:?}: sides of equal size decide nothing"
+            );
             assert_eq!(shared, alone, "{h}×{w}, {mode:?}");
         }
     }

@@ -453,6 +453,9 @@ mod tests {
         literal.trim_end_matches(['u', 'i', 'f', 'h']).parse().ok()
     }
 
+    /// The comment that exempts a kernel's line from [`kernels_spell_no_shared_number`].
+    const OWN_NUMBERS: &str = "// its own numbers, not the host's";
+
     #[test]
     fn kernels_spell_no_shared_number() {
         for (name, shared, body) in KERNELS {
@@ -478,7 +481,9 @@ mod tests {
                     Shared::Abstract(f) => stale.push(f),
                 }
             }
-            for lit in literals(body) {
+            // A line may say that its numbers are its own (a hash's constants, say).
+            let scanned: Vec<&str> = body.lines().filter(|l| !l.contains(OWN_NUMBERS)).collect();
+            for lit in literals(&scanned.join("\n")) {
                 let Some(v) = value(&lit) else { continue };
                 assert!(
                     !stale.iter().any(|&s| (s - v).abs() <= 1e-6 * s.abs()),

@@ -521,18 +521,14 @@ impl GroupNorm {
         let [b, c, h, w] = x.dims();
         let g = self.0.groups;
         let count = ((c / g) * h * w) as f64;
-        let grouped = |t: &Tensor<4>| {
-            let [_, _, r, _] = t.dims();
-            t.clone().reshape([b, g, (c / g) * r * w])
-        };
-        let sum = pairwise_sum(x.bands().iter().map(|t| grouped(t).sum_dim(2)).collect());
+        let sum = pairwise_sum(x.bands().iter().map(|t| self.0.sums(t.clone())).collect());
         let mean = sum / count;
-        let sq = pairwise_sum(
-            x.bands()
-                .iter()
-                .map(|t| (grouped(t) - mean.clone()).square().sum_dim(2))
-                .collect(),
-        );
+        let centred_sq = |t: &Tensor<4>| {
+            let [_, _, r, _] = t.dims();
+            let d = t.clone().reshape([b, g, c / g, r * w]) - mean.clone().reshape([b, g, 1, 1]);
+            self.0.sums(d.square().reshape([b, c, r, w]))
+        };
+        let sq = pairwise_sum(x.bands().iter().map(centred_sq).collect());
         let var = sq / count;
         GroupStats {
             mean,
@@ -544,10 +540,10 @@ impl GroupNorm {
     /// mean and sum of squared deviations, merged as Chan et al. do (exact and stable; no
     /// E[x²] − E[x]²).
     pub fn accumulate(&self, acc: &mut StatsAccumulator, t: &Tensor<4>) {
-        let [b, c, r, w] = t.dims();
+        let [_, c, r, w] = t.dims();
         let g = self.0.groups;
         let n_b = ((c / g) * r * w) as f64;
-        let (var, mean_b) = t.clone().reshape([b, g, (c / g) * r * w]).var_mean_bias(2);
+        let (var, mean_b) = self.0.var_mean(t);
         let m2_b = var * n_b;
         *acc = match acc.take() {
             None => Some((n_b, mean_b, m2_b)),

@@ -163,12 +163,41 @@ impl GroupNorm {
     /// Per-(item, group) mean and `√(var + eps)` of `x`, `[B, G, 1]` each (biased variance, as
     /// torch's group_norm).
     pub(super) fn stats(&self, x: &Tensor<4>) -> (Tensor<3>, Tensor<3>) {
-        let [b, c, h, w] = x.dims();
-        let (var, mean) = x
-            .clone()
-            .reshape([b, self.groups, (c / self.groups) * h * w])
-            .var_mean_bias(2);
+        let (var, mean) = self.var_mean(x);
         (mean, (var + self.eps).sqrt())
+    }
+
+    /// Per-(item, group) biased variance and mean of `x`, `[B, G, 1]` each: two passes (the mean,
+    /// then the mean of `(x − mean)²`), on a GPU with [`GroupNorm::sums`].
+    pub(super) fn var_mean(&self, x: &Tensor<4>) -> (Tensor<3>, Tensor<3>) {
+        let [b, c, h, w] = x.dims();
+        let g = self.groups;
+        if is_cpu(&x.device()) {
+            return x.clone().reshape([b, g, (c / g) * h * w]).var_mean_bias(2);
+        }
+        let n = ((c / g) * h * w) as f64;
+        let mean = self.sums(x.clone()) / n;
+        let centred = x.clone().reshape([b, g, c / g, h * w]) - mean.clone().reshape([b, g, 1, 1]);
+        let var = self.sums(centred.square().reshape([b, c, h, w])) / n;
+        (var, mean)
+    }
+
+    /// Per-(item, group) sums of `x [B, C, H, W]`, `[B, G, 1]`. On a GPU in three reductions (over
+    /// W, then H, then the group's channels), not one over `(C/G)·H·W` values: burn's reduction
+    /// gives each output one thread, and a GroupNorm has only B·G outputs (32 threads summing
+    /// 4 M values each in the VAE at 1024, ~10 ms a reduction on an H200, BENCHMARKS.md). The
+    /// staged sums also round less. On the CPU one reduction, as before.
+    pub(super) fn sums(&self, x: Tensor<4>) -> Tensor<3> {
+        let [b, c, h, w] = x.dims();
+        let g = self.groups;
+        if is_cpu(&x.device()) {
+            return x.reshape([b, g, (c / g) * h * w]).sum_dim(2);
+        }
+        x.sum_dim(3)
+            .reshape([b, c, h])
+            .sum_dim(2)
+            .reshape([b, g, c / g])
+            .sum_dim(2)
     }
 
     /// `((x − mean) / std) · γ + β` with the given statistics (of `x`, or of a whole tensor `x`

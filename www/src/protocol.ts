@@ -14,9 +14,10 @@ import type { Naming } from "./naming";
 export type Backend = "webgpu" | "cpu";
 
 /**
- * What the user asked for: `auto` takes WebGPU when the browser offers a hardware adapter (a
- * software one such as SwiftShader is far slower than the CPU path), `webgpu` takes any WebGPU
- * adapter, `cpu` the CPU path (Rust compiled to wasm).
+ * What the user asked for, for the segment tree and PAMR: `auto` the fastest path measured, which
+ * is the CPU path (Rust compiled to wasm) on every GPU measured so far, an H200 included;
+ * `webgpu` our WGSL on any WebGPU adapter; `cpu` the CPU path. The diffusion model runs on
+ * WebGPU whichever is chosen.
  */
 export type DevicePreference = "auto" | "webgpu" | "cpu";
 

@@ -144,38 +144,6 @@ async function compileWasm(url: string): Promise<WebAssembly.Module> {
   }
 }
 
-/** The parts of WebGPU's adapter info used here (TypeScript's DOM library has no WebGPU types). */
-interface GpuAdapterInfoLike {
-  readonly vendor?: string;
-  readonly architecture?: string;
-  readonly description?: string;
-  readonly isFallbackAdapter?: boolean;
-}
-interface GpuLike {
-  requestAdapter(): Promise<{ readonly info?: GpuAdapterInfoLike; readonly isFallbackAdapter?: boolean } | null>;
-}
-
-/**
- * The name of the browser's WebGPU adapter when it is a software rasteriser (SwiftShader, WARP,
- * llvmpipe), else null. On those the WGSL path is orders of magnitude slower than the CPU path.
- */
-async function softwareAdapter(): Promise<string | null> {
-  const gpu = (navigator as unknown as { gpu?: GpuLike }).gpu;
-  if (!gpu) return null;
-  try {
-    const adapter = await gpu.requestAdapter();
-    const info = adapter?.info;
-    if (!adapter || !info) return null;
-    const names = [info.vendor, info.architecture, info.description].filter(Boolean).join(" ");
-    if (info.isFallbackAdapter === true || adapter.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|warp|software/i.test(names)) {
-      return names || "fallback adapter";
-    }
-    return null;
-  } catch {
-    return null;
-  }
-}
-
 /** A `backend` getter's value ("webgpu" or "cpu"; wasm-bindgen types it as a string) as the union. */
 function asBackend(s: string): Backend {
   return s === "webgpu" ? "webgpu" : "cpu";
@@ -436,8 +404,10 @@ class DiffCutWorker {
     const compiled = (this.lightCompiled ??= compileWasm(wasmUrl));
     this.lightModule ??= compiled.then((module) => init({ module_or_path: module }));
     await this.lightModule;
-    const software = msg.device === "auto" ? await softwareAdapter() : null;
-    this.preferGpu = msg.device !== "cpu" && software === null;
+    // `auto` is the CPU path: our WGSL NCut grows trees more slowly than the CPU path on every
+    // GPU measured, an H200 included (BENCHMARKS.md, "On a real GPU"), so the tree goes to
+    // WebGPU only when asked for. The diffusion model uses WebGPU in any case.
+    this.preferGpu = msg.device === "webgpu";
     if (msg.helper && typeof Worker !== "undefined" && (navigator.hardwareConcurrency || 1) >= 2) {
       const module = await compiled;
       this.helper ??= new CpuHelper(() => new Worker(new URL("./cpu-helper-worker.ts", import.meta.url), { type: "module" }), module);
@@ -450,7 +420,7 @@ class DiffCutWorker {
     this.light = dc;
     this.release(old);
     if (dc.backend === "cpu") this.helper?.warm();
-    const note = software !== null ? `the WebGPU adapter is a software one (${software}), slower than the CPU path` : (dc.gpuNote ?? null);
+    const note = msg.device === "auto" ? "faster here than the WebGPU NCut on every GPU measured" : (dc.gpuNote ?? null);
     const cpuWorkers = this.helper === null ? 1 : 2;
     return { type: "init-done", id: msg.id, defaults: parseFeatureDefaults(featureDefaults()), backend: asBackend(dc.backend), adapter: dc.adapter ?? null, note, cpuWorkers };
   }

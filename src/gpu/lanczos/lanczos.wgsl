@@ -79,7 +79,7 @@ fn reduce_rows(lid: u32, rows: u32) {
 // converged Fiedler vector).
 fn pcg_hash(v: u32) -> u32 {
     let state = v * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u; // its own numbers, not the host's
     return (word >> 22u) ^ word;
 }
 
@@ -169,10 +169,11 @@ fn row4(p: u32, cols: vec4<u32>, qv: u32, degrees: bool) -> vec4<f32> {
 
 // w[start + t] = Σ_r W[order[start + r], order[start + t]] x_r for every position t this
 // invocation owns: r ascending, one running sum per column, however the columns are grouped. A
-// region of more than RG cells takes its columns COLS = 4 at a time (ROWS = 2 rows written out per
-// iteration), so that each row has four loads
-// in flight (what lets a GPU hide their latency with one workgroup per region); a smaller one
-// takes its single column alone.
+// region of more than RG cells takes its columns COLS = 4 at a time, ROWS = 8 rows written out
+// per iteration: 32 loads in flight per invocation. One workgroup per region hides the loads'
+// latency only with that many in flight: with 8 (two rows), an H200 streamed the root's W at
+// about a tenth of what one multiprocessor can (BENCHMARKS.md, "On a real GPU"). A smaller
+// region takes its single column alone.
 fn column_sums(lid: u32, start: u32, len: u32, qv: u32, degrees: bool) {
     if (len <= RG) {
         if (lid < len) { w[start + lid] = column(start, len, order[start + lid], qv, degrees); }
@@ -187,10 +188,24 @@ fn column_sums(lid: u32, start: u32, len: u32, qv: u32, degrees: bool) {
         var acc = vec4<f32>();
         var r = 0u;
         for (; r + ROWS <= len; r += ROWS) {
-            acc += row4(start + r, cols, qv, degrees);
-            acc += row4(start + r + 1u, cols, qv, degrees);
+            var p = start + r;
+            acc += row4(p, cols, qv, degrees);
+            p++;
+            acc += row4(p, cols, qv, degrees);
+            p++;
+            acc += row4(p, cols, qv, degrees);
+            p++;
+            acc += row4(p, cols, qv, degrees);
+            p++;
+            acc += row4(p, cols, qv, degrees);
+            p++;
+            acc += row4(p, cols, qv, degrees);
+            p++;
+            acc += row4(p, cols, qv, degrees);
+            p++;
+            acc += row4(p, cols, qv, degrees);
         }
-        if (r < len) { acc += row4(start + r, cols, qv, degrees); }
+        for (; r < len; r++) { acc += row4(start + r, cols, qv, degrees); }
         w[start + t] = acc.x;
         if (t1 != t) { w[start + t1] = acc.y; }
         if (t2 != t) { w[start + t2] = acc.z; }

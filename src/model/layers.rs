@@ -6,9 +6,10 @@ use burn::tensor::module::{self, layer_norm};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
 
-use super::weights::{Weight, WeightStore};
 #[cfg(not(target_arch = "wasm32"))]
-use super::{host, is_cpu};
+use super::host;
+use super::is_cpu;
+use super::weights::{Weight, WeightStore};
 use crate::Result;
 
 /// `y = x Wᵀ + b` over the last dim. W is PyTorch's `[out, in]`.

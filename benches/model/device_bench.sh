@@ -8,13 +8,13 @@
 # Needs: Linux x86-64, an NVIDIA GPU with its driver and Vulkan ICD, Python 3 with PyTorch + CUDA,
 # about 8 GB of RAM and 4 GB of disk for the random-weight model (made here: SSD-1B's shapes, the
 # same compute; models/make_full_random.py). Rust is not needed on that machine: build the
-# binaries on any x86-64 Linux machine first, into .devbin/ (compressed, as they travel):
+# binaries on any x86-64 Linux machine first, into .devbin/ (xz-compressed binaries are
+# unpacked here; diffcut is optional):
 #
-#   cargo build --release --bin diffcut && \
-#     cargo bench --bench model --bench ncut_gpu --bench pamr_gpu --no-run && mkdir -p .devbin && \
+#   cargo build --release --bin diffcut && mkdir -p .devbin && \
 #     strip -o .devbin/diffcut "$CARGO_TARGET_DIR/release/diffcut" && \
-#     for b in model ncut_gpu pamr_gpu; do strip -o .devbin/$b-bench \
-#       "$(ls -t "$CARGO_TARGET_DIR"/release/deps/$b-* | grep -v '\.d$' | head -1)"; done && \
+#     for b in model ncut_gpu pamr_gpu; do strip -o .devbin/$b-bench "$(cargo bench --bench $b \
+#       --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p')"; done && \
 #     xz -T0 -6 .devbin/diffcut .devbin/*-bench
 #
 # Optional, for a machine without network access or without these packages:
@@ -29,7 +29,8 @@
 # not built again), NCUT_GRIDS (default 16,32,48,64), PAMR_SIZES (512,1024,2048), MODEL_SIZES
 # (512,1024).
 #
-# Each step has a time limit and the run goes on past a failed one, so one run gives all it can.
+# Each step has a time limit and the run goes on past a failed one, so one run gives all it can;
+# the limits add up to about 12 minutes at most (a run on a fresh H200 took 2).
 # The random model is built on half the CPU cores while the NCut and PAMR benches run on the
 # other half (their CPU columns are then 8-core figures on a 16-core machine).
 #
@@ -69,7 +70,7 @@ step() {
 
 # CPU halves: the model is built on one while the NCut and PAMR benches run on the other.
 cpus=$(nproc)
-half=$((cpus / 2))
+half=$((cpus > 1 ? cpus / 2 : 1))
 pin_build=() pin_bench=()
 if [ "$cpus" -ge 4 ] && command -v taskset >/dev/null; then
   pin_build=(taskset -c "$half-$((cpus - 1))")
@@ -78,21 +79,21 @@ if [ "$cpus" -ge 4 ] && command -v taskset >/dev/null; then
 fi
 
 MODEL_SIZES="${MODEL_SIZES:-512,1024}"
-big="${MODEL_SIZES##*,}"
+big=$(tr , '\n' <<<"$MODEL_SIZES" | sort -n | tail -1)
 
 # Random weights with SSD-1B's shapes, converted to q8, in the background.
 full="${FULL_RANDOM:-$SCRATCH/full-random}"
 build=
 if [ -z "${FULL_RANDOM:-}" ]; then
-  (OMP_NUM_THREADS=$half step 330 "$OUT/make_model.txt" "${pin_build[@]}" \
+  (OMP_NUM_THREADS=$half step 330 "$OUT/make_model.txt" ${pin_build[@]+"${pin_build[@]}"} \
     python3 models/make_full_random.py --out "$full" --dtypes q8 --sizes "$MODEL_SIZES" >/dev/null) &
   build=$!
 fi
 
 # The recursive NCut (dispatches, readbacks, levels beside the time) and PAMR, each beside the
 # CPU path in the same run.
-GRIDS="${NCUT_GRIDS:-16,32,48,64}" RUNS=10 step 120 "$OUT/ncut_gpu.txt" "${pin_bench[@]}" .devbin/ncut_gpu-bench --bench
-SIZES="${PAMR_SIZES:-512,1024,2048}" step 90 "$OUT/pamr_gpu.txt" "${pin_bench[@]}" .devbin/pamr_gpu-bench --bench
+GRIDS="${NCUT_GRIDS:-16,32,48,64}" RUNS=10 step 120 "$OUT/ncut_gpu.txt" ${pin_bench[@]+"${pin_bench[@]}"} .devbin/ncut_gpu-bench --bench
+SIZES="${PAMR_SIZES:-512,1024,2048}" step 90 "$OUT/pamr_gpu.txt" ${pin_bench[@]+"${pin_bench[@]}"} .devbin/pamr_gpu-bench --bench
 [ -n "$build" ] && wait "$build"
 unset RAYON_NUM_THREADS
 model="$full/converted-q8"
@@ -109,10 +110,12 @@ MODEL="$model" SIZES="$MODEL_SIZES" DEVICES=gpu RUNS=5 step 150 "$OUT/burn_wgpu.
 STAGES=1 MODEL="$model" SIZES="$big" DEVICES=gpu step 60 "$OUT/burn_wgpu_memory.txt" .devbin/model-bench --bench
 
 # The whole command, loading included (with its peak memory where GNU time is there), when
-# .devbin/diffcut came too (it is left out where the files that travel are limited in size).
+# .devbin/diffcut is there.
 timed=(bash -c 'time "$@"' time)
 [ -x /usr/bin/time ] && timed=(/usr/bin/time -f "%e s %M KiB")
-[ -x .devbin/diffcut ] && for run in 1 2; do
-  step 60 "$OUT/burn_wgpu.txt" "${timed[@]}" .devbin/diffcut features samples/coffee.jpg --model "$model" \
-    --size "$big" --model-device gpu --out "$SCRATCH/features.npy"
-done
+if [ -x .devbin/diffcut ]; then
+  for run in 1 2; do
+    step 60 "$OUT/burn_wgpu.txt" "${timed[@]}" .devbin/diffcut features samples/coffee.jpg --model "$model" \
+      --size "$big" --model-device gpu --out "$SCRATCH/features.npy"
+  done
+fi

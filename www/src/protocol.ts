@@ -14,10 +14,10 @@ import type { Naming } from "./naming";
 export type Backend = "webgpu" | "cpu";
 
 /**
- * What the user asked for, for the segment tree and PAMR: `auto` the fastest path measured, which
- * is the CPU path (Rust compiled to wasm) on every GPU measured so far, an H200 included;
- * `webgpu` our WGSL on any WebGPU adapter; `cpu` the CPU path. The diffusion model runs on
- * WebGPU whichever is chosen.
+ * What the user asked for, for the segment tree: `auto` the faster path as measured, the CPU path
+ * (Rust compiled to wasm; on an H200 our WGSL NCut was slower up to 48²); `webgpu` our WGSL on
+ * any WebGPU adapter; `cpu` the CPU path. PAMR runs on the CPU path, and the diffusion model on
+ * WebGPU, whichever is chosen.
  */
 export type DevicePreference = "auto" | "webgpu" | "cpu";
 

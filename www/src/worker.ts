@@ -404,9 +404,9 @@ class DiffCutWorker {
     const compiled = (this.lightCompiled ??= compileWasm(wasmUrl));
     this.lightModule ??= compiled.then((module) => init({ module_or_path: module }));
     await this.lightModule;
-    // `auto` is the CPU path: our WGSL NCut grows trees more slowly than the CPU path on every
-    // GPU measured, an H200 included (BENCHMARKS.md, "On a real GPU"), so the tree goes to
-    // WebGPU only when asked for. The diffusion model uses WebGPU in any case.
+    // `auto` is the CPU path: on an H200 our WGSL NCut grew trees 2× more slowly than the page's
+    // two workers on a 2-core laptop at 32², 1.2× at 48² (BENCHMARKS.md, "On a real GPU"), so
+    // the tree goes to WebGPU only when asked for. The diffusion model uses WebGPU in any case.
     this.preferGpu = msg.device === "webgpu";
     if (msg.helper && typeof Worker !== "undefined" && (navigator.hardwareConcurrency || 1) >= 2) {
       const module = await compiled;
@@ -420,7 +420,7 @@ class DiffCutWorker {
     this.light = dc;
     this.release(old);
     if (dc.backend === "cpu") this.helper?.warm();
-    const note = msg.device === "auto" ? "faster here than the WebGPU NCut on every GPU measured" : (dc.gpuNote ?? null);
+    const note = msg.device === "auto" ? "faster than the WebGPU NCut on the GPUs measured" : (dc.gpuNote ?? null);
     const cpuWorkers = this.helper === null ? 1 : 2;
     return { type: "init-done", id: msg.id, defaults: parseFeatureDefaults(featureDefaults()), backend: asBackend(dc.backend), adapter: dc.adapter ?? null, note, cpuWorkers };
   }

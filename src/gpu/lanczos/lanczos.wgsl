@@ -79,7 +79,7 @@ fn reduce_rows(lid: u32, rows: u32) {
 // converged Fiedler vector).
 fn pcg_hash(v: u32) -> u32 {
     let state = v * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u; // its own numbers, not the host's
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
     return (word >> 22u) ^ word;
 }
 
@@ -171,9 +171,9 @@ fn row4(p: u32, cols: vec4<u32>, qv: u32, degrees: bool) -> vec4<f32> {
 // invocation owns: r ascending, one running sum per column, however the columns are grouped. A
 // region of more than RG cells takes its columns COLS = 4 at a time, ROWS = 8 rows written out
 // per iteration: 32 loads in flight per invocation. One workgroup per region hides the loads'
-// latency only with that many in flight: with 8 (two rows), an H200 streamed the root's W at
-// about a tenth of what one multiprocessor can (BENCHMARKS.md, "On a real GPU"). A smaller
-// region takes its single column alone.
+// latency only with many in flight: with 8 (two rows), an H200 took 121 ms for a 32² tree, with
+// 32 108 ms, and at 64² 1066 against 720 ms (BENCHMARKS.md, "On a real GPU"). A smaller region
+// takes its single column alone.
 fn column_sums(lid: u32, start: u32, len: u32, qv: u32, degrees: bool) {
     if (len <= RG) {
         if (lid < len) { w[start + lid] = column(start, len, order[start + lid], qv, degrees); }

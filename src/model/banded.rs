@@ -518,17 +518,16 @@ impl GroupNorm {
         if x.len() == 1 {
             return self.stats_of(&x.bands()[0]);
         }
-        let [b, c, h, w] = x.dims();
-        let g = self.0.groups;
-        let count = ((c / g) * h * w) as f64;
+        let [_, c, h, w] = x.dims();
+        let count = ((c / self.0.groups) * h * w) as f64;
         let sum = pairwise_sum(x.bands().iter().map(|t| self.0.sums(t.clone())).collect());
         let mean = sum / count;
-        let centred_sq = |t: &Tensor<4>| {
-            let [_, _, r, _] = t.dims();
-            let d = t.clone().reshape([b, g, c / g, r * w]) - mean.clone().reshape([b, g, 1, 1]);
-            self.0.sums(d.square().reshape([b, c, r, w]))
-        };
-        let sq = pairwise_sum(x.bands().iter().map(centred_sq).collect());
+        let sq = pairwise_sum(
+            x.bands()
+                .iter()
+                .map(|t| self.0.squared_deviation_sums(t, &mean))
+                .collect(),
+        );
         let var = sq / count;
         GroupStats {
             mean,

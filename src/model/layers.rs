@@ -178,9 +178,17 @@ impl GroupNorm {
         }
         let n = ((c / g) * h * w) as f64;
         let mean = self.sums(x.clone()) / n;
-        let centred = x.clone().reshape([b, g, c / g, h * w]) - mean.clone().reshape([b, g, 1, 1]);
-        let var = self.sums(centred.square().reshape([b, c, h, w])) / n;
+        let var = self.squared_deviation_sums(x, &mean) / n;
         (var, mean)
+    }
+
+    /// Per-(item, group) `Σ (x − mean)²` of `x [B, C, H, W]` (a whole tensor or a band of it)
+    /// about the given `mean [B, G, 1]`, with [`GroupNorm::sums`].
+    pub(super) fn squared_deviation_sums(&self, x: &Tensor<4>, mean: &Tensor<3>) -> Tensor<3> {
+        let [b, c, h, w] = x.dims();
+        let g = self.groups;
+        let d = x.clone().reshape([b, g, c / g, h * w]) - mean.clone().reshape([b, g, 1, 1]);
+        self.sums(d.square().reshape([b, c, h, w]))
     }
 
     /// Per-(item, group) sums of `x [B, C, H, W]`, `[B, G, 1]`. On a GPU in three reductions (over

@@ -13,6 +13,11 @@
 //! `CLIP=/path/to/clip-folder SIZES=1024,2048 DEVICES=cpu,gpu cargo bench --bench model` times a
 //! CLIP folder's naming instead (see `clip_bench`).
 //!
+//! `CONVS=1 SIZES=1024 RUNS=5` times, instead, the convolutions the VAE and the UNet slice run at
+//! each size, on the GPU: our implicit GEMM (src/gpu/conv/, each of its candidate tilings) beside
+//! burn's own convolution on the same inputs, best of `RUNS` after one warm-up, with the rate each
+//! reaches.
+//!
 //! `RUNS=0` times only the first (cold) run. "peak reserved" is the most device memory burn's
 //! allocator held at once during the runs of that row (weights included), polled every 10 ms
 //! from a second thread; the allocator only changes between kernel launches, so on a slow
@@ -197,6 +202,89 @@ fn clip_bench(dir: &str, devices: &[String], sizes: &[u32], runs: usize, image: 
     }
 }
 
+/// `CONVS=1`: our convolution beside burn's on the GPU, per geometry of the models at `size`
+/// (`(c_in, c_out, map side, stride)`, 3×3 with the models' padding).
+fn conv_bench(sizes: &[u32], runs: usize) {
+    use burn::tensor::module;
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::{Tensor, TensorData};
+    let device = native_device(true).expect("a GPU");
+    let tilings = diffcut::gpu::conv::Tiling::CANDIDATES;
+    println!("ours: implicit GEMM, tilings (channels × pixels × taps per step, per thread):");
+    for (i, t) in tilings.iter().enumerate() {
+        println!(
+            "  T{i}: {} × {} × {}, {} × {}",
+            t.co, t.px, t.k, t.thread_co, t.thread_px
+        );
+    }
+    let head: String = (0..tilings.len()).map(|i| format!(" ours T{i} |")).collect();
+    println!("| size | conv (C_in → C_out, map, stride) | GFLOP | burn's |{head} T0 / burn's | max |T0 − burn's| |");
+    println!("|---|---|---|---|{}---|---|", "---|".repeat(tilings.len()));
+    for &size in sizes {
+        let s = size as usize;
+        // The VAE's levels (128, 256, 512 channels at S, S/2, S/4, S/8; its downsample pads the
+        // bottom and right only), then the UNet slice's (320 and 640 at S/8, S/16).
+        let geometries = [
+            (128, 128, s, 1),
+            (128, 128, s, 2),
+            (256, 256, s / 2, 1),
+            (512, 512, s / 4, 1),
+            (512, 512, s / 8, 1),
+            (320, 320, s / 8, 1),
+            (640, 640, s / 16, 1),
+        ];
+        for (c_in, c_out, side, stride) in geometries {
+            let padding = if stride == 2 {
+                [(0, 1), (0, 1)]
+            } else {
+                [(1, 1), (1, 1)]
+            };
+            let tensor = |shape: [usize; 4], seed| {
+                let n = shape.iter().product();
+                Tensor::<4>::from_data(TensorData::new(diffcut::synth::uniform(n, seed), shape), &device)
+            };
+            let x = tensor([1, c_in, side, side], 1);
+            let weight = tensor([c_out, c_in, 3, 3], 2);
+            let bias = Tensor::<1>::from_data(TensorData::new(diffcut::synth::uniform(c_out, 3), [c_out]), &device);
+            let options = ConvOptions::new_with_padding([stride; 2], padding, [1, 1], 1);
+            let burns = || module::conv2d(x.clone(), weight.clone(), Some(bias.clone()), options.clone());
+            let time = |f: &dyn Fn() -> Tensor<4>| {
+                let y = f();
+                sync(&device);
+                let mut best = Duration::MAX;
+                for _ in 0..runs.max(1) {
+                    let t = Instant::now();
+                    let _ = f();
+                    sync(&device);
+                    best = best.min(t.elapsed());
+                }
+                (best, y)
+            };
+            let out_side = (side + padding[0].0 + padding[0].1 - 3) / stride + 1;
+            let gflop = 2.0 * (c_in * c_out * 9 * out_side * out_side) as f64 / 1e9;
+            let rate = |d: Duration| format!("{:.2} ms ({:.1} TFLOP/s)", ms(d), gflop / d.as_secs_f64() / 1e3);
+            let (t_burn, y_burn) = time(&burns);
+            let mut cells = String::new();
+            let mut first = None;
+            for tiling in tilings {
+                let ours = || {
+                    diffcut::gpu::conv::conv2d_tiled(&x, &weight, &bias, stride, padding, tiling).expect("our kernel")
+                };
+                let (t, y) = time(&ours);
+                cells += &format!(" {} |", rate(t));
+                first.get_or_insert((t, y));
+            }
+            let (t_ours, y_ours) = first.expect("a tiling");
+            let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
+            println!(
+                "| {size} | {c_in} → {c_out}, {side}², {stride} | {gflop:.1} | {} |{cells} {:.2} | {diff:.2e} |",
+                rate(t_burn),
+                t_ours.as_secs_f64() / t_burn.as_secs_f64()
+            );
+        }
+    }
+}
+
 fn main() {
     // As the CLI does: freed activations are reused, not unmapped and faulted in again.
     diffcut::model::keep_freed_memory();
@@ -229,6 +317,10 @@ fn main() {
         .expect("samples/coffee.jpg")
         .to_rgb8();
 
+    if std::env::var("CONVS").is_ok() {
+        conv_bench(&sizes, runs);
+        return;
+    }
     let stages = std::env::var("STAGES").ok();
     println!("model: {model_dir}");
     if stages.is_none() {

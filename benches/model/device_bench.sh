@@ -30,7 +30,7 @@
 # (512,1024).
 #
 # Each step has a time limit and the run goes on past a failed one, so one run gives all it can;
-# the limits add up to about 12 minutes at most (a run on a fresh H200 took 2).
+# the limits add up to about 15 minutes at most (a run on a fresh H200 took 2).
 # The random model is built on half the CPU cores while the NCut and PAMR benches run on the
 # other half (their CPU columns are then 8-core figures on a 16-core machine).
 #
@@ -105,6 +105,14 @@ step 100 "$OUT/torch.txt" python3 benches/model/torch_timing.py --source "$full"
 
 # Our model on wgpu/Vulkan: the first run compiles the shaders; then steady state, per size.
 MODEL="$model" SIZES="$MODEL_SIZES" DEVICES=gpu RUNS=5 step 150 "$OUT/burn_wgpu.txt" .devbin/model-bench --bench
+
+# The models' convolutions alone: our implicit GEMM beside burn's direct convolution, same inputs.
+CONVS=1 SIZES="$MODEL_SIZES" RUNS=5 step 90 "$OUT/convs.txt" .devbin/model-bench --bench
+
+# Where the GPU time goes at the largest size, per kernel (cubecl's profiler; its log, xz-compressed).
+CUBECL_DEBUG_LOG="$SCRATCH/cubecl.log" CUBECL_DEBUG_OPTION=profile-medium MODEL="$model" SIZES="$big" \
+  DEVICES=gpu RUNS=1 step 90 "$OUT/profile.txt" .devbin/model-bench --bench
+[ -f "$SCRATCH/cubecl.log" ] && xz -T0 -6 -c "$SCRATCH/cubecl.log" > "$OUT/cubecl.log.xz"
 
 # Where the device memory goes at the largest size (1024) (burn's allocator, per stage; weights included).
 STAGES=1 MODEL="$model" SIZES="$big" DEVICES=gpu step 60 "$OUT/burn_wgpu_memory.txt" .devbin/model-bench --bench

@@ -11,6 +11,7 @@
 //! | [`sweep`] | sign flip, 100 thresholds, NCut of each, the best cut | [`crate::ncut::bipartition`] |
 //! | [`split`] | the next level's regions from the cuts | [`crate::ncut::split`] (the rule both trees follow) |
 //! | [`pamr`] | PAMR refinement: neighbour weights, propagation, argmax, 3×3 median | [`crate::refine::pamr()`] |
+//! | `conv` (feature `model`) | the diffusion model's convolutions as an implicit GEMM, on burn's device | `model::host::conv2d` |
 //!
 //! [`tree`] drives them level by level with one readback per level (this level's Lanczos
 //! coefficients for the `f64` tridiagonal solve, with the previous level's decisions), and
@@ -27,6 +28,8 @@
 //! queue}`, the same wgpu version) — but nothing passes it one yet.
 
 pub mod affinity;
+#[cfg(feature = "model")]
+pub mod conv;
 pub mod lanczos;
 pub mod pamr;
 pub mod split;
@@ -404,12 +407,14 @@ mod tests {
     type Constants = &'static [(&'static str, Shared)];
 
     /// Every kernel with the constants it takes from the host, and its WGSL body.
-    const KERNELS: [(&str, Constants, &str); 5] = [
+    const KERNELS: &[(&str, Constants, &str)] = &[
         ("affinity", affinity::SHARED, affinity::WGSL),
         ("lanczos", lanczos::SHARED, lanczos::WGSL),
         ("sweep", sweep::SHARED, sweep::WGSL),
         ("split", split::SHARED, split::WGSL),
         ("pamr", pamr::SHARED, pamr::WGSL),
+        #[cfg(feature = "model")]
+        ("conv", conv::SHARED, conv::WGSL),
     ];
 
     /// The numeric literals of WGSL `source` outside comments and binding attributes (binding

@@ -231,8 +231,9 @@ impl GroupNorm {
 
 /// `conv2d(x, weight) + bias`, `x [B, C_in, H, W]`, `weight [C_out, C_in / groups, k, k]`, with
 /// per-side zero `padding [(top, bottom), (left, right)]`: every convolution of the models goes
-/// through here, so that on the CPU the ungrouped ones run on [`host::conv2d`] (both cores, no
-/// layout copies), elsewhere on burn's.
+/// through here, so that the ungrouped ones run on [`host::conv2d`] on the CPU (both cores, no
+/// layout copies) and on our implicit GEMM on a GPU (`gpu::conv`; burn's direct convolution was
+/// most of the GPU's time, BENCHMARKS.md), the rest on burn's.
 pub fn conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,
@@ -244,6 +245,12 @@ pub fn conv2d(
     #[cfg(not(target_arch = "wasm32"))]
     if groups == 1 && is_cpu(&x.device()) {
         return host::conv2d(x, weight, bias, stride, padding);
+    }
+    #[cfg(feature = "gpu")]
+    if groups == 1 {
+        if let Some(y) = crate::gpu::conv::conv2d(&x, &weight, bias, stride, padding) {
+            return y;
+        }
     }
     let options = ConvOptions::new_with_padding([stride; 2], padding, [1, 1], groups);
     module::conv2d(x, weight, Some(bias.clone()), options)

@@ -1,0 +1,124 @@
+//! The implicit-GEMM convolution (src/gpu/conv/) on burn's wgpu device (lavapipe in CI) against
+//! its CPU reference, `model::host::conv2d` (itself checked against burn's convolution), on the
+//! geometries the models use and on the edges of the kernel's tiling.
+#![cfg(all(feature = "model", feature = "gpu"))]
+
+mod common;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use common::{cpu, gpu};
+use diffcut::gpu::conv;
+use diffcut::model::host;
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+fn tensor<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> Tensor<D> {
+    let n = shape.iter().product();
+    Tensor::from_data(TensorData::new(diffcut::synth::uniform(n, seed), shape), device)
+}
+
+/// `(batch, c_in, h, w, c_out, kernel, stride, padding)`.
+type Case = (usize, usize, usize, usize, usize, usize, usize, [(usize, usize); 2]);
+
+/// Runs `case` on both devices (the same values) and returns the largest difference over the
+/// bound `1e-5 · C_in·k²` (f32 sums of that many products of values in [−1, 1) in another order).
+/// `transposed`: x reaches the kernel as a strided view (H and W swapped back from a transposed
+/// copy), so the kernel reads through burn's strides rather than a contiguous buffer.
+fn check(i: usize, case: &Case, transposed: bool) {
+    check_tiled(i, case, transposed, conv::Tiling::DEFAULT);
+}
+
+fn check_tiled(i: usize, &(b, c_in, h, w, c_out, k, stride, padding): &Case, transposed: bool, tiling: conv::Tiling) {
+    let (cpu, gpu) = (cpu(), gpu());
+    let seed = 100 * i as u64;
+    let x_shape = if transposed { [b, c_in, w, h] } else { [b, c_in, h, w] };
+    let x = |d: &Device| {
+        let x = tensor(x_shape, seed, d);
+        if transposed {
+            x.swap_dims(2, 3)
+        } else {
+            x
+        }
+    };
+    let weight = |d: &Device| tensor([c_out, c_in, k, k], seed + 1, d);
+    let bias = |d: &Device| tensor([c_out], seed + 2, d);
+    let want = host::conv2d(x(&cpu), weight(&cpu), &bias(&cpu), stride, padding);
+    let got = conv::conv2d_tiled(&x(&gpu), &weight(&gpu), &bias(&gpu), stride, padding, tiling)
+        .unwrap_or_else(|| panic!("case {i}: the kernel declined an f32 convolution on wgpu"));
+    assert_eq!(got.dims(), want.dims(), "case {i}: shape");
+    let (got, want) = (values(got), values(want));
+    let bound = 1e-5 * (c_in * k * k) as f32;
+    let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst <= bound, "case {i}: max |gpu − cpu| = {worst} > {bound}");
+    // Not all zeros or a stale buffer: the outputs vary as the reference's do.
+    assert!(want.iter().any(|&v| v.abs() > 0.1), "case {i}: a degenerate reference");
+}
+
+#[test]
+fn the_implicit_gemm_matches_the_cpu_convolution_on_every_geometry_the_models_use() {
+    #[rustfmt::skip]
+    let cases: [Case; 12] = [
+        // The "same" 3×3 conv; a band's conv without vertical padding; the VAE's downsample
+        // (padding bottom/right only) on a last band and on an inner band; a 1×1 shortcut; the
+        // VAE's conv_out to 8 channels; ConvNeXt's 4×4 stride-4 stem.
+        (1, 3, 7, 5, 4, 3, 1, [(1, 1), (1, 1)]),
+        (1, 5, 9, 6, 3, 3, 1, [(0, 0), (1, 1)]),
+        (1, 4, 8, 9, 4, 3, 2, [(0, 1), (0, 1)]),
+        (1, 4, 9, 8, 2, 3, 2, [(0, 0), (0, 1)]),
+        (2, 6, 5, 7, 5, 1, 1, [(0, 0), (0, 0)]),
+        (1, 40, 12, 10, 8, 3, 1, [(1, 1), (1, 1)]),
+        (1, 3, 16, 12, 8, 4, 4, [(0, 0), (0, 0)]),
+        // A one-column map, a map smaller than the kernel's footprint.
+        (1, 2, 6, 1, 3, 3, 1, [(1, 1), (1, 1)]),
+        (1, 3, 2, 2, 2, 3, 1, [(1, 1), (1, 1)]),
+        // The tiling's edges: channels across two channel tiles with a remainder (70 = 64 + 6), a
+        // reduction of 333 taps (not a multiple of the step), pixels across several pixel tiles
+        // and both items of a batch.
+        (2, 37, 23, 19, 70, 3, 1, [(1, 1), (1, 1)]),
+        (2, 16, 41, 37, 12, 3, 1, [(1, 1), (1, 1)]),
+        (2, 8, 66, 50, 130, 3, 2, [(0, 1), (0, 1)]),
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        check(i, case, false);
+    }
+}
+
+#[test]
+fn every_candidate_tiling_gives_the_same_convolution() {
+    // Channels and pixels across tiles with remainders for each tiling; batch 2; strided.
+    for (i, &tiling) in conv::Tiling::CANDIDATES.iter().enumerate() {
+        assert!(tiling.fits(), "candidate {i} does not fit WebGPU's default limits");
+        check_tiled(i, &(2, 19, 21, 13, 150, 3, 1, [(1, 1), (1, 1)]), false, tiling);
+        check_tiled(i, &(1, 7, 30, 22, 9, 3, 2, [(0, 1), (0, 1)]), true, tiling);
+    }
+}
+
+#[test]
+fn the_implicit_gemm_reads_a_strided_input_through_its_strides() {
+    check(0, &(1, 5, 13, 9, 7, 3, 1, [(1, 1), (1, 1)]), true);
+    check(1, &(2, 3, 10, 17, 66, 3, 2, [(0, 1), (0, 1)]), true);
+}
+
+#[test]
+fn the_implicit_gemm_declines_what_it_does_not_take() {
+    let gpu = gpu();
+    let x = tensor([1, 4, 6, 6], 1, &gpu);
+    let bias = tensor([4], 2, &gpu);
+    // A CPU tensor: the caller's CPU path is host::conv2d.
+    let on_cpu = conv::conv2d(
+        &tensor([1, 4, 6, 6], 1, &cpu()),
+        &tensor([4, 4, 3, 3], 3, &cpu()),
+        &tensor([4], 2, &cpu()),
+        1,
+        [(1, 1), (1, 1)],
+    );
+    assert!(on_cpu.is_none(), "a CPU tensor went to the GPU kernel");
+    // A weight that is not laid out row by row (its rows are the GEMM's).
+    let weight = tensor([4, 4, 3, 3], 3, &gpu).swap_dims(0, 1);
+    assert!(conv::conv2d(&x, &weight, &bias, 1, [(1, 1), (1, 1)]).is_none());
+    // A kernel larger than the padded map.
+    let weight = tensor([4, 4, 9, 9], 3, &gpu);
+    assert!(conv::conv2d(&x, &weight, &bias, 1, [(1, 1), (1, 1)]).is_none());
+}

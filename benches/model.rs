@@ -14,8 +14,7 @@
 //! CLIP folder's naming instead (see `clip_bench`).
 //!
 //! `CONVS=1 SIZES=1024 RUNS=5` times, instead, the convolutions the VAE and the UNet slice run at
-//! each size, on the GPU: our implicit GEMM (src/gpu/conv/, each of its candidate tilings) beside
-//! burn's own convolution on the same inputs, best of `RUNS` after one warm-up, with the rate each
+//! each size, on the GPU: our implicit GEMM (src/gpu/conv/) beside burn's own convolution on the same inputs, best of `RUNS` after one warm-up, with the rate each
 //! reaches.
 //!
 //! `RUNS=0` times only the first (cold) run. "peak reserved" is the most device memory burn's
@@ -209,17 +208,10 @@ fn conv_bench(sizes: &[u32], runs: usize) {
     use burn::tensor::ops::ConvOptions;
     use burn::tensor::{Tensor, TensorData};
     let device = native_device(true).expect("a GPU");
-    let tilings = diffcut::gpu::conv::Tiling::CANDIDATES;
-    println!("ours: implicit GEMM, tilings (channels × pixels × taps per step, per thread):");
-    for (i, t) in tilings.iter().enumerate() {
-        println!(
-            "  T{i}: {} × {} × {}, {} × {}",
-            t.co, t.px, t.k, t.thread_co, t.thread_px
-        );
-    }
-    let head: String = (0..tilings.len()).map(|i| format!(" ours T{i} |")).collect();
-    println!("| size | conv (C_in → C_out, map, stride) | GFLOP | burn's |{head} T0 / burn's | max |T0 − burn's| |");
-    println!("|---|---|---|---|{}---|---|", "---|".repeat(tilings.len()));
+    println!(
+        "| size | conv (C_in → C_out, map, stride) | GFLOP | burn's | ours | ours / burn's | max |ours − burn's| |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for &size in sizes {
         let s = size as usize;
         // The VAE's levels (128, 256, 512 channels at S, S/2, S/4, S/8; its downsample pads the
@@ -263,22 +255,14 @@ fn conv_bench(sizes: &[u32], runs: usize) {
             let out_side = (side + padding[0].0 + padding[0].1 - 3) / stride + 1;
             let gflop = 2.0 * (c_in * c_out * 9 * out_side * out_side) as f64 / 1e9;
             let rate = |d: Duration| format!("{:.2} ms ({:.1} TFLOP/s)", ms(d), gflop / d.as_secs_f64() / 1e3);
+            let ours = || diffcut::gpu::conv::conv2d(&x, &weight, &bias, stride, padding).expect("our kernel");
+            let (t_ours, y_ours) = time(&ours);
             let (t_burn, y_burn) = time(&burns);
-            let mut cells = String::new();
-            let mut first = None;
-            for tiling in tilings {
-                let ours = || {
-                    diffcut::gpu::conv::conv2d_tiled(&x, &weight, &bias, stride, padding, tiling).expect("our kernel")
-                };
-                let (t, y) = time(&ours);
-                cells += &format!(" {} |", rate(t));
-                first.get_or_insert((t, y));
-            }
-            let (t_ours, y_ours) = first.expect("a tiling");
             let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
             println!(
-                "| {size} | {c_in} → {c_out}, {side}², {stride} | {gflop:.1} | {} |{cells} {:.2} | {diff:.2e} |",
+                "| {size} | {c_in} → {c_out}, {side}², {stride} | {gflop:.1} | {} | {} | {:.2} | {diff:.2e} |",
                 rate(t_burn),
+                rate(t_ours),
                 t_ours.as_secs_f64() / t_burn.as_secs_f64()
             );
         }

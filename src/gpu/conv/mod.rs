@@ -20,94 +20,27 @@ use burn::tensor::{DType, Shape, Tensor};
 
 use super::{prelude, Shared};
 
-/// A tiling of the GEMM: a workgroup computes `co × px` outputs (channels × pixels) in steps of `k`
-/// taps through workgroup memory, each of its threads `thread_co × thread_px` of them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Tiling {
-    pub co: u32,
-    pub px: u32,
-    pub k: u32,
-    pub thread_co: u32,
-    pub thread_px: u32,
-}
+/// Output channels per workgroup.
+pub(crate) const TILE_CO: u32 = 64;
+/// Output pixels per workgroup.
+pub(crate) const TILE_PX: u32 = 128;
+/// Taps of the reduction (`C_in·k²`) per step through workgroup memory.
+pub(crate) const TILE_K: u32 = 16;
+/// Threads per workgroup: each computes 4 channels × 8 pixels of the tile.
+pub(crate) const WORKGROUP: u32 = (TILE_CO / 4) * (TILE_PX / 8);
 
-impl Tiling {
-    /// The tiling the models use.
-    pub const DEFAULT: Tiling = Tiling {
-        co: 64,
-        px: 128,
-        k: 16,
-        thread_co: 4,
-        thread_px: 8,
-    };
+// conv.wgsl's layout: per thread and step one vec4 of weights and two vec4s of x̂, within WebGPU's
+// default limits (256 threads, 16 KiB of workgroup memory).
+const _: () = assert!(WORKGROUP == TILE_K * (TILE_CO / 4));
+const _: () = assert!(2 * WORKGROUP == TILE_K * (TILE_PX / 4));
+const _: () = assert!(WORKGROUP <= 256 && TILE_K * (TILE_CO + TILE_PX) * 4 <= 16384);
 
-    /// Others the bench compares it with (`CONVS=1 cargo bench --bench model`), all within
-    /// WebGPU's default limits.
-    pub const CANDIDATES: [Tiling; 4] = [
-        Tiling::DEFAULT,
-        Tiling {
-            co: 128,
-            px: 128,
-            k: 16,
-            thread_co: 8,
-            thread_px: 8,
-        },
-        Tiling {
-            co: 64,
-            px: 64,
-            k: 16,
-            thread_co: 4,
-            thread_px: 4,
-        },
-        Tiling {
-            co: 128,
-            px: 64,
-            k: 16,
-            thread_co: 8,
-            thread_px: 4,
-        },
-    ];
-
-    /// Threads per workgroup.
-    pub const fn workgroup(&self) -> u32 {
-        (self.co / self.thread_co) * (self.px / self.thread_px)
-    }
-
-    /// Whether conv.wgsl can run it within WebGPU's default limits: runs of 4 along both axes,
-    /// each step's loads divided evenly among the threads, a thread's 4 pixels of x̂ the same at
-    /// every step, at most 256 threads and 16 KiB of workgroup memory.
-    pub const fn fits(&self) -> bool {
-        let wg = self.workgroup();
-        self.thread_co % 4 == 0
-            && self.thread_px % 4 == 0
-            && self.co % self.thread_co == 0
-            && self.px % self.thread_px == 0
-            && wg > 0
-            && wg <= 256
-            && (self.k * self.co / 4) % wg == 0
-            && (self.k * self.px / 4) % wg == 0
-            && wg % (self.px / 4) == 0
-            && self.k * (self.co + self.px) * 4 <= 16384
-    }
-
-    /// Its values as conv.wgsl's shared constants.
-    const fn constants(&self) -> [(&'static str, Shared); 6] {
-        [
-            ("TILE_CO", Shared::U32(self.co)),
-            ("TILE_PX", Shared::U32(self.px)),
-            ("TILE_K", Shared::U32(self.k)),
-            ("THREAD_CO", Shared::U32(self.thread_co)),
-            ("THREAD_PX", Shared::U32(self.thread_px)),
-            ("WORKGROUP", Shared::U32(self.workgroup())),
-        ]
-    }
-}
-
-const _: () = assert!(Tiling::DEFAULT.fits());
-
-/// The default tiling's constants, for the checks every kernel's constants pass (gpu/mod.rs tests).
-#[cfg(test)]
-pub(crate) const SHARED: &[(&str, Shared)] = &Tiling::DEFAULT.constants();
+pub(crate) const SHARED: &[(&str, Shared)] = &[
+    ("TILE_CO", Shared::U32(TILE_CO)),
+    ("TILE_PX", Shared::U32(TILE_PX)),
+    ("TILE_K", Shared::U32(TILE_K)),
+    ("WORKGROUP", Shared::U32(WORKGROUP)),
+];
 
 pub(crate) const WGSL: &str = include_str!("conv.wgsl");
 
@@ -125,21 +58,6 @@ pub fn conv2d(
     stride: usize,
     padding: [(usize, usize); 2],
 ) -> Option<Tensor<4>> {
-    conv2d_tiled(x, weight, bias, stride, padding, Tiling::DEFAULT)
-}
-
-/// [`conv2d`] with another tiling (`None` also where it does not [fit](Tiling::fits)).
-pub fn conv2d_tiled(
-    x: &Tensor<4>,
-    weight: &Tensor<4>,
-    bias: &Tensor<1>,
-    stride: usize,
-    padding: [(usize, usize); 2],
-    tiling: Tiling,
-) -> Option<Tensor<4>> {
-    if !tiling.fits() {
-        return None;
-    }
     let x: CubeTensor = x.clone().try_into_primitive::<Wgpu>().ok()?;
     let weight: CubeTensor = weight.clone().try_into_primitive::<Wgpu>().ok()?;
     let bias: CubeTensor = bias.clone().try_into_primitive::<Wgpu>().ok()?;
@@ -168,7 +86,7 @@ pub fn conv2d_tiled(
     let h_out = (h + top + bottom - k_h) / stride + 1;
     let w_out = (w + left + right - k_w) / stride + 1;
     let n = b * h_out * w_out;
-    let groups = (n.div_ceil(tiling.px as usize), c_out.div_ceil(tiling.co as usize));
+    let groups = (n.div_ceil(TILE_PX as usize), c_out.div_ceil(TILE_CO as usize));
     if groups.0 > MAX_GROUPS || groups.1 > MAX_GROUPS || groups.0 == 0 || groups.1 == 0 {
         return None;
     }
@@ -195,7 +113,7 @@ pub fn conv2d_tiled(
         .with_buffer(out.clone().binding())
         .with_buffer(params.binding());
     client.launch(
-        Box::new(ImplicitGemm(tiling)),
+        Box::new(ImplicitGemm),
         CubeCount::Static(groups.0 as u32, groups.1 as u32, 1),
         args,
     );
@@ -209,13 +127,13 @@ pub fn conv2d_tiled(
     Some(Tensor::from_primitive::<Wgpu>(y))
 }
 
-/// `conv.wgsl` with a tiling's constants, as a kernel cubecl launches without compiling anything
+/// `conv.wgsl` with its shared constants, as a kernel cubecl launches without compiling anything
 /// of its own (the source is the kernel).
-struct ImplicitGemm(Tiling);
+struct ImplicitGemm;
 
 impl KernelMetadata for ImplicitGemm {
     fn id(&self) -> KernelId {
-        KernelId::new::<Self>().info(self.0)
+        KernelId::new::<Self>()
     }
 
     fn address_type(&self) -> ElemType {
@@ -226,11 +144,7 @@ impl KernelMetadata for ImplicitGemm {
 impl CubeKernel for ImplicitGemm {
     fn define(&self) -> KernelDefinition {
         // Only keys cubecl's pipeline cache: the WGSL below is what runs.
-        let settings = KernelSettings::new(
-            CubeDim::new_1d(self.0.workgroup()).0,
-            ExecutionMode::Checked,
-            AddressType::U32,
-        );
+        let settings = KernelSettings::new(CubeDim::new_1d(WORKGROUP).0, ExecutionMode::Checked, AddressType::U32);
         KernelDefinition {
             body: Scope::root(settings.clone()),
             settings,
@@ -240,7 +154,7 @@ impl CubeKernel for ImplicitGemm {
 
     fn source(&self) -> Option<PrecompiledSource> {
         Some(PrecompiledSource {
-            source: format!("{}{WGSL}", prelude(&self.0.constants())),
+            source: format!("{}{WGSL}", prelude(SHARED)),
             entrypoint_name: "main".to_string(),
             lang: "wgsl",
         })

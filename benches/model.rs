@@ -267,6 +267,71 @@ fn conv_bench(sizes: &[u32], runs: usize) {
             );
         }
     }
+    // The products of the models at 1024: the VAE's mid-block attention (one block of query rows,
+    // 512 channels, 16 384 keys), the UNet slice's attention (10 heads of 64 over 4096 tokens) and
+    // a feed-forward layer (Wᵀ read transposed).
+    println!();
+    println!("| product | GFLOP | burn's | ours | ours / burn's | max |ours − burn's| |");
+    println!("|---|---|---|---|---|---|");
+    let t4 = |shape: [usize; 4], seed| {
+        let n = shape.iter().product();
+        Tensor::<4>::from_data(TensorData::new(diffcut::synth::uniform(n, seed), shape), &device)
+    };
+    let products: [(&str, Tensor<4>, Tensor<4>); 5] = [
+        (
+            "VAE Q·Kᵀ, 1024 rows × 16384 keys × 512",
+            t4([1, 1, 1024, 512], 1),
+            t4([1, 1, 16384, 512], 2).swap_dims(2, 3),
+        ),
+        (
+            "VAE scores·V, 1024 × 512 × 16384",
+            t4([1, 1, 1024, 16384], 3),
+            t4([1, 1, 16384, 512], 4),
+        ),
+        (
+            "UNet Q·Kᵀ, 10 heads, 4096 × 4096 × 64",
+            t4([1, 10, 4096, 64], 5),
+            t4([1, 10, 4096, 64], 6).swap_dims(2, 3),
+        ),
+        (
+            "UNet scores·V, 10 heads, 4096 × 64 × 4096",
+            t4([1, 10, 4096, 4096], 7),
+            t4([1, 10, 4096, 64], 8),
+        ),
+        (
+            "UNet feed-forward, 4096 × 5120 × 640",
+            t4([1, 1, 4096, 640], 9),
+            t4([1, 1, 5120, 640], 10).swap_dims(2, 3),
+        ),
+    ];
+    for (name, a, b) in products {
+        let [.., m, k] = a.dims();
+        let n = b.dims()[3];
+        let batches = a.dims()[1];
+        let gflop = 2.0 * (batches * m * k * n) as f64 / 1e9;
+        let rate = |d: Duration| format!("{:.2} ms ({:.1} TFLOP/s)", ms(d), gflop / d.as_secs_f64() / 1e3);
+        let time = |f: &dyn Fn() -> Tensor<4>| {
+            let y = f();
+            sync(&device);
+            let mut best = Duration::MAX;
+            for _ in 0..runs.max(1) {
+                let t = Instant::now();
+                let _ = f();
+                sync(&device);
+                best = best.min(t.elapsed());
+            }
+            (best, y)
+        };
+        let (t_ours, y_ours) = time(&|| diffcut::gpu::conv::matmul(&a, &b).expect("our kernel"));
+        let (t_burn, y_burn) = time(&|| a.clone().matmul(b.clone()));
+        let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
+        println!(
+            "| {name} | {gflop:.1} | {} | {} | {:.2} | {diff:.2e} |",
+            rate(t_burn),
+            rate(t_ours),
+            t_ours.as_secs_f64() / t_burn.as_secs_f64()
+        );
+    }
 }
 
 fn main() {

@@ -108,3 +108,49 @@ fn the_implicit_gemm_declines_what_it_does_not_take() {
     let weight = tensor([4, 4, 9, 9], 3, &gpu);
     assert!(conv::conv2d(&x, &weight, &bias, 1, [(1, 1), (1, 1)]).is_none());
 }
+
+/// `gpu::conv::matmul` on wgpu against burn's matmul on the CPU, the same values: largest
+/// difference within `1e-5 · K` (f32 sums of K products of values in [−1, 1) in another order).
+fn check_matmul<const D: usize>(name: &str, a: impl Fn(&Device) -> Tensor<D>, b: impl Fn(&Device) -> Tensor<D>) {
+    let (cpu, gpu) = (cpu(), gpu());
+    let k = a(&cpu).dims()[D - 1];
+    let want = a(&cpu).matmul(b(&cpu));
+    let got = conv::matmul(&a(&gpu), &b(&gpu)).unwrap_or_else(|| panic!("{name}: the kernel declined"));
+    assert_eq!(got.dims(), want.dims(), "{name}: shape");
+    let (got, want) = (values(got), values(want));
+    let bound = 1e-5 * k as f32;
+    let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst <= bound, "{name}: max |gpu − cpu| = {worst} > {bound}");
+    assert!(want.iter().any(|&v| v.abs() > 0.1), "{name}: a degenerate reference");
+}
+
+#[test]
+fn the_gemm_matches_burns_matmul_for_linear_layers_and_attention() {
+    // A Linear layer: x [M, K] · Wᵀ, the weight [N, K] read transposed (contiguous along K), and
+    // a plain row-major product; sizes across tiles with remainders.
+    check_matmul(
+        "linear",
+        |d| tensor([150, 70], 1, d),
+        |d| tensor([90, 70], 2, d).transpose(),
+    );
+    check_matmul("row-major", |d| tensor([37, 70], 3, d), |d| tensor([70, 130], 4, d));
+    // Attention's products on [B, heads, N, d] views: Q·Kᵀ with Q and K split into heads by
+    // swap_dims (strided), then scores·V, over 2 × 3 batches.
+    let split = |t: Tensor<3>| t.reshape([2, 45, 3, 16]).swap_dims(1, 2);
+    check_matmul(
+        "Q·Kᵀ",
+        |d| split(tensor([2, 45, 48], 5, d)),
+        |d| split(tensor([2, 45, 48], 6, d)).swap_dims(2, 3),
+    );
+    check_matmul(
+        "scores·V",
+        |d| tensor([2, 3, 45, 45], 7, d),
+        |d| split(tensor([2, 45, 48], 8, d)),
+    );
+    // A block of query rows (a view that starts inside its buffer), one head.
+    check_matmul(
+        "rows of Q·Kᵀ",
+        |d| split(tensor([2, 45, 48], 9, d)).narrow(2, 7, 20),
+        |d| split(tensor([2, 45, 48], 10, d)).swap_dims(2, 3),
+    );
+}

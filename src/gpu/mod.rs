@@ -466,7 +466,7 @@ mod tests {
             // integers (below 8: layout offsets, modes, a hash's shifts) are everywhere in index
             // arithmetic and say nothing, derived or not.
             let mut stale: Vec<f64> = Vec::new();
-            for (cname, v) in shared {
+            for (cname, v) in shared.iter() {
                 assert!(
                     !body.contains(&format!("const {cname}")),
                     "{name}.wgsl declares {cname} itself; it comes from the host"

@@ -49,7 +49,7 @@ impl Linear {
         let [b, n, d_in] = x.dims();
         let w: Tensor<2> = self.weight.value();
         let d_out = w.dims()[0];
-        let y = x.reshape([b * n, d_in]).matmul(w.transpose());
+        let y = matmul(x.reshape([b * n, d_in]), w.transpose());
         let y = match &self.bias {
             Some(bias) => y + bias.clone().unsqueeze_dim(0),
             None => y,
@@ -256,6 +256,18 @@ pub fn conv2d(
     module::conv2d(x, weight, Some(bias.clone()), options)
 }
 
+/// `a · b` (burn's matmul semantics, equal leading dimensions): on a GPU our tiled GEMM
+/// (`gpu::conv::matmul`, several times burn's unit matmul there, BENCHMARKS.md), elsewhere burn's.
+pub fn matmul<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "gpu")]
+    if !is_cpu(&a.device()) {
+        if let Some(c) = crate::gpu::conv::matmul(&a, &b) {
+            return c;
+        }
+    }
+    a.matmul(b)
+}
+
 /// LayerNorm over the last dim with affine parameters.
 #[derive(Clone)]
 pub struct LayerNorm {
@@ -298,8 +310,8 @@ pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize) -> Tens
     let rows = (ATTENTION_CHUNK_VALUES / (b * nk).max(1)).clamp(1, nq);
     let whole = rows == nq && b * heads * nq * nk <= ATTENTION_CHUNK_VALUES;
     let out = if whole {
-        let scores = q.matmul(k.swap_dims(2, 3)) * scale;
-        softmax(scores, 3).matmul(v)
+        let scores = matmul(q, k.swap_dims(2, 3)) * scale;
+        matmul(softmax(scores, 3), v)
     } else {
         let mut per_head = Vec::with_capacity(heads);
         for h in 0..heads {
@@ -310,8 +322,8 @@ pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize) -> Tens
             let mut start = 0;
             while start < nq {
                 let len = rows.min(nq - start);
-                let scores = qh.clone().narrow(2, start, len).matmul(kt.clone()) * scale;
-                blocks.push(softmax(scores, 3).matmul(vh.clone()));
+                let scores = matmul(qh.clone().narrow(2, start, len), kt.clone()) * scale;
+                blocks.push(matmul(softmax(scores, 3), vh.clone()));
                 start += len;
             }
             per_head.push(Tensor::cat(blocks, 2));

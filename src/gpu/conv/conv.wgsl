@@ -1,5 +1,11 @@
-// 2-D convolution as an implicit GEMM, for the diffusion model's convolutions on burn's wgpu
-// device: y[co, n] = bias[co] + Σ_k weight[co, k] · x̂[k, n], with
+// A tiled GEMM on burn's wgpu device, for the diffusion model's convolutions and matrix products:
+// C[m, n] = (bias[m]) + Σ_k A[m, k] · B[k, n], per batch, A and B read through their strides.
+//
+// Matrix products (MODE_KN, MODE_NK): B a strided matrix, loaded along n or along k, whichever
+// is contiguous (so that neighbouring threads read neighbouring values); C row-major per batch.
+//
+// Convolutions (MODE_CONV), as an implicit GEMM: y[co, n] = bias[co] + Σ_k weight[co, k] · x̂[k, n],
+// A the weight, with
 //   co an output channel,
 //   n = (b, oy, ox) an output pixel (N = B·H'·W'),
 //   k = (ci, ky, kx) a tap of the kernel (K = C_in·k_h·k_w), the weight's own row-major order,
@@ -7,7 +13,8 @@
 // x̂ (im2col) is never stored: each workgroup gathers its TILE_K × TILE_PX block of it from x into
 // workgroup memory, beside a TILE_K × TILE_CO block of the weight, and multiplies the two there.
 //
-// Workgroup: a TILE_CO × TILE_PX block of y, WORKGROUP = TILE_CO / 4 × TILE_PX / 8 threads.
+// In both, rows are called channels (co) and columns pixels (n).
+// Workgroup: a TILE_CO × TILE_PX block of C, WORKGROUP = TILE_CO / 4 × TILE_PX / 8 threads.
 // Thread (tc, tp): 4 output channels co0 + 4·tc + i times 8 pixels in two runs of 4,
 // n0 + 4·tp + j and n0 + TILE_PX / 2 + 4·tp + j: neighbouring threads read neighbouring vec4s of
 // workgroup memory (no bank conflicts) and write neighbouring pixels of y.
@@ -22,11 +29,31 @@
 // depends on the shapes only, not on the tiling of other outputs.
 
 struct Params {
-    batch: u32,
+    // The GEMM per batch: M × N outputs, K taps; batches z = outer · inner_len + inner.
+    m: u32,
+    n: u32,
+    k: u32,
+    inner_len: u32,
+    // A's strides (rows, taps, outer and inner batch).
+    a_m: u32,
+    a_k: u32,
+    a_outer: u32,
+    a_inner: u32,
+    // B's (taps, columns, batches), in the matrix modes.
+    b_k: u32,
+    b_n: u32,
+    b_outer: u32,
+    b_inner: u32,
+    // C's batch strides; within a batch C is row-major, M × N.
+    c_outer: u32,
+    c_inner: u32,
+    mode: u32,
+    // 1: add bias[m] to every output of row m.
+    bias: u32,
+    // MODE_CONV: the map x [B, C_in, H, W] (N = B·H'·W', K = C_in·k_h·k_w).
     c_in: u32,
     h: u32,
     w: u32,
-    c_out: u32,
     h_out: u32,
     w_out: u32,
     k_h: u32,
@@ -43,6 +70,7 @@ struct Params {
 
 // All read_write, though only y is written: burn's allocator places tensors in shared buffers, and
 // one buffer bound both read-only and read-write in a dispatch is a conflict WebGPU refuses.
+// x is B (or the map B is gathered from), weight is A, y is C.
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> weight: array<f32>;
 @group(0) @binding(2) var<storage, read_write> bias: array<f32>;
@@ -52,20 +80,33 @@ struct Params {
 // The parameters, read once: storage the kernel writes may alias the parameters' buffer as far as
 // the compiler knows, so reading `params` in the loop would mean reloading it after every store.
 var<private> p: Params;
+// This workgroup's batch offsets into A and B.
+var<private> a_off: u32;
+var<private> b_off: u32;
 
 const CO4: u32 = TILE_CO / 4u;
 const PX4: u32 = TILE_PX / 4u;
 // Threads along the pixels.
 const THREADS_PX: u32 = PX4 / 2u;
+// MODE_NK: the threads loading one tap's columns, each 8 of them this far apart.
+const NK_STEP: u32 = WORKGROUP / TILE_K;
 
 // [TILE_K][CO4] and [TILE_K][PX4].
 var<workgroup> w_tile: array<vec4<f32>, TILE_K * CO4>;
 var<workgroup> x_tile: array<vec4<f32>, TILE_K * PX4>;
 
-// The weight at (co, k), zero past the channels or taps.
+// A at (row co, tap k), zero past the rows or taps.
 fn weight_at(co: u32, k: u32, k_len: u32) -> f32 {
-    if co < p.c_out && k < k_len {
-        return weight[co * k_len + k];
+    if co < p.m && k < k_len {
+        return weight[a_off + co * p.a_m + k * p.a_k];
+    }
+    return 0.0;
+}
+
+// B at (tap k, column n) in the matrix modes, zero past the taps or columns.
+fn b_at(k: u32, n: u32) -> f32 {
+    if k < p.k && n < p.n {
+        return x[b_off + k * p.b_k + n * p.b_n];
     }
     return 0.0;
 }
@@ -97,7 +138,7 @@ fn x_at(q: Pixel, ci: u32, ky: u32, kx: u32) -> f32 {
     return 0.0;
 }
 
-// x̂ at tap k for 4 pixels, zero past the taps.
+// x̂ at tap k for 4 pixels, zero past the taps (MODE_CONV).
 fn x_column(q0: Pixel, q1: Pixel, q2: Pixel, q3: Pixel, k: u32, k_len: u32) -> vec4<f32> {
     if k >= k_len {
         return vec4<f32>(0.0);
@@ -110,43 +151,91 @@ fn x_column(q0: Pixel, q1: Pixel, q2: Pixel, q3: Pixel, k: u32, k_len: u32) -> v
     return vec4<f32>(x_at(q0, ci, ky, kx), x_at(q1, ci, ky, kx), x_at(q2, ci, ky, kx), x_at(q3, ci, ky, kx));
 }
 
-// One output channel's 4 pixels n, …, n + 3 (plus its bias), those that exist.
-fn store(co: u32, n: u32, v: vec4<f32>, n_len: u32, hw_out: u32) {
-    if co >= p.c_out {
+// One output row's 4 columns n, …, n + 3 (plus its bias), those that exist. C is [b][M][hw] for
+// n = b·hw + r: NCHW for a convolution (hw = H'·W'), row-major for a product (hw = N, b = 0).
+fn store(c_off: u32, co: u32, n: u32, v: vec4<f32>, hw: u32) {
+    if co >= p.m {
         return;
     }
-    let out = v + vec4<f32>(bias[co]);
+    var out = v;
+    if p.bias == 1u {
+        out += vec4<f32>(bias[co]);
+    }
     for (var j = 0u; j < 4u; j++) {
-        if n + j < n_len {
-            let b = (n + j) / hw_out;
-            y[(b * p.c_out + co) * hw_out + (n + j - b * hw_out)] = out[j];
+        if n + j < p.n {
+            let b = (n + j) / hw;
+            y[c_off + (b * p.m + co) * hw + (n + j - b * hw)] = out[j];
         }
     }
+}
+
+// This thread's share of B's block at taps k0… (half 0 or 1 of it, a vec4), by mode:
+//   MODE_CONV, MODE_KN: 4 columns n0 + 4·(t % PX4) + j at tap k0 + t / PX4 (+ TILE_K / 2 for
+//     half 1): neighbouring threads read neighbouring columns;
+//   MODE_NK: 4 columns n0 + t / TILE_K + NK_STEP·(4·half + i) at tap k0 + t % TILE_K:
+//     neighbouring threads read neighbouring taps.
+fn b_next(t: u32, n0: u32, k0: u32, half: u32, q0: Pixel, q1: Pixel, q2: Pixel, q3: Pixel) -> vec4<f32> {
+    if p.mode == MODE_NK {
+        let k = k0 + t % TILE_K;
+        let n = n0 + t / TILE_K + (TILE_PX / 2u) * half;
+        return vec4<f32>(b_at(k, n), b_at(k, n + NK_STEP), b_at(k, n + 2u * NK_STEP), b_at(k, n + 3u * NK_STEP));
+    }
+    let k = k0 + t / PX4 + (TILE_K / 2u) * half;
+    if p.mode == MODE_CONV {
+        return x_column(q0, q1, q2, q3, k, p.k);
+    }
+    let n = n0 + 4u * (t % PX4);
+    return vec4<f32>(b_at(k, n), b_at(k, n + 1u), b_at(k, n + 2u), b_at(k, n + 3u));
+}
+
+// Stores what b_next loaded where the multiply-adds read it: x_tile[k][column / 4][column % 4].
+fn b_store(t: u32, half: u32, v: vec4<f32>) {
+    if p.mode == MODE_NK {
+        let k = t % TILE_K;
+        let g = t / TILE_K + (TILE_PX / 2u) * half;
+        for (var i = 0u; i < 4u; i++) {
+            let n = g + NK_STEP * i;
+            x_tile[k * PX4 + n / 4u][n % 4u] = v[i];
+        }
+        return;
+    }
+    x_tile[(t / PX4 + (TILE_K / 2u) * half) * PX4 + t % PX4] = v;
+}
+
+// A's block at taps k0…: 4 rows at one tap (neighbouring threads read neighbouring taps of a row).
+fn a_next(t: u32, co0: u32, k0: u32) -> vec4<f32> {
+    let k = k0 + t % TILE_K;
+    let co = co0 + 4u * (t / TILE_K);
+    return vec4<f32>(weight_at(co, k, p.k), weight_at(co + 1u, k, p.k), weight_at(co + 2u, k, p.k),
+                     weight_at(co + 3u, k, p.k));
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     p = params;
-    let k_len = p.c_in * p.k_h * p.k_w;
-    let hw_out = p.h_out * p.w_out;
-    let n_len = p.batch * hw_out;
+    let outer = group.z / p.inner_len;
+    let inner = group.z - outer * p.inner_len;
+    a_off = outer * p.a_outer + inner * p.a_inner;
+    b_off = outer * p.b_outer + inner * p.b_inner;
+    let c_off = outer * p.c_outer + inner * p.c_inner;
     let n0 = group.x * TILE_PX;
     let co0 = group.y * TILE_CO;
+    var hw = p.n;
+    // MODE_CONV: this thread's 4 pixels of x̂, the same at every step.
+    var q0: Pixel;
+    var q1: Pixel;
+    var q2: Pixel;
+    var q3: Pixel;
+    if p.mode == MODE_CONV {
+        hw = p.h_out * p.w_out;
+        let n = n0 + 4u * (t % PX4);
+        q0 = pixel(n, p.n, hw);
+        q1 = pixel(n + 1u, p.n, hw);
+        q2 = pixel(n + 2u, p.n, hw);
+        q3 = pixel(n + 3u, p.n, hw);
+    }
 
-    // Loading: this thread's vec4 of weights (4 channels at one tap; neighbouring threads read
-    // neighbouring taps of a row) and its two vec4s of x̂ (4 pixels at two taps TILE_K / 2 apart;
-    // neighbouring threads read neighbouring pixels). Its 4 pixels are the same at every step.
-    let w_k = t % TILE_K;
-    let w_c4 = t / TILE_K;
-    let w_co = co0 + 4u * w_c4;
-    let x_p4 = t % PX4;
-    let x_k = t / PX4;
-    let q0 = pixel(n0 + 4u * x_p4, n_len, hw_out);
-    let q1 = pixel(n0 + 4u * x_p4 + 1u, n_len, hw_out);
-    let q2 = pixel(n0 + 4u * x_p4 + 2u, n_len, hw_out);
-    let q3 = pixel(n0 + 4u * x_p4 + 3u, n_len, hw_out);
-
-    // Computing: 4 channels × 2 runs of 4 pixels, acc{channel}{run}.
+    // Computing: 4 rows × 2 runs of 4 columns, acc{row}{run}.
     let tc = t / THREADS_PX;
     let tp = t % THREADS_PX;
     var acc00 = vec4<f32>(0.0);
@@ -158,21 +247,19 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
     var acc30 = vec4<f32>(0.0);
     var acc31 = vec4<f32>(0.0);
 
-    var w_next = vec4<f32>(weight_at(w_co, w_k, k_len), weight_at(w_co + 1u, w_k, k_len),
-                           weight_at(w_co + 2u, w_k, k_len), weight_at(w_co + 3u, w_k, k_len));
-    var x_next0 = x_column(q0, q1, q2, q3, x_k, k_len);
-    var x_next1 = x_column(q0, q1, q2, q3, x_k + TILE_K / 2u, k_len);
-    for (var k0 = 0u; k0 < k_len; k0 += TILE_K) {
-        w_tile[w_k * CO4 + w_c4] = w_next;
-        x_tile[x_k * PX4 + x_p4] = x_next0;
-        x_tile[(x_k + TILE_K / 2u) * PX4 + x_p4] = x_next1;
+    var a_reg = a_next(t, co0, 0u);
+    var b_reg0 = b_next(t, n0, 0u, 0u, q0, q1, q2, q3);
+    var b_reg1 = b_next(t, n0, 0u, 1u, q0, q1, q2, q3);
+    for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
+        w_tile[(t % TILE_K) * CO4 + t / TILE_K] = a_reg;
+        b_store(t, 0u, b_reg0);
+        b_store(t, 1u, b_reg1);
         workgroupBarrier();
         let k1 = k0 + TILE_K;
-        if k1 < k_len {
-            w_next = vec4<f32>(weight_at(w_co, k1 + w_k, k_len), weight_at(w_co + 1u, k1 + w_k, k_len),
-                               weight_at(w_co + 2u, k1 + w_k, k_len), weight_at(w_co + 3u, k1 + w_k, k_len));
-            x_next0 = x_column(q0, q1, q2, q3, k1 + x_k, k_len);
-            x_next1 = x_column(q0, q1, q2, q3, k1 + x_k + TILE_K / 2u, k_len);
+        if k1 < p.k {
+            a_reg = a_next(t, co0, k1);
+            b_reg0 = b_next(t, n0, k1, 0u, q0, q1, q2, q3);
+            b_reg1 = b_next(t, n0, k1, 1u, q0, q1, q2, q3);
         }
         for (var kk = 0u; kk < TILE_K; kk++) {
             let a = w_tile[kk * CO4 + tc];
@@ -193,12 +280,12 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
     let co = co0 + 4u * tc;
     let n_a = n0 + 4u * tp;
     let n_b = n0 + 4u * (THREADS_PX + tp);
-    store(co, n_a, acc00, n_len, hw_out);
-    store(co, n_b, acc01, n_len, hw_out);
-    store(co + 1u, n_a, acc10, n_len, hw_out);
-    store(co + 1u, n_b, acc11, n_len, hw_out);
-    store(co + 2u, n_a, acc20, n_len, hw_out);
-    store(co + 2u, n_b, acc21, n_len, hw_out);
-    store(co + 3u, n_a, acc30, n_len, hw_out);
-    store(co + 3u, n_b, acc31, n_len, hw_out);
+    store(c_off, co, n_a, acc00, hw);
+    store(c_off, co, n_b, acc01, hw);
+    store(c_off, co + 1u, n_a, acc10, hw);
+    store(c_off, co + 1u, n_b, acc11, hw);
+    store(c_off, co + 2u, n_a, acc20, hw);
+    store(c_off, co + 2u, n_b, acc21, hw);
+    store(c_off, co + 3u, n_a, acc30, hw);
+    store(c_off, co + 3u, n_b, acc31, hw);
 }

@@ -1,20 +1,28 @@
-//! The diffusion model's convolutions on burn's wgpu device, as an implicit GEMM in our WGSL
-//! (`conv.wgsl`): `y [B, C_out, H', W'] = conv2d(x [B, C_in, H, W], weight [C_out, C_in, k, k]) +
-//! bias`, any stride and zero padding, one group. CPU reference: [`crate::model::host::conv2d`]
-//! (`tests/model.rs` compares the two on every geometry the models use).
+//! The diffusion model's convolutions and matrix products on burn's wgpu device, as one tiled GEMM
+//! in our WGSL (`conv.wgsl`):
 //!
-//! Why: burn 0.22 without autotune runs its direct convolution (about 1.2 TFLOP/s on an H200,
-//! 85 % of the VAE's GPU time at 1024², BENCHMARKS.md), and its implicit-GEMM convolutions need
-//! cooperative-matrix instructions WebGPU lacks. This kernel tiles the GEMM in workgroup memory
-//! on plain `f32` FMAs, so it runs wherever WGSL does: WebGPU in the browser, Vulkan, lavapipe.
+//! * [`conv2d`]: `y [B, C_out, H', W'] = conv2d(x [B, C_in, H, W], weight [C_out, C_in, k, k]) +
+//!   bias`, any stride and zero padding, one group, as an implicit GEMM (x̂ gathered, never
+//!   stored). CPU reference: [`crate::model::host::conv2d`].
+//! * [`matmul`]: `a [.., M, K] · b [.., K, N]`, up to two batch dimensions, both read through
+//!   their strides (a transposed view costs nothing). CPU reference: burn's matmul.
+//!
+//! `tests/gpu_conv.rs` compares both with their references on the models' shapes.
+//!
+//! Why: burn 0.22 without autotune runs its direct convolution and its unit matmul at 1–2 TFLOP/s
+//! on an H200 (the convolutions 85 % of the VAE's GPU time at 1024², BENCHMARKS.md), and its
+//! faster kernels need cooperative-matrix instructions WebGPU lacks. This kernel tiles the GEMM in
+//! workgroup memory on plain `f32` FMAs, so it runs wherever WGSL does: WebGPU in the browser,
+//! Vulkan, lavapipe.
 //!
 //! The kernel is launched on burn's own device and queue (cubecl's client), on burn's buffers:
 //! no copy in or out, and it orders with burn's kernels on the same stream.
 
 use burn::backend::wgpu::{CubeTensor, Wgpu};
+use burn::cubecl::client::Client;
 use burn::cubecl::ir::{metadata::Info, UIntKind};
 use burn::cubecl::prelude::*;
-use burn::cubecl::server::KernelArguments;
+use burn::cubecl::server::{Handle, KernelArguments};
 use burn::cubecl::{CubeKernel, PrecompiledSource};
 use burn::tensor::{DType, Shape, Tensor};
 
@@ -35,7 +43,25 @@ const _: () = assert!(WORKGROUP == TILE_K * (TILE_CO / 4));
 const _: () = assert!(2 * WORKGROUP == TILE_K * (TILE_PX / 4));
 const _: () = assert!(WORKGROUP <= 256 && TILE_K * (TILE_CO + TILE_PX) * 4 <= 16384);
 
+// MODE_NK: the WORKGROUP / TILE_K threads loading one tap's columns cover them 8 apart each.
+const _: () = assert!(8 * (WORKGROUP / TILE_K) == TILE_PX);
+
+/// Where the kernel's B comes from, and along which dimension neighbouring threads load it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+enum Mode {
+    /// x̂, gathered from the map of a convolution.
+    Conv = 0,
+    /// A strided matrix, loaded along its columns (`b[.., k, n]` contiguous in n).
+    Kn = 1,
+    /// A strided matrix, loaded along its taps (contiguous in k: a transposed weight, `Kᵀ`).
+    Nk = 2,
+}
+
 pub(crate) const SHARED: &[(&str, Shared)] = &[
+    ("MODE_CONV", Shared::U32(Mode::Conv as u32)),
+    ("MODE_KN", Shared::U32(Mode::Kn as u32)),
+    ("MODE_NK", Shared::U32(Mode::Nk as u32)),
     ("TILE_CO", Shared::U32(TILE_CO)),
     ("TILE_PX", Shared::U32(TILE_PX)),
     ("TILE_K", Shared::U32(TILE_K)),
@@ -86,26 +112,179 @@ pub fn conv2d(
     let h_out = (h + top + bottom - k_h) / stride + 1;
     let w_out = (w + left + right - k_w) / stride + 1;
     let n = b * h_out * w_out;
-    let groups = (n.div_ceil(TILE_PX as usize), c_out.div_ceil(TILE_CO as usize));
-    if groups.0 > MAX_GROUPS || groups.1 > MAX_GROUPS || groups.0 == 0 || groups.1 == 0 {
-        return None;
-    }
-    // Every index the kernel forms stays within u32.
-    let elements = [b * c_in * h * w, c_out * c_in * k_h * k_w, b * c_out * h_out * w_out];
-    if elements.iter().any(|&e| e > u32::MAX as usize) {
-        return None;
-    }
     let xs = x.meta.strides();
-    let params: Vec<u32> = [
-        b, c_in, h, w, c_out, h_out, w_out, k_h, k_w, stride, top, left, xs[0], xs[1], xs[2], xs[3],
-    ]
-    .iter()
-    .map(|&v| u32::try_from(v).ok())
-    .collect::<Option<_>>()?;
+    let params = Params {
+        m: c_out,
+        n,
+        k: c_in * k_h * k_w,
+        a_m: c_in * k_h * k_w,
+        a_k: 1,
+        mode: Mode::Conv,
+        bias: true,
+        conv: [
+            c_in, h, w, h_out, w_out, k_h, k_w, stride, top, left, xs[0], xs[1], xs[2], xs[3],
+        ],
+        ..Params::default()
+    };
+    let y = launch(&x, &weight, Some(&bias), &params, 1)?;
+    let y = CubeTensor::new_contiguous(
+        y.0,
+        x.device.clone(),
+        Shape::from([b, c_out, h_out, w_out]),
+        y.1,
+        DType::F32,
+    );
+    Some(Tensor::from_primitive::<Wgpu>(y))
+}
 
+/// `a · b` with our kernel for `a [.., M, K]`, `b [.., K, N]` (rank `D` of 2 to 4, the leading
+/// dimensions equal: no broadcasting), where both are `f32` on burn's wgpu device and the grid
+/// fits; otherwise `None`, and the caller uses burn's matmul. The result is contiguous.
+pub fn matmul<const D: usize>(a: &Tensor<D>, b: &Tensor<D>) -> Option<Tensor<D>> {
+    if !(2..=4).contains(&D) {
+        return None;
+    }
+    let a: CubeTensor = a.clone().try_into_primitive::<Wgpu>().ok()?;
+    let b: CubeTensor = b.clone().try_into_primitive::<Wgpu>().ok()?;
+    if [&a, &b].iter().any(|t| t.dtype != DType::F32 || t.qparams.is_some()) || a.device != b.device {
+        return None;
+    }
+    let (sa, sb) = (a.meta.shape().as_slice(), b.meta.shape().as_slice());
+    let (da, db) = (a.meta.strides(), b.meta.strides());
+    if sa[..D - 2] != sb[..D - 2] || sa[D - 1] != sb[D - 2] {
+        return None;
+    }
+    let (m, k, n) = (sa[D - 2], sa[D - 1], sb[D - 1]);
+    // The batch dimensions as (outer, inner), absent ones of length 1.
+    let batch = |i: usize| {
+        if D - 2 > i {
+            (sa[D - 3 - i], da[D - 3 - i], db[D - 3 - i])
+        } else {
+            (1, 0, 0)
+        }
+    };
+    let ((inner_len, a_inner, b_inner), (outer_len, a_outer, b_outer)) = (batch(0), batch(1));
+    let mode = if db[D - 1] != 1 && db[D - 2] == 1 {
+        Mode::Nk
+    } else {
+        Mode::Kn
+    };
+    let params = Params {
+        m,
+        n,
+        k,
+        inner_len,
+        a_m: da[D - 2],
+        a_k: da[D - 1],
+        a_outer,
+        a_inner,
+        b_k: db[D - 2],
+        b_n: db[D - 1],
+        b_outer,
+        b_inner,
+        c_outer: inner_len * m * n,
+        c_inner: m * n,
+        mode,
+        ..Params::default()
+    };
+    let (client, handle) = launch(&b, &a, None, &params, outer_len * inner_len)?;
+    let mut shape = sa.to_vec();
+    shape[D - 1] = n;
+    let c = CubeTensor::new_contiguous(client, a.device.clone(), Shape::from(shape), handle, DType::F32);
+    Some(Tensor::from_primitive::<Wgpu>(c))
+}
+
+/// The kernel's parameters (conv.wgsl's `Params`, in its order).
+#[derive(Default)]
+struct Params {
+    m: usize,
+    n: usize,
+    k: usize,
+    inner_len: usize,
+    a_m: usize,
+    a_k: usize,
+    a_outer: usize,
+    a_inner: usize,
+    b_k: usize,
+    b_n: usize,
+    b_outer: usize,
+    b_inner: usize,
+    c_outer: usize,
+    c_inner: usize,
+    mode: Mode,
+    bias: bool,
+    /// c_in, h, w, h_out, w_out, k_h, k_w, stride, pad_top, pad_left, then x's 4 strides.
+    conv: [usize; 14],
+}
+
+impl Default for Mode {
+    fn default() -> Self {
+        Mode::Kn
+    }
+}
+
+impl Params {
+    /// As the kernel reads them, `None` where one does not fit a `u32`.
+    fn words(&self) -> Option<Vec<u32>> {
+        let head = [
+            self.m,
+            self.n,
+            self.k,
+            self.inner_len.max(1),
+            self.a_m,
+            self.a_k,
+            self.a_outer,
+            self.a_inner,
+            self.b_k,
+            self.b_n,
+            self.b_outer,
+            self.b_inner,
+            self.c_outer,
+            self.c_inner,
+            self.mode as usize,
+            self.bias as usize,
+        ];
+        head.iter().chain(&self.conv).map(|&v| u32::try_from(v).ok()).collect()
+    }
+}
+
+/// Launches the kernel over `batches` GEMMs of `params` (B from `x`, A from `weight`): the client
+/// and C's new buffer (`batches·M·N` values), or `None` where the grid or an index would not fit.
+fn launch(
+    x: &CubeTensor,
+    weight: &CubeTensor,
+    bias: Option<&CubeTensor>,
+    params: &Params,
+    batches: usize,
+) -> Option<(Client, Handle)> {
+    let groups = (
+        params.n.div_ceil(TILE_PX as usize),
+        params.m.div_ceil(TILE_CO as usize),
+        batches,
+    );
+    if [groups.0, groups.1, groups.2].iter().any(|&g| g == 0 || g > MAX_GROUPS) {
+        return None;
+    }
+    // Every index the kernel forms stays within u32: C's, and the largest A and B could reach.
+    let out = batches * params.m * params.n;
+    let span = |t: &CubeTensor| {
+        t.meta
+            .shape()
+            .iter()
+            .zip(t.meta.strides().iter())
+            .map(|(&n, &s)| n.saturating_sub(1) * s)
+            .sum::<usize>()
+            + 1
+    };
+    if [out, span(x), span(weight)].iter().any(|&e| e > u32::MAX as usize) {
+        return None;
+    }
+    let words = params.words()?;
     let client = x.client.clone();
-    let params = client.create_from_slice(bytemuck::cast_slice(&params));
-    let out = client.empty(b * c_out * h_out * w_out * std::mem::size_of::<f32>());
+    let params = client.create_from_slice(bytemuck::cast_slice(&words));
+    let out = client.empty(out * std::mem::size_of::<f32>());
+    // Without a bias the kernel never reads binding 2; A's buffer stands in.
+    let bias = bias.unwrap_or(weight);
     let args = KernelArguments::new()
         .with_buffer(x.handle.clone().binding())
         .with_buffer(weight.handle.clone().binding())
@@ -114,17 +293,10 @@ pub fn conv2d(
         .with_buffer(params.binding());
     client.launch(
         Box::new(ImplicitGemm),
-        CubeCount::Static(groups.0 as u32, groups.1 as u32, 1),
+        CubeCount::Static(groups.0 as u32, groups.1 as u32, groups.2 as u32),
         args,
     );
-    let y = CubeTensor::new_contiguous(
-        client,
-        x.device.clone(),
-        Shape::from([b, c_out, h_out, w_out]),
-        out,
-        DType::F32,
-    );
-    Some(Tensor::from_primitive::<Wgpu>(y))
+    Some((client, out))
 }
 
 /// `conv.wgsl` with its shared constants, as a kernel cubecl launches without compiling anything

@@ -14,7 +14,7 @@
 //! CLIP folder's naming instead (see `clip_bench`).
 //!
 //! `CONVS=1 SIZES=1024 RUNS=5` times, instead, the convolutions the VAE and the UNet slice run at
-//! each size, on the GPU: our implicit GEMM (src/gpu/conv/) beside burn's own convolution on the same inputs, best of `RUNS` after one warm-up, with the rate each
+//! each size, on the GPU: our GEMM (src/gpu/gemm/) beside burn's own convolution on the same inputs, best of `RUNS` after one warm-up, with the rate each
 //! reaches.
 //!
 //! `RUNS=0` times only the first (cold) run. "peak reserved" is the most device memory burn's
@@ -255,7 +255,7 @@ fn conv_bench(sizes: &[u32], runs: usize) {
             let out_side = (side + padding[0].0 + padding[0].1 - 3) / stride + 1;
             let gflop = 2.0 * (c_in * c_out * 9 * out_side * out_side) as f64 / 1e9;
             let rate = |d: Duration| format!("{:.2} ms ({:.1} TFLOP/s)", ms(d), gflop / d.as_secs_f64() / 1e3);
-            let ours = || diffcut::gpu::conv::conv2d(&x, &weight, &bias, stride, padding).expect("our kernel");
+            let ours = || diffcut::gpu::gemm::conv2d(&x, &weight, &bias, stride, padding).expect("our kernel");
             let (t_ours, y_ours) = time(&ours);
             let (t_burn, y_burn) = time(&burns);
             let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
@@ -322,7 +322,7 @@ fn conv_bench(sizes: &[u32], runs: usize) {
             }
             (best, y)
         };
-        let (t_ours, y_ours) = time(&|| diffcut::gpu::conv::matmul(&a, &b).expect("our kernel"));
+        let (t_ours, y_ours) = time(&|| diffcut::gpu::gemm::matmul(&a, &b).expect("our kernel"));
         let (t_burn, y_burn) = time(&|| a.clone().matmul(b.clone()));
         let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
         println!(

@@ -11,7 +11,7 @@
 //! | [`sweep`] | sign flip, 100 thresholds, NCut of each, the best cut | [`crate::ncut::bipartition`] |
 //! | [`split`] | the next level's regions from the cuts | [`crate::ncut::split`] (the rule both trees follow) |
 //! | [`pamr`] | PAMR refinement: neighbour weights, propagation, argmax, 3×3 median | [`crate::refine::pamr()`] |
-//! | `conv` (feature `model`) | the diffusion model's convolutions as an implicit GEMM, on burn's device | `model::host::conv2d` |
+//! | `gemm` (feature `model`) | the diffusion model's convolutions (implicit GEMM) and matrix products, on burn's device | `model::host::conv2d`, burn's matmul |
 //!
 //! [`tree`] drives them level by level with one readback per level (this level's Lanczos
 //! coefficients for the `f64` tridiagonal solve, with the previous level's decisions), and
@@ -29,7 +29,7 @@
 
 pub mod affinity;
 #[cfg(feature = "model")]
-pub mod conv;
+pub mod gemm;
 pub mod lanczos;
 pub mod pamr;
 pub mod split;
@@ -414,7 +414,7 @@ mod tests {
         ("split", split::SHARED, split::WGSL),
         ("pamr", pamr::SHARED, pamr::WGSL),
         #[cfg(feature = "model")]
-        ("conv", conv::SHARED, conv::WGSL),
+        ("gemm", gemm::SHARED, gemm::WGSL),
     ];
 
     /// The numeric literals of WGSL `source` outside comments and binding attributes (binding

@@ -23,7 +23,7 @@
 //
 // Every per-thread value is a named variable, nothing a per-thread array indexed in a loop: WGSL
 // has no unrolling, and such arrays can end up in (slow) memory rather than registers. The host
-// (gpu/conv/mod.rs) checks that the shared constants (TILE_CO, TILE_PX, TILE_K, WORKGROUP) give
+// (gpu/gemm/mod.rs) checks that the shared constants (TILE_CO, TILE_PX, TILE_K, WORKGROUP) give
 // one vec4 of weights and two of x̂ per thread and step.
 // Every output sums its K products in the same order (k ascending, one fma each), so the result
 // depends on the shapes only, not on the tiling of other outputs.

@@ -1,13 +1,13 @@
-//! The implicit-GEMM convolution (src/gpu/conv/) on burn's wgpu device (lavapipe in CI) against
-//! its CPU reference, `model::host::conv2d` (itself checked against burn's convolution), on the
-//! geometries the models use and on the edges of the kernel's tiling.
+//! Our GEMM (src/gpu/gemm/) on burn's wgpu device (lavapipe in CI): its convolutions against the
+//! CPU reference `model::host::conv2d` (itself checked against burn's convolution), its matrix
+//! products against burn's matmul on the CPU, on the models' shapes and on the edges of the tiling.
 #![cfg(all(feature = "model", feature = "gpu"))]
 
 mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{cpu, gpu};
-use diffcut::gpu::conv;
+use diffcut::gpu::gemm;
 use diffcut::model::host;
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -41,7 +41,7 @@ fn check(i: usize, &(b, c_in, h, w, c_out, k, stride, padding): &Case, transpose
     let weight = |d: &Device| tensor([c_out, c_in, k, k], seed + 1, d);
     let bias = |d: &Device| tensor([c_out], seed + 2, d);
     let want = host::conv2d(x(&cpu), weight(&cpu), &bias(&cpu), stride, padding);
-    let got = conv::conv2d(&x(&gpu), &weight(&gpu), &bias(&gpu), stride, padding)
+    let got = gemm::conv2d(&x(&gpu), &weight(&gpu), &bias(&gpu), stride, padding)
         .unwrap_or_else(|| panic!("case {i}: the kernel declined an f32 convolution on wgpu"));
     assert_eq!(got.dims(), want.dims(), "case {i}: shape");
     let (got, want) = (values(got), values(want));
@@ -93,7 +93,7 @@ fn the_implicit_gemm_declines_what_it_does_not_take() {
     let x = tensor([1, 4, 6, 6], 1, &gpu);
     let bias = tensor([4], 2, &gpu);
     // A CPU tensor: the caller's CPU path is host::conv2d.
-    let on_cpu = conv::conv2d(
+    let on_cpu = gemm::conv2d(
         &tensor([1, 4, 6, 6], 1, &cpu()),
         &tensor([4, 4, 3, 3], 3, &cpu()),
         &tensor([4], 2, &cpu()),
@@ -103,19 +103,19 @@ fn the_implicit_gemm_declines_what_it_does_not_take() {
     assert!(on_cpu.is_none(), "a CPU tensor went to the GPU kernel");
     // A weight that is not laid out row by row (its rows are the GEMM's).
     let weight = tensor([4, 4, 3, 3], 3, &gpu).swap_dims(0, 1);
-    assert!(conv::conv2d(&x, &weight, &bias, 1, [(1, 1), (1, 1)]).is_none());
+    assert!(gemm::conv2d(&x, &weight, &bias, 1, [(1, 1), (1, 1)]).is_none());
     // A kernel larger than the padded map.
     let weight = tensor([4, 4, 9, 9], 3, &gpu);
-    assert!(conv::conv2d(&x, &weight, &bias, 1, [(1, 1), (1, 1)]).is_none());
+    assert!(gemm::conv2d(&x, &weight, &bias, 1, [(1, 1), (1, 1)]).is_none());
 }
 
-/// `gpu::conv::matmul` on wgpu against burn's matmul on the CPU, the same values: largest
+/// `gpu::gemm::matmul` on wgpu against burn's matmul on the CPU, the same values: largest
 /// difference within `1e-5 · K` (f32 sums of K products of values in [−1, 1) in another order).
 fn check_matmul<const D: usize>(name: &str, a: impl Fn(&Device) -> Tensor<D>, b: impl Fn(&Device) -> Tensor<D>) {
     let (cpu, gpu) = (cpu(), gpu());
     let k = a(&cpu).dims()[D - 1];
     let want = a(&cpu).matmul(b(&cpu));
-    let got = conv::matmul(&a(&gpu), &b(&gpu)).unwrap_or_else(|| panic!("{name}: the kernel declined"));
+    let got = gemm::matmul(&a(&gpu), &b(&gpu)).unwrap_or_else(|| panic!("{name}: the kernel declined"));
     assert_eq!(got.dims(), want.dims(), "{name}: shape");
     let (got, want) = (values(got), values(want));
     let bound = 1e-5 * k as f32;

@@ -1,5 +1,5 @@
 //! The diffusion model's convolutions and matrix products on burn's wgpu device, as one tiled GEMM
-//! in our WGSL (`conv.wgsl`):
+//! in our WGSL (`gemm.wgsl`):
 //!
 //! * [`conv2d`]: `y [B, C_out, H', W'] = conv2d(x [B, C_in, H, W], weight [C_out, C_in, k, k]) +
 //!   bias`, any stride and zero padding, one group, as an implicit GEMM (x̂ gathered, never
@@ -7,7 +7,7 @@
 //! * [`matmul`]: `a [.., M, K] · b [.., K, N]`, up to two batch dimensions, both read through
 //!   their strides (a transposed view costs nothing). CPU reference: burn's matmul.
 //!
-//! `tests/gpu_conv.rs` compares both with their references on the models' shapes.
+//! `tests/gpu_gemm.rs` compares both with their references on the models' shapes.
 //!
 //! Why: burn 0.22 without autotune runs its direct convolution and its unit matmul at 1–2 TFLOP/s
 //! on an H200 (the convolutions 85 % of the VAE's GPU time at 1024², BENCHMARKS.md), and its
@@ -37,7 +37,7 @@ pub(crate) const TILE_K: u32 = 16;
 /// Threads per workgroup: each computes 4 channels × 8 pixels of the tile.
 pub(crate) const WORKGROUP: u32 = (TILE_CO / 4) * (TILE_PX / 8);
 
-// conv.wgsl's layout: per thread and step one vec4 of weights and two vec4s of x̂, within WebGPU's
+// gemm.wgsl's layout: per thread and step one vec4 of weights and two vec4s of x̂, within WebGPU's
 // default limits (256 threads, 16 KiB of workgroup memory).
 const _: () = assert!(WORKGROUP == TILE_K * (TILE_CO / 4));
 const _: () = assert!(2 * WORKGROUP == TILE_K * (TILE_PX / 4));
@@ -68,7 +68,7 @@ pub(crate) const SHARED: &[(&str, Shared)] = &[
     ("WORKGROUP", Shared::U32(WORKGROUP)),
 ];
 
-pub(crate) const WGSL: &str = include_str!("conv.wgsl");
+pub(crate) const WGSL: &str = include_str!("gemm.wgsl");
 
 /// The most workgroups a dispatch may have along one dimension (WebGPU's default limit).
 const MAX_GROUPS: usize = 65_535;
@@ -194,7 +194,7 @@ pub fn matmul<const D: usize>(a: &Tensor<D>, b: &Tensor<D>) -> Option<Tensor<D>>
     Some(Tensor::from_primitive::<Wgpu>(c))
 }
 
-/// The kernel's parameters (conv.wgsl's `Params`, in its order).
+/// The kernel's parameters (gemm.wgsl's `Params`, in its order).
 #[derive(Default)]
 struct Params {
     m: usize,
@@ -299,7 +299,7 @@ fn launch(
     Some((client, out))
 }
 
-/// `conv.wgsl` with its shared constants, as a kernel cubecl launches without compiling anything
+/// `gemm.wgsl` with its shared constants, as a kernel cubecl launches without compiling anything
 /// of its own (the source is the kernel).
 struct ImplicitGemm;
 

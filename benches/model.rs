@@ -201,17 +201,62 @@ fn clip_bench(dir: &str, devices: &[String], sizes: &[u32], runs: usize, image: 
     }
 }
 
-/// `CONVS=1`: our convolution beside burn's on the GPU, per geometry of the models at `size`
-/// (`(c_in, c_out, map side, stride)`, 3×3 with the models' padding).
+/// The best of `runs` timings of `f` after a warm-up call, with the warm-up's result.
+fn best_of(
+    device: &Device,
+    runs: usize,
+    f: &dyn Fn() -> burn::tensor::Tensor<4>,
+) -> (Duration, burn::tensor::Tensor<4>) {
+    let y = f();
+    sync(device);
+    let mut best = Duration::MAX;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let _ = f();
+        sync(device);
+        best = best.min(t.elapsed());
+    }
+    (best, y)
+}
+
+/// One table row: burn's and ours timed on the same inputs, their rates and largest difference.
+fn compare(
+    device: &Device,
+    runs: usize,
+    label: &str,
+    gflop: f64,
+    burns: &dyn Fn() -> burn::tensor::Tensor<4>,
+    ours: &dyn Fn() -> burn::tensor::Tensor<4>,
+) {
+    let rate = |d: Duration| format!("{:.2} ms ({:.1} TFLOP/s)", ms(d), gflop / d.as_secs_f64() / 1e3);
+    let (t_ours, y_ours) = best_of(device, runs, ours);
+    let (t_burn, y_burn) = best_of(device, runs, burns);
+    let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
+    println!(
+        "| {label} | {gflop:.1} | {} | {} | {:.2} | {diff:.2e} |",
+        rate(t_burn),
+        rate(t_ours),
+        t_ours.as_secs_f64() / t_burn.as_secs_f64()
+    );
+}
+
+/// `CONVS=1`: our GEMM beside burn's on the GPU: the models' convolutions at each size
+/// (`(c_in, c_out, map side, stride)`, 3×3 with the models' padding), then their largest products.
 fn conv_bench(sizes: &[u32], runs: usize) {
     use burn::tensor::module;
     use burn::tensor::ops::ConvOptions;
     use burn::tensor::{Tensor, TensorData};
+    use diffcut::gpu::gemm;
     let device = native_device(true).expect("a GPU");
+    let random = |shape: &[usize], seed| {
+        let n = shape.iter().product();
+        TensorData::new(diffcut::synth::uniform(n, seed), shape.to_vec())
+    };
+    let t4 = |shape: [usize; 4], seed| Tensor::<4>::from_data(random(&shape, seed), &device);
     println!(
-        "| size | conv (C_in → C_out, map, stride) | GFLOP | burn's | ours | ours / burn's | max |ours − burn's| |"
+        "| size, conv (C_in → C_out, map, stride) | GFLOP | burn's | ours | ours / burn's | max |ours − burn's| |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for &size in sizes {
         let s = size as usize;
         // The VAE's levels (128, 256, 512 channels at S, S/2, S/4, S/8; its downsample pads the
@@ -231,52 +276,25 @@ fn conv_bench(sizes: &[u32], runs: usize) {
             } else {
                 [(1, 1), (1, 1)]
             };
-            let tensor = |shape: [usize; 4], seed| {
-                let n = shape.iter().product();
-                Tensor::<4>::from_data(TensorData::new(diffcut::synth::uniform(n, seed), shape), &device)
-            };
-            let x = tensor([1, c_in, side, side], 1);
-            let weight = tensor([c_out, c_in, 3, 3], 2);
-            let bias = Tensor::<1>::from_data(TensorData::new(diffcut::synth::uniform(c_out, 3), [c_out]), &device);
+            let x = t4([1, c_in, side, side], 1);
+            let weight = t4([c_out, c_in, 3, 3], 2);
+            let bias = Tensor::<1>::from_data(random(&[c_out], 3), &device);
             let options = ConvOptions::new_with_padding([stride; 2], padding, [1, 1], 1);
-            let burns = || module::conv2d(x.clone(), weight.clone(), Some(bias.clone()), options.clone());
-            let time = |f: &dyn Fn() -> Tensor<4>| {
-                let y = f();
-                sync(&device);
-                let mut best = Duration::MAX;
-                for _ in 0..runs.max(1) {
-                    let t = Instant::now();
-                    let _ = f();
-                    sync(&device);
-                    best = best.min(t.elapsed());
-                }
-                (best, y)
-            };
             let out_side = (side + padding[0].0 + padding[0].1 - 3) / stride + 1;
             let gflop = 2.0 * (c_in * c_out * 9 * out_side * out_side) as f64 / 1e9;
-            let rate = |d: Duration| format!("{:.2} ms ({:.1} TFLOP/s)", ms(d), gflop / d.as_secs_f64() / 1e3);
-            let ours = || diffcut::gpu::gemm::conv2d(&x, &weight, &bias, stride, padding).expect("our kernel");
-            let (t_ours, y_ours) = time(&ours);
-            let (t_burn, y_burn) = time(&burns);
-            let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
-            println!(
-                "| {size} | {c_in} → {c_out}, {side}², {stride} | {gflop:.1} | {} | {} | {:.2} | {diff:.2e} |",
-                rate(t_burn),
-                rate(t_ours),
-                t_ours.as_secs_f64() / t_burn.as_secs_f64()
+            compare(
+                &device,
+                runs,
+                &format!("{size}, {c_in} → {c_out}, {side}², {stride}"),
+                gflop,
+                &|| module::conv2d(x.clone(), weight.clone(), Some(bias.clone()), options.clone()),
+                &|| gemm::conv2d(&x, &weight, &bias, stride, padding).expect("our kernel"),
             );
         }
     }
     // The products of the models at 1024: the VAE's mid-block attention (one block of query rows,
     // 512 channels, 16 384 keys), the UNet slice's attention (10 heads of 64 over 4096 tokens) and
     // a feed-forward layer (Wᵀ read transposed).
-    println!();
-    println!("| product | GFLOP | burn's | ours | ours / burn's | max |ours − burn's| |");
-    println!("|---|---|---|---|---|---|");
-    let t4 = |shape: [usize; 4], seed| {
-        let n = shape.iter().product();
-        Tensor::<4>::from_data(TensorData::new(diffcut::synth::uniform(n, seed), shape), &device)
-    };
     let products: [(&str, Tensor<4>, Tensor<4>); 5] = [
         (
             "VAE Q·Kᵀ, 1024 rows × 16384 keys × 512",
@@ -304,33 +322,15 @@ fn conv_bench(sizes: &[u32], runs: usize) {
             t4([1, 1, 5120, 640], 10).swap_dims(2, 3),
         ),
     ];
-    for (name, a, b) in products {
-        let [.., m, k] = a.dims();
-        let n = b.dims()[3];
-        let batches = a.dims()[1];
-        let gflop = 2.0 * (batches * m * k * n) as f64 / 1e9;
-        let rate = |d: Duration| format!("{:.2} ms ({:.1} TFLOP/s)", ms(d), gflop / d.as_secs_f64() / 1e3);
-        let time = |f: &dyn Fn() -> Tensor<4>| {
-            let y = f();
-            sync(&device);
-            let mut best = Duration::MAX;
-            for _ in 0..runs.max(1) {
-                let t = Instant::now();
-                let _ = f();
-                sync(&device);
-                best = best.min(t.elapsed());
-            }
-            (best, y)
-        };
-        let (t_ours, y_ours) = time(&|| diffcut::gpu::gemm::matmul(&a, &b).expect("our kernel"));
-        let (t_burn, y_burn) = time(&|| a.clone().matmul(b.clone()));
-        let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
-        println!(
-            "| {name} | {gflop:.1} | {} | {} | {:.2} | {diff:.2e} |",
-            rate(t_burn),
-            rate(t_ours),
-            t_ours.as_secs_f64() / t_burn.as_secs_f64()
-        );
+    println!();
+    println!("| product | GFLOP | burn's | ours | ours / burn's | max |ours − burn's| |");
+    println!("|---|---|---|---|---|---|");
+    for (label, a, b) in products {
+        let [_, batches, m, k] = a.dims();
+        let gflop = 2.0 * (batches * m * k * b.dims()[3]) as f64 / 1e9;
+        compare(&device, runs, label, gflop, &|| a.clone().matmul(b.clone()), &|| {
+            gemm::matmul(&a, &b).expect("our kernel")
+        });
     }
 }
 

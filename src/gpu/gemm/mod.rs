@@ -47,12 +47,13 @@ const _: () = assert!(WORKGROUP <= 256 && TILE_K * (TILE_CO + TILE_PX) * 4 <= 16
 const _: () = assert!(8 * (WORKGROUP / TILE_K) == TILE_PX);
 
 /// Where the kernel's B comes from, and along which dimension neighbouring threads load it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u32)]
 enum Mode {
     /// x̂, gathered from the map of a convolution.
     Conv = 0,
     /// A strided matrix, loaded along its columns (`b[.., k, n]` contiguous in n).
+    #[default]
     Kn = 1,
     /// A strided matrix, loaded along its taps (contiguous in k: a transposed weight, `Kᵀ`).
     Nk = 2,
@@ -215,12 +216,6 @@ struct Params {
     bias: bool,
     /// c_in, h, w, h_out, w_out, k_h, k_w, stride, pad_top, pad_left, then x's 4 strides.
     conv: [usize; 14],
-}
-
-impl Default for Mode {
-    fn default() -> Self {
-        Mode::Kn
-    }
 }
 
 impl Params {

@@ -80,6 +80,10 @@ struct Params {
 // The parameters, read once: storage the kernel writes may alias the parameters' buffer as far as
 // the compiler knows, so reading `params` in the loop would mean reloading it after every store.
 var<private> p: Params;
+// The number of taps, as a value WGSL knows to be the same on every thread of the workgroup: the
+// loop that holds the barriers must be in uniform control flow, and a value read from a
+// read_write storage buffer is not uniform to WGSL's analysis (Chrome's compiler enforces it).
+var<workgroup> k_shared: u32;
 // This workgroup's batch offsets into A and B.
 var<private> a_off: u32;
 var<private> b_off: u32;
@@ -213,6 +217,10 @@ fn a_next(t: u32, co0: u32, k0: u32) -> vec4<f32> {
 @compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     p = params;
+    if t == 0u {
+        k_shared = p.k;
+    }
+    let k_len = workgroupUniformLoad(&k_shared);
     let outer = group.z / p.inner_len;
     let inner = group.z - outer * p.inner_len;
     a_off = outer * p.a_outer + inner * p.a_inner;
@@ -250,13 +258,13 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
     var a_reg = a_next(t, co0, 0u);
     var b_reg0 = b_next(t, n0, 0u, 0u, q0, q1, q2, q3);
     var b_reg1 = b_next(t, n0, 0u, 1u, q0, q1, q2, q3);
-    for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
+    for (var k0 = 0u; k0 < k_len; k0 += TILE_K) {
         w_tile[(t % TILE_K) * CO4 + t / TILE_K] = a_reg;
         b_store(t, 0u, b_reg0);
         b_store(t, 1u, b_reg1);
         workgroupBarrier();
         let k1 = k0 + TILE_K;
-        if k1 < p.k {
+        if k1 < k_len {
             a_reg = a_next(t, co0, k1);
             b_reg0 = b_next(t, n0, k1, 0u, q0, q1, q2, q3);
             b_reg1 = b_next(t, n0, k1, 1u, q0, q1, q2, q3);

@@ -12,8 +12,9 @@
 //! Why: burn 0.22 without autotune runs its direct convolution and its unit matmul at 1–2 TFLOP/s
 //! on an H200 (the convolutions 85 % of the VAE's GPU time at 1024², BENCHMARKS.md), and its
 //! faster kernels need cooperative-matrix instructions WebGPU lacks. This kernel tiles the GEMM in
-//! workgroup memory on plain `f32` FMAs, so it runs wherever WGSL does: WebGPU in the browser,
-//! Vulkan, lavapipe.
+//! workgroup memory on plain `f32` FMAs, as WebGPU allows. The models use it natively (Vulkan,
+//! Metal, DX12, lavapipe); not yet in the browser, where Chrome's WebGPU still rejects the shader
+//! (`model::layers` routes only native devices here).
 //!
 //! The kernel is launched on burn's own device and queue (cubecl's client), on burn's buffers:
 //! no copy in or out, and it orders with burn's kernels on the same stream.

@@ -106,7 +106,7 @@ step 100 "$OUT/torch.txt" python3 benches/model/torch_timing.py --source "$full"
 # Our model on wgpu/Vulkan: the first run compiles the shaders; then steady state, per size.
 MODEL="$model" SIZES="$MODEL_SIZES" DEVICES=gpu RUNS=5 step 150 "$OUT/burn_wgpu.txt" .devbin/model-bench --bench
 
-# The models' convolutions alone: our implicit GEMM beside burn's direct convolution, same inputs.
+# The models' convolutions and largest products alone: our GEMM beside burn's own kernels, same inputs.
 CONVS=1 SIZES="$MODEL_SIZES" RUNS=5 step 90 "$OUT/convs.txt" .devbin/model-bench --bench
 
 # Where the GPU time goes at the largest size, per kernel (cubecl's profiler; its log, xz-compressed).

@@ -232,8 +232,8 @@ impl GroupNorm {
 /// `conv2d(x, weight) + bias`, `x [B, C_in, H, W]`, `weight [C_out, C_in / groups, k, k]`, with
 /// per-side zero `padding [(top, bottom), (left, right)]`: every convolution of the models goes
 /// through here, so that the ungrouped ones run on [`host::conv2d`] on the CPU (both cores, no
-/// layout copies) and on our GEMM on a native GPU (`gpu::gemm`, 5–20× faster than burn's direct
-/// convolution on an H200, BENCHMARKS.md), the rest (and the browser's) on burn's.
+/// layout copies) and on our GEMM on a GPU (`gpu::gemm`, 5–20× faster than burn's direct
+/// convolution on an H200, BENCHMARKS.md), the rest (grouped ones) on burn's.
 pub fn conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,
@@ -246,8 +246,7 @@ pub fn conv2d(
     if groups == 1 && is_cpu(&x.device()) {
         return host::conv2d(x, weight, bias, stride, padding);
     }
-    // Not in the browser yet: Chrome's WebGPU rejects the kernel there (BENCHMARKS.md).
-    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    #[cfg(feature = "gpu")]
     if groups == 1 {
         if let Some(y) = crate::gpu::gemm::conv2d(&x, &weight, bias, stride, padding) {
             return y;
@@ -257,11 +256,11 @@ pub fn conv2d(
     module::conv2d(x, weight, Some(bias.clone()), options)
 }
 
-/// `a · b` (burn's matmul semantics, equal leading dimensions): on a native GPU our tiled GEMM
+/// `a · b` (burn's matmul semantics, equal leading dimensions): on a GPU our tiled GEMM
 /// (`gpu::gemm::matmul`: 0.1–1.2× the time of burn's unit matmul on an H200, BENCHMARKS.md),
-/// elsewhere (the CPU, the browser) burn's.
+/// on the CPU burn's.
 pub fn matmul<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
-    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    #[cfg(feature = "gpu")]
     if !is_cpu(&a.device()) {
         if let Some(c) = crate::gpu::gemm::matmul(&a, &b) {
             return c;

@@ -7,6 +7,7 @@
 //! for (const f of files) dc.modelAddFile(f, bytes);   // checked, uploaded, released one at a time
 //! const info = dc.modelFinish();                      // builds the networks
 //! await dc.segmentDiffusion(imageBytes, info.size, 10, 0.9, 1 << 20, 8192);
+//! const f = await dc.diffusionFeatures(imageBytes, info.size); // f.h × f.w × f.c, f.data
 //! ```
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use wasm_bindgen::prelude::*;
 
 use super::convert::{js_error, js_error_named};
 use super::{promise, segment, DiffCut, Fit};
-use crate::segmenter::{DiffusionModel, FeatureSource, ModelLoader};
+use crate::segmenter::{DiffusionModel, FeatureSource, ModelLoader, Segmenter};
 use crate::Error;
 
 /// The model's state in a [`DiffCut`].
@@ -127,6 +128,38 @@ impl DiffCut {
         let fit = Fit { max_pixels, max_side };
         promise(async move { segment(&inner, super::Input::Encoded(&bytes), source, alpha, tau_max, fit).await })
     }
+
+    /// The loaded model's patch features of an image (bytes as for `segmentImage`, squashed to
+    /// `size` × `size`, with the noise `segmentDiffusion` adds at that size): what DiffCut
+    /// segments, for use elsewhere (saved, compared, clustered).
+    #[wasm_bindgen(js_name = diffusionFeatures, unchecked_return_type = "Promise<Features>")]
+    pub fn diffusion_features(&self, bytes: &[u8], size: u32) -> Promise {
+        let compute = self.inner.borrow().compute.clone();
+        let bytes = bytes.to_vec();
+        let source = match &self.inner.borrow().model {
+            ModelSlot::Ready(m) => Ok(FeatureSource::diffusion(m.clone(), size)),
+            _ => Err(Error::Model("no diffusion model is loaded".into())),
+        };
+        promise(async move {
+            let image = super::Input::Encoded(&bytes).image()?;
+            let f = Segmenter::new(source?, compute).features(&image).await?;
+            Ok(Features {
+                h: f.h as u32,
+                w: f.w as u32,
+                c: f.c as u32,
+                data: f.data,
+            })
+        })
+    }
+}
+
+/// Patch features on a grid: `h × w` patches of `c` values, `data[(y·w + x)·c + k]`.
+#[wasm_bindgen(getter_with_clone)]
+pub struct Features {
+    pub h: u32,
+    pub w: u32,
+    pub c: u32,
+    pub data: Vec<f32>,
 }
 
 fn not_loading() -> Error {

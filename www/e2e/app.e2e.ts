@@ -11,7 +11,7 @@
  * Rust tests (tests/fixtures/clip/tiny-q8, random weights: its names are meaningless but
  * deterministic), served under /models/clip-tiny-q8/.
  */
-import { cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serve } from "../scripts/serve.mjs";
@@ -37,6 +37,21 @@ let page: Page;
 const requests: string[] = [];
 const consoleErrors: string[] = [];
 const timings: Record<string, number | number[] | string> = {};
+
+/** A little-endian float32 `.npy` (format 1.0 or 2.0, C order): its shape and values. */
+function readNpyF32(path: string): { shape: number[]; data: Float32Array } {
+  const b = readFileSync(path);
+  const major = b[6];
+  const headerLen = major === 1 ? b.readUInt16LE(8) : b.readUInt32LE(8);
+  const start = major === 1 ? 10 : 12;
+  const header = b.subarray(start, start + headerLen).toString("latin1");
+  if (!header.includes("'descr': '<f4'") || header.includes("'fortran_order': True")) throw new Error(`${path}: not a C-order <f4 array: ${header}`);
+  const shape = (/'shape': \(([^)]*)\)/.exec(header)?.[1] ?? "").split(",").map((v) => v.trim()).filter((v) => v !== "").map(Number);
+  const bytes = b.subarray(start + headerLen);
+  const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+  if (data.length !== shape.reduce((a, v) => a * v, 1)) throw new Error(`${path}: ${data.length} values for shape ${shape.join("×")}`);
+  return { shape, data };
+}
 
 /** Waits until the status is `ready` (or fails with the page's error message). */
 async function waitReady(p: Page = page, timeout = 120_000): Promise<void> {
@@ -1058,6 +1073,64 @@ describe("the DiffCut page", () => {
       expect(first, log.join("\n")).toBeGreaterThanOrEqual(0);
       expect(last).toBeGreaterThan(first);
       expect(log.findIndex((t) => t.includes("weights-00000.safetensors"))).toBeGreaterThan(last);
+      await p.close();
+    });
+
+    // The numbers themselves: the diffusion module's own API, on the Rust tests' fixture image at
+    // S = 128 (no official noise at that size, so none is added), against what diffusers computes
+    // from the same q8-rounded weights (tests/fixtures/model/ssd-tiny/expected/features_zero_q8.npy,
+    // made by models/make_tiny.py). Every convolution and product runs on WebGPU here, in our
+    // GEMM's WGSL (gpu/gemm) as Chrome compiles it; the same bound as the native wgpu test's.
+    it("computes the features diffusers computes, through the module's diffusionFeatures", async () => {
+      const assets = readdirSync("dist/assets");
+      const js = assets.filter((f) => /^diffcut-.*\.js$/.test(f)).find((f) => readFileSync(`dist/assets/${f}`, "utf8").includes("modelBegin"));
+      const wasm = assets.filter((f) => /^diffcut_bg-.*\.wasm$/.test(f)).sort((a, b) => statSync(`dist/assets/${b}`).size - statSync(`dist/assets/${a}`).size)[0];
+      expect(js, assets.join(", ")).toBeDefined();
+      writeFileSync(`${OUT}/blank.html`, "<!doctype html><title>module</title>");
+      const p = await newPage(`${server.url}e2e-files/blank.html`);
+      const fixture = "../tests/fixtures/model/ssd-tiny";
+      const got = await p.evaluate(
+        async ([js, wasm, dir, png]) => {
+          type Features = { h: number; w: number; c: number; data: Float32Array };
+          type Api = {
+            default: (o: { module_or_path: string }) => Promise<unknown>;
+            DiffCut: {
+              create: (preferGpu?: boolean) => Promise<{
+                modelBegin: (m: Uint8Array) => Promise<string[]>;
+                modelAddFile: (name: string, bytes: Uint8Array) => void;
+                modelFinish: () => unknown;
+                diffusionFeatures: (bytes: Uint8Array, size: number) => Promise<Features>;
+              }>;
+            };
+          };
+          // (Spelled out of vitest's reach: it rewrites `import()` in the test's own code.)
+          const load = new Function("url", "return import(url);") as (url: string) => Promise<Api>;
+          const mod = await load(js);
+          await mod.default({ module_or_path: wasm });
+          const dc = await mod.DiffCut.create(true);
+          const bytes = async (name: string): Promise<Uint8Array> => new Uint8Array(await (await fetch(dir + name)).arrayBuffer());
+          for (const name of await dc.modelBegin(await bytes("manifest.json"))) dc.modelAddFile(name, await bytes(name));
+          dc.modelFinish();
+          const image = Uint8Array.from(atob(png), (ch) => ch.charCodeAt(0));
+          const f = await dc.diffusionFeatures(image, 128);
+          return { h: f.h, w: f.w, c: f.c, data: Array.from(f.data) };
+        },
+        [`/assets/${js}`, `/assets/${wasm}`, `${server.url}models/ssd-tiny-q8/`, readFileSync(`${fixture}/image.png`).toString("base64")] as const,
+      );
+      const want = readNpyF32(`${fixture}/expected/features_zero_q8.npy`);
+      expect([got.h, got.w, got.c]).toEqual(want.shape);
+      // max |got − want| / max |want|, as the Rust tests' rel_err (tests/common).
+      let diff = 0;
+      let norm = 0;
+      want.data.forEach((v, i) => {
+        diff = Math.max(diff, Math.abs(got.data[i]! - v));
+        norm = Math.max(norm, Math.abs(v));
+      });
+      const relErr = diff / norm;
+      console.log(`[e2e] diffusionFeatures vs diffusers (q8, S = 128): rel err ${relErr.toExponential(2)}`);
+      timings["tinyFeaturesRelErrVsDiffusers"] = relErr;
+      expect(norm).toBeGreaterThan(0);
+      expect(relErr).toBeLessThan(2e-4);
       await p.close();
     });
   });

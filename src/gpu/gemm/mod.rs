@@ -12,9 +12,8 @@
 //! Why: burn 0.22 without autotune runs its direct convolution and its unit matmul at 1–2 TFLOP/s
 //! on an H200 (the convolutions 85 % of the VAE's GPU time at 1024², BENCHMARKS.md), and its
 //! faster kernels need cooperative-matrix instructions WebGPU lacks. This kernel tiles the GEMM in
-//! workgroup memory on plain `f32` FMAs, as WebGPU allows. The models use it natively (Vulkan,
-//! Metal, DX12, lavapipe); not yet in the browser, where Chrome's WebGPU still rejects the shader
-//! (`model::layers` routes only native devices here).
+//! workgroup memory on plain `f32` FMAs, as WebGPU allows, natively (Vulkan, Metal, DX12,
+//! lavapipe) and in the browser.
 //!
 //! The kernel is launched on burn's own device and queue (cubecl's client), on burn's buffers:
 //! no copy in or out, and it orders with burn's kernels on the same stream.
@@ -276,15 +275,27 @@ fn launch(
         return None;
     }
     let words = params.words()?;
+    // Every binding is read_write (see gemm.wgsl), and WebGPU refuses a dispatch in which two
+    // writable bindings overlap (Chrome does; wgpu's native validation does not check it). The
+    // inputs are burn's: a product of a tensor with itself, or with a view of it, goes to burn.
+    let inputs: Vec<_> = [Some(x), Some(weight), bias].into_iter().flatten().collect();
+    let keys: Vec<_> = inputs.iter().map(|t| t.handle.clone().binding().claim_key()).collect();
+    if any_overlap(&keys) {
+        return None;
+    }
     let client = x.client.clone();
     let params = client.create_from_slice(bytemuck::cast_slice(&words));
     let out = client.empty(out * std::mem::size_of::<f32>());
-    // Without a bias the kernel never reads binding 2; A's buffer stands in.
-    let bias = bias.unwrap_or(weight);
+    // Without a bias the kernel never reads binding 2, but it must be bound: to a buffer of its
+    // own, since A's would overlap binding 1.
+    let bias = match bias {
+        Some(b) => b.handle.clone(),
+        None => client.empty(std::mem::size_of::<f32>()),
+    };
     let args = KernelArguments::new()
         .with_buffer(x.handle.clone().binding())
         .with_buffer(weight.handle.clone().binding())
-        .with_buffer(bias.handle.clone().binding())
+        .with_buffer(bias.binding())
         .with_buffer(out.clone().binding())
         .with_buffer(params.binding());
     client.launch(
@@ -293,6 +304,16 @@ fn launch(
         args,
     );
     Some((client, out))
+}
+
+/// Whether two of these byte ranges of allocations (`BufferBinding::claim_key`: the allocation's
+/// id, start, end) share a byte.
+fn any_overlap<Id: PartialEq>(keys: &[(Id, u64, u64)]) -> bool {
+    keys.iter().enumerate().any(|(i, (id, start, end))| {
+        keys[i + 1..]
+            .iter()
+            .any(|(id2, start2, end2)| id == id2 && start < end2 && start2 < end)
+    })
 }
 
 /// `gemm.wgsl` with its shared constants, as a kernel cubecl launches without compiling anything
@@ -326,5 +347,22 @@ impl CubeKernel for ImplicitGemm {
             entrypoint_name: "main".to_string(),
             lang: "wgsl",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::any_overlap;
+
+    #[test]
+    fn overlapping_bindings_are_found_and_disjoint_ones_pass() {
+        // One allocation: the same range, nested views, a shared byte; then neighbours.
+        assert!(any_overlap(&[(1, 0, 64), (1, 0, 64)]));
+        assert!(any_overlap(&[(1, 0, 64), (2, 0, 8), (1, 16, 32)]));
+        assert!(any_overlap(&[(1, 0, 64), (1, 63, 128)]));
+        assert!(!any_overlap(&[(1, 0, 64), (1, 64, 128)]));
+        // Other allocations never overlap, whatever their ranges.
+        assert!(!any_overlap(&[(1, 0, 64), (2, 0, 64), (3, 0, 64)]));
+        assert!(!any_overlap::<u32>(&[]));
     }
 }

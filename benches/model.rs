@@ -17,6 +17,9 @@
 //! each size, on the GPU: our GEMM (src/gpu/gemm/) beside burn's own convolution on the same inputs, best of `RUNS` after one warm-up, with the rate each
 //! reaches.
 //!
+//! `NORMS=1 SIZES=1024 RUNS=5` times the GroupNorm + SiLU of the VAE's levels and of the UNet
+//! slice on the GPU: our kernels (src/gpu/group_norm/) beside the same computation in burn's ops.
+//!
 //! `RUNS=0` times only the first (cold) run. "peak reserved" is the most device memory burn's
 //! allocator held at once during the runs of that row (weights included), polled every 10 ms
 //! from a second thread; the allocator only changes between kernel launches, so on a slow
@@ -240,6 +243,69 @@ fn compare(
     );
 }
 
+/// `NORMS=1`: GroupNorm (32 groups, two-pass statistics) + SiLU on the GPU at the models' maps:
+/// our kernels beside burn's ops composed as `model::layers::GroupNorm` composes them where ours
+/// decline (three staged reductions per sum).
+fn norm_bench(sizes: &[u32], runs: usize) {
+    use burn::tensor::activation::silu;
+    use burn::tensor::{Tensor, TensorData};
+    use diffcut::gpu::group_norm;
+    let device = native_device(true).expect("a GPU");
+    let t = |shape: &[usize], seed| {
+        let n = shape.iter().product();
+        TensorData::new(diffcut::synth::uniform(n, seed), shape.to_vec())
+    };
+    let (g, eps) = (32, 1e-6);
+    println!("| size, GroupNorm + SiLU (C, map) | MB | burn's ops | ours | ours / burn's | max |ours − burn's| |");
+    println!("|---|---|---|---|---|---|");
+    for &size in sizes {
+        let s = size as usize;
+        for (c, side) in [
+            (128, s),
+            (256, s / 2),
+            (512, s / 4),
+            (512, s / 8),
+            (320, s / 8),
+            (640, s / 16),
+        ] {
+            let x = Tensor::<4>::from_data(t(&[1, c, side, side], 1), &device);
+            let gamma = Tensor::<1>::from_data(t(&[c], 2), &device);
+            let beta = Tensor::<1>::from_data(t(&[c], 3), &device);
+            let n = ((c / g) * side * side) as f64;
+            let burns = || {
+                let sums = |v: Tensor<4>| {
+                    v.sum_dim(3)
+                        .reshape([1, c, side])
+                        .sum_dim(2)
+                        .reshape([1, g, c / g])
+                        .sum_dim(2)
+                };
+                let mean = sums(x.clone()) / n;
+                let d = x.clone().reshape([1, g, c / g, side * side]) - mean.clone().reshape([1, g, 1, 1]);
+                let std = (sums(d.square().reshape([1, c, side, side])) / n + eps).sqrt();
+                let normed =
+                    ((x.clone().reshape([1, g, (c / g) * side * side]) - mean) / std).reshape([1, c, side, side]);
+                silu(normed * gamma.clone().reshape([1, c, 1, 1]) + beta.clone().reshape([1, c, 1, 1]))
+            };
+            let ours = || {
+                let mean = group_norm::sums(&x, g, None).expect("our kernel") / n;
+                let std = (group_norm::sums(&x, g, Some(&mean)).expect("our kernel") / n + eps).sqrt();
+                group_norm::apply(&x, g, &mean, &std, &gamma, &beta, true).expect("our kernel")
+            };
+            let (t_ours, y_ours) = best_of(&device, runs, &ours);
+            let (t_burn, y_burn) = best_of(&device, runs, &burns);
+            let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
+            println!(
+                "| {size}, {c}, {side}² | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {diff:.2e} |",
+                (c * side * side * 4) as f64 / 1e6,
+                ms(t_burn),
+                ms(t_ours),
+                t_ours.as_secs_f64() / t_burn.as_secs_f64()
+            );
+        }
+    }
+}
+
 /// `CONVS=1`: our GEMM beside burn's on the GPU: the models' convolutions at each size
 /// (`(c_in, c_out, map side, stride)`, 3×3 with the models' padding), then their largest products.
 fn conv_bench(sizes: &[u32], runs: usize) {
@@ -368,6 +434,10 @@ fn main() {
 
     if std::env::var("CONVS").is_ok() {
         conv_bench(&sizes, runs);
+        return;
+    }
+    if std::env::var("NORMS").is_ok() {
+        norm_bench(&sizes, runs);
         return;
     }
     let stages = std::env::var("STAGES").ok();

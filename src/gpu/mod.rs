@@ -29,7 +29,11 @@
 
 pub mod affinity;
 #[cfg(feature = "model")]
+pub(crate) mod cube;
+#[cfg(feature = "model")]
 pub mod gemm;
+#[cfg(feature = "model")]
+pub mod group_norm;
 pub mod lanczos;
 pub mod pamr;
 pub mod split;
@@ -415,6 +419,8 @@ mod tests {
         ("pamr", pamr::SHARED, pamr::WGSL),
         #[cfg(feature = "model")]
         ("gemm", gemm::SHARED, gemm::WGSL),
+        #[cfg(feature = "model")]
+        ("group_norm", group_norm::SHARED, group_norm::WGSL),
     ];
 
     /// The numeric literals of WGSL `source` outside comments and binding attributes (binding

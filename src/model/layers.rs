@@ -187,20 +187,29 @@ impl GroupNorm {
     pub(super) fn squared_deviation_sums(&self, x: &Tensor<4>, mean: &Tensor<3>) -> Tensor<3> {
         let [b, c, h, w] = x.dims();
         let g = self.groups;
+        #[cfg(feature = "gpu")]
+        if let Some(s) = crate::gpu::group_norm::sums(x, g, Some(mean)) {
+            return s;
+        }
         let d = x.clone().reshape([b, g, c / g, h * w]) - mean.clone().reshape([b, g, 1, 1]);
         self.sums(d.square().reshape([b, c, h, w]))
     }
 
-    /// Per-(item, group) sums of `x [B, C, H, W]`, `[B, G, 1]`. On a GPU in three reductions (over
-    /// W, then H, then the group's channels), not one over `(C/G)·H·W` values: burn's reduction
-    /// gives each output one thread, and a GroupNorm has only B·G outputs (32 threads summing
-    /// 4 M values each in the VAE at 1024, ~10 ms a reduction on an H200, BENCHMARKS.md). The
-    /// staged sums also round less. On the CPU one reduction, as before.
+    /// Per-(item, group) sums of `x [B, C, H, W]`, `[B, G, 1]`. On a GPU with our kernel
+    /// (`gpu::group_norm::sums`: chunks summed by many workgroups), else in three of burn's
+    /// reductions (over W, then H, then the group's channels), not one over `(C/G)·H·W` values:
+    /// burn's reduction gives each output one thread, and a GroupNorm has only B·G outputs (32
+    /// threads summing 4 M values each in the VAE at 1024, ~10 ms a reduction on an H200,
+    /// BENCHMARKS.md). Both round less than one long sum. On the CPU one reduction.
     pub(super) fn sums(&self, x: Tensor<4>) -> Tensor<3> {
         let [b, c, h, w] = x.dims();
         let g = self.groups;
         if is_cpu(&x.device()) {
             return x.reshape([b, g, (c / g) * h * w]).sum_dim(2);
+        }
+        #[cfg(feature = "gpu")]
+        if let Some(s) = crate::gpu::group_norm::sums(&x, g, None) {
+            return s;
         }
         x.sum_dim(3)
             .reshape([b, c, h])
@@ -212,18 +221,27 @@ impl GroupNorm {
     /// `((x − mean) / std) · γ + β` with the given statistics (of `x`, or of a whole tensor `x`
     /// is a band of).
     pub(super) fn normalize(&self, x: Tensor<4>, mean: &Tensor<3>, std: &Tensor<3>) -> Tensor<4> {
+        #[cfg(feature = "gpu")]
+        if let Some(y) = crate::gpu::group_norm::apply(&x, self.groups, mean, std, &self.gamma, &self.beta, false) {
+            return y;
+        }
         let [b, c, h, w] = x.dims();
         let grouped = x.reshape([b, self.groups, (c / self.groups) * h * w]);
         let normed = ((grouped - mean.clone()) / std.clone()).reshape([b, c, h, w]);
         normed * self.gamma.clone().reshape([1, c, 1, 1]) + self.beta.clone().reshape([1, c, 1, 1])
     }
 
-    /// `silu(self.normalize(x, mean, std))`: on the CPU in one parallel pass
-    /// ([`host::group_norm_silu`], the same values), elsewhere as burn ops.
+    /// `silu(self.normalize(x, mean, std))`: in one pass, on the CPU in parallel
+    /// ([`host::group_norm_silu`]), on a GPU with our kernel (`gpu::group_norm::apply`), the same
+    /// values; elsewhere as burn ops.
     pub(super) fn normalize_silu(&self, x: Tensor<4>, mean: &Tensor<3>, std: &Tensor<3>) -> Tensor<4> {
         #[cfg(not(target_arch = "wasm32"))]
         if is_cpu(&x.device()) {
             return host::group_norm_silu(x, self.groups, mean, std, &self.gamma, &self.beta);
+        }
+        #[cfg(feature = "gpu")]
+        if let Some(y) = crate::gpu::group_norm::apply(&x, self.groups, mean, std, &self.gamma, &self.beta, true) {
+            return y;
         }
         silu(self.normalize(x, mean, std))
     }

@@ -20,12 +20,10 @@
 
 use burn::backend::wgpu::{CubeTensor, Wgpu};
 use burn::cubecl::client::Client;
-use burn::cubecl::ir::{metadata::Info, UIntKind};
-use burn::cubecl::prelude::*;
-use burn::cubecl::server::{Handle, KernelArguments};
-use burn::cubecl::{CubeKernel, PrecompiledSource};
+use burn::cubecl::server::Handle;
 use burn::tensor::{DType, Shape, Tensor};
 
+use super::cube::{self, WgslKernel};
 use super::{prelude, Shared};
 
 /// Output channels per workgroup.
@@ -71,12 +69,10 @@ pub(crate) const SHARED: &[(&str, Shared)] = &[
 
 pub(crate) const WGSL: &str = include_str!("gemm.wgsl");
 
-/// The most workgroups a dispatch may have along one dimension (WebGPU's default limit).
-const MAX_GROUPS: usize = 65_535;
-
 /// `conv2d(x, weight) + bias` with our kernel, where the call is one it takes: all three on
 /// burn's wgpu device, `f32`, the weight contiguous (its rows are the GEMM's), one group, and a
-/// grid within [`MAX_GROUPS`]. Otherwise `None`, and the caller uses burn's convolution.
+/// grid within [`MAX_GROUPS`]. Otherwise `None`, and the caller uses burn's convolution
+/// (also where two inputs share memory, see [`cube::inputs_overlap`]).
 /// `padding` is `[(top, bottom), (left, right)]`.
 pub fn conv2d(
     x: &Tensor<4>,
@@ -252,39 +248,28 @@ fn launch(
     params: &Params,
     batches: usize,
 ) -> Option<(Client, Handle)> {
-    let groups = (
+    let groups = [
         params.n.div_ceil(TILE_PX as usize),
         params.m.div_ceil(TILE_CO as usize),
         batches,
-    );
-    if [groups.0, groups.1, groups.2].iter().any(|&g| g == 0 || g > MAX_GROUPS) {
+    ];
+    if !cube::grid_fits(groups) {
         return None;
     }
     // Every index the kernel forms stays within u32: C's, and the largest A and B could reach.
     let out = batches * params.m * params.n;
-    let span = |t: &CubeTensor| {
-        t.meta
-            .shape()
-            .iter()
-            .zip(t.meta.strides().iter())
-            .map(|(&n, &s)| n.saturating_sub(1) * s)
-            .sum::<usize>()
-            + 1
-    };
-    if [out, span(x), span(weight)].iter().any(|&e| e > u32::MAX as usize) {
+    if [out, cube::span(x), cube::span(weight)]
+        .iter()
+        .any(|&e| e > u32::MAX as usize)
+    {
         return None;
     }
     let words = params.words()?;
-    // Every binding is read_write (see gemm.wgsl), and WebGPU refuses a dispatch in which two
-    // writable bindings overlap (Chrome does; wgpu's native validation does not check it). The
-    // inputs are burn's: a product of a tensor with itself, or with a view of it, goes to burn.
     let inputs: Vec<_> = [Some(x), Some(weight), bias].into_iter().flatten().collect();
-    let keys: Vec<_> = inputs.iter().map(|t| t.handle.clone().binding().claim_key()).collect();
-    if any_overlap(&keys) {
+    if cube::inputs_overlap(&inputs) {
         return None;
     }
     let client = x.client.clone();
-    let params = client.create_from_slice(bytemuck::cast_slice(&words));
     let out = client.empty(out * std::mem::size_of::<f32>());
     // Without a bias the kernel never reads binding 2, but it must be bound: to a buffer of its
     // own, since A's would overlap binding 1.
@@ -292,77 +277,18 @@ fn launch(
         Some(b) => b.handle.clone(),
         None => client.empty(std::mem::size_of::<f32>()),
     };
-    let args = KernelArguments::new()
-        .with_buffer(x.handle.clone().binding())
-        .with_buffer(weight.handle.clone().binding())
-        .with_buffer(bias.binding())
-        .with_buffer(out.clone().binding())
-        .with_buffer(params.binding());
-    client.launch(
-        Box::new(ImplicitGemm),
-        CubeCount::Static(groups.0 as u32, groups.1 as u32, groups.2 as u32),
-        args,
-    );
+    cube::launch::<ImplicitGemm>(&client, groups, &[&x.handle, &weight.handle, &bias, &out], &words);
     Some((client, out))
 }
 
-/// Whether two of these byte ranges of allocations (`BufferBinding::claim_key`: the allocation's
-/// id, start, end) share a byte.
-fn any_overlap<Id: PartialEq>(keys: &[(Id, u64, u64)]) -> bool {
-    keys.iter().enumerate().any(|(i, (id, start, end))| {
-        keys[i + 1..]
-            .iter()
-            .any(|(id2, start2, end2)| id == id2 && start < end2 && start2 < end)
-    })
-}
-
-/// `gemm.wgsl` with its shared constants, as a kernel cubecl launches without compiling anything
-/// of its own (the source is the kernel).
+/// `gemm.wgsl` with its shared constants.
 struct ImplicitGemm;
 
-impl KernelMetadata for ImplicitGemm {
-    fn id(&self) -> KernelId {
-        KernelId::new::<Self>()
-    }
+impl WgslKernel for ImplicitGemm {
+    const ENTRY: &'static str = "main";
+    const WORKGROUP: u32 = WORKGROUP;
 
-    fn address_type(&self) -> ElemType {
-        UIntKind::U32.into()
-    }
-}
-
-impl CubeKernel for ImplicitGemm {
-    fn define(&self) -> KernelDefinition {
-        // Only keys cubecl's pipeline cache: the WGSL below is what runs.
-        let settings = KernelSettings::new(CubeDim::new_1d(WORKGROUP).0, ExecutionMode::Checked, AddressType::U32);
-        KernelDefinition {
-            body: Scope::root(settings.clone()),
-            settings,
-            info: Info::default(),
-        }
-    }
-
-    fn source(&self) -> Option<PrecompiledSource> {
-        Some(PrecompiledSource {
-            source: format!("{}{WGSL}", prelude(SHARED)),
-            entrypoint_name: "main".to_string(),
-            lang: "wgsl",
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::any_overlap;
-
-    #[test]
-    fn overlapping_bindings_are_found_and_disjoint_ones_pass() {
-        // One allocation: the same range, nested views, a shared byte; then neighbours.
-        assert!(any_overlap(&[(1, 0, 64), (1, 0, 64)]));
-        assert!(any_overlap(&[(1, 0, 64), (2, 0, 8), (1, 16, 32)]));
-        assert!(any_overlap(&[(1, 0, 64), (1, 63, 128)]));
-        assert!(!any_overlap(&[(1, 0, 64), (1, 64, 128)]));
-        // Other allocations never overlap, whatever their ranges.
-        assert!(!any_overlap(&[(1, 0, 64), (2, 0, 64), (3, 0, 64)]));
-        assert!(!any_overlap::<u32>(&[]));
+    fn source() -> String {
+        format!("{}{WGSL}", prelude(SHARED))
     }
 }

@@ -1,0 +1,129 @@
+// GroupNorm on burn's wgpu device, for the diffusion model: per-(item, group) sums in two steps,
+// and the normalization (+ SiLU) in one pass.
+//
+// x [B, C, H, W] is contiguous, so item b's group g (channels g·C/G … (g + 1)·C/G − 1) is one
+// run of L = (C/G)·H·W values starting at (b·G + g)·L; bg = b·G + g numbers the runs.
+//
+//   group_sums:   each workgroup sums one chunk of CHUNK values of a run (x, or (x − mean[bg])²),
+//                 WORKGROUP threads ITEMS values each, then a tree in workgroup memory:
+//                 partial[bg·chunks + chunk].
+//   group_finish: one thread per run adds its chunks' partials in order: sums[bg].
+//   group_apply:  y = ((x − mean[bg]) / std[bg]) · γ[c] + β[c], then SiLU (y · sigmoid(y)) if
+//                 asked, APPLY_ITEMS values per thread.
+//
+// Every sum is taken in the same order whatever the device: the results depend on the shapes only.
+// Bindings are all read_write (burn shares buffers between tensors; see gpu/cube.rs), numbered
+// per entry point: each uses all of its own.
+
+struct SumParams {
+    // Values per run (L), chunks per run.
+    len: u32,
+    chunks: u32,
+    // 1: sum (x − mean[bg])² instead of x.
+    centred: u32,
+}
+
+struct FinishParams {
+    runs: u32,
+    chunks: u32,
+}
+
+struct ApplyParams {
+    // Values in x (B·C·H·W), per run (L), per channel (H·W), channels (C).
+    total: u32,
+    len: u32,
+    hw: u32,
+    c: u32,
+    // 1: SiLU after the affine map.
+    silu: u32,
+    // Workgroups along x in the dispatch (the grid is 2-D when one row would be too long).
+    groups_x: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> sum_x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> sum_mean: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sum_partial: array<f32>;
+@group(0) @binding(3) var<storage, read_write> sum_params: SumParams;
+
+var<workgroup> tree: array<f32, WORKGROUP>;
+
+@compute @workgroup_size(WORKGROUP)
+fn group_sums(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let p = sum_params;
+    let bg = group.y;
+    let chunk = group.x;
+    // (Read only when used: the plain sums bind a stand-in of one value.)
+    var m = 0.0;
+    if p.centred == 1u {
+        m = sum_mean[bg];
+    }
+    let run = bg * p.len;
+    var s = 0.0;
+    for (var i = 0u; i < ITEMS; i++) {
+        let k = chunk * CHUNK + i * WORKGROUP + t;
+        if k < p.len {
+            let v = sum_x[run + k];
+            if p.centred == 1u {
+                let d = v - m;
+                s += d * d;
+            } else {
+                s += v;
+            }
+        }
+    }
+    tree[t] = s;
+    workgroupBarrier();
+    for (var half = WORKGROUP / 2u; half > 0u; half /= 2u) {
+        if t < half {
+            tree[t] += tree[t + half];
+        }
+        workgroupBarrier();
+    }
+    if t == 0u {
+        sum_partial[bg * p.chunks + chunk] = tree[0];
+    }
+}
+
+@group(0) @binding(0) var<storage, read_write> fin_partial: array<f32>;
+@group(0) @binding(1) var<storage, read_write> fin_sums: array<f32>;
+@group(0) @binding(2) var<storage, read_write> fin_params: FinishParams;
+
+@compute @workgroup_size(WORKGROUP)
+fn group_finish(@builtin(global_invocation_id) id: vec3<u32>) {
+    let p = fin_params;
+    let bg = id.x;
+    if bg >= p.runs {
+        return;
+    }
+    var s = 0.0;
+    for (var i = 0u; i < p.chunks; i++) {
+        s += fin_partial[bg * p.chunks + i];
+    }
+    fin_sums[bg] = s;
+}
+
+@group(0) @binding(0) var<storage, read_write> app_x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> app_mean: array<f32>;
+@group(0) @binding(2) var<storage, read_write> app_std: array<f32>;
+@group(0) @binding(3) var<storage, read_write> app_gamma: array<f32>;
+@group(0) @binding(4) var<storage, read_write> app_beta: array<f32>;
+@group(0) @binding(5) var<storage, read_write> app_y: array<f32>;
+@group(0) @binding(6) var<storage, read_write> app_params: ApplyParams;
+
+@compute @workgroup_size(WORKGROUP)
+fn group_apply(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let p = app_params;
+    let first = (group.y * p.groups_x + group.x) * (WORKGROUP * APPLY_ITEMS);
+    for (var i = 0u; i < APPLY_ITEMS; i++) {
+        let e = first + i * WORKGROUP + t;
+        if e < p.total {
+            let bg = e / p.len;
+            let c = (e / p.hw) % p.c;
+            var v = (app_x[e] - app_mean[bg]) / app_std[bg] * app_gamma[c] + app_beta[c];
+            if p.silu == 1u {
+                v = v * (1.0 / (1.0 + exp(-v)));
+            }
+            app_y[e] = v;
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! GroupNorm's statistics and normalization on burn's wgpu device, in our WGSL
+//! (`group_norm.wgsl`), for the diffusion model's GroupNorms (`model::layers::GroupNorm`):
+//!
+//! * [`sums`]: per-(item, group) `Σ x` or `Σ (x − mean)²` of `x [B, C, H, W]`, `[B, G, 1]`: one
+//!   read of `x` (chunks summed by many workgroups, then their partials in order);
+//! * [`apply`]: `((x − mean) / std) · γ + β`, SiLU after it if asked, in one pass.
+//!
+//! CPU reference: burn's ops, as `GroupNorm` composes them on the CPU (`tests/gpu_group_norm.rs`).
+//!
+//! Why: composed of burn's ops, a GroupNorm + SiLU on a GPU is about ten passes over the tensor
+//! (three staged reductions per sum, the centred copy and its square, four elementwise steps, the
+//! SiLU), 20 % of the model's GPU time on an H200 at 1024² (BENCHMARKS.md); these three
+//! kernels read it three times and write it once.
+
+use burn::backend::wgpu::{CubeTensor, Wgpu};
+use burn::tensor::{DType, Shape, Tensor};
+
+use super::cube::{self, WgslKernel};
+use super::{prelude, Shared};
+
+/// Threads per workgroup (all three kernels).
+pub(crate) const WORKGROUP: u32 = 256;
+/// Values each thread of `group_sums` adds.
+pub(crate) const ITEMS: u32 = 16;
+/// Values of a run each `group_sums` workgroup sums into one partial.
+pub(crate) const CHUNK: u32 = WORKGROUP * ITEMS;
+/// Values each thread of `group_apply` maps.
+pub(crate) const APPLY_ITEMS: u32 = 4;
+
+// group_sums' tree halves WORKGROUP down to 1.
+const _: () = assert!(WORKGROUP.is_power_of_two() && WORKGROUP <= 256);
+
+pub(crate) const WGSL: &str = include_str!("group_norm.wgsl");
+
+pub(crate) const SHARED: &[(&str, Shared)] = &[
+    ("WORKGROUP", Shared::U32(WORKGROUP)),
+    ("ITEMS", Shared::U32(ITEMS)),
+    ("CHUNK", Shared::U32(CHUNK)),
+    ("APPLY_ITEMS", Shared::U32(APPLY_ITEMS)),
+];
+
+fn source() -> String {
+    format!("{}{WGSL}", prelude(SHARED))
+}
+
+/// `group_sums` of group_norm.wgsl.
+struct GroupSums;
+/// `group_finish` of group_norm.wgsl.
+struct GroupSumsFinish;
+/// `group_apply` of group_norm.wgsl.
+struct GroupNormApply;
+
+impl WgslKernel for GroupSums {
+    const ENTRY: &'static str = "group_sums";
+    const WORKGROUP: u32 = WORKGROUP;
+    fn source() -> String {
+        source()
+    }
+}
+
+impl WgslKernel for GroupSumsFinish {
+    const ENTRY: &'static str = "group_finish";
+    const WORKGROUP: u32 = WORKGROUP;
+    fn source() -> String {
+        source()
+    }
+}
+
+impl WgslKernel for GroupNormApply {
+    const ENTRY: &'static str = "group_apply";
+    const WORKGROUP: u32 = WORKGROUP;
+    fn source() -> String {
+        source()
+    }
+}
+
+/// An `f32` tensor on burn's wgpu device, contiguous; else `None`.
+fn contiguous<const D: usize>(t: &Tensor<D>) -> Option<CubeTensor> {
+    let t: CubeTensor = t.clone().try_into_primitive::<Wgpu>().ok()?;
+    (t.dtype == DType::F32 && t.qparams.is_none() && t.is_contiguous()).then_some(t)
+}
+
+/// `x`'s shape `[B, C, H, W]` and its run length `L = (C/G)·H·W`, where the kernels take it:
+/// `G` divides `C`, and every index stays within `u32`.
+fn runs(x: &CubeTensor, groups: usize) -> Option<([usize; 4], usize)> {
+    let &[b, c, h, w] = x.meta.shape().as_slice() else {
+        return None;
+    };
+    if groups == 0 || c % groups != 0 || b * c * h * w == 0 || b * c * h * w > u32::MAX as usize {
+        return None;
+    }
+    Some(([b, c, h, w], (c / groups) * h * w))
+}
+
+/// Per-(item, group) sums of `x [B, C, H, W]` (a contiguous `f32` tensor on burn's wgpu device):
+/// `Σ x`, or with `about` (`[B, G, 1]`) `Σ (x − about)²`; `[B, G, 1]`. `None` where the call is
+/// not one the kernels take (another device or layout, a grid past WebGPU's limits, inputs that
+/// share memory): the caller composes burn's ops.
+pub fn sums(x: &Tensor<4>, groups: usize, about: Option<&Tensor<3>>) -> Option<Tensor<3>> {
+    let x = contiguous(x)?;
+    let ([b, _, _, _], len) = runs(&x, groups)?;
+    let bg = b * groups;
+    let about = match about {
+        Some(m) => Some(contiguous(m)?),
+        None => None,
+    };
+    if about
+        .as_ref()
+        .is_some_and(|m| m.meta.shape().as_slice() != [b, groups, 1] || m.device != x.device)
+    {
+        return None;
+    }
+    let chunks = len.div_ceil(CHUNK as usize);
+    let grid = [chunks, bg, 1];
+    let finish_grid = [bg.div_ceil(WORKGROUP as usize), 1, 1];
+    if !cube::grid_fits(grid) || !cube::grid_fits(finish_grid) || bg * chunks > u32::MAX as usize {
+        return None;
+    }
+    let inputs: Vec<_> = [Some(&x), about.as_ref()].into_iter().flatten().collect();
+    if cube::inputs_overlap(&inputs) {
+        return None;
+    }
+    let client = x.client.clone();
+    let f32s = |n: usize| n * std::mem::size_of::<f32>();
+    // The plain sums read no mean: a buffer of one value stands in (x's would overlap binding 0).
+    let mean = match &about {
+        Some(m) => m.handle.clone(),
+        None => client.empty(f32s(1)),
+    };
+    let partial = client.empty(f32s(bg * chunks));
+    let words = [len, chunks, usize::from(about.is_some())].map(|v| v as u32);
+    cube::launch::<GroupSums>(&client, grid, &[&x.handle, &mean, &partial], &words);
+    let out = client.empty(f32s(bg));
+    cube::launch::<GroupSumsFinish>(&client, finish_grid, &[&partial, &out], &[bg as u32, chunks as u32]);
+    let out = CubeTensor::new_contiguous(client, x.device.clone(), Shape::from([b, groups, 1]), out, DType::F32);
+    Some(Tensor::from_primitive::<Wgpu>(out))
+}
+
+/// `((x − mean) / std) · γ + β` per channel, then `y · sigmoid(y)` if `silu`: `x [B, C, H, W]`,
+/// `mean` and `std` `[B, G, 1]`, `gamma` and `beta` `[C]`, all contiguous `f32` on burn's wgpu
+/// device. `None` where the call is not one the kernel takes (as [`sums`]).
+pub fn apply(
+    x: &Tensor<4>,
+    groups: usize,
+    mean: &Tensor<3>,
+    std: &Tensor<3>,
+    gamma: &Tensor<1>,
+    beta: &Tensor<1>,
+    silu: bool,
+) -> Option<Tensor<4>> {
+    let x = contiguous(x)?;
+    let ([b, c, h, w], len) = runs(&x, groups)?;
+    let (mean, std, gamma, beta) = (
+        contiguous(mean)?,
+        contiguous(std)?,
+        contiguous(gamma)?,
+        contiguous(beta)?,
+    );
+    if [&mean, &std]
+        .iter()
+        .any(|t| t.meta.shape().as_slice() != [b, groups, 1])
+        || [&gamma, &beta].iter().any(|t| t.meta.shape().as_slice() != [c])
+        || [&mean, &std, &gamma, &beta].iter().any(|t| t.device != x.device)
+    {
+        return None;
+    }
+    if cube::inputs_overlap(&[&x, &mean, &std, &gamma, &beta]) {
+        return None;
+    }
+    let total = b * c * h * w;
+    let per_group = (WORKGROUP * APPLY_ITEMS) as usize;
+    let groups_needed = total.div_ceil(per_group);
+    let rows = groups_needed.div_ceil(cube::MAX_GROUPS);
+    let groups_x = groups_needed.div_ceil(rows);
+    let grid = [groups_x, rows, 1];
+    if !cube::grid_fits(grid) || groups_x * rows * per_group > u32::MAX as usize {
+        return None;
+    }
+    let client = x.client.clone();
+    let y = client.empty(total * std::mem::size_of::<f32>());
+    let words = [total, len, h * w, c, usize::from(silu), groups_x].map(|v| v as u32);
+    cube::launch::<GroupNormApply>(
+        &client,
+        grid,
+        &[&x.handle, &mean.handle, &std.handle, &gamma.handle, &beta.handle, &y],
+        &words,
+    );
+    let y = CubeTensor::new_contiguous(client, x.device.clone(), Shape::from([b, c, h, w]), y, DType::F32);
+    Some(Tensor::from_primitive::<Wgpu>(y))
+}

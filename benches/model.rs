@@ -17,8 +17,9 @@
 //! each size, on the GPU: our GEMM (src/gpu/gemm/) beside burn's own convolution on the same inputs, best of `RUNS` after one warm-up, with the rate each
 //! reaches.
 //!
-//! `NORMS=1 SIZES=1024 RUNS=5` times the GroupNorm + SiLU of the VAE's levels and of the UNet
-//! slice on the GPU: our kernels (src/gpu/group_norm/) beside the same computation in burn's ops.
+//! `OPS=1 SIZES=1024 RUNS=5` times the memory-bound steps on the GPU, our kernels beside the same
+//! computation in burn's ops: the GroupNorm + SiLU of the VAE's levels and of the UNet slice
+//! (src/gpu/group_norm/), then attention's scaled softmax on their score blocks (src/gpu/softmax/).
 //!
 //! `RUNS=0` times only the first (cold) run. "peak reserved" is the most device memory burn's
 //! allocator held at once during the runs of that row (weights included), polled every 10 ms
@@ -243,13 +244,13 @@ fn compare(
     );
 }
 
-/// `NORMS=1`: GroupNorm (32 groups, two-pass statistics) + SiLU on the GPU at the models' maps:
-/// our kernels beside burn's ops composed as `model::layers::GroupNorm` composes them where ours
-/// decline (three staged reductions per sum).
-fn norm_bench(sizes: &[u32], runs: usize) {
-    use burn::tensor::activation::silu;
+/// `OPS=1`: GroupNorm (32 groups, two-pass statistics) + SiLU on the GPU at the models' maps, our
+/// kernels beside burn's ops composed as `model::layers::GroupNorm` composes them where ours
+/// decline (three staged reductions per sum); then attention's `softmax(scale · scores)`.
+fn ops_bench(sizes: &[u32], runs: usize) {
+    use burn::tensor::activation::{silu, softmax};
     use burn::tensor::{Tensor, TensorData};
-    use diffcut::gpu::group_norm;
+    use diffcut::gpu::{group_norm, softmax::scaled_softmax};
     let device = native_device(true).expect("a GPU");
     let t = |shape: &[usize], seed| {
         let n = shape.iter().product();
@@ -298,6 +299,36 @@ fn norm_bench(sizes: &[u32], runs: usize) {
             println!(
                 "| {size}, {c}, {side}² | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {diff:.2e} |",
                 (c * side * side * 4) as f64 / 1e6,
+                ms(t_burn),
+                ms(t_ours),
+                t_ours.as_secs_f64() / t_burn.as_secs_f64()
+            );
+        }
+    }
+    // One score block of each attention at each size, as `model::layers::attention` cuts them:
+    // the VAE's mid-block attention, one head over (S/8)² keys (blocks of query rows within the
+    // chunk budget); down_blocks.1's, 10 heads of 64 over (S/16)² (one head per block when the
+    // whole would not fit).
+    println!();
+    println!("| size, softmax(scale · scores) (heads × rows × keys) | MB | burn's ops | ours | ours / burn's | max |ours − burn's| |");
+    println!("|---|---|---|---|---|---|");
+    for &size in sizes {
+        let s = size as usize;
+        let budget = diffcut::model::layers::ATTENTION_CHUNK_VALUES;
+        let unet_keys = s * s / 256;
+        let unet_heads = if 10 * unet_keys * unet_keys <= budget { 10 } else { 1 };
+        for (heads, keys, scale) in [(1, s * s / 64, 512f64), (unet_heads, unet_keys, 64f64)] {
+            let rows = (budget / keys).clamp(1, keys);
+            let scale = 1.0 / scale.sqrt();
+            let x = Tensor::<4>::from_data(t(&[1, heads, rows, keys], 4), &device) * 8.0;
+            let burns = || softmax(x.clone() * scale, 3);
+            let ours = || scaled_softmax(&x, scale as f32).expect("our kernel");
+            let (t_ours, y_ours) = best_of(&device, runs, &ours);
+            let (t_burn, y_burn) = best_of(&device, runs, &burns);
+            let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
+            println!(
+                "| {size}, {heads} × {rows} × {keys} | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {diff:.2e} |",
+                (heads * rows * keys * 4) as f64 / 1e6,
                 ms(t_burn),
                 ms(t_ours),
                 t_ours.as_secs_f64() / t_burn.as_secs_f64()
@@ -436,8 +467,8 @@ fn main() {
         conv_bench(&sizes, runs);
         return;
     }
-    if std::env::var("NORMS").is_ok() {
-        norm_bench(&sizes, runs);
+    if std::env::var("OPS").is_ok() {
+        ops_bench(&sizes, runs);
         return;
     }
     let stages = std::env::var("STAGES").ok();

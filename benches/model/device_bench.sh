@@ -108,8 +108,8 @@ MODEL="$model" SIZES="$MODEL_SIZES" DEVICES=gpu RUNS=5 step 150 "$OUT/burn_wgpu.
 
 # The models' convolutions and largest products alone: our GEMM beside burn's own kernels, same inputs.
 CONVS=1 SIZES="$MODEL_SIZES" RUNS=5 step 90 "$OUT/convs.txt" .devbin/model-bench --bench
-# GroupNorm + SiLU alone: our kernels beside burn's ops, same inputs.
-NORMS=1 SIZES="$MODEL_SIZES" RUNS=5 step 60 "$OUT/norms.txt" .devbin/model-bench --bench
+# GroupNorm + SiLU and attention's softmax alone: our kernels beside burn's ops, same inputs.
+OPS=1 SIZES="$MODEL_SIZES" RUNS=5 step 60 "$OUT/ops.txt" .devbin/model-bench --bench
 
 # Where the GPU time goes at the largest size, per kernel (cubecl's profiler; its log, xz-compressed).
 CUBECL_DEBUG_LOG="$SCRATCH/cubecl.log" CUBECL_DEBUG_OPTION=profile-medium MODEL="$model" SIZES="$big" \

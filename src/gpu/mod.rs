@@ -36,6 +36,8 @@ pub mod gemm;
 pub mod group_norm;
 pub mod lanczos;
 pub mod pamr;
+#[cfg(feature = "model")]
+pub mod softmax;
 pub mod split;
 pub mod sweep;
 pub mod tree;
@@ -421,6 +423,8 @@ mod tests {
         ("gemm", gemm::SHARED, gemm::WGSL),
         #[cfg(feature = "model")]
         ("group_norm", group_norm::SHARED, group_norm::WGSL),
+        #[cfg(feature = "model")]
+        ("softmax", softmax::SHARED, softmax::WGSL),
     ];
 
     /// The numeric literals of WGSL `source` outside comments and binding attributes (binding

@@ -309,6 +309,16 @@ impl LayerNorm {
     }
 }
 
+/// `softmax(scores · scale)` over the keys (the last dimension): on a GPU in one kernel of ours
+/// (`gpu::softmax`), elsewhere in burn's ops (the same values up to the order of the sums).
+fn scaled_softmax(scores: Tensor<4>, scale: f64) -> Tensor<4> {
+    #[cfg(feature = "gpu")]
+    if let Some(y) = crate::gpu::softmax::scaled_softmax(&scores, scale as f32) {
+        return y;
+    }
+    softmax(scores * scale, 3)
+}
+
 /// Score-matrix budget of one attention chunk, in f32 values (64 MiB): half of lavapipe's
 /// 128 MiB storage-binding limit, and small enough that the 10-head, 4096-token attention of
 /// `down_blocks.1` and the 16 384-token VAE mid-attention never materialise their full scores.
@@ -329,8 +339,8 @@ pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize) -> Tens
     let rows = (ATTENTION_CHUNK_VALUES / (b * nk).max(1)).clamp(1, nq);
     let whole = rows == nq && b * heads * nq * nk <= ATTENTION_CHUNK_VALUES;
     let out = if whole {
-        let scores = matmul(q, k.swap_dims(2, 3)) * scale;
-        matmul(softmax(scores, 3), v)
+        let scores = matmul(q, k.swap_dims(2, 3));
+        matmul(scaled_softmax(scores, scale), v)
     } else {
         let mut per_head = Vec::with_capacity(heads);
         for h in 0..heads {
@@ -341,8 +351,8 @@ pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize) -> Tens
             let mut start = 0;
             while start < nq {
                 let len = rows.min(nq - start);
-                let scores = matmul(qh.clone().narrow(2, start, len), kt.clone()) * scale;
-                blocks.push(matmul(softmax(scores, 3), vh.clone()));
+                let scores = matmul(qh.clone().narrow(2, start, len), kt.clone());
+                blocks.push(matmul(scaled_softmax(scores, scale), vh.clone()));
                 start += len;
             }
             per_head.push(Tensor::cat(blocks, 2));

@@ -244,6 +244,27 @@ fn compare(
     );
 }
 
+/// One row of `OPS=1`'s tables: burn's ops and ours timed on the same input of `mb` megabytes,
+/// their ratio and largest difference.
+fn compare_pass(
+    device: &Device,
+    runs: usize,
+    label: &str,
+    mb: f64,
+    burns: &dyn Fn() -> burn::tensor::Tensor<4>,
+    ours: &dyn Fn() -> burn::tensor::Tensor<4>,
+) {
+    let (t_ours, y_ours) = best_of(device, runs, ours);
+    let (t_burn, y_burn) = best_of(device, runs, burns);
+    let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
+    println!(
+        "| {label} | {mb:.0} | {:.2} ms | {:.2} ms | {:.2} | {diff:.2e} |",
+        ms(t_burn),
+        ms(t_ours),
+        t_ours.as_secs_f64() / t_burn.as_secs_f64()
+    );
+}
+
 /// `OPS=1`: GroupNorm (32 groups, two-pass statistics) + SiLU on the GPU at the models' maps, our
 /// kernels beside burn's ops composed as `model::layers::GroupNorm` composes them where ours
 /// decline (three staged reductions per sum); then attention's `softmax(scale · scores)`.
@@ -293,16 +314,8 @@ fn ops_bench(sizes: &[u32], runs: usize) {
                 let std = (group_norm::sums(&x, g, Some(&mean)).expect("our kernel") / n + eps).sqrt();
                 group_norm::apply(&x, g, &mean, &std, &gamma, &beta, true).expect("our kernel")
             };
-            let (t_ours, y_ours) = best_of(&device, runs, &ours);
-            let (t_burn, y_burn) = best_of(&device, runs, &burns);
-            let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
-            println!(
-                "| {size}, {c}, {side}² | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {diff:.2e} |",
-                (c * side * side * 4) as f64 / 1e6,
-                ms(t_burn),
-                ms(t_ours),
-                t_ours.as_secs_f64() / t_burn.as_secs_f64()
-            );
+            let mb = (c * side * side * 4) as f64 / 1e6;
+            compare_pass(&device, runs, &format!("{size}, {c}, {side}²"), mb, &burns, &ours);
         }
     }
     // One score block of each attention at each size, as `model::layers::attention` cuts them:
@@ -323,15 +336,14 @@ fn ops_bench(sizes: &[u32], runs: usize) {
             let x = Tensor::<4>::from_data(t(&[1, heads, rows, keys], 4), &device) * 8.0;
             let burns = || softmax(x.clone() * scale, 3);
             let ours = || scaled_softmax(&x, scale as f32).expect("our kernel");
-            let (t_ours, y_ours) = best_of(&device, runs, &ours);
-            let (t_burn, y_burn) = best_of(&device, runs, &burns);
-            let diff = (y_ours - y_burn).abs().max().into_scalar::<f32>();
-            println!(
-                "| {size}, {heads} × {rows} × {keys} | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {diff:.2e} |",
-                (heads * rows * keys * 4) as f64 / 1e6,
-                ms(t_burn),
-                ms(t_ours),
-                t_ours.as_secs_f64() / t_burn.as_secs_f64()
+            let mb = (heads * rows * keys * 4) as f64 / 1e6;
+            compare_pass(
+                &device,
+                runs,
+                &format!("{size}, {heads} × {rows} × {keys}"),
+                mb,
+                &burns,
+                &ours,
             );
         }
     }

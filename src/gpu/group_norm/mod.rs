@@ -9,8 +9,9 @@
 //!
 //! Why: composed of burn's ops, a GroupNorm + SiLU on a GPU is about ten passes over the tensor
 //! (three staged reductions per sum, the centred copy and its square, four elementwise steps, the
-//! SiLU), 20 % of the model's GPU time on an H200 at 1024² (BENCHMARKS.md); these three
-//! kernels read it three times and write it once.
+//! SiLU); with attention's softmax ([`super::softmax`]) most of the quarter of the model's GPU
+//! time on an H200 at 1024² that the GEMM left (BENCHMARKS.md). These three kernels read it three
+//! times and write it once.
 
 use burn::backend::wgpu::{CubeTensor, Wgpu};
 use burn::tensor::{DType, Shape, Tensor};

@@ -5,9 +5,9 @@
 //!
 //! Why: composed of burn's ops it is six passes over the scores (the scaling, a max reduction,
 //! the subtraction, the exponential, a sum reduction, the division), and burn's reductions give
-//! each row one thread: 16 384 keys per query in the VAE's attention at 1024². About 10 % of the
-//! model's GPU time on an H200 at 1024² went to them (BENCHMARKS.md); this reads the scores three
-//! times and writes them once.
+//! each row one thread: 16 384 keys per query in the VAE's attention at 1024² (the max
+//! reductions alone took 55 ms of a 1.2 s profile on an H200, BENCHMARKS.md). This reads the
+//! scores three times and writes them once.
 
 use burn::backend::wgpu::{CubeTensor, Wgpu};
 use burn::tensor::{DType, Tensor};

@@ -1,8 +1,11 @@
 // GroupNorm on burn's wgpu device, for the diffusion model: per-(item, group) sums in two steps,
 // and the normalization (+ SiLU) in one pass.
 //
-// x [B, C, H, W] is contiguous, so item b's group g (channels g·C/G … (g + 1)·C/G − 1) is one
-// run of L = (C/G)·H·W values starting at (b·G + g)·L; bg = b·G + g numbers the runs.
+// Item b's group g of x [B, C, H, W] (channels g·C/G … (g + 1)·C/G − 1) is a run of
+// L = (C/G)·H·W values, bg = b·G + g numbering the runs; its k-th value, k = (ci·H + y)·W + x
+// (ci the channel within the group), lies at b·s_b + (g·C/G + ci)·s_c + y·s_y + x·s_x in x's
+// buffer: any layout burn hands over (a band of rows of a larger map, say), one run after the
+// other when x is contiguous.
 //
 //   group_sums:   each workgroup sums one chunk of CHUNK values of a run (x, or (x − mean[bg])²),
 //                 WORKGROUP threads ITEMS values each, then a tree in workgroup memory:
@@ -15,7 +18,31 @@
 // Bindings are all read_write (burn shares buffers between tensors; see gpu/cube.rs), numbered
 // per entry point: each uses all of its own.
 
+// x's geometry, as both group_sums and group_apply read it.
+struct Map {
+    // Groups, channels per group, H, W.
+    groups: u32,
+    group_c: u32,
+    h: u32,
+    w: u32,
+    // x's strides in elements (b, c, y, x).
+    s_b: u32,
+    s_c: u32,
+    s_y: u32,
+    s_x: u32,
+}
+
+// Where the k-th value of run bg lies in x.
+fn at(m: Map, bg: u32, k: u32) -> u32 {
+    let b = bg / m.groups;
+    let c = (bg - b * m.groups) * m.group_c + k / (m.h * m.w);
+    let r = k % (m.h * m.w);
+    let y = r / m.w;
+    return b * m.s_b + c * m.s_c + y * m.s_y + (r - y * m.w) * m.s_x;
+}
+
 struct SumParams {
+    map: Map,
     // Values per run (L), chunks per run.
     len: u32,
     chunks: u32,
@@ -29,6 +56,7 @@ struct FinishParams {
 }
 
 struct ApplyParams {
+    map: Map,
     // Values in x (B·C·H·W), per run (L), per channel (H·W), channels (C).
     total: u32,
     len: u32,
@@ -57,12 +85,11 @@ fn group_sums(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation
     if p.centred == 1u {
         m = sum_mean[bg];
     }
-    let run = bg * p.len;
     var s = 0.0;
     for (var i = 0u; i < ITEMS; i++) {
         let k = chunk * CHUNK + i * WORKGROUP + t;
         if k < p.len {
-            let v = sum_x[run + k];
+            let v = sum_x[at(p.map, bg, k)];
             if p.centred == 1u {
                 let d = v - m;
                 s += d * d;
@@ -117,9 +144,10 @@ fn group_apply(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocatio
     for (var i = 0u; i < APPLY_ITEMS; i++) {
         let e = first + i * WORKGROUP + t;
         if e < p.total {
+            // y is contiguous: its e-th value is the (e mod L)-th of run e / L.
             let bg = e / p.len;
             let c = (e / p.hw) % p.c;
-            var v = (app_x[e] - app_mean[bg]) / app_std[bg] * app_gamma[c] + app_beta[c];
+            var v = (app_x[at(p.map, bg, e - bg * p.len)] - app_mean[bg]) / app_std[bg] * app_gamma[c] + app_beta[c];
             if p.silu == 1u {
                 v = v * (1.0 / (1.0 + exp(-v)));
             }

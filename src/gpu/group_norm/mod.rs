@@ -75,31 +75,41 @@ impl WgslKernel for GroupNormApply {
     }
 }
 
-/// An `f32` tensor on burn's wgpu device, contiguous; else `None`.
-fn contiguous<const D: usize>(t: &Tensor<D>) -> Option<CubeTensor> {
+/// An `f32` tensor on burn's wgpu device, in any layout; else `None`.
+fn on_wgpu<const D: usize>(t: &Tensor<D>) -> Option<CubeTensor> {
     let t: CubeTensor = t.clone().try_into_primitive::<Wgpu>().ok()?;
-    (t.dtype == DType::F32 && t.qparams.is_none() && t.is_contiguous()).then_some(t)
+    (t.dtype == DType::F32 && t.qparams.is_none()).then_some(t)
 }
 
-/// `x`'s shape `[B, C, H, W]` and its run length `L = (C/G)·H·W`, where the kernels take it:
-/// `G` divides `C`, and every index stays within `u32`.
-fn runs(x: &CubeTensor, groups: usize) -> Option<([usize; 4], usize)> {
+/// [`on_wgpu`], contiguous (the small per-group and per-channel tensors).
+fn contiguous<const D: usize>(t: &Tensor<D>) -> Option<CubeTensor> {
+    on_wgpu(t).filter(|t| t.is_contiguous())
+}
+
+/// `x`'s shape `[B, C, H, W]`, its run length `L = (C/G)·H·W` and the words of group_norm.wgsl's
+/// `Map` (its geometry and strides), where the kernels take it: `G` divides `C`, and every index
+/// stays within `u32`.
+fn runs(x: &CubeTensor, groups: usize) -> Option<([usize; 4], usize, [u32; 8])> {
     let &[b, c, h, w] = x.meta.shape().as_slice() else {
         return None;
     };
-    if groups == 0 || c % groups != 0 || b * c * h * w == 0 || b * c * h * w > u32::MAX as usize {
+    let total = b * c * h * w;
+    if groups == 0 || c % groups != 0 || total == 0 || total.max(cube::span(x)) > u32::MAX as usize {
         return None;
     }
-    Some(([b, c, h, w], (c / groups) * h * w))
+    let s = x.meta.strides();
+    let map = [groups, c / groups, h, w, s[0], s[1], s[2], s[3]].map(|v| v as u32);
+    Some(([b, c, h, w], (c / groups) * h * w, map))
 }
 
-/// Per-(item, group) sums of `x [B, C, H, W]` (a contiguous `f32` tensor on burn's wgpu device):
+/// Per-(item, group) sums of `x [B, C, H, W]` (an `f32` tensor on burn's wgpu device, read
+/// through its strides):
 /// `Σ x`, or with `about` (`[B, G, 1]`) `Σ (x − about)²`; `[B, G, 1]`. `None` where the call is
-/// not one the kernels take (another device or layout, a grid past WebGPU's limits, inputs that
+/// not one the kernels take (another device or dtype, a grid past WebGPU's limits, inputs that
 /// share memory): the caller composes burn's ops.
 pub fn sums(x: &Tensor<4>, groups: usize, about: Option<&Tensor<3>>) -> Option<Tensor<3>> {
-    let x = contiguous(x)?;
-    let ([b, _, _, _], len) = runs(&x, groups)?;
+    let x = on_wgpu(x)?;
+    let ([b, _, _, _], len, map) = runs(&x, groups)?;
     let bg = b * groups;
     let about = match about {
         Some(m) => Some(contiguous(m)?),
@@ -129,7 +139,10 @@ pub fn sums(x: &Tensor<4>, groups: usize, about: Option<&Tensor<3>>) -> Option<T
         None => client.empty(f32s(1)),
     };
     let partial = client.empty(f32s(bg * chunks));
-    let words = [len, chunks, usize::from(about.is_some())].map(|v| v as u32);
+    let words: Vec<u32> = map
+        .into_iter()
+        .chain([len, chunks, usize::from(about.is_some())].map(|v| v as u32))
+        .collect();
     cube::launch::<GroupSums>(&client, grid, &[&x.handle, &mean, &partial], &words);
     let out = client.empty(f32s(bg));
     cube::launch::<GroupSumsFinish>(&client, finish_grid, &[&partial, &out], &[bg as u32, chunks as u32]);
@@ -137,9 +150,10 @@ pub fn sums(x: &Tensor<4>, groups: usize, about: Option<&Tensor<3>>) -> Option<T
     Some(Tensor::from_primitive::<Wgpu>(out))
 }
 
-/// `((x − mean) / std) · γ + β` per channel, then `y · sigmoid(y)` if `silu`: `x [B, C, H, W]`,
-/// `mean` and `std` `[B, G, 1]`, `gamma` and `beta` `[C]`, all contiguous `f32` on burn's wgpu
-/// device. `None` where the call is not one the kernel takes (as [`sums`]).
+/// `((x − mean) / std) · γ + β` per channel, then `y · sigmoid(y)` if `silu`: `x [B, C, H, W]`
+/// (read through its strides), `mean` and `std` `[B, G, 1]`, `gamma` and `beta` `[C]`
+/// (contiguous), all `f32` on burn's wgpu device; `y` contiguous. `None` where the call is not
+/// one the kernel takes (as [`sums`]).
 pub fn apply(
     x: &Tensor<4>,
     groups: usize,
@@ -149,8 +163,8 @@ pub fn apply(
     beta: &Tensor<1>,
     silu: bool,
 ) -> Option<Tensor<4>> {
-    let x = contiguous(x)?;
-    let ([b, c, h, w], len) = runs(&x, groups)?;
+    let x = on_wgpu(x)?;
+    let ([b, c, h, w], len, map) = runs(&x, groups)?;
     let (mean, std, gamma, beta) = (
         contiguous(mean)?,
         contiguous(std)?,
@@ -179,7 +193,10 @@ pub fn apply(
     }
     let client = x.client.clone();
     let y = client.empty(total * std::mem::size_of::<f32>());
-    let words = [total, len, h * w, c, usize::from(silu), groups_x].map(|v| v as u32);
+    let words: Vec<u32> = map
+        .into_iter()
+        .chain([total, len, h * w, c, usize::from(silu), groups_x].map(|v| v as u32))
+        .collect();
     cube::launch::<GroupNormApply>(
         &client,
         grid,

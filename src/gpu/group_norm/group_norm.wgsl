@@ -30,10 +30,15 @@ struct Map {
     s_c: u32,
     s_y: u32,
     s_x: u32,
+    // 1: x is contiguous, the runs one after the other (no divisions needed).
+    dense: u32,
 }
 
 // Where the k-th value of run bg lies in x.
 fn at(m: Map, bg: u32, k: u32) -> u32 {
+    if m.dense == 1u {
+        return bg * (m.group_c * m.h * m.w) + k;
+    }
     let b = bg / m.groups;
     let c = (bg - b * m.groups) * m.group_c + k / (m.h * m.w);
     let r = k % (m.h * m.w);

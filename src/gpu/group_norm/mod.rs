@@ -89,7 +89,7 @@ fn contiguous<const D: usize>(t: &Tensor<D>) -> Option<CubeTensor> {
 /// `x`'s shape `[B, C, H, W]`, its run length `L = (C/G)·H·W` and the words of group_norm.wgsl's
 /// `Map` (its geometry and strides), where the kernels take it: `G` divides `C`, and every index
 /// stays within `u32`.
-fn runs(x: &CubeTensor, groups: usize) -> Option<([usize; 4], usize, [u32; 8])> {
+fn runs(x: &CubeTensor, groups: usize) -> Option<([usize; 4], usize, [u32; 9])> {
     let &[b, c, h, w] = x.meta.shape().as_slice() else {
         return None;
     };
@@ -98,7 +98,8 @@ fn runs(x: &CubeTensor, groups: usize) -> Option<([usize; 4], usize, [u32; 8])> 
         return None;
     }
     let s = x.meta.strides();
-    let map = [groups, c / groups, h, w, s[0], s[1], s[2], s[3]].map(|v| v as u32);
+    let dense = usize::from(x.is_contiguous());
+    let map = [groups, c / groups, h, w, s[0], s[1], s[2], s[3], dense].map(|v| v as u32);
     Some(([b, c, h, w], (c / groups) * h * w, map))
 }
 

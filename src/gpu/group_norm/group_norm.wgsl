@@ -30,15 +30,10 @@ struct Map {
     s_c: u32,
     s_y: u32,
     s_x: u32,
-    // 1: x is contiguous, the runs one after the other (no divisions needed).
-    dense: u32,
 }
 
 // Where the k-th value of run bg lies in x.
 fn at(m: Map, bg: u32, k: u32) -> u32 {
-    if m.dense == 1u {
-        return bg * (m.group_c * m.h * m.w) + k;
-    }
     let b = bg / m.groups;
     let c = (bg - b * m.groups) * m.group_c + k / (m.h * m.w);
     let r = k % (m.h * m.w);
@@ -94,7 +89,13 @@ fn group_sums(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation
     for (var i = 0u; i < ITEMS; i++) {
         let k = chunk * CHUNK + i * WORKGROUP + t;
         if k < p.len {
-            let v = sum_x[at(p.map, bg, k)];
+            // DENSE (a constant of the pipeline): x is contiguous, the runs one after the other,
+            // and the k-th value of run bg is at bg·L + k, without the divisions of `at`.
+            var idx = bg * p.len + k;
+            if DENSE == 0u {
+                idx = at(p.map, bg, k);
+            }
+            let v = sum_x[idx];
             if p.centred == 1u {
                 let d = v - m;
                 s += d * d;
@@ -152,7 +153,11 @@ fn group_apply(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocatio
             // y is contiguous: its e-th value is the (e mod L)-th of run e / L.
             let bg = e / p.len;
             let c = (e / p.hw) % p.c;
-            var v = (app_x[at(p.map, bg, e - bg * p.len)] - app_mean[bg]) / app_std[bg] * app_gamma[c] + app_beta[c];
+            var idx = e;
+            if DENSE == 0u {
+                idx = at(p.map, bg, e - bg * p.len);
+            }
+            var v = (app_x[idx] - app_mean[bg]) / app_std[bg] * app_gamma[c] + app_beta[c];
             if p.silu == 1u {
                 v = v * (1.0 / (1.0 + exp(-v)));
             }

@@ -27,6 +27,36 @@ pub(crate) trait WgslKernel: 'static + Send + Sync {
     fn source() -> String;
 }
 
+/// One kernel as the device compiles it: for checks that every variant compiles (natively here,
+/// in Chrome through the page's module).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KernelSource {
+    /// The kernel type's name (as in cubecl's profiles).
+    pub name: &'static str,
+    pub entry: &'static str,
+    pub source: String,
+}
+
+/// `K` as a [`KernelSource`].
+pub(crate) fn kernel_source<K: WgslKernel>() -> KernelSource {
+    let name = std::any::type_name::<K>();
+    KernelSource {
+        name: name.rsplit("::").next().unwrap_or(name),
+        entry: K::ENTRY,
+        source: K::source(),
+    }
+}
+
+/// Every kernel launched through here, each variant once.
+pub fn kernel_sources() -> Vec<KernelSource> {
+    [
+        super::gemm::kernels(),
+        super::group_norm::kernels(),
+        super::softmax::kernels(),
+    ]
+    .concat()
+}
+
 /// A [`WgslKernel`] as cubecl launches it.
 struct Wgsl<K>(PhantomData<K>);
 
@@ -116,7 +146,33 @@ pub(crate) fn span(t: &CubeTensor) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::any_overlap;
+    use super::{any_overlap, kernel_sources};
+
+    /// Every variant compiles and makes a pipeline (wgpu's naga here; Chrome's Tint in the page's
+    /// end-to-end test), its layout derived from the entry point as cubecl derives it.
+    #[test]
+    fn every_kernel_compiles_into_a_pipeline() {
+        let ctx = pollster::block_on(crate::gpu::GpuContext::new()).expect("a GPU adapter (lavapipe)");
+        let sources = kernel_sources();
+        assert!(sources.len() >= 6, "{sources:?}");
+        for k in sources {
+            let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(k.name),
+                source: wgpu::ShaderSource::Wgsl(k.source.as_str().into()),
+            });
+            let _ = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(k.name),
+                layout: None,
+                module: &module,
+                entry_point: Some(k.entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            let error = pollster::block_on(scope.pop());
+            assert!(error.is_none(), "{} ({}): {error:?}", k.name, k.entry);
+        }
+    }
 
     #[test]
     fn overlapping_bindings_are_found_and_disjoint_ones_pass() {

@@ -29,7 +29,7 @@
 
 pub mod affinity;
 #[cfg(feature = "model")]
-pub(crate) mod cube;
+pub mod cube;
 #[cfg(feature = "model")]
 pub mod gemm;
 #[cfg(feature = "model")]

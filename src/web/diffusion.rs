@@ -153,6 +153,15 @@ impl DiffCut {
     }
 }
 
+/// Every WGSL kernel this module launches on burn's device, each variant once, as JSON
+/// `[{name, entry, source}]`: for the end-to-end test that compiles each in the browser (a variant
+/// the test model never reaches would otherwise meet the browser's compiler first on a user's
+/// machine).
+#[wasm_bindgen(js_name = debugKernelSources)]
+pub fn debug_kernel_sources() -> Result<String, JsError> {
+    super::convert::to_json(&crate::gpu::cube::kernel_sources()).map_err(js_error)
+}
+
 /// Patch features on a grid: `h × w` patches of `c` values, `data[(y·w + x)·c + k]`.
 #[wasm_bindgen(getter_with_clone)]
 pub struct Features {

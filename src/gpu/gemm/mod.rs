@@ -281,6 +281,11 @@ fn launch(
     Some((client, out))
 }
 
+/// The kernel, for [`cube::kernel_sources`].
+pub(crate) fn kernels() -> Vec<cube::KernelSource> {
+    vec![cube::kernel_source::<ImplicitGemm>()]
+}
+
 /// `gemm.wgsl` with its shared constants.
 struct ImplicitGemm;
 

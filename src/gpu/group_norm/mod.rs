@@ -50,6 +50,17 @@ fn source(dense: bool) -> String {
     format!("{}{WGSL}", prelude(&consts))
 }
 
+/// Every kernel and variant, for [`cube::kernel_sources`].
+pub(crate) fn kernels() -> Vec<cube::KernelSource> {
+    vec![
+        cube::kernel_source::<GroupSums<true>>(),
+        cube::kernel_source::<GroupSums<false>>(),
+        cube::kernel_source::<GroupSumsFinish>(),
+        cube::kernel_source::<GroupNormApply<true>>(),
+        cube::kernel_source::<GroupNormApply<false>>(),
+    ]
+}
+
 /// `group_sums` of group_norm.wgsl.
 struct GroupSums<const DENSE: bool>;
 /// `group_finish` of group_norm.wgsl.

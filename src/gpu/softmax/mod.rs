@@ -25,6 +25,11 @@ pub(crate) const WGSL: &str = include_str!("softmax.wgsl");
 
 pub(crate) const SHARED: &[(&str, Shared)] = &[("WORKGROUP", Shared::U32(WORKGROUP))];
 
+/// The kernel, for [`cube::kernel_sources`].
+pub(crate) fn kernels() -> Vec<cube::KernelSource> {
+    vec![cube::kernel_source::<ScaledSoftmax>()]
+}
+
 /// softmax.wgsl.
 struct ScaledSoftmax;
 

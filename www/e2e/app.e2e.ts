@@ -1150,7 +1150,16 @@ describe("the DiffCut page", () => {
           const mod = await load(js);
           await mod.default({ module_or_path: wasm });
           const kernels = JSON.parse(mod.debugKernelSources()) as { name: string; entry: string; source: string }[];
-          const adapter = await navigator.gpu.requestAdapter();
+          // The few WebGPU calls used here (the project does not depend on WebGPU's type package).
+          type Module = { getCompilationInfo: () => Promise<{ messages: { type: string; lineNum: number; linePos: number; message: string }[] }> };
+          type Device = {
+            pushErrorScope: (filter: "validation") => void;
+            popErrorScope: () => Promise<{ message: string } | null>;
+            createShaderModule: (d: { code: string }) => Module;
+            createComputePipeline: (d: { layout: "auto"; compute: { module: Module; entryPoint: string } }) => unknown;
+          };
+          const gpu = (navigator as unknown as { gpu?: { requestAdapter: () => Promise<{ requestDevice: () => Promise<Device> } | null> } }).gpu;
+          const adapter = await gpu?.requestAdapter();
           if (!adapter) throw new Error("no WebGPU adapter");
           const device = await adapter.requestDevice();
           const out: string[] = [];

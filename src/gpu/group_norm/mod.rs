@@ -141,7 +141,11 @@ pub fn sums(x: &Tensor<4>, groups: usize, about: Option<&Tensor<3>>) -> Option<T
     let chunks = len.div_ceil(CHUNK as usize);
     let grid = [chunks, bg, 1];
     let finish_grid = [bg.div_ceil(WORKGROUP as usize), 1, 1];
-    if !cube::grid_fits(grid) || !cube::grid_fits(finish_grid) || bg * chunks > u32::MAX as usize {
+    // (The kernel forms chunk·CHUNK + …, up to chunks·CHUNK, and bg·chunks + chunk.)
+    if !cube::grid_fits(grid)
+        || !cube::grid_fits(finish_grid)
+        || (bg * chunks).max(chunks * CHUNK as usize) > u32::MAX as usize
+    {
         return None;
     }
     let inputs: Vec<_> = [Some(&x), about.as_ref()].into_iter().flatten().collect();

@@ -5,6 +5,7 @@
 
 mod common;
 
+use burn::backend::wgpu::{CubeTensor, Wgpu};
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{cpu, gpu};
 use diffcut::gpu::group_norm;
@@ -126,13 +127,17 @@ fn group_norm_apply_matches_the_f64_map_with_and_without_silu() {
 #[test]
 fn strided_inputs_give_the_values_of_contiguous_ones() {
     let gpu = gpu();
-    let (b, c, h, w, g) = (2, 16, 24, 20, 4);
+    // Rows of 64 values (256 bytes): a band starts at an offset WebGPU can bind, so burn keeps
+    // the narrowed view a view rather than copying it.
+    let (b, c, h, w, g) = (2, 16, 24, 64, 4);
     let x = data(b * c * h * w, 80, 1.0);
     let full = tensor(&x, [b, c, h, w], &gpu);
     let gamma = tensor(&data(c, 81, 1.0), [c], &gpu);
     let beta = tensor(&data(c, 82, 0.0), [c], &gpu);
     let views = [full.clone().narrow(2, 5, 11), full.clone().swap_dims(2, 3)];
     for (i, view) in views.into_iter().enumerate() {
+        let primitive: CubeTensor = view.clone().try_into_primitive::<Wgpu>().unwrap();
+        assert!(!primitive.is_contiguous(), "view {i} is a contiguous copy, not a view");
         let copy = Tensor::<4>::from_data(view.to_data(), &gpu);
         let stats = |t: &Tensor<4>| {
             let [_, c, h, w] = t.dims();
@@ -162,4 +167,33 @@ fn the_group_norm_kernels_decline_what_they_do_not_take() {
     let same = tensor(&x[..2], [1, 2, 1], &gpu);
     let as_x = same.clone().reshape([1, 2, 1, 1]);
     assert!(group_norm::sums(&as_x, 2, Some(&same)).is_none());
+    // apply: statistics or an affine map of the wrong shape, a CPU tensor, overlapping inputs.
+    let stat = tensor(&[1.0; 2], [1, 2, 1], &gpu);
+    let per_c = tensor(&[1.0; 4], [4], &gpu);
+    assert!(group_norm::apply(
+        &xt,
+        2,
+        &stat,
+        &stat.clone().add_scalar(1.0),
+        &per_c,
+        &per_c.clone().add_scalar(0.0),
+        true
+    )
+    .is_some());
+    let wrong = tensor(&[1.0; 4], [1, 4, 1], &gpu);
+    assert!(group_norm::apply(&xt, 2, &wrong, &stat, &per_c, &per_c.clone().add_scalar(0.0), true).is_none());
+    assert!(group_norm::apply(
+        &xt,
+        2,
+        &stat,
+        &stat.clone().add_scalar(1.0),
+        &tensor(&[1.0; 3], [3], &gpu),
+        &per_c,
+        true
+    )
+    .is_none());
+    let cpu_stat = tensor(&[1.0; 2], [1, 2, 1], &cpu);
+    assert!(group_norm::apply(&xt, 2, &cpu_stat, &stat, &per_c, &per_c.clone().add_scalar(0.0), true).is_none());
+    // γ and β one tensor.
+    assert!(group_norm::apply(&xt, 2, &stat, &stat.clone().add_scalar(1.0), &per_c, &per_c, true).is_none());
 }

@@ -1,13 +1,15 @@
 //! Our WGSL kernels on burn's own wgpu device (feature `model`): the diffusion model's tensors
 //! live in burn's buffers, so the kernels that work on them ([`super::gemm`],
-//! [`super::group_norm`]) are launched through cubecl's client, on burn's queue and buffers: no
+//! [`super::group_norm`], [`super::softmax`]) are launched through cubecl's client, on burn's queue and buffers: no
 //! copy in or out, ordered with burn's kernels on the same stream.
 //!
 //! Each is a precompiled-WGSL cubecl kernel ([`Wgsl`]): cubecl compiles nothing of its own, and
 //! the pipeline's bind group layout is derived from the entry point, so an entry point must use
 //! every binding it is given.
 
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::sync::Mutex;
 
 use burn::backend::wgpu::CubeTensor;
 use burn::cubecl::client::Client;
@@ -39,12 +41,19 @@ pub struct KernelSource {
 
 /// `K` as a [`KernelSource`].
 pub(crate) fn kernel_source<K: WgslKernel>() -> KernelSource {
-    let name = std::any::type_name::<K>();
     KernelSource {
-        name: name.rsplit("::").next().unwrap_or(name),
+        name: kernel_source_name::<K>(),
         entry: K::ENTRY,
         source: K::source(),
     }
+}
+
+/// `K`'s type name without its path (`GroupSums<true>`).
+fn kernel_source_name<K: WgslKernel>() -> &'static str {
+    let name = std::any::type_name::<K>();
+    let base = name.split('<').next().unwrap_or(name);
+    let start = base.rfind("::").map_or(0, |i| i + 2);
+    &name[start..]
 }
 
 /// Every kernel launched through here, each variant once.
@@ -94,6 +103,15 @@ impl<K: WgslKernel> CubeKernel for Wgsl<K> {
     }
 }
 
+/// Launches so far per kernel (type name, as in [`KernelSource::name`]), in this process: what ran
+/// on burn's device and what fell back to burn's ops, for tests and diagnostics.
+static LAUNCHES: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
+
+/// A copy of the launch counts ([`LAUNCHES`]).
+pub fn launch_counts() -> BTreeMap<&'static str, u64> {
+    LAUNCHES.lock().map(|m| m.clone()).unwrap_or_default()
+}
+
 /// Dispatches `K` over `groups` workgroups with `buffers` bound at 0, 1, … in order and the
 /// parameter words `params` bound after them (a buffer of their own).
 pub(crate) fn launch<K: WgslKernel>(client: &Client, groups: [usize; 3], buffers: &[&Handle], params: &[u32]) {
@@ -106,6 +124,27 @@ pub(crate) fn launch<K: WgslKernel>(client: &Client, groups: [usize; 3], buffers
         .with_buffer(params.binding());
     let [x, y, z] = groups.map(|g| g as u32);
     client.launch(Box::new(Wgsl::<K>(PhantomData)), CubeCount::Static(x, y, z), args);
+    if let Ok(mut counts) = LAUNCHES.lock() {
+        *counts.entry(kernel_source_name::<K>()).or_default() += 1;
+    }
+}
+
+/// `blocks` workgroups as a grid `[x, y, 1]` of at most `max` along each dimension: one row when
+/// it fits, else rows of equal length (the kernels number the workgroup `y·x + x`; the last row's
+/// spare workgroups do nothing).
+pub(crate) fn grid_2d(blocks: usize, max: usize) -> [usize; 3] {
+    let rows = blocks.div_ceil(max).max(1);
+    [blocks.div_ceil(rows), rows, 1]
+}
+
+/// The product of `dims`, in `u64` (no `usize` overflow on wasm32's 32 bits).
+pub(crate) fn product(dims: &[usize]) -> u64 {
+    dims.iter().map(|&d| d as u64).product()
+}
+
+/// Whether `v` fits a WGSL `u32`.
+pub(crate) fn fits_u32(v: u64) -> bool {
+    v <= u64::from(u32::MAX)
 }
 
 /// Whether the grid fits WebGPU's limits (none empty, none over [`MAX_GROUPS`]).
@@ -133,20 +172,39 @@ fn any_overlap<Id: PartialEq>(keys: &[(Id, u64, u64)]) -> bool {
     })
 }
 
-/// The largest element offset a tensor's shape and strides reach, plus one.
-pub(crate) fn span(t: &CubeTensor) -> usize {
+/// The largest element offset a tensor's shape and strides reach, plus one (in `u64`).
+pub(crate) fn span(t: &CubeTensor) -> u64 {
     t.meta
         .shape()
         .iter()
         .zip(t.meta.strides().iter())
-        .map(|(&n, &s)| n.saturating_sub(1) * s)
-        .sum::<usize>()
+        .map(|(&n, &s)| n.saturating_sub(1) as u64 * s as u64)
+        .sum::<u64>()
         + 1
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{any_overlap, kernel_sources};
+    use super::{any_overlap, grid_2d, kernel_sources};
+
+    #[test]
+    fn grids_stay_within_the_limit_and_cover_every_block() {
+        for (blocks, max) in [
+            (1, 7),
+            (7, 7),
+            (8, 7),
+            (50, 7),
+            (49, 7),
+            (65_536, 65_535),
+            (131_071, 65_535),
+        ] {
+            let [x, y, z] = grid_2d(blocks, max);
+            assert!(x <= max && z == 1, "{blocks}, {max}: {x} × {y}");
+            assert!(x * y >= blocks && x * (y - 1) < blocks, "{blocks}, {max}: {x} × {y}");
+            // More than max² blocks need more than max rows: the callers' grid_fits refuses them.
+            assert_eq!(y <= max, blocks <= max * max, "{blocks}, {max}: {x} × {y}");
+        }
+    }
 
     /// Every variant compiles and makes a pipeline (wgpu's naga here; Chrome's Tint in the page's
     /// end-to-end test), its layout derived from the entry point as cubecl derives it.

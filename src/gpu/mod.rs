@@ -12,6 +12,11 @@
 //! | [`split`] | the next level's regions from the cuts | [`crate::ncut::split`] (the rule both trees follow) |
 //! | [`pamr`] | PAMR refinement: neighbour weights, propagation, argmax, 3×3 median | [`crate::refine::pamr()`] |
 //! | `gemm` (feature `model`) | the diffusion model's convolutions (implicit GEMM) and matrix products, on burn's device | `model::host::conv2d`, burn's matmul |
+//! | `group_norm` (feature `model`) | GroupNorm's per-group sums, normalization and SiLU, on burn's device | f64 on the host, burn's ops |
+//! | `softmax` (feature `model`) | attention's `softmax(scale · scores)`, on burn's device | f64 on the host, burn's softmax |
+//!
+//! The last three run on burn's buffers, launched through cubecl's client by `cube` (with a test
+//! that compiles each of their variants).
 //!
 //! [`tree`] drives them level by level with one readback per level (this level's Lanczos
 //! coefficients for the `f64` tridiagonal solve, with the previous level's decisions), and

@@ -155,7 +155,7 @@ impl GroupNorm {
         self.normalize(x, &mean, &std)
     }
 
-    /// `silu(self.forward(x))`, in one pass on the CPU.
+    /// `silu(self.forward(x))`, the normalization and SiLU in one pass (CPU and GPU alike).
     pub fn forward_silu(&self, x: Tensor<4>) -> Tensor<4> {
         let (mean, std) = self.stats(&x);
         self.normalize_silu(x, &mean, &std)

@@ -157,9 +157,19 @@ impl DiffCut {
 /// `[{name, entry, source}]`: for the end-to-end test that compiles each in the browser (a variant
 /// the test model never reaches would otherwise meet the browser's compiler first on a user's
 /// machine).
+#[cfg(feature = "gpu")]
 #[wasm_bindgen(js_name = debugKernelSources)]
 pub fn debug_kernel_sources() -> Result<String, JsError> {
     super::convert::to_json(&crate::gpu::cube::kernel_sources()).map_err(js_error)
+}
+
+/// How many times each of those kernels was launched so far in this module, as JSON
+/// `{name: count}`: which of them ran, and which calls went to burn's ops (a kernel that declines
+/// launches nothing).
+#[cfg(feature = "gpu")]
+#[wasm_bindgen(js_name = debugKernelLaunches)]
+pub fn debug_kernel_launches() -> Result<String, JsError> {
+    super::convert::to_json(&crate::gpu::cube::launch_counts()).map_err(js_error)
 }
 
 /// Patch features on a grid: `h × w` patches of `c` values, `data[(y·w + x)·c + k]`.

@@ -1095,6 +1095,7 @@ describe("the DiffCut page", () => {
           type Features = { h: number; w: number; c: number; data: Float32Array };
           type Api = {
             default: (o: { module_or_path: string }) => Promise<unknown>;
+            debugKernelLaunches: () => string;
             DiffCut: {
               create: (preferGpu?: boolean) => Promise<{
                 modelBegin: (m: Uint8Array) => Promise<string[]>;
@@ -1114,10 +1115,14 @@ describe("the DiffCut page", () => {
           dc.modelFinish();
           const image = Uint8Array.from(atob(png), (ch) => ch.charCodeAt(0));
           const f = await dc.diffusionFeatures(image, 128);
-          return { h: f.h, w: f.w, c: f.c, data: Array.from(f.data) };
+          const launches = JSON.parse(mod.debugKernelLaunches()) as Record<string, number>;
+          return { h: f.h, w: f.w, c: f.c, data: Array.from(f.data), launches };
         },
         [`/assets/${js}`, `/assets/${wasm}`, `${server.url}models/ssd-tiny-q8/`, readFileSync(`${fixture}/image.png`).toString("base64")] as const,
       );
+      // Our kernels ran (a kernel that declines launches nothing, and burn's ops stand in).
+      console.log(`[e2e] kernel launches for one image: ${JSON.stringify(got.launches)}`);
+      for (const k of ["ImplicitGemm", "GroupSums<true>", "GroupSumsFinish", "GroupNormApply<true>", "ScaledSoftmax"]) expect(got.launches[k] ?? 0, k).toBeGreaterThan(0);
       const want = readNpyF32(`${fixture}/expected/features_zero_q8.npy`);
       expect([got.h, got.w, got.c]).toEqual(want.shape);
       // max |got − want| / max |want|, as the Rust tests' rel_err (tests/common).
@@ -1142,6 +1147,7 @@ describe("the DiffCut page", () => {
       const assets = readdirSync("dist/assets");
       const js = assets.filter((f) => /^diffcut-.*\.js$/.test(f)).find((f) => readFileSync(`dist/assets/${f}`, "utf8").includes("modelBegin"));
       const wasm = assets.filter((f) => /^diffcut_bg-.*\.wasm$/.test(f)).sort((a, b) => statSync(`dist/assets/${b}`).size - statSync(`dist/assets/${a}`).size)[0];
+      expect(js, assets.join(", ")).toBeDefined();
       const p = await newPage(`${server.url}e2e-files/blank.html`);
       const report = await p.evaluate(
         async ([js, wasm]) => {

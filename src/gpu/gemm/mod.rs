@@ -71,7 +71,7 @@ pub(crate) const WGSL: &str = include_str!("gemm.wgsl");
 
 /// `conv2d(x, weight) + bias` with our kernel, where the call is one it takes: all three on
 /// burn's wgpu device, `f32`, the weight contiguous (its rows are the GEMM's), one group, and a
-/// grid within [`MAX_GROUPS`]. Otherwise `None`, and the caller uses burn's convolution
+/// grid within [`cube::MAX_GROUPS`]. Otherwise `None`, and the caller uses burn's convolution
 /// (also where two inputs share memory, see [`cube::inputs_overlap`]).
 /// `padding` is `[(top, bottom), (left, right)]`.
 pub fn conv2d(
@@ -257,13 +257,11 @@ fn launch(
         return None;
     }
     // Every index the kernel forms stays within u32: C's, and the largest A and B could reach.
-    let out = batches * params.m * params.n;
-    if [out, cube::span(x), cube::span(weight)]
-        .iter()
-        .any(|&e| e > u32::MAX as usize)
-    {
+    let out = cube::product(&[batches, params.m, params.n]);
+    if ![out, cube::span(x), cube::span(weight)].into_iter().all(cube::fits_u32) {
         return None;
     }
+    let out = out as usize;
     let words = params.words()?;
     let inputs: Vec<_> = [Some(x), Some(weight), bias].into_iter().flatten().collect();
     if cube::inputs_overlap(&inputs) {

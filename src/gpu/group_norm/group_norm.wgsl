@@ -14,7 +14,8 @@
 //   group_apply:  y = ((x − mean[bg]) / std[bg]) · γ[c] + β[c], then SiLU (y · sigmoid(y)) if
 //                 asked, APPLY_ITEMS values per thread.
 //
-// Every sum is taken in the same order whatever the device: the results depend on the shapes only.
+// Every sum is taken in the same order on every device (the rounding of each step, an fma or
+// not, is the device's).
 // Bindings are all read_write (burn shares buffers between tensors; see gpu/cube.rs), numbered
 // per entry point: each uses all of its own.
 

@@ -5,7 +5,8 @@
 //!   read of `x` (chunks summed by many workgroups, then their partials in order);
 //! * [`apply`]: `((x − mean) / std) · γ + β`, SiLU after it if asked, in one pass.
 //!
-//! CPU reference: burn's ops, as `GroupNorm` composes them on the CPU (`tests/gpu_group_norm.rs`).
+//! Reference: the same sums and map taken in f64 on the host (`tests/gpu_group_norm.rs`); on
+//! the CPU `GroupNorm` composes burn's ops (or `model::host::group_norm_silu`).
 //!
 //! Why: composed of burn's ops, a GroupNorm + SiLU on a GPU is about ten passes over the tensor
 //! (three staged reductions per sum, the centred copy and its square, four elementwise steps, the
@@ -110,8 +111,8 @@ fn runs(x: &CubeTensor, groups: usize) -> Option<([usize; 4], usize, [u32; 8])> 
     let &[b, c, h, w] = x.meta.shape().as_slice() else {
         return None;
     };
-    let total = b * c * h * w;
-    if groups == 0 || c % groups != 0 || total == 0 || total.max(cube::span(x)) > u32::MAX as usize {
+    let total = cube::product(&[b, c, h, w]);
+    if groups == 0 || c % groups != 0 || total == 0 || !cube::fits_u32(total.max(cube::span(x))) {
         return None;
     }
     let s = x.meta.strides();
@@ -144,7 +145,7 @@ pub fn sums(x: &Tensor<4>, groups: usize, about: Option<&Tensor<3>>) -> Option<T
     // (The kernel forms chunk·CHUNK + …, up to chunks·CHUNK, and bg·chunks + chunk.)
     if !cube::grid_fits(grid)
         || !cube::grid_fits(finish_grid)
-        || (bg * chunks).max(chunks * CHUNK as usize) > u32::MAX as usize
+        || !cube::fits_u32(cube::product(&[bg, chunks]).max(cube::product(&[chunks, CHUNK as usize])))
     {
         return None;
     }
@@ -188,6 +189,19 @@ pub fn apply(
     beta: &Tensor<1>,
     silu: bool,
 ) -> Option<Tensor<4>> {
+    apply_within(x, groups, [mean, std], [gamma, beta], silu, cube::MAX_GROUPS)
+}
+
+/// [`apply`] on a grid of at most `max_groups` workgroups along a dimension (the unit tests take
+/// it small, to run the 2-D grid of large maps on small ones).
+fn apply_within(
+    x: &Tensor<4>,
+    groups: usize,
+    [mean, std]: [&Tensor<3>; 2],
+    [gamma, beta]: [&Tensor<1>; 2],
+    silu: bool,
+    max_groups: usize,
+) -> Option<Tensor<4>> {
     let x = on_wgpu(x)?;
     let ([b, c, h, w], len, map) = runs(&x, groups)?;
     let (mean, std, gamma, beta) = (
@@ -209,11 +223,9 @@ pub fn apply(
     }
     let total = b * c * h * w;
     let per_group = (WORKGROUP * APPLY_ITEMS) as usize;
-    let groups_needed = total.div_ceil(per_group);
-    let rows = groups_needed.div_ceil(cube::MAX_GROUPS);
-    let groups_x = groups_needed.div_ceil(rows);
-    let grid = [groups_x, rows, 1];
-    if !cube::grid_fits(grid) || groups_x * rows * per_group > u32::MAX as usize {
+    let grid = cube::grid_2d(total.div_ceil(per_group), max_groups);
+    let groups_x = grid[0];
+    if !cube::grid_fits(grid) || !cube::fits_u32(cube::product(&[grid[0], grid[1], per_group])) {
         return None;
     }
     let client = x.client.clone();
@@ -229,4 +241,35 @@ pub fn apply(
     }
     let y = CubeTensor::new_contiguous(client, x.device.clone(), Shape::from([b, c, h, w]), y, DType::F32);
     Some(Tensor::from_primitive::<Wgpu>(y))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Tensor, TensorData};
+
+    use super::{apply, apply_within};
+
+    /// The 2-D grid that maps of over 67 M values get (65 535 workgroups of 1024 values per
+    /// row), on a small map with rows of 7 workgroups: the same values as the 1-D grid.
+    #[test]
+    fn a_two_dimensional_grid_gives_the_values_of_one_row() {
+        let gpu = crate::model::native_device(true).expect("a wgpu adapter (lavapipe)");
+        let (c, h, w, g) = (8, 33, 31, 4);
+        let t = |shape: Vec<usize>, seed| {
+            let n = shape.iter().product();
+            TensorData::new(crate::synth::uniform(n, seed), shape)
+        };
+        let x = Tensor::<4>::from_data(t(vec![2, c, h, w], 1), &gpu);
+        let mean = Tensor::<3>::from_data(t(vec![2, g, 1], 2), &gpu);
+        let std = Tensor::<3>::from_data(t(vec![2, g, 1], 3), &gpu).abs() + 0.5;
+        let gamma = Tensor::<1>::from_data(t(vec![c], 4), &gpu);
+        let beta = Tensor::<1>::from_data(t(vec![c], 5), &gpu);
+        let one_row = apply(&x, g, &mean, &std, &gamma, &beta, true).expect("apply");
+        // 16 368 values: 16 workgroups, as 3 rows of 6 (two spare).
+        let rows = apply_within(&x, g, [&mean, &std], [&gamma, &beta], true, 7).expect("apply on rows");
+        let values = |t: Tensor<4>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let (a, b) = (values(one_row), values(rows));
+        assert_eq!(a, b);
+        assert!(a.iter().any(|&v| v.abs() > 0.1));
+    }
 }

@@ -6,7 +6,7 @@
 //! Why: composed of burn's ops it is six passes over the scores (the scaling, a max reduction,
 //! the subtraction, the exponential, a sum reduction, the division), and burn's reductions give
 //! each row one thread: 16 384 keys per query in the VAE's attention at 1024² (the max
-//! reductions alone took 55 ms of a 1.2 s profile on an H200, BENCHMARKS.md). This reads the
+//! reductions alone took 55 ms of a 1.2 s profile of two passes on an H200, BENCHMARKS.md). This reads the
 //! scores three times and writes them once.
 
 use burn::backend::wgpu::{CubeTensor, Wgpu};
@@ -44,21 +44,27 @@ impl WgslKernel for ScaledSoftmax {
 /// `softmax(scale · x)` along the last dimension, for a contiguous `f32` `x` on burn's wgpu
 /// device; `None` otherwise (or where the rows would not fit a grid), and the caller uses burn's.
 pub fn scaled_softmax<const D: usize>(x: &Tensor<D>, scale: f32) -> Option<Tensor<D>> {
+    softmax_within(x, scale, cube::MAX_GROUPS)
+}
+
+/// [`scaled_softmax`] on a grid of at most `max_groups` workgroups along a dimension (the unit
+/// tests take it small, to run the 2-D grid of many rows on few).
+fn softmax_within<const D: usize>(x: &Tensor<D>, scale: f32, max_groups: usize) -> Option<Tensor<D>> {
     let x: CubeTensor = x.clone().try_into_primitive::<Wgpu>().ok()?;
     if x.dtype != DType::F32 || x.qparams.is_some() || !x.is_contiguous() || D == 0 {
         return None;
     }
     let shape = x.meta.shape().clone();
-    let total: usize = shape.iter().product();
     let n = shape[D - 1];
-    if n == 0 || total == 0 || total > u32::MAX as usize {
+    if n == 0 || !cube::fits_u32(cube::product(&shape)) || cube::product(&shape) == 0 {
         return None;
     }
+    let total: usize = shape.iter().product();
     let rows = total / n;
-    let grid_rows = rows.div_ceil(cube::MAX_GROUPS);
-    let groups_x = rows.div_ceil(grid_rows);
-    let grid = [groups_x, grid_rows, 1];
-    if !cube::grid_fits(grid) {
+    let grid = cube::grid_2d(rows, max_groups);
+    let groups_x = grid[0];
+    // (Rows past the last are numbered too: y·x + x < x·y.)
+    if !cube::grid_fits(grid) || !cube::fits_u32(cube::product(&[grid[0], grid[1], n])) {
         return None;
     }
     let client = x.client.clone();
@@ -67,4 +73,27 @@ pub fn scaled_softmax<const D: usize>(x: &Tensor<D>, scale: f32) -> Option<Tenso
     cube::launch::<ScaledSoftmax>(&client, grid, &[&x.handle, &y], &words);
     let y = CubeTensor::new_contiguous(client, x.device.clone(), shape, y, DType::F32);
     Some(Tensor::from_primitive::<Wgpu>(y))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Tensor, TensorData};
+
+    use super::{scaled_softmax, softmax_within};
+
+    /// The 2-D grid that over 65 535 rows get, on 40 rows in rows of 7 workgroups (two spare):
+    /// the same values as one row of workgroups.
+    #[test]
+    fn a_two_dimensional_grid_gives_the_values_of_one_row() {
+        let gpu = crate::model::native_device(true).expect("a wgpu adapter (lavapipe)");
+        let x = Tensor::<4>::from_data(
+            TensorData::new(crate::synth::uniform(40 * 300, 9), [1, 2, 20, 300]),
+            &gpu,
+        ) * 6.0;
+        let values = |t: Tensor<4>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let one_row = values(scaled_softmax(&x, 0.5).expect("softmax"));
+        let rows = values(softmax_within(&x, 0.5, 7).expect("softmax on rows"));
+        assert_eq!(one_row, rows);
+        assert!(one_row.iter().all(|v| v.is_finite() && *v > 0.0));
+    }
 }

@@ -7,7 +7,7 @@
 //! * [`matmul`]: `a [.., M, K] · b [.., K, N]`, up to two batch dimensions, both read through
 //!   their strides (a transposed view costs nothing). CPU reference: burn's matmul.
 //!
-//! `tests/gpu_gemm.rs` compares both with their references on the models' shapes.
+//! `tests/gpu_model_kernels/gemm.rs` compares both with their references on the models' shapes.
 //!
 //! Why: burn 0.22 without autotune runs its direct convolution and its unit matmul at 1–2 TFLOP/s
 //! on an H200 (the convolutions 85 % of the VAE's GPU time at 1024², BENCHMARKS.md), and its

@@ -5,7 +5,7 @@
 //!   read of `x` (chunks summed by many workgroups, then their partials in order);
 //! * [`apply`]: `((x − mean) / std) · γ + β`, SiLU after it if asked, in one pass.
 //!
-//! Reference: the same sums and map taken in f64 on the host (`tests/gpu_group_norm.rs`); on
+//! Reference: the same sums and map taken in f64 on the host (`tests/gpu_model_kernels/group_norm.rs`); on
 //! the CPU `GroupNorm` composes burn's ops (or `model::host::group_norm_silu`).
 //!
 //! Why: composed of burn's ops, a GroupNorm + SiLU on a GPU is about ten passes over the tensor

@@ -1,7 +1,7 @@
 //! Attention's softmax on burn's wgpu device, in our WGSL (`softmax.wgsl`): `softmax(scale · x)`
 //! along the last dimension of a contiguous `x`, one workgroup per row, in one kernel.
 //!
-//! CPU reference: burn's `softmax(x · scale, D − 1)` (`tests/gpu_softmax.rs`, against f64 too).
+//! CPU reference: burn's `softmax(x · scale, D − 1)` (`tests/gpu_model_kernels/softmax.rs`, against f64 too).
 //!
 //! Why: composed of burn's ops it is six passes over the scores (the scaling, a max reduction,
 //! the subtraction, the exponential, a sum reduction, the division), and burn's reductions give

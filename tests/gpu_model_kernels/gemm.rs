@@ -1,12 +1,8 @@
 //! Our GEMM (src/gpu/gemm/) on burn's wgpu device (lavapipe in CI): its convolutions against the
 //! CPU reference `model::host::conv2d` (itself checked against burn's convolution), its matrix
 //! products against burn's matmul on the CPU, on the models' shapes and on the edges of the tiling.
-#![cfg(all(feature = "model", feature = "gpu"))]
-
-mod common;
-
+use crate::common::{cpu, gpu};
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{cpu, gpu};
 use diffcut::gpu::gemm;
 use diffcut::model::host;
 

@@ -1,13 +1,9 @@
 //! Attention's softmax kernel (src/gpu/softmax/) on burn's wgpu device (lavapipe in CI) against
 //! the same softmax in f64 on the host and burn's on the CPU, on the models' row lengths and on
 //! rows shorter than a workgroup.
-#![cfg(all(feature = "model", feature = "gpu"))]
-
-mod common;
-
+use crate::common::{cpu, gpu};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
-use common::{cpu, gpu};
 use diffcut::gpu::softmax::scaled_softmax;
 
 fn values(t: Tensor<4>) -> Vec<f32> {

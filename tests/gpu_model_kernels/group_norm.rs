@@ -1,13 +1,9 @@
 //! GroupNorm's kernels (src/gpu/group_norm/) on burn's wgpu device (lavapipe in CI) against the
 //! same sums and map taken in f64 on the host, on the models' shapes and on the edges of the
 //! chunking (runs shorter than a chunk, remainders, several items).
-#![cfg(all(feature = "model", feature = "gpu"))]
-
-mod common;
-
+use crate::common::{cpu, gpu};
 use burn::backend::wgpu::{CubeTensor, Wgpu};
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{cpu, gpu};
 use diffcut::gpu::group_norm;
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {

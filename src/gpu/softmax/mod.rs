@@ -56,10 +56,11 @@ fn softmax_within<const D: usize>(x: &Tensor<D>, scale: f32, max_groups: usize) 
     }
     let shape = x.meta.shape().clone();
     let n = shape[D - 1];
-    if n == 0 || !cube::fits_u32(cube::product(&shape)) || cube::product(&shape) == 0 {
+    let total = cube::product(&shape);
+    if n == 0 || total == 0 || !cube::fits_u32(total) {
         return None;
     }
-    let total: usize = shape.iter().product();
+    let total = total as usize;
     let rows = total / n;
     let grid = cube::grid_2d(rows, max_groups);
     let groups_x = grid[0];

@@ -15,7 +15,7 @@
 //!
 //! `CONVS=1 SIZES=1024 RUNS=5` times, instead, the convolutions the VAE and the UNet slice run at
 //! each size, on the GPU: our GEMM (src/gpu/gemm/) beside burn's own convolution on the same inputs, best of `RUNS` after one warm-up, with the rate each
-//! reaches.
+//! reaches; then the stride-1 ones by Winograd (src/gpu/winograd/, what the models run) beside our GEMM.
 //!
 //! `OPS=1 SIZES=1024 RUNS=5` times the memory-bound steps on the GPU, our kernels beside the same
 //! computation in burn's ops: the GroupNorm + SiLU of the VAE's levels and of the UNet slice
@@ -355,7 +355,7 @@ fn conv_bench(sizes: &[u32], runs: usize) {
     use burn::tensor::module;
     use burn::tensor::ops::ConvOptions;
     use burn::tensor::{Tensor, TensorData};
-    use diffcut::gpu::gemm;
+    use diffcut::gpu::{gemm, winograd};
     let device = native_device(true).expect("a GPU");
     let random = |shape: &[usize], seed| {
         let n = shape.iter().product();
@@ -398,6 +398,38 @@ fn conv_bench(sizes: &[u32], runs: usize) {
                 gflop,
                 &|| module::conv2d(x.clone(), weight.clone(), Some(bias.clone()), options.clone()),
                 &|| gemm::conv2d(&x, &weight, &bias, stride, padding).expect("our kernel"),
+            );
+        }
+    }
+    // The stride-1 ones again: Winograd (what the models run) beside our direct GEMM; the rate
+    // is the direct convolution's FLOP over the time, so the ratio of rates is the speed-up.
+    println!();
+    println!(
+        "| size, conv (C_in → C_out, map, stride) | GFLOP (direct) | our direct GEMM | Winograd F(2×2, 3×3) | Winograd / GEMM | max |Winograd − GEMM| |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for &size in sizes {
+        let s = size as usize;
+        for (c_in, c_out, side) in [
+            (128, 128, s),
+            (256, 256, s / 2),
+            (512, 512, s / 4),
+            (512, 512, s / 8),
+            (320, 320, s / 8),
+            (640, 640, s / 16),
+        ] {
+            let padding = [(1, 1), (1, 1)];
+            let x = t4([1, c_in, side, side], 1);
+            let weight = t4([c_out, c_in, 3, 3], 2);
+            let bias = Tensor::<1>::from_data(random(&[c_out], 3), &device);
+            let gflop = 2.0 * (c_in * c_out * 9 * side * side) as f64 / 1e9;
+            compare(
+                &device,
+                runs,
+                &format!("{size}, {c_in} → {c_out}, {side}², 1"),
+                gflop,
+                &|| gemm::conv2d(&x, &weight, &bias, 1, padding).expect("our GEMM"),
+                &|| winograd::conv2d(&x, &weight, &bias, 1, padding).expect("Winograd"),
             );
         }
     }

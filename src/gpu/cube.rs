@@ -1,6 +1,6 @@
 //! Our WGSL kernels on burn's own wgpu device (feature `model`): the diffusion model's tensors
 //! live in burn's buffers, so the kernels that work on them ([`super::gemm`],
-//! [`super::group_norm`], [`super::softmax`]) are launched through cubecl's client, on burn's queue and buffers: no
+//! [`super::group_norm`], [`super::softmax`], [`super::winograd`]) are launched through cubecl's client, on burn's queue and buffers: no
 //! copy in or out, ordered with burn's kernels on the same stream.
 //!
 //! Each is a precompiled-WGSL cubecl kernel ([`Wgsl`]): cubecl compiles nothing of its own, and
@@ -62,6 +62,7 @@ pub fn kernel_sources() -> Vec<KernelSource> {
         super::gemm::kernels(),
         super::group_norm::kernels(),
         super::softmax::kernels(),
+        super::winograd::kernels(),
     ]
     .concat()
 }

@@ -14,8 +14,9 @@
 //! | `gemm` (feature `model`) | the diffusion model's convolutions (implicit GEMM) and matrix products, on burn's device | `model::host::conv2d`, burn's matmul |
 //! | `group_norm` (feature `model`) | GroupNorm's per-group sums, normalization and SiLU, on burn's device | f64 on the host, burn's ops |
 //! | `softmax` (feature `model`) | attention's `softmax(scale · scores)`, on burn's device | f64 on the host, burn's softmax |
+//! | `winograd` (feature `model`) | the 3×3 stride-1 convolutions by F(2×2, 3×3): the transforms around 16 products of `gemm`, on burn's device | `model::host::conv2d` |
 //!
-//! The last three run on burn's buffers, launched through cubecl's client by `cube` (with a test
+//! The last four run on burn's buffers, launched through cubecl's client by `cube` (with a test
 //! that compiles each of their variants).
 //!
 //! [`tree`] drives them level by level with one readback per level (this level's Lanczos
@@ -46,6 +47,8 @@ pub mod softmax;
 pub mod split;
 pub mod sweep;
 pub mod tree;
+#[cfg(feature = "model")]
+pub mod winograd;
 
 use std::sync::{Arc, Mutex};
 
@@ -430,6 +433,8 @@ mod tests {
         ("group_norm", group_norm::SHARED, group_norm::WGSL),
         #[cfg(feature = "model")]
         ("softmax", softmax::SHARED, softmax::WGSL),
+        #[cfg(feature = "model")]
+        ("winograd", winograd::SHARED, winograd::WGSL),
     ];
 
     /// The numeric literals of WGSL `source` outside comments and binding attributes (binding

@@ -250,8 +250,10 @@ impl GroupNorm {
 /// `conv2d(x, weight) + bias`, `x [B, C_in, H, W]`, `weight [C_out, C_in / groups, k, k]`, with
 /// per-side zero `padding [(top, bottom), (left, right)]`: every convolution of the models goes
 /// through here, so that the ungrouped ones run on [`host::conv2d`] on the CPU (both cores, no
-/// layout copies) and on our GEMM on a GPU (`gpu::gemm`, 5–20× faster than burn's direct
-/// convolution on an H200, BENCHMARKS.md), the rest (grouped ones) on burn's.
+/// layout copies) and on a GPU on our kernels: the 3×3 stride-1 ones by Winograd's F(2×2, 3×3)
+/// (`gpu::winograd`, 2.25× fewer multiply-adds), the others on our GEMM (`gpu::gemm`, 5–20×
+/// faster than burn's direct convolution on an H200, BENCHMARKS.md); the rest (grouped ones) on
+/// burn's.
 pub fn conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,
@@ -266,7 +268,9 @@ pub fn conv2d(
     }
     #[cfg(feature = "gpu")]
     if groups == 1 {
-        if let Some(y) = crate::gpu::gemm::conv2d(&x, &weight, bias, stride, padding) {
+        let y = crate::gpu::winograd::conv2d(&x, &weight, bias, stride, padding)
+            .or_else(|| crate::gpu::gemm::conv2d(&x, &weight, bias, stride, padding));
+        if let Some(y) = y {
             return y;
         }
     }

@@ -1,6 +1,6 @@
 //! The kernels of ours that run on burn's wgpu device for the diffusion model (src/gpu/gemm,
-//! src/gpu/group_norm, src/gpu/softmax), on lavapipe in CI, against their references: one test
-//! binary for the three (each links burn and wgpu).
+//! src/gpu/group_norm, src/gpu/softmax, src/gpu/winograd), on lavapipe in CI, against their references: one test
+//! binary for the four (each links burn and wgpu).
 #![cfg(all(feature = "model", feature = "gpu"))]
 
 #[path = "../common/mod.rs"]
@@ -9,3 +9,4 @@ mod common;
 mod gemm;
 mod group_norm;
 mod softmax;
+mod winograd;

@@ -1122,7 +1122,7 @@ describe("the DiffCut page", () => {
       );
       // Our kernels ran (a kernel that declines launches nothing, and burn's ops stand in).
       console.log(`[e2e] kernel launches for one image: ${JSON.stringify(got.launches)}`);
-      for (const k of ["ImplicitGemm", "GroupSums<true>", "GroupSumsFinish", "GroupNormApply<true>", "ScaledSoftmax"]) expect(got.launches[k] ?? 0, k).toBeGreaterThan(0);
+      for (const k of ["ImplicitGemm", "WinogradWeight", "WinogradInput", "WinogradOutput", "GroupSums<true>", "GroupSumsFinish", "GroupNormApply<true>", "ScaledSoftmax"]) expect(got.launches[k] ?? 0, k).toBeGreaterThan(0);
       const want = readNpyF32(`${fixture}/expected/features_zero_q8.npy`);
       expect([got.h, got.w, got.c]).toEqual(want.shape);
       // max |got − want| / max |want|, as the Rust tests' rel_err (tests/common).

@@ -248,35 +248,79 @@ fn launch(
     params: &Params,
     batches: usize,
 ) -> Option<(Client, Handle)> {
+    let out = cube::product(&[batches, params.m, params.n]);
+    if !cube::fits_u32(out) {
+        return None;
+    }
+    let client = x.client.clone();
+    let buffer = client.empty(out as usize * std::mem::size_of::<f32>());
+    launch_into(x, weight, bias, params, batches, &buffer)?;
+    Some((client, buffer))
+}
+
+/// [`launch`] into `out`, an existing buffer of at least `batches·M·N` values.
+fn launch_into(
+    x: &CubeTensor,
+    weight: &CubeTensor,
+    bias: Option<&CubeTensor>,
+    params: &Params,
+    batches: usize,
+    out: &Handle,
+) -> Option<()> {
     let groups = [
         params.n.div_ceil(TILE_PX as usize),
         params.m.div_ceil(TILE_CO as usize),
         batches,
     ];
-    if !cube::grid_fits(groups) {
-        return None;
-    }
     // Every index the kernel forms stays within u32: C's, and the largest A and B could reach.
-    let out = cube::product(&[batches, params.m, params.n]);
-    if ![out, cube::span(x), cube::span(weight)].into_iter().all(cube::fits_u32) {
+    let c = cube::product(&[batches, params.m, params.n]);
+    if !cube::grid_fits(groups) || ![c, cube::span(x), cube::span(weight)].into_iter().all(cube::fits_u32) {
         return None;
     }
-    let out = out as usize;
     let words = params.words()?;
     let inputs: Vec<_> = [Some(x), Some(weight), bias].into_iter().flatten().collect();
     if cube::inputs_overlap(&inputs) {
         return None;
     }
-    let client = x.client.clone();
-    let out = client.empty(out * std::mem::size_of::<f32>());
+    let client = &x.client;
     // Without a bias the kernel never reads binding 2, but it must be bound: to a buffer of its
     // own, since A's would overlap binding 1.
     let bias = match bias {
         Some(b) => b.handle.clone(),
         None => client.empty(std::mem::size_of::<f32>()),
     };
-    cube::launch::<ImplicitGemm>(&client, groups, &[&x.handle, &weight.handle, &bias, &out], &words);
-    Some((client, out))
+    cube::launch::<ImplicitGemm>(client, groups, &[&x.handle, &weight.handle, &bias, out], &words);
+    Some(())
+}
+
+/// `c[z] = a[z] · b[z]` for `z < batches`, `a [batches, M, K]` and `b [batches, K, N]`
+/// contiguous, into `c`, an existing buffer of `batches·M·N` values on their device: the 16
+/// products of a Winograd convolution ([`super::winograd`]). `None` where the grid or an index
+/// would not fit, or the inputs overlap.
+pub(crate) fn batched_into(a: &CubeTensor, b: &CubeTensor, c: &Handle) -> Option<()> {
+    let (sa, sb) = (a.meta.shape().as_slice(), b.meta.shape().as_slice());
+    let (&[batches, m, k], &[batches_b, k_b, n]) = (sa, sb) else {
+        return None;
+    };
+    if batches != batches_b || k != k_b || !a.is_contiguous() || !b.is_contiguous() {
+        return None;
+    }
+    let params = Params {
+        m,
+        n,
+        k,
+        inner_len: batches,
+        a_m: k,
+        a_k: 1,
+        a_inner: m * k,
+        b_k: n,
+        b_n: 1,
+        b_inner: k * n,
+        c_inner: m * n,
+        mode: Mode::Kn,
+        ..Params::default()
+    };
+    launch_into(b, a, None, &params, batches, c)
 }
 
 /// The kernel, for [`cube::kernel_sources`].

@@ -23,7 +23,7 @@ type Case = (usize, usize, usize, usize, usize, [(usize, usize); 2]);
 /// the largest difference against `1e-6 · Σ|w||x̂|` per output (about eight units of f32 rounding
 /// of the sum of |products|, which is what the transforms' reordering can cost; lavapipe's worst
 /// is a quarter of that; an output off by one product of the 9·C_in is off by ~1/(9·C_in) of that
-/// sum, a thousand times the bound, and the output transform off by 0.1 % fails by 17×).
+/// sum, a thousand times the bound, and an output transform off by 0.1 % fails by 260–280×).
 /// `transposed`: x reaches the kernels as a strided view. `chunk_bytes`: V's and M's budget.
 fn check(name: &str, &(b, c_in, h, w, c_out, padding): &Case, transposed: bool, chunk_bytes: usize) {
     let (cpu, gpu) = (cpu(), gpu());

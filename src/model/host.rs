@@ -8,7 +8,9 @@
 //!
 //! * conv: each task takes a few output rows, builds their im2col block `[c_in·k·k, rows·W']`
 //!   from shifted row copies of the NCHW input (no layout change), and one GEMM (the `gemm`
-//!   crate, as burn-flex uses) writes `W · cols + bias` straight into the NCHW output rows.
+//!   crate, as burn-flex uses) writes `W · cols + bias` straight into the NCHW output rows. The
+//!   3×3 stride-1 ones with enough channels go instead by Winograd's F(2×2, 3×3), 2.25× fewer
+//!   multiply-adds ([`winograd_takes`]; the same algorithm as `gpu::winograd` on a GPU).
 //! * GroupNorm + SiLU: one pass per channel plane, `silu((x − μ_g) / σ_g · γ_c + β_c)`, the same
 //!   operations in the same order as the burn ops it replaces.
 //!
@@ -33,13 +35,37 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// `conv2d(x, weight) + bias` for `x [B, C_in, H, W]`, `weight [C_out, C_in, k_h, k_w]` and
 /// per-side zero `padding [(top, bottom), (left, right)]`: `[B, C_out, H', W']` with
 /// `H' = (H + top + bottom − k_h) / stride + 1` (likewise W'). Panics where burn's conv2d would
-/// (channels that do not match, a kernel larger than the padded input).
+/// (channels that do not match, a kernel larger than the padded input). By Winograd's
+/// F(2×2, 3×3) where [`winograd_takes`] says so, else directly ([`conv2d_direct`]).
 pub fn conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,
     bias: &Tensor<1>,
     stride: usize,
     padding: [(usize, usize); 2],
+) -> Tensor<4> {
+    conv2d_by(x, weight, bias, stride, padding, true)
+}
+
+/// [`conv2d`] always by the direct method (an im2col block and a GEMM per task): the reference
+/// the Winograd paths, here and on a GPU (`gpu::winograd`), are tested against.
+pub fn conv2d_direct(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: &Tensor<1>,
+    stride: usize,
+    padding: [(usize, usize); 2],
+) -> Tensor<4> {
+    conv2d_by(x, weight, bias, stride, padding, false)
+}
+
+fn conv2d_by(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: &Tensor<1>,
+    stride: usize,
+    padding: [(usize, usize); 2],
+    allow_winograd: bool,
 ) -> Tensor<4> {
     let device = x.device();
     let [b, c_in, h, w] = x.dims();
@@ -68,6 +94,10 @@ pub fn conv2d(
         out_h,
         out_w,
     };
+    if allow_winograd && winograd_takes(c_in, c_out, k_h, k_w, stride) {
+        let out = winograd(&geometry, &x, &weight, &bias, b, c_out);
+        return Tensor::from_data(TensorData::new(out, [b, c_out, out_h, out_w]), &device);
+    }
     let rows_per_task = TASK_PIXELS.div_ceil(out_w.max(1)).clamp(1, out_h.max(1));
     let tasks_per_item = out_h.div_ceil(rows_per_task);
     // Every value is written by exactly one task (its bias, then the GEMM adds to it), so the
@@ -203,6 +233,214 @@ unsafe fn conv_rows(
     }
 }
 
+/// Channels, in and out, from which a 3×3 stride-1 convolution goes by Winograd's F(2×2, 3×3),
+/// here and on a GPU (`gpu::winograd`): with fewer input channels its products are too short to
+/// repay the transforms (the VAE's and UNet's `conv_in`; the VAE's `conv_out` has 8 out).
+pub const WINOGRAD_MIN_CHANNELS: usize = 32;
+
+/// Whether a convolution goes by Winograd's F(2×2, 3×3) rather than directly, on the CPU and on
+/// a GPU alike: a 3×3 kernel at stride 1 with at least [`WINOGRAD_MIN_CHANNELS`] in and out.
+pub fn winograd_takes(c_in: usize, c_out: usize, k_h: usize, k_w: usize, stride: usize) -> bool {
+    (k_h, k_w, stride) == (3, 3, 1) && c_in >= WINOGRAD_MIN_CHANNELS && c_out >= WINOGRAD_MIN_CHANNELS
+}
+
+/// 2×2 output tiles per Winograd task (about; whole rows of tiles): the same output pixels as
+/// [`TASK_PIXELS`].
+const TASK_TILES: usize = TASK_PIXELS / 4;
+
+/// A 3×3 stride-1 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, CVPR
+/// 2016): each 2×2 block ("tile") of one output channel is `Aᵀ [Σ_ci U_ci ⊙ V_ci] A` with
+/// `U = G g Gᵀ` the 3×3 kernel's transform and `V = Bᵀ d B` the 4×4 input patch's (the matrices
+/// in [`winograd_weight`], [`winograd_input`], [`winograd_output`]). The sum over input channels
+/// is, for each of the 16 positions ξ, a matrix product `M_ξ [C_out, tiles] = U_ξ [C_out, C_in] ·
+/// V_ξ [C_in, tiles]`: 16 multiply-adds per input channel for 4 outputs where the direct
+/// convolution takes 36. The same algorithm as `gpu::winograd`'s kernels. Tasks take whole rows of
+/// tiles, each writing only its own output rows: the result does not depend on the thread count.
+fn winograd(g: &Geometry, x: &[f32], weight: &[f32], bias: &[f32], b: usize, c_out: usize) -> Vec<f32> {
+    let (c_in, out_h, out_w) = (g.c_in, g.out_h, g.out_w);
+    // U [16, C_out, C_in].
+    let mut u = vec![0.0f32; 16 * c_out * c_in];
+    for (pair, kernel) in weight.chunks_exact(9).enumerate() {
+        for (xi, v) in winograd_weight(kernel).into_iter().enumerate() {
+            u[xi * c_out * c_in + pair] = v;
+        }
+    }
+    let (tiles_h, tiles_w) = (out_h.div_ceil(2), out_w.div_ceil(2));
+    let tile_rows_per_task = TASK_TILES.div_ceil(tiles_w).clamp(1, tiles_h);
+    let tasks_per_item = tiles_h.div_ceil(tile_rows_per_task);
+    // Every value is written by exactly one task, so the buffer is not zeroed first.
+    let len = b * c_out * out_h * out_w;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    let task = |t: usize| {
+        let (item, first) = (t / tasks_per_item, (t % tasks_per_item) * tile_rows_per_task);
+        let tile_rows = tile_rows_per_task.min(tiles_h - first);
+        let input = &x[item * c_in * g.h * g.w..(item + 1) * c_in * g.h * g.w];
+        // SAFETY: task `t` writes only output rows 2·first … 2·(first + tile_rows) − 1 (within
+        // out_h) of item `item`, in every channel; no other task writes them, and `out` outlives
+        // the pool's tasks.
+        let dst = unsafe { out_ptr.get().add((item * c_out * out_h + 2 * first) * out_w) };
+        unsafe { winograd_rows(g, input, &u, bias, c_out, first, tile_rows, dst) };
+    };
+    let n_tasks = b * tasks_per_item;
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        (0..n_tasks).into_par_iter().for_each(task);
+    }
+    #[cfg(not(feature = "parallel"))]
+    (0..n_tasks).for_each(task);
+    // SAFETY: the tasks above wrote all `len` values (each output row of each channel, item).
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// Rows of tiles `first..first + tile_rows` of one batch item by F(2×2, 3×3): `dst` points at
+/// output row `2·first` of channel 0, channel planes `out_h · out_w` apart.
+///
+/// # Safety
+/// `dst` must be valid for writes of those output rows (those within `out_h`) in all `c_out`
+/// channels.
+#[allow(clippy::too_many_arguments)]
+unsafe fn winograd_rows(
+    g: &Geometry,
+    input: &[f32],
+    u: &[f32],
+    bias: &[f32],
+    c_out: usize,
+    first: usize,
+    tile_rows: usize,
+    dst: *mut f32,
+) {
+    let c_in = g.c_in;
+    let tiles_w = g.out_w.div_ceil(2);
+    let tiles = tile_rows * tiles_w;
+    // V [16, C_in, tiles]: each 4×4 input patch (zero in the padding) through Bᵀ · B.
+    let mut v = vec![0.0f32; 16 * c_in * tiles];
+    for ci in 0..c_in {
+        let plane = &input[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+        for tr in 0..tile_rows {
+            let iy0 = (2 * (first + tr)) as isize - g.top as isize;
+            for tx in 0..tiles_w {
+                let ix0 = (2 * tx) as isize - g.left as isize;
+                let mut d = [[0.0f32; 4]; 4];
+                for (r, row) in d.iter_mut().enumerate() {
+                    let iy = iy0 + r as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let line = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    for (c, value) in row.iter_mut().enumerate() {
+                        let ix = ix0 + c as isize;
+                        if ix >= 0 && ix < g.w as isize {
+                            *value = line[ix as usize];
+                        }
+                    }
+                }
+                let at = ci * tiles + tr * tiles_w + tx;
+                for (xi, value) in winograd_input(&d).into_iter().flatten().enumerate() {
+                    v[xi * c_in * tiles + at] = value;
+                }
+            }
+        }
+    }
+    // M_ξ = U_ξ · V_ξ, for the 16 positions.
+    let mut m = vec![0.0f32; 16 * c_out * tiles];
+    for xi in 0..16 {
+        // SAFETY: the three operands are valid for the extents and strides given and disjoint.
+        unsafe {
+            gemm::gemm(
+                c_out,
+                tiles,
+                c_in,
+                m[xi * c_out * tiles..].as_mut_ptr(),
+                1,
+                tiles as isize,
+                false,
+                u[xi * c_out * c_in..].as_ptr(),
+                1,
+                c_in as isize,
+                v[xi * c_in * tiles..].as_ptr(),
+                1,
+                tiles as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+    // Y = Aᵀ M A + bias, each tile's outputs that fall inside the map.
+    let plane = g.out_h * g.out_w;
+    let rows = (2 * tile_rows).min(g.out_h - 2 * first);
+    for (co, &bias) in bias.iter().enumerate() {
+        for tr in 0..tile_rows {
+            for tx in 0..tiles_w {
+                let at = co * tiles + tr * tiles_w + tx;
+                let mut mt = [[0.0f32; 4]; 4];
+                for (xi, value) in mt.iter_mut().flatten().enumerate() {
+                    *value = m[xi * c_out * tiles + at];
+                }
+                let y = winograd_output(&mt);
+                for (dy, row) in y.iter().enumerate() {
+                    let oy = 2 * tr + dy;
+                    if oy >= rows {
+                        break;
+                    }
+                    for (dx, &value) in row.iter().enumerate() {
+                        let ox = 2 * tx + dx;
+                        if ox < g.out_w {
+                            // SAFETY: output row `oy` of this task's rows, column `ox`, channel
+                            // `co` (the caller's contract).
+                            unsafe { *dst.add(co * plane + oy * g.out_w + ox) = value + bias };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `U = G g Gᵀ` for a 3×3 kernel `g` (row-major), `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`: the 16
+/// values, row-major.
+fn winograd_weight(g: &[f32]) -> [f32; 16] {
+    let g_times = |r0: f32, r1: f32, r2: f32| [r0, 0.5 * (r0 + r1 + r2), 0.5 * (r0 - r1 + r2), r2];
+    // G g, by columns of g…
+    let c = [
+        g_times(g[0], g[3], g[6]),
+        g_times(g[1], g[4], g[7]),
+        g_times(g[2], g[5], g[8]),
+    ];
+    // …then row i of (G g) Gᵀ is G applied to row i of G g.
+    let mut u = [0.0f32; 16];
+    for (i, row) in u.chunks_exact_mut(4).enumerate() {
+        row.copy_from_slice(&g_times(c[0][i], c[1][i], c[2][i]));
+    }
+    u
+}
+
+/// `V = Bᵀ d B` for a 4×4 input patch `d`, `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]`.
+fn winograd_input(d: &[[f32; 4]; 4]) -> [[f32; 4]; 4] {
+    let times_b = |r: [f32; 4]| [r[0] - r[2], r[1] + r[2], r[2] - r[1], r[1] - r[3]];
+    let row = |f: fn(f32, f32) -> f32, a: &[f32; 4], b: &[f32; 4]| std::array::from_fn(|j| f(a[j], b[j]));
+    [
+        times_b(row(|a, b| a - b, &d[0], &d[2])),
+        times_b(row(|a, b| a + b, &d[1], &d[2])),
+        times_b(row(|a, b| a - b, &d[2], &d[1])),
+        times_b(row(|a, b| a - b, &d[1], &d[3])),
+    ]
+}
+
+/// `Y = Aᵀ M A` for a 4×4 block of products `M`, `Aᵀ = [1 1 1 0; 0 1 −1 −1]`: the 2×2 outputs.
+fn winograd_output(m: &[[f32; 4]; 4]) -> [[f32; 2]; 2] {
+    let times_a = |r: [f32; 4]| [r[0] + r[1] + r[2], r[1] - r[2] - r[3]];
+    let top: [f32; 4] = std::array::from_fn(|j| m[0][j] + m[1][j] + m[2][j]);
+    let bottom: [f32; 4] = std::array::from_fn(|j| m[1][j] - m[2][j] - m[3][j]);
+    [times_a(top), times_a(bottom)]
+}
+
 /// `silu(groupnorm(x))` for `x [B, C, H, W]` with per-(item, group) `mean` and `std` (`[B·G]`,
 /// `std = √(var + eps)`) and per-channel `gamma`, `beta`: the same operations, in the same order,
 /// as `silu(((x − mean) / std) · γ + β)` on burn tensors, in one pass per channel plane.
@@ -308,9 +546,11 @@ mod tests {
         // (batch, c_in, h, w, c_out, kernel, stride, padding): the "same" 3×3 conv, a band's conv
         // without vertical padding, the VAE's downsample on a last band and on an inner band,
         // 1×1, ConvNeXt's 4×4 stride-4 stem, a one-column map, odd sizes, and maps of several
-        // tasks (more than TASK_PIXELS output pixels) with batch 2.
+        // tasks (more than TASK_PIXELS output pixels) with batch 2; then convolutions that go by
+        // Winograd (3×3, stride 1, WINOGRAD_MIN_CHANNELS in and out): the same conv on an odd
+        // map, a band's, and a map of several tasks (150 tiles a row: a task each row) in a batch.
         #[rustfmt::skip]
-        let cases: [Case; 10] = [
+        let cases: [Case; 13] = [
             Case::new(1, 3, 7, 5, 4, 3, 1, [(1, 1), (1, 1)]),
             Case::new(1, 5, 9, 6, 3, 3, 1, [(0, 0), (1, 1)]),
             Case::new(1, 4, 8, 9, 4, 3, 2, [(0, 1), (0, 1)]),
@@ -321,6 +561,9 @@ mod tests {
             Case::new(1, 3, 2, 2, 2, 3, 1, [(1, 1), (1, 1)]),
             Case::new(2, 16, 41, 37, 12, 3, 1, [(1, 1), (1, 1)]),
             Case::new(2, 8, 66, 50, 6, 3, 2, [(0, 1), (0, 1)]),
+            Case::new(1, 32, 13, 9, 33, 3, 1, [(1, 1), (1, 1)]),
+            Case::new(1, 40, 10, 11, 32, 3, 1, [(0, 0), (1, 1)]),
+            Case::new(2, 32, 9, 300, 36, 3, 1, [(1, 1), (1, 1)]),
         ];
         for (
             i,
@@ -355,6 +598,51 @@ mod tests {
                 .fold(0.0f32, f32::max);
             assert!(worst <= bound, "case {i}: max |ours − burn's| = {worst} > {bound}");
         }
+    }
+
+    /// Winograd against the direct convolution, tighter than against burn's: every output within
+    /// `1e-6 · Σ|w||x̂|` (about eight units of f32 rounding of the sum of |products|, what the
+    /// transforms' reordering can cost; an output off by one of its 9·C_in products is off by
+    /// ~1/(9·C_in) of that sum, hundreds of times the bound).
+    #[test]
+    fn winograd_matches_the_direct_convolution_within_f32_rounding() {
+        for (i, &(b, c_in, h, w, c_out, padding)) in [
+            (1, 32, 16, 16, 32, [(1, 1), (1, 1)]),
+            (2, 48, 7, 9, 40, [(1, 1), (1, 1)]),
+            (1, 64, 6, 65, 32, [(0, 0), (1, 1)]),
+            (1, 32, 1, 3, 32, [(1, 1), (1, 1)]),
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert!(winograd_takes(c_in, c_out, 3, 3, 1));
+            let seed = 50 + 10 * i as u64;
+            let (x, weight, bias) = (
+                tensor([b, c_in, h, w], seed),
+                tensor([c_out, c_in, 3, 3], seed + 1),
+                tensor([c_out], seed + 2),
+            );
+            let ours = values(conv2d(x.clone(), weight.clone(), &bias, 1, padding));
+            let direct = values(conv2d_direct(x.clone(), weight.clone(), &bias, 1, padding));
+            let scale = values(conv2d_direct(x.abs(), weight.abs(), &(bias * 0.0), 1, padding));
+            assert_eq!(ours.len(), direct.len());
+            let worst = ours
+                .iter()
+                .zip(&direct)
+                .zip(&scale)
+                .map(|((a, b), s)| (a - b).abs() / (1e-6 * s.max(1.0)))
+                .fold(0.0f32, f32::max);
+            assert!(worst <= 1.0, "case {i}: {worst}× the bound");
+            assert!(
+                direct.iter().any(|&v| v.abs() > 0.1),
+                "case {i}: a degenerate reference"
+            );
+        }
+        // The rule: 3×3 at stride 1 with enough channels both sides, nothing else.
+        assert!(!winograd_takes(31, 64, 3, 3, 1));
+        assert!(!winograd_takes(64, 31, 3, 3, 1));
+        assert!(!winograd_takes(64, 64, 3, 3, 2));
+        assert!(!winograd_takes(64, 64, 1, 1, 1));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Our GEMM (src/gpu/gemm/) on burn's wgpu device (lavapipe in CI): its convolutions against the
-//! CPU reference `model::host::conv2d` (itself checked against burn's convolution), its matrix
+//! CPU's direct convolution `model::host::conv2d_direct` (itself checked against burn's convolution), its matrix
 //! products against burn's matmul on the CPU, on the models' shapes and on the edges of the tiling.
 use crate::common::{cpu, gpu};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -36,7 +36,7 @@ fn check(i: usize, &(b, c_in, h, w, c_out, k, stride, padding): &Case, transpose
     };
     let weight = |d: &Device| tensor([c_out, c_in, k, k], seed + 1, d);
     let bias = |d: &Device| tensor([c_out], seed + 2, d);
-    let want = host::conv2d(x(&cpu), weight(&cpu), &bias(&cpu), stride, padding);
+    let want = host::conv2d_direct(x(&cpu), weight(&cpu), &bias(&cpu), stride, padding);
     let got = gemm::conv2d(&x(&gpu), &weight(&gpu), &bias(&gpu), stride, padding)
         .unwrap_or_else(|| panic!("case {i}: the kernel declined an f32 convolution on wgpu"));
     assert_eq!(got.dims(), want.dims(), "case {i}: shape");

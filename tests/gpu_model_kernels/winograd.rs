@@ -1,5 +1,5 @@
 //! The Winograd convolution (src/gpu/winograd/: F(2×2, 3×3), the transforms around our GEMM) on
-//! burn's wgpu device (lavapipe in CI), against the CPU reference `model::host::conv2d`, on the
+//! burn's wgpu device (lavapipe in CI), against the CPU's direct convolution `model::host::conv2d_direct`, on the
 //! models' 3×3 shapes, odd maps (tiles hanging over the edge), batches, strided inputs and chunks
 //! that split the tiles across many GEMM launches.
 use crate::common::{cpu, gpu};
@@ -19,7 +19,7 @@ fn tensor<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> Tens
 /// `(batch, c_in, h, w, c_out, padding)`, a 3×3 kernel at stride 1.
 type Case = (usize, usize, usize, usize, usize, [(usize, usize); 2]);
 
-/// Runs `case` by Winograd on wgpu and by `host::conv2d` on the CPU (the same values) and checks
+/// Runs `case` by Winograd on wgpu and by `host::conv2d_direct` on the CPU (the same values) and checks
 /// the largest difference against `1e-6 · Σ|w||x̂|` per output (about eight units of f32 rounding
 /// of the sum of |products|, which is what the transforms' reordering can cost; lavapipe's worst
 /// is a quarter of that; an output off by one product of the 9·C_in is off by ~1/(9·C_in) of that
@@ -37,9 +37,9 @@ fn check(name: &str, &(b, c_in, h, w, c_out, padding): &Case, transposed: bool, 
     };
     let weight = |d: &Device| tensor([c_out, c_in, 3, 3], seed + 1, d);
     let bias = |d: &Device| tensor([c_out], seed + 2, d);
-    let want = host::conv2d(x(&cpu), weight(&cpu), &bias(&cpu), 1, padding);
+    let want = host::conv2d_direct(x(&cpu), weight(&cpu), &bias(&cpu), 1, padding);
     // Σ |w| |x̂| per output: the same convolution of the absolute values (bias zero).
-    let scale = host::conv2d(x(&cpu).abs(), weight(&cpu).abs(), &(bias(&cpu) * 0.0), 1, padding);
+    let scale = host::conv2d_direct(x(&cpu).abs(), weight(&cpu).abs(), &(bias(&cpu) * 0.0), 1, padding);
     let got = winograd::conv2d_in_chunks(&x(&gpu), &weight(&gpu), &bias(&gpu), 1, padding, chunk_bytes)
         .unwrap_or_else(|| panic!("{name}: Winograd declined an f32 3×3 convolution on wgpu"));
     assert_eq!(got.dims(), want.dims(), "{name}: shape");

@@ -11,8 +11,10 @@
 //! 4. `y = Aᵀ M A + bias` per tile, written into the output.
 //!
 //! The chunks bound V and M ([`CHUNK_BYTES`] each) whatever the map's size, so the transforms'
-//! 4× expansion of the map never holds a whole 1024² level in memory. CPU reference:
-//! [`crate::model::host::conv2d`] (`tests/gpu_model_kernels/winograd.rs`). The transforms' sums
+//! 4× expansion of the map never holds a whole 1024² level in memory. Which convolutions go by
+//! Winograd is [`host::winograd_takes`]'s rule, on the CPU too (`host::conv2d` runs the same
+//! algorithm there). Reference: the direct convolution [`host::conv2d_direct`]
+//! (`tests/gpu_model_kernels/winograd.rs`). The transforms' sums
 //! round differently from the direct convolution's (within a few units of f32 rounding of the
 //! sum of |products|): the same values up to floating-point order.
 //!
@@ -24,6 +26,7 @@ use burn::tensor::{DType, Shape, Tensor};
 
 use super::cube::{self, WgslKernel};
 use super::{gemm, prelude, Shared};
+use crate::model::host;
 
 /// Threads per workgroup (the three kernels).
 pub(crate) const WORKGROUP: u32 = 256;
@@ -33,19 +36,16 @@ pub(crate) const TILE_IN: u32 = 4;
 const POSITIONS: usize = (TILE_IN * TILE_IN) as usize;
 /// The most bytes V, and M, take per chunk of tiles.
 pub const CHUNK_BYTES: usize = 32 << 20;
-/// Channels, in and out, below which the direct GEMM is left the convolution: with few input
-/// channels the products are too short to repay the transforms (the VAE's and UNet's `conv_in`,
-/// the VAE's `conv_out` to 8 channels).
-pub const MIN_CHANNELS: usize = 32;
 
 pub(crate) const SHARED: &[(&str, Shared)] =
     &[("WORKGROUP", Shared::U32(WORKGROUP)), ("TILE_IN", Shared::U32(TILE_IN))];
 
 pub(crate) const WGSL: &str = include_str!("winograd.wgsl");
 
-/// `conv2d(x, weight) + bias` by F(2×2, 3×3) where the call is one it takes: a 3×3 kernel,
-/// stride 1, at least [`MIN_CHANNELS`] in and out, all three `f32` on burn's wgpu device, the
-/// weight and bias contiguous, and every index within `u32`. Otherwise `None`, and the caller
+/// `conv2d(x, weight) + bias` by F(2×2, 3×3) where the call is one it takes: one that
+/// [`host::winograd_takes`] gives Winograd (a 3×3 kernel at stride 1, enough channels in and out:
+/// the rule the CPU follows too), all three `f32` on burn's wgpu device, the weight and bias
+/// contiguous, and every index within `u32`. Otherwise `None`, and the caller
 /// uses the direct GEMM ([`gemm::conv2d`]). `padding` is `[(top, bottom), (left, right)]`.
 pub fn conv2d(
     x: &Tensor<4>,
@@ -86,10 +86,10 @@ pub fn conv2d_in_chunks(
         return None;
     };
     let [(top, bottom), (left, right)] = padding;
-    if stride != 1 || c_in != c_in_w || bias.meta.shape().as_slice() != [c_out] {
+    if !host::winograd_takes(c_in, c_out, 3, 3, stride) || c_in != c_in_w || bias.meta.shape().as_slice() != [c_out] {
         return None;
     }
-    if c_in < MIN_CHANNELS || c_out < MIN_CHANNELS || h + top + bottom < 3 || w + left + right < 3 {
+    if h + top + bottom < 3 || w + left + right < 3 {
         return None;
     }
     if cube::inputs_overlap(&[&x, &weight, &bias]) {

@@ -17,6 +17,9 @@
 //! each size, on the GPU: our GEMM (src/gpu/gemm/) beside burn's own convolution on the same inputs, best of `RUNS` after one warm-up, with the rate each
 //! reaches; then the stride-1 ones by Winograd (src/gpu/winograd/, what the models run) beside our GEMM.
 //!
+//! `CONVS=cpu SIZES=512 RUNS=3` times the same stride-1 convolutions on the CPU (`model::host`):
+//! Winograd, what the models run, beside the direct method.
+//!
 //! `OPS=1 SIZES=1024 RUNS=5` times the memory-bound steps on the GPU, our kernels beside the same
 //! computation in burn's ops: the GroupNorm + SiLU of the VAE's levels and of the UNet slice
 //! (src/gpu/group_norm/), then attention's scaled softmax on their score blocks (src/gpu/softmax/).
@@ -475,6 +478,47 @@ fn conv_bench(sizes: &[u32], runs: usize) {
     }
 }
 
+/// `CONVS=cpu`: the CPU's convolutions (`model::host`, both cores): Winograd beside the direct
+/// method on the models' stride-1 3×3 convolutions at each size, best of `runs` after a warm-up.
+fn cpu_conv_bench(sizes: &[u32], runs: usize) {
+    use burn::tensor::{Tensor, TensorData};
+    use diffcut::model::host;
+    let device = native_device(false).expect("the CPU");
+    let random = |shape: &[usize], seed| {
+        let n = shape.iter().product();
+        TensorData::new(diffcut::synth::uniform(n, seed), shape.to_vec())
+    };
+    println!(
+        "| size, conv (C_in → C_out, map, stride) | GFLOP (direct) | direct (im2col + GEMM) | Winograd F(2×2, 3×3) | Winograd / direct | max |Winograd − direct| |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for &size in sizes {
+        let s = size as usize;
+        for (c_in, c_out, side) in [
+            (128, 128, s),
+            (256, 256, s / 2),
+            (512, 512, s / 4),
+            (512, 512, s / 8),
+            (320, 320, s / 8),
+            (640, 640, s / 16),
+        ] {
+            let padding = [(1, 1), (1, 1)];
+            let x = Tensor::<4>::from_data(random(&[1, c_in, side, side], 1), &device);
+            let weight = Tensor::<4>::from_data(random(&[c_out, c_in, 3, 3], 2), &device);
+            let bias = Tensor::<1>::from_data(random(&[c_out], 3), &device);
+            let gflop = 2.0 * (c_in * c_out * 9 * side * side) as f64 / 1e9;
+            compare(
+                &device,
+                runs,
+                &format!("{size}, {c_in} → {c_out}, {side}², 1"),
+                gflop,
+                &|| host::conv2d_direct(x.clone(), weight.clone(), &bias, 1, padding),
+                &|| host::conv2d(x.clone(), weight.clone(), &bias, 1, padding),
+            );
+        }
+    }
+}
+
 fn main() {
     // As the CLI does: freed activations are reused, not unmapped and faulted in again.
     diffcut::model::keep_freed_memory();
@@ -507,6 +551,10 @@ fn main() {
         .expect("samples/coffee.jpg")
         .to_rgb8();
 
+    if std::env::var("CONVS").is_ok_and(|v| v == "cpu") {
+        cpu_conv_bench(&sizes, runs);
+        return;
+    }
     if std::env::var("CONVS").is_ok() {
         conv_bench(&sizes, runs);
         return;

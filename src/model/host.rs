@@ -250,8 +250,9 @@ const TASK_TILES: usize = TASK_PIXELS / 4;
 
 /// A 3×3 stride-1 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, CVPR
 /// 2016): each 2×2 block ("tile") of one output channel is `Aᵀ [Σ_ci U_ci ⊙ V_ci] A` with
-/// `U = G g Gᵀ` the 3×3 kernel's transform and `V = Bᵀ d B` the 4×4 input patch's (the matrices
-/// in [`winograd_weight`], [`winograd_input`], [`winograd_output`]). The sum over input channels
+/// `U = G g Gᵀ` the 3×3 kernel's transform and `V = Bᵀ d B` the 4×4 input patch's, with
+/// `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`, `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]` and
+/// `Aᵀ = [1 1 1 0; 0 1 −1 −1]`. The sum over input channels
 /// is, for each of the 16 positions ξ, a matrix product `M_ξ [C_out, tiles] = U_ξ [C_out, C_in] ·
 /// V_ξ [C_in, tiles]`: 16 multiply-adds per input channel for 4 outputs where the direct
 /// convolution takes 36. The same algorithm as `gpu::winograd`'s kernels. Tasks take whole rows of
@@ -315,31 +316,50 @@ unsafe fn winograd_rows(
     let c_in = g.c_in;
     let tiles_w = g.out_w.div_ceil(2);
     let tiles = tile_rows * tiles_w;
-    // V [16, C_in, tiles]: each 4×4 input patch (zero in the padding) through Bᵀ · B.
+    // V [16, C_in, tiles]: each 4×4 input patch (zero in the padding) through Bᵀ · B, a row of
+    // tiles at a time: the four input rows under it, zero-padded to 2·tiles_w + 2 columns, go
+    // through Bᵀ (row combinations, whole rows at once), then each tile's four columns through B
+    // (the GPU kernel's arithmetic, in its order, as vectorisable loops over the tiles).
+    let width = 2 * tiles_w + 2;
+    let mut rows = vec![0.0f32; 4 * width];
     let mut v = vec![0.0f32; 16 * c_in * tiles];
+    let plane_v = c_in * tiles;
     for ci in 0..c_in {
         let plane = &input[ci * g.h * g.w..(ci + 1) * g.h * g.w];
         for tr in 0..tile_rows {
             let iy0 = (2 * (first + tr)) as isize - g.top as isize;
-            for tx in 0..tiles_w {
-                let ix0 = (2 * tx) as isize - g.left as isize;
-                let mut d = [[0.0f32; 4]; 4];
-                for (r, row) in d.iter_mut().enumerate() {
-                    let iy = iy0 + r as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
-                    }
-                    let line = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for (c, value) in row.iter_mut().enumerate() {
-                        let ix = ix0 + c as isize;
-                        if ix >= 0 && ix < g.w as isize {
-                            *value = line[ix as usize];
-                        }
-                    }
+            for (r, row) in rows.chunks_exact_mut(width).enumerate() {
+                row.fill(0.0);
+                let iy = iy0 + r as isize;
+                if iy < 0 || iy >= g.h as isize {
+                    continue;
                 }
-                let at = ci * tiles + tr * tiles_w + tx;
-                for (xi, value) in winograd_input(&d).into_iter().flatten().enumerate() {
-                    v[xi * c_in * tiles + at] = value;
+                // Input columns ix = c − left for row column c, those inside 0..w.
+                let line = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                let c0 = g.left.min(width);
+                let n = g.w.min(width - c0);
+                row[c0..c0 + n].copy_from_slice(&line[..n]);
+            }
+            let (d0, rest) = rows.split_at(width);
+            let (d1, rest) = rest.split_at(width);
+            let (d2, d3) = rest.split_at(width);
+            let at = ci * tiles + tr * tiles_w;
+            for (i, e) in [
+                combine(d0, d2, |a, b| a - b),
+                combine(d1, d2, |a, b| a + b),
+                combine(d2, d1, |a, b| a - b),
+                combine(d1, d3, |a, b| a - b),
+            ]
+            .iter()
+            .enumerate()
+            {
+                let out = &mut v[4 * i * plane_v + at..];
+                for tx in 0..tiles_w {
+                    let a = &e[2 * tx..2 * tx + 4];
+                    out[tx] = a[0] - a[2];
+                    out[plane_v + tx] = a[1] + a[2];
+                    out[2 * plane_v + tx] = a[2] - a[1];
+                    out[3 * plane_v + tx] = a[1] - a[3];
                 }
             }
         }
@@ -372,35 +392,47 @@ unsafe fn winograd_rows(
             );
         }
     }
-    // Y = Aᵀ M A + bias, each tile's outputs that fall inside the map.
+    // Y = Aᵀ M A + bias, each tile's outputs that fall inside the map: a row of tiles of one
+    // channel at a time, Aᵀ by rows of positions (the 16 planes read along the tiles), then each
+    // tile's two columns (the GPU kernel's arithmetic, in its order).
     let plane = g.out_h * g.out_w;
-    let rows = (2 * tile_rows).min(g.out_h - 2 * first);
+    let plane_m = c_out * tiles;
+    let out_rows = (2 * tile_rows).min(g.out_h - 2 * first);
+    let mut top = vec![[0.0f32; 4]; tiles_w];
+    let mut bottom = vec![[0.0f32; 4]; tiles_w];
     for (co, &bias) in bias.iter().enumerate() {
         for tr in 0..tile_rows {
-            for tx in 0..tiles_w {
-                let at = co * tiles + tr * tiles_w + tx;
-                let mut mt = [[0.0f32; 4]; 4];
-                for (xi, value) in mt.iter_mut().flatten().enumerate() {
-                    *value = m[xi * c_out * tiles + at];
+            let at = co * tiles + tr * tiles_w;
+            for j in 0..4 {
+                let m = |i: usize| &m[(4 * i + j) * plane_m + at..(4 * i + j) * plane_m + at + tiles_w];
+                let (m0, m1, m2, m3) = (m(0), m(1), m(2), m(3));
+                for tx in 0..tiles_w {
+                    top[tx][j] = m0[tx] + m1[tx] + m2[tx];
+                    bottom[tx][j] = m1[tx] - m2[tx] - m3[tx];
                 }
-                let y = winograd_output(&mt);
-                for (dy, row) in y.iter().enumerate() {
-                    let oy = 2 * tr + dy;
-                    if oy >= rows {
-                        break;
-                    }
-                    for (dx, &value) in row.iter().enumerate() {
-                        let ox = 2 * tx + dx;
-                        if ox < g.out_w {
-                            // SAFETY: output row `oy` of this task's rows, column `ox`, channel
-                            // `co` (the caller's contract).
-                            unsafe { *dst.add(co * plane + oy * g.out_w + ox) = value + bias };
-                        }
+            }
+            for (dy, half) in [&top, &bottom].into_iter().enumerate() {
+                let oy = 2 * tr + dy;
+                if oy >= out_rows {
+                    break;
+                }
+                // SAFETY: output row `oy` of this task's rows in channel `co`, `out_w` values
+                // (the caller's contract).
+                let row = unsafe { std::slice::from_raw_parts_mut(dst.add(co * plane + oy * g.out_w), g.out_w) };
+                for (pair, r) in row.chunks_mut(2).zip(half.iter()) {
+                    pair[0] = r[0] + r[1] + r[2] + bias;
+                    if let Some(right) = pair.get_mut(1) {
+                        *right = r[1] - r[2] - r[3] + bias;
                     }
                 }
             }
         }
     }
+}
+
+/// `a ∘ b` element-wise, for two rows of a patch (Bᵀ's row combinations).
+fn combine(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<f32> {
+    a.iter().zip(b).map(|(&a, &b)| f(a, b)).collect()
 }
 
 /// `U = G g Gᵀ` for a 3×3 kernel `g` (row-major), `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`: the 16
@@ -419,26 +451,6 @@ fn winograd_weight(g: &[f32]) -> [f32; 16] {
         row.copy_from_slice(&g_times(c[0][i], c[1][i], c[2][i]));
     }
     u
-}
-
-/// `V = Bᵀ d B` for a 4×4 input patch `d`, `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]`.
-fn winograd_input(d: &[[f32; 4]; 4]) -> [[f32; 4]; 4] {
-    let times_b = |r: [f32; 4]| [r[0] - r[2], r[1] + r[2], r[2] - r[1], r[1] - r[3]];
-    let row = |f: fn(f32, f32) -> f32, a: &[f32; 4], b: &[f32; 4]| std::array::from_fn(|j| f(a[j], b[j]));
-    [
-        times_b(row(|a, b| a - b, &d[0], &d[2])),
-        times_b(row(|a, b| a + b, &d[1], &d[2])),
-        times_b(row(|a, b| a - b, &d[2], &d[1])),
-        times_b(row(|a, b| a - b, &d[1], &d[3])),
-    ]
-}
-
-/// `Y = Aᵀ M A` for a 4×4 block of products `M`, `Aᵀ = [1 1 1 0; 0 1 −1 −1]`: the 2×2 outputs.
-fn winograd_output(m: &[[f32; 4]; 4]) -> [[f32; 2]; 2] {
-    let times_a = |r: [f32; 4]| [r[0] + r[1] + r[2], r[1] - r[2] - r[3]];
-    let top: [f32; 4] = std::array::from_fn(|j| m[0][j] + m[1][j] + m[2][j]);
-    let bottom: [f32; 4] = std::array::from_fn(|j| m[1][j] - m[2][j] - m[3][j]);
-    [times_a(top), times_a(bottom)]
 }
 
 /// `silu(groupnorm(x))` for `x [B, C, H, W]` with per-(item, group) `mean` and `std` (`[B·G]`,

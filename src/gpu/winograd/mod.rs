@@ -98,6 +98,9 @@ pub fn conv2d_in_chunks(
     let (h_out, w_out) = (h + top + bottom - 2, w + left + right - 2);
     let (tiles_h, tiles_w) = (h_out.div_ceil(2), w_out.div_ceil(2));
     let tiles = b * tiles_h * tiles_w;
+    if tiles == 0 {
+        return None;
+    }
     // Tiles per chunk: V and M within the budget, a whole number of the GEMM's column tiles
     // where there is room for one.
     let mut chunk = (chunk_bytes / (POSITIONS * c_in.max(c_out) * std::mem::size_of::<f32>())).max(1);

@@ -352,6 +352,19 @@ fn ops_bench(sizes: &[u32], runs: usize) {
     }
 }
 
+/// The models' stride-1 3×3 convolutions that go by Winograd at input size `s`: `(C_in, C_out,
+/// map side)` of the VAE's levels, then of the UNet slice's.
+fn winograd_geometries(s: usize) -> [(usize, usize, usize); 6] {
+    [
+        (128, 128, s),
+        (256, 256, s / 2),
+        (512, 512, s / 4),
+        (512, 512, s / 8),
+        (320, 320, s / 8),
+        (640, 640, s / 16),
+    ]
+}
+
 /// `CONVS=1`: our GEMM beside burn's on the GPU: the models' convolutions at each size
 /// (`(c_in, c_out, map side, stride)`, 3×3 with the models' padding), then their largest products.
 fn conv_bench(sizes: &[u32], runs: usize) {
@@ -413,14 +426,7 @@ fn conv_bench(sizes: &[u32], runs: usize) {
     println!("|---|---|---|---|---|---|");
     for &size in sizes {
         let s = size as usize;
-        for (c_in, c_out, side) in [
-            (128, 128, s),
-            (256, 256, s / 2),
-            (512, 512, s / 4),
-            (512, 512, s / 8),
-            (320, 320, s / 8),
-            (640, 640, s / 16),
-        ] {
+        for (c_in, c_out, side) in winograd_geometries(s) {
             let padding = [(1, 1), (1, 1)];
             let x = t4([1, c_in, side, side], 1);
             let weight = t4([c_out, c_in, 3, 3], 2);
@@ -494,14 +500,7 @@ fn cpu_conv_bench(sizes: &[u32], runs: usize) {
     println!("|---|---|---|---|---|---|");
     for &size in sizes {
         let s = size as usize;
-        for (c_in, c_out, side) in [
-            (128, 128, s),
-            (256, 256, s / 2),
-            (512, 512, s / 4),
-            (512, 512, s / 8),
-            (320, 320, s / 8),
-            (640, 640, s / 16),
-        ] {
+        for (c_in, c_out, side) in winograd_geometries(s) {
             let padding = [(1, 1), (1, 1)];
             let x = Tensor::<4>::from_data(random(&[1, c_in, side, side], 1), &device);
             let weight = Tensor::<4>::from_data(random(&[c_out, c_in, 3, 3], 2), &device);

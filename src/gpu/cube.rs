@@ -11,12 +11,13 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::Mutex;
 
-use burn::backend::wgpu::CubeTensor;
+use burn::backend::wgpu::{CubeTensor, Wgpu};
 use burn::cubecl::client::Client;
 use burn::cubecl::ir::{metadata::Info, UIntKind};
 use burn::cubecl::prelude::*;
 use burn::cubecl::server::{Handle, KernelArguments};
 use burn::cubecl::{CubeKernel, PrecompiledSource};
+use burn::tensor::{DType, Tensor};
 
 /// The most workgroups a dispatch may have along one dimension (WebGPU's default limit).
 pub(crate) const MAX_GROUPS: usize = 65_535;
@@ -102,6 +103,51 @@ impl<K: WgslKernel> CubeKernel for Wgsl<K> {
             lang: "wgsl",
         })
     }
+}
+
+/// A convolution's operands as our kernels take them ([`conv_operands`]), with their shape.
+pub(crate) struct ConvOperands {
+    pub x: CubeTensor,
+    pub weight: CubeTensor,
+    pub bias: CubeTensor,
+    /// `[B, C_in, H, W]`.
+    pub x_shape: [usize; 4],
+    /// `[C_out, C_in, k_h, k_w]`.
+    pub weight_shape: [usize; 4],
+}
+
+/// `x [B, C_in, H, W]` (any strides), `weight [C_out, C_in, k_h, k_w]` contiguous (its rows are a
+/// GEMM's) and `bias [C_out]` contiguous, all `f32` (not quantized) on one burn wgpu device, and
+/// no two sharing memory ([`inputs_overlap`]); `None` otherwise. The convolution kernels
+/// ([`super::gemm::conv2d`], [`super::winograd::conv2d`]) take these, and nothing else.
+pub(crate) fn conv_operands(x: &Tensor<4>, weight: &Tensor<4>, bias: &Tensor<1>) -> Option<ConvOperands> {
+    let x: CubeTensor = x.clone().try_into_primitive::<Wgpu>().ok()?;
+    let weight: CubeTensor = weight.clone().try_into_primitive::<Wgpu>().ok()?;
+    let bias: CubeTensor = bias.clone().try_into_primitive::<Wgpu>().ok()?;
+    if [&x, &weight, &bias]
+        .iter()
+        .any(|t| t.dtype != DType::F32 || t.qparams.is_some())
+    {
+        return None;
+    }
+    if !weight.is_contiguous() || !bias.is_contiguous() || x.device != weight.device || x.device != bias.device {
+        return None;
+    }
+    let x_shape: [usize; 4] = x.meta.shape().as_slice().try_into().ok()?;
+    let weight_shape: [usize; 4] = weight.meta.shape().as_slice().try_into().ok()?;
+    if x_shape[1] != weight_shape[1] || bias.meta.shape().as_slice() != [weight_shape[0]] {
+        return None;
+    }
+    if inputs_overlap(&[&x, &weight, &bias]) {
+        return None;
+    }
+    Some(ConvOperands {
+        x,
+        weight,
+        bias,
+        x_shape,
+        weight_shape,
+    })
 }
 
 /// Launches so far per kernel (type name, as in [`KernelSource::name`]), in this process: what ran

@@ -114,17 +114,21 @@ fn conv2d_by(
         let dst = unsafe { out_ptr.get().add((item * c_out * out_h + first) * out_w) };
         unsafe { conv_rows(&geometry, input, &weight, &bias, c_out, first, rows, dst) };
     };
-    let n_tasks = b * tasks_per_item;
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        (0..n_tasks).into_par_iter().for_each(task);
-    }
-    #[cfg(not(feature = "parallel"))]
-    (0..n_tasks).for_each(task);
+    for_each_task(b * tasks_per_item, task);
     // SAFETY: the tasks above wrote all `len` values (each output row of each channel, item).
     unsafe { out.set_len(len) };
     Tensor::from_data(TensorData::new(out, [b, c_out, out_h, out_w]), &device)
+}
+
+/// Runs `task(t)` for every `t < n`: on rayon's pool (feature `parallel`), else in order.
+fn for_each_task(n: usize, task: impl Fn(usize) + Send + Sync) {
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        (0..n).into_par_iter().for_each(task);
+    }
+    #[cfg(not(feature = "parallel"))]
+    (0..n).for_each(task);
 }
 
 /// The shape of one convolution, for [`conv_rows`].
@@ -283,14 +287,7 @@ fn winograd(g: &Geometry, x: &[f32], weight: &[f32], bias: &[f32], b: usize, c_o
         let dst = unsafe { out_ptr.get().add((item * c_out * out_h + 2 * first) * out_w) };
         unsafe { winograd_rows(g, input, &u, bias, c_out, first, tile_rows, dst) };
     };
-    let n_tasks = b * tasks_per_item;
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        (0..n_tasks).into_par_iter().for_each(task);
-    }
-    #[cfg(not(feature = "parallel"))]
-    (0..n_tasks).for_each(task);
+    for_each_task(b * tasks_per_item, task);
     // SAFETY: the tasks above wrote all `len` values (each output row of each channel, item).
     unsafe { out.set_len(len) };
     out

@@ -81,26 +81,15 @@ pub fn conv2d(
     stride: usize,
     padding: [(usize, usize); 2],
 ) -> Option<Tensor<4>> {
-    let x: CubeTensor = x.clone().try_into_primitive::<Wgpu>().ok()?;
-    let weight: CubeTensor = weight.clone().try_into_primitive::<Wgpu>().ok()?;
-    let bias: CubeTensor = bias.clone().try_into_primitive::<Wgpu>().ok()?;
-    if [&x, &weight, &bias]
-        .iter()
-        .any(|t| t.dtype != DType::F32 || t.qparams.is_some())
-    {
-        return None;
-    }
-    if !weight.is_contiguous() || !bias.is_contiguous() || x.device != weight.device || x.device != bias.device {
-        return None;
-    }
-    let &[b, c_in, h, w] = x.meta.shape().as_slice() else {
-        return None;
-    };
-    let &[c_out, c_in_w, k_h, k_w] = weight.meta.shape().as_slice() else {
-        return None;
-    };
+    let cube::ConvOperands {
+        x,
+        weight,
+        bias,
+        x_shape: [b, c_in, h, w],
+        weight_shape: [c_out, _, k_h, k_w],
+    } = cube::conv_operands(x, weight, bias)?;
     let [(top, bottom), (left, right)] = padding;
-    if c_in != c_in_w || bias.meta.shape().as_slice() != [c_out] || stride == 0 {
+    if stride == 0 {
         return None;
     }
     if h + top + bottom < k_h || w + left + right < k_w {

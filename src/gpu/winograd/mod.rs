@@ -67,32 +67,15 @@ pub fn conv2d_in_chunks(
     padding: [(usize, usize); 2],
     chunk_bytes: usize,
 ) -> Option<Tensor<4>> {
-    let x: CubeTensor = x.clone().try_into_primitive::<Wgpu>().ok()?;
-    let weight: CubeTensor = weight.clone().try_into_primitive::<Wgpu>().ok()?;
-    let bias: CubeTensor = bias.clone().try_into_primitive::<Wgpu>().ok()?;
-    if [&x, &weight, &bias]
-        .iter()
-        .any(|t| t.dtype != DType::F32 || t.qparams.is_some())
-    {
-        return None;
-    }
-    if !weight.is_contiguous() || !bias.is_contiguous() || x.device != weight.device || x.device != bias.device {
-        return None;
-    }
-    let &[b, c_in, h, w] = x.meta.shape().as_slice() else {
-        return None;
-    };
-    let &[c_out, c_in_w, 3, 3] = weight.meta.shape().as_slice() else {
-        return None;
-    };
+    let cube::ConvOperands {
+        x,
+        weight,
+        bias,
+        x_shape: [b, c_in, h, w],
+        weight_shape: [c_out, _, k_h, k_w],
+    } = cube::conv_operands(x, weight, bias)?;
     let [(top, bottom), (left, right)] = padding;
-    if !host::winograd_takes(c_in, c_out, 3, 3, stride) || c_in != c_in_w || bias.meta.shape().as_slice() != [c_out] {
-        return None;
-    }
-    if h + top + bottom < 3 || w + left + right < 3 {
-        return None;
-    }
-    if cube::inputs_overlap(&[&x, &weight, &bias]) {
+    if !host::winograd_takes(c_in, c_out, k_h, k_w, stride) || h + top + bottom < 3 || w + left + right < 3 {
         return None;
     }
     let (h_out, w_out) = (h + top + bottom - 2, w + left + right - 2);

@@ -353,8 +353,9 @@ fn ops_bench(sizes: &[u32], runs: usize) {
 }
 
 /// The models' stride-1 3×3 convolutions that go by Winograd at input size `s`: `(C_in, C_out,
-/// map side)` of the VAE's levels, then of the UNet slice's.
-fn winograd_geometries(s: usize) -> [(usize, usize, usize); 6] {
+/// map side)` of the VAE's levels, then of the UNet slice's, those `host::winograd_takes` gives
+/// it (the smallest maps go directly).
+fn winograd_geometries(s: usize) -> Vec<(usize, usize, usize)> {
     [
         (128, 128, s),
         (256, 256, s / 2),
@@ -362,7 +363,11 @@ fn winograd_geometries(s: usize) -> [(usize, usize, usize); 6] {
         (512, 512, s / 8),
         (320, 320, s / 8),
         (640, 640, s / 16),
+        (1280, 1280, s / 32),
     ]
+    .into_iter()
+    .filter(|&(c_in, c_out, side)| diffcut::model::host::winograd_takes(c_in, c_out, [3, 3], 1, [1, side, side]))
+    .collect()
 }
 
 /// `CONVS=1`: our GEMM beside burn's on the GPU: the models' convolutions at each size

@@ -11,10 +11,10 @@
 //! | [`sweep`] | sign flip, 100 thresholds, NCut of each, the best cut | [`crate::ncut::bipartition`] |
 //! | [`split`] | the next level's regions from the cuts | [`crate::ncut::split`] (the rule both trees follow) |
 //! | [`pamr`] | PAMR refinement: neighbour weights, propagation, argmax, 3×3 median | [`crate::refine::pamr()`] |
-//! | `gemm` (feature `model`) | the diffusion model's convolutions (implicit GEMM) and matrix products, on burn's device | `model::host::conv2d`, burn's matmul |
+//! | `gemm` (feature `model`) | the diffusion model's convolutions (implicit GEMM) and matrix products, on burn's device | `model::host::conv2d_direct`, burn's matmul |
 //! | `group_norm` (feature `model`) | GroupNorm's per-group sums, normalization and SiLU, on burn's device | f64 on the host, burn's ops |
 //! | `softmax` (feature `model`) | attention's `softmax(scale · scores)`, on burn's device | f64 on the host, burn's softmax |
-//! | `winograd` (feature `model`) | the 3×3 stride-1 convolutions by F(2×2, 3×3): the transforms around 16 products of `gemm`, on burn's device | `model::host::conv2d` |
+//! | `winograd` (feature `model`) | the 3×3 stride-1 convolutions by F(2×2, 3×3): the transforms around 16 products of `gemm`, on burn's device | `model::host::conv2d_direct` |
 //!
 //! The last four run on burn's buffers, launched through cubecl's client by `cube` (with a test
 //! that compiles each of their variants).

@@ -4,7 +4,8 @@
 //! (512 MiB): more than one wgpu storage binding may hold (128 MiB on lavapipe and in many
 //! browsers), and a plain forward keeps several alive. [`Bands`] keeps such an activation as a
 //! list of `[B, C, rows_i, W]` tensors, top to bottom, each at most a byte budget, and the ops
-//! here run band by band with exactly the result of the unbanded op (up to f32 summation order):
+//! here run band by band with exactly the result of the unbanded op (up to f32 rounding: the
+//! order of sums and, where a convolution goes by Winograd, which 2×2 tile an output falls in):
 //!
 //! * 3×3 conv, stride 1, zero padding 1: each band is convolved with one halo row from each
 //!   neighbour (a zero row at the image's top and bottom) and no vertical padding.

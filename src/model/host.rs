@@ -15,8 +15,8 @@
 //!   operations in the same order as the burn ops it replaces.
 //!
 //! Tasks run on rayon's pool (feature `parallel`), each writing only its own output rows, so the
-//! result does not depend on the number of threads. Only the order of the convolution's sums
-//! differs from burn's (f32 rounding); the tests compare both.
+//! result does not depend on the number of threads. The convolution differs from burn's only by
+//! f32 rounding (the order of its sums; by Winograd, its transforms'); the tests compare both.
 
 use burn::tensor::{Tensor, TensorData};
 
@@ -71,6 +71,13 @@ fn conv2d_by(
     let [b, c_in, h, w] = x.dims();
     let [c_out, c_in_w, k_h, k_w] = weight.dims();
     assert_eq!(c_in, c_in_w, "conv2d: {c_in} input channels, weight for {c_in_w}");
+    // The tasks write one output plane per bias value: exactly C_out of them.
+    assert_eq!(
+        bias.dims(),
+        [c_out],
+        "conv2d: {c_out} output channels, bias for {:?}",
+        bias.dims()
+    );
     let [(top, bottom), (left, right)] = padding;
     assert!(
         h + top + bottom >= k_h && w + left + right >= k_w && stride > 0,
@@ -94,7 +101,7 @@ fn conv2d_by(
         out_h,
         out_w,
     };
-    if allow_winograd && winograd_takes(c_in, c_out, k_h, k_w, stride) {
+    if allow_winograd && winograd_takes(c_in, c_out, [k_h, k_w], stride, [b, out_h, out_w]) {
         let out = winograd(&geometry, &x, &weight, &bias, b, c_out);
         return Tensor::from_data(TensorData::new(out, [b, c_out, out_h, out_w]), &device);
     }
@@ -243,9 +250,16 @@ unsafe fn conv_rows(
 pub const WINOGRAD_MIN_CHANNELS: usize = 32;
 
 /// Whether a convolution goes by Winograd's F(2×2, 3×3) rather than directly, on the CPU and on
-/// a GPU alike: a 3×3 kernel at stride 1 with at least [`WINOGRAD_MIN_CHANNELS`] in and out.
-pub fn winograd_takes(c_in: usize, c_out: usize, k_h: usize, k_w: usize, stride: usize) -> bool {
-    (k_h, k_w, stride) == (3, 3, 1) && c_in >= WINOGRAD_MIN_CHANNELS && c_out >= WINOGRAD_MIN_CHANNELS
+/// a GPU alike: a 3×3 kernel (`kernel = [k_h, k_w]`) at stride 1, at least
+/// [`WINOGRAD_MIN_CHANNELS`] in and out, and at least as many 2×2 output tiles as output channels
+/// (`out = [B, H', W']`). The last because the weights' transform (16·C_out·C_in values, 100 MiB
+/// for the UNet's 1280 → 1280) is made on every call: on small maps (the UNet's deepest level,
+/// 32² at 1024) it would cost more than the input's (16·C_in·tiles) and the products would be
+/// too short to repay it.
+pub fn winograd_takes(c_in: usize, c_out: usize, kernel: [usize; 2], stride: usize, out: [usize; 3]) -> bool {
+    let [b, h_out, w_out] = out;
+    let tiles = b * h_out.div_ceil(2) * w_out.div_ceil(2);
+    kernel == [3, 3] && stride == 1 && c_in >= WINOGRAD_MIN_CHANNELS && c_out >= WINOGRAD_MIN_CHANNELS && tiles >= c_out
 }
 
 /// 2×2 output tiles per Winograd task (about; whole rows of tiles): the same output pixels as
@@ -319,6 +333,8 @@ unsafe fn winograd_rows(
     // (the GPU kernel's arithmetic, in its order, as vectorisable loops over the tiles).
     let width = 2 * tiles_w + 2;
     let mut rows = vec![0.0f32; 4 * width];
+    // Bᵀ d: the rows' combinations.
+    let mut bt_rows = vec![0.0f32; 4 * width];
     let mut v = vec![0.0f32; 16 * c_in * tiles];
     let plane_v = c_in * tiles;
     for ci in 0..c_in {
@@ -340,16 +356,17 @@ unsafe fn winograd_rows(
             let (d0, rest) = rows.split_at(width);
             let (d1, rest) = rest.split_at(width);
             let (d2, d3) = rest.split_at(width);
+            let (e0, rest) = bt_rows.split_at_mut(width);
+            let (e1, rest) = rest.split_at_mut(width);
+            let (e2, e3) = rest.split_at_mut(width);
+            for c in 0..width {
+                e0[c] = d0[c] - d2[c];
+                e1[c] = d1[c] + d2[c];
+                e2[c] = d2[c] - d1[c];
+                e3[c] = d1[c] - d3[c];
+            }
             let at = ci * tiles + tr * tiles_w;
-            for (i, e) in [
-                combine(d0, d2, |a, b| a - b),
-                combine(d1, d2, |a, b| a + b),
-                combine(d2, d1, |a, b| a - b),
-                combine(d1, d3, |a, b| a - b),
-            ]
-            .iter()
-            .enumerate()
-            {
+            for (i, e) in bt_rows.chunks_exact(width).enumerate() {
                 let out = &mut v[4 * i * plane_v + at..];
                 for tx in 0..tiles_w {
                     let a = &e[2 * tx..2 * tx + 4];
@@ -425,11 +442,6 @@ unsafe fn winograd_rows(
             }
         }
     }
-}
-
-/// `a ∘ b` element-wise, for two rows of a patch (Bᵀ's row combinations).
-fn combine(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<f32> {
-    a.iter().zip(b).map(|(&a, &b)| f(a, b)).collect()
 }
 
 /// `U = G g Gᵀ` for a 3×3 kernel `g` (row-major), `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`: the 16
@@ -556,7 +568,7 @@ mod tests {
         // without vertical padding, the VAE's downsample on a last band and on an inner band,
         // 1×1, ConvNeXt's 4×4 stride-4 stem, a one-column map, odd sizes, and maps of several
         // tasks (more than TASK_PIXELS output pixels) with batch 2; then convolutions that go by
-        // Winograd (3×3, stride 1, WINOGRAD_MIN_CHANNELS in and out): the same conv on an odd
+        // Winograd (3×3, stride 1, enough channels and tiles): the same conv on an odd
         // map, a band's, and a map of several tasks (150 tiles a row: a task each row) in a batch.
         #[rustfmt::skip]
         let cases: [Case; 13] = [
@@ -571,7 +583,7 @@ mod tests {
             Case::new(2, 16, 41, 37, 12, 3, 1, [(1, 1), (1, 1)]),
             Case::new(2, 8, 66, 50, 6, 3, 2, [(0, 1), (0, 1)]),
             Case::new(1, 32, 13, 9, 33, 3, 1, [(1, 1), (1, 1)]),
-            Case::new(1, 40, 10, 11, 32, 3, 1, [(0, 0), (1, 1)]),
+            Case::new(1, 40, 18, 11, 32, 3, 1, [(0, 0), (1, 1)]),
             Case::new(2, 32, 9, 300, 36, 3, 1, [(1, 1), (1, 1)]),
         ];
         for (
@@ -619,12 +631,16 @@ mod tests {
             (1, 32, 16, 16, 32, [(1, 1), (1, 1)]),
             (2, 48, 7, 9, 40, [(1, 1), (1, 1)]),
             (1, 64, 6, 65, 32, [(0, 0), (1, 1)]),
-            (1, 32, 1, 3, 32, [(1, 1), (1, 1)]),
+            (1, 32, 1, 64, 32, [(1, 1), (1, 1)]),
+            // Five tasks (150 tiles a row of tiles, a task each).
+            (1, 32, 9, 300, 36, [(1, 1), (1, 1)]),
         ]
         .iter()
         .enumerate()
         {
-            assert!(winograd_takes(c_in, c_out, 3, 3, 1));
+            let [(top, bottom), (left, right)] = padding;
+            let out = [b, h + top + bottom - 2, w + left + right - 2];
+            assert!(winograd_takes(c_in, c_out, [3, 3], 1, out), "case {i}");
             let seed = 50 + 10 * i as u64;
             let (x, weight, bias) = (
                 tensor([b, c_in, h, w], seed),
@@ -647,11 +663,32 @@ mod tests {
                 "case {i}: a degenerate reference"
             );
         }
-        // The rule: 3×3 at stride 1 with enough channels both sides, nothing else.
-        assert!(!winograd_takes(31, 64, 3, 3, 1));
-        assert!(!winograd_takes(64, 31, 3, 3, 1));
-        assert!(!winograd_takes(64, 64, 3, 3, 2));
-        assert!(!winograd_takes(64, 64, 1, 1, 1));
+        // The rule: 3×3 at stride 1, enough channels both sides, as many tiles as output
+        // channels (64 × 64 outputs: 1024 tiles), nothing else.
+        let map = [1, 64, 64];
+        assert!(winograd_takes(64, 1024, [3, 3], 1, map));
+        assert!(!winograd_takes(64, 1025, [3, 3], 1, map));
+        assert!(!winograd_takes(31, 64, [3, 3], 1, map));
+        assert!(!winograd_takes(64, 31, [3, 3], 1, map));
+        assert!(!winograd_takes(64, 64, [3, 3], 2, map));
+        assert!(!winograd_takes(64, 64, [1, 1], 1, map));
+    }
+
+    /// Tasks write disjoint rows and each sums in a fixed order: the same bits on one thread as
+    /// on the pool, by Winograd and directly.
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn convolutions_give_the_same_bits_on_one_thread() {
+        let x = tensor([2, 32, 9, 300], 1);
+        let weight = tensor([36, 32, 3, 3], 2);
+        let bias = tensor([36], 3);
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let bits = |t: Tensor<4>| values(t).into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        let same = [(1, 1), (1, 1)];
+        let winograd = || conv2d(x.clone(), weight.clone(), &bias, 1, same);
+        let direct = || conv2d_direct(x.clone(), weight.clone(), &bias, 1, same);
+        assert_eq!(bits(one.install(winograd)), bits(winograd()));
+        assert_eq!(bits(one.install(direct)), bits(direct()));
     }
 
     #[test]

@@ -250,8 +250,9 @@ impl GroupNorm {
 /// `conv2d(x, weight) + bias`, `x [B, C_in, H, W]`, `weight [C_out, C_in / groups, k, k]`, with
 /// per-side zero `padding [(top, bottom), (left, right)]`: every convolution of the models goes
 /// through here, so that the ungrouped ones run on [`host::conv2d`] on the CPU (both cores, no
-/// layout copies) and on a GPU on our kernels: the 3×3 stride-1 ones by Winograd's F(2×2, 3×3)
-/// (`gpu::winograd`, 2.25× fewer multiply-adds), the others on our GEMM (`gpu::gemm`, 5–20×
+/// layout copies) and on a GPU on our kernels: the 3×3 stride-1 ones with enough channels and
+/// tiles by Winograd's F(2×2, 3×3) (`gpu::winograd`, 2.25× fewer multiply-adds;
+/// [`host::winograd_takes`], also the CPU's rule), the others on our GEMM (`gpu::gemm`, 5–20×
 /// faster than burn's direct convolution on an H200, BENCHMARKS.md); the rest (grouped ones) on
 /// burn's.
 pub fn conv2d(

@@ -71,11 +71,11 @@ fn winograd_matches_the_cpu_convolution_on_the_models_geometries() {
         ("band", (1, 48, 18, 40, 32, [(0, 0), (1, 1)])),
         // Odd maps: the last tile row and column hang over the edge by one.
         ("odd", (1, 32, 13, 9, 33, [(1, 1), (1, 1)])),
-        ("odd band", (1, 32, 8, 11, 32, [(0, 0), (1, 1)])),
+        ("odd band", (1, 32, 14, 11, 32, [(0, 0), (1, 1)])),
         // Two items, channels across the GEMM's tiles with remainders (70 = 64 + 6 out, 100 in).
         ("batch", (2, 100, 12, 17, 70, [(1, 1), (1, 1)])),
-        // The smallest map the kernel takes: one output row.
-        ("one row", (1, 32, 1, 5, 32, [(1, 1), (1, 1)])),
+        // One output row (of an odd width): 33 tiles, for 32 output channels.
+        ("one row", (1, 32, 1, 65, 32, [(1, 1), (1, 1)])),
     ];
     for (name, case) in &cases {
         check(name, case, false, winograd::CHUNK_BYTES);
@@ -92,6 +92,25 @@ fn winograd_in_small_chunks_gives_the_same_convolution() {
     }
 }
 
+/// The chunking changes which launch computes a tile, never its sums (each output's products are
+/// summed in the same order whatever the chunk): the same bits in chunks of 1 tile as in one.
+#[test]
+fn winograd_gives_the_same_bits_in_any_chunking() {
+    let gpu = gpu();
+    let x = tensor([2, 32, 13, 17], 7, &gpu);
+    let weight = tensor([40, 32, 3, 3], 8, &gpu);
+    let bias = tensor([40], 9, &gpu);
+    let run = |bytes| values(winograd::conv2d_in_chunks(&x, &weight, &bias, 1, [(1, 1), (1, 1)], bytes).unwrap());
+    let whole = run(winograd::CHUNK_BYTES);
+    for tiles in [1, 5, 128] {
+        let chunked = run(tiles * 2560);
+        assert!(
+            whole.iter().zip(&chunked).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "chunks of {tiles} tiles"
+        );
+    }
+}
+
 #[test]
 fn winograd_reads_a_strided_input_through_its_strides() {
     check(
@@ -100,13 +119,13 @@ fn winograd_reads_a_strided_input_through_its_strides() {
         true,
         winograd::CHUNK_BYTES,
     );
-    check("strided band", &(2, 40, 9, 6, 32, [(0, 0), (1, 1)]), true, 4 * 2560);
+    check("strided band", &(2, 40, 13, 6, 32, [(0, 0), (1, 1)]), true, 4 * 2560);
 }
 
 #[test]
 fn winograd_declines_what_it_does_not_take() {
     let gpu = gpu();
-    let x = tensor([1, 32, 8, 8], 1, &gpu);
+    let x = tensor([1, 32, 16, 16], 1, &gpu);
     let weight = tensor([32, 32, 3, 3], 2, &gpu);
     let bias = tensor([32], 3, &gpu);
     let same = [(1, 1), (1, 1)];
@@ -116,7 +135,7 @@ fn winograd_declines_what_it_does_not_take() {
     assert!(winograd::conv2d(&x, &weight, &bias, 2, same).is_none());
     assert!(winograd::conv2d(&x, &tensor([32, 32, 1, 1], 2, &gpu), &bias, 1, [(0, 0); 2]).is_none());
     assert!(winograd::conv2d(&x, &tensor([32, 32, 4, 4], 2, &gpu), &bias, 1, same).is_none());
-    let few = tensor([1, 4, 8, 8], 1, &gpu);
+    let few = tensor([1, 4, 16, 16], 1, &gpu);
     assert!(winograd::conv2d(&few, &tensor([32, 4, 3, 3], 2, &gpu), &bias, 1, same).is_none());
     assert!(winograd::conv2d(&x, &tensor([8, 32, 3, 3], 2, &gpu), &tensor([8], 3, &gpu), 1, same).is_none());
     let on_cpu = |t: &Tensor<4>| Tensor::<4>::from_data(t.to_data(), &cpu());
@@ -130,6 +149,9 @@ fn winograd_declines_what_it_does_not_take() {
     .is_none());
     let swapped = weight.clone().swap_dims(0, 1);
     assert!(winograd::conv2d(&x, &swapped, &bias, 1, same).is_none());
-    // A map smaller than the kernel's footprint.
+    // Fewer 2×2 output tiles (16 of an 8 × 8 map) than output channels (32); an empty batch; a
+    // map smaller than the kernel's footprint.
+    assert!(winograd::conv2d(&tensor([1, 32, 8, 8], 1, &gpu), &weight, &bias, 1, same).is_none());
+    assert!(winograd::conv2d(&tensor([0, 32, 16, 16], 1, &gpu), &weight, &bias, 1, same).is_none());
     assert!(winograd::conv2d(&tensor([1, 32, 1, 1], 1, &gpu), &weight, &bias, 1, [(0, 0); 2]).is_none());
 }

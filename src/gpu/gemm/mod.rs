@@ -3,7 +3,7 @@
 //!
 //! * [`conv2d`]: `y [B, C_out, H', W'] = conv2d(x [B, C_in, H, W], weight [C_out, C_in, k, k]) +
 //!   bias`, any stride and zero padding, one group, as an implicit GEMM (x̂ gathered, never
-//!   stored). CPU reference: [`crate::model::host::conv2d`].
+//!   stored). CPU reference: [`crate::model::host::conv2d_direct`].
 //! * [`matmul`]: `a [.., M, K] · b [.., K, N]`, up to two batch dimensions, both read through
 //!   their strides (a transposed view costs nothing). CPU reference: burn's matmul.
 //!

@@ -11,12 +11,16 @@
 //! 4. `y = Aᵀ M A + bias` per tile, written into the output.
 //!
 //! The chunks bound V and M ([`CHUNK_BYTES`] each) whatever the map's size, so the transforms'
-//! 4× expansion of the map never holds a whole 1024² level in memory. Which convolutions go by
+//! 4× expansion of the map never holds a whole 1024² level in memory. With U (16·C_out·C_in
+//! values: 25 MiB for the UNet's 640 → 640, the largest that goes by Winograd at 1024, since
+//! [`host::winograd_takes`] asks for as many tiles as output channels) a call holds about 90 MiB
+//! beyond its input and output. Which convolutions go by
 //! Winograd is [`host::winograd_takes`]'s rule, on the CPU too (`host::conv2d` runs the same
 //! algorithm there). Reference: the direct convolution [`host::conv2d_direct`]
-//! (`tests/gpu_model_kernels/winograd.rs`). The transforms' sums
-//! round differently from the direct convolution's (within a few units of f32 rounding of the
-//! sum of |products|): the same values up to floating-point order.
+//! (`tests/gpu_model_kernels/winograd.rs`). The algorithm is exact in real arithmetic; in f32
+//! it multiplies transformed sums rather than the products themselves, and its results differ
+//! from the direct convolution's by a few units of rounding of Σ|w||x̂| (tested within 1e-6 of
+//! it per output).
 //!
 //! Why: after our GEMM the VAE's 3×3 convolutions are still most of its GPU time at 1024²
 //! (BENCHMARKS.md, "Diffusion features → On a GPU").
@@ -43,8 +47,8 @@ pub(crate) const SHARED: &[(&str, Shared)] =
 pub(crate) const WGSL: &str = include_str!("winograd.wgsl");
 
 /// `conv2d(x, weight) + bias` by F(2×2, 3×3) where the call is one it takes: one that
-/// [`host::winograd_takes`] gives Winograd (a 3×3 kernel at stride 1, enough channels in and out:
-/// the rule the CPU follows too), all three `f32` on burn's wgpu device, the weight and bias
+/// [`host::winograd_takes`] gives Winograd (a 3×3 kernel at stride 1, enough channels in and out
+/// and enough tiles: the rule the CPU follows too), all three `f32` on burn's wgpu device, the weight and bias
 /// contiguous, and every index within `u32`. Otherwise `None`, and the caller
 /// uses the direct GEMM ([`gemm::conv2d`]). `padding` is `[(top, bottom), (left, right)]`.
 pub fn conv2d(
@@ -75,10 +79,13 @@ pub fn conv2d_in_chunks(
         weight_shape: [c_out, _, k_h, k_w],
     } = cube::conv_operands(x, weight, bias)?;
     let [(top, bottom), (left, right)] = padding;
-    if !host::winograd_takes(c_in, c_out, k_h, k_w, stride) || h + top + bottom < 3 || w + left + right < 3 {
+    if h + top + bottom < 3 || w + left + right < 3 {
         return None;
     }
     let (h_out, w_out) = (h + top + bottom - 2, w + left + right - 2);
+    if !host::winograd_takes(c_in, c_out, [k_h, k_w], stride, [b, h_out, w_out]) {
+        return None;
+    }
     let (tiles_h, tiles_w) = (h_out.div_ceil(2), w_out.div_ceil(2));
     let tiles = b * tiles_h * tiles_w;
     if tiles == 0 {
@@ -91,14 +98,16 @@ pub fn conv2d_in_chunks(
         chunk -= chunk % gemm::TILE_PX as usize;
     }
     let chunk = chunk.min(tiles);
+    // Every index the kernels form stays within u32: x's (its span), y's, U's (which also bounds
+    // the weight's 9·pair and the weight kernel's thread ids, within a workgroup of it), and
+    // V's and M's (which bound the other kernels' thread ids likewise).
     let sizes = [
         cube::span(&x),
         cube::product(&[b, c_out, h_out, w_out]),
         cube::product(&[POSITIONS, c_out, c_in]),
         cube::product(&[POSITIONS, c_in.max(c_out), chunk]),
-        cube::product(&[c_in.max(c_out), chunk, 2]),
     ];
-    if !sizes.into_iter().all(cube::fits_u32) || !cube::fits_u32(cube::product(&[c_out, c_in, 9])) {
+    if !sizes.into_iter().all(cube::fits_u32) {
         return None;
     }
     let client = x.client.clone();
@@ -125,11 +134,11 @@ pub fn conv2d_in_chunks(
         let words = [
             c_in, h, w, tiles_h, tiles_w, t0, t_len, top, left, xs[0], xs[1], xs[2], xs[3], grid[0],
         ];
-        let words = words.map(|v| v as u32);
+        let words = words.map(|word| word as u32);
         cube::launch::<WinogradInput>(&client, grid, &[&x.handle, &v], &words);
         gemm::batched_into(&u, &tensor([POSITIONS, c_in, t_len], v.clone()), &m)?;
         let grid = cube::grid_2d((c_out * t_len).div_ceil(WORKGROUP as usize), cube::MAX_GROUPS);
-        let words = [c_out, h_out, w_out, tiles_h, tiles_w, t0, t_len, grid[0]].map(|v| v as u32);
+        let words = [c_out, h_out, w_out, tiles_h, tiles_w, t0, t_len, grid[0]].map(|word| word as u32);
         cube::launch::<WinogradOutput>(&client, grid, &[&m, &bias.handle, &y], &words);
     }
     let y = CubeTensor::new_contiguous(client, device, Shape::from([b, c_out, h_out, w_out]), y, DType::F32);

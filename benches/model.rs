@@ -353,7 +353,7 @@ fn ops_bench(sizes: &[u32], runs: usize) {
 }
 
 /// The models' stride-1 3×3 convolutions that go by Winograd at input size `s`: `(C_in, C_out,
-/// map side)` of the VAE's levels, then of the UNet slice's, those `host::winograd_takes` gives
+/// map side)` of the VAE's levels, then of the UNet slice's, those `layers::winograd_takes` gives
 /// it (the smallest maps go directly).
 fn winograd_geometries(s: usize) -> Vec<(usize, usize, usize)> {
     [
@@ -366,7 +366,7 @@ fn winograd_geometries(s: usize) -> Vec<(usize, usize, usize)> {
         (1280, 1280, s / 32),
     ]
     .into_iter()
-    .filter(|&(c_in, c_out, side)| diffcut::model::host::winograd_takes(c_in, c_out, [3, 3], 1, [1, side, side]))
+    .filter(|&(c_in, c_out, side)| diffcut::model::layers::winograd_takes(c_in, c_out, [3, 3], 1, [1, side, side]))
     .collect()
 }
 

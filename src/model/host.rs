@@ -20,6 +20,8 @@
 
 use burn::tensor::{Tensor, TensorData};
 
+pub use super::layers::{winograd_takes, WINOGRAD_MIN_CHANNELS};
+
 /// Output pixels per convolution task (about; whole rows): the im2col block of the widest layer
 /// (`512 · 9` rows) is then ~9 MiB, and a 64 × 64 map still makes 8 tasks for the pool.
 const TASK_PIXELS: usize = 512;
@@ -242,24 +244,6 @@ unsafe fn conv_rows(
             gemm::Parallelism::None,
         );
     }
-}
-
-/// Channels, in and out, from which a 3×3 stride-1 convolution goes by Winograd's F(2×2, 3×3),
-/// here and on a GPU (`gpu::winograd`): with fewer input channels its products are too short to
-/// repay the transforms (the VAE's and UNet's `conv_in`; the VAE's `conv_out` has 8 out).
-pub const WINOGRAD_MIN_CHANNELS: usize = 32;
-
-/// Whether a convolution goes by Winograd's F(2×2, 3×3) rather than directly, on the CPU and on
-/// a GPU alike: a 3×3 kernel (`kernel = [k_h, k_w]`) at stride 1, at least
-/// [`WINOGRAD_MIN_CHANNELS`] in and out, and at least as many 2×2 output tiles as output channels
-/// (`out = [B, H', W']`). The last because the weights' transform (16·C_out·C_in values, 100 MiB
-/// for the UNet's 1280 → 1280) is made on every call: on small maps (the UNet's deepest level,
-/// 32² at 1024) it would cost more than the input's (16·C_in·tiles) and the products would be
-/// too short to repay it.
-pub fn winograd_takes(c_in: usize, c_out: usize, kernel: [usize; 2], stride: usize, out: [usize; 3]) -> bool {
-    let [b, h_out, w_out] = out;
-    let tiles = b * h_out.div_ceil(2) * w_out.div_ceil(2);
-    kernel == [3, 3] && stride == 1 && c_in >= WINOGRAD_MIN_CHANNELS && c_out >= WINOGRAD_MIN_CHANNELS && tiles >= c_out
 }
 
 /// 2×2 output tiles per Winograd task (about; whole rows of tiles): the same output pixels as

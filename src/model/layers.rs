@@ -247,12 +247,30 @@ impl GroupNorm {
     }
 }
 
+/// Channels, in and out, from which a 3×3 stride-1 convolution goes by Winograd's F(2×2, 3×3),
+/// on the CPU (`host::conv2d`) and on a GPU (`gpu::winograd`): with fewer input channels its products are too short to
+/// repay the transforms (the VAE's and UNet's `conv_in`; the VAE's `conv_out` has 8 out).
+pub const WINOGRAD_MIN_CHANNELS: usize = 32;
+
+/// Whether a convolution goes by Winograd's F(2×2, 3×3) rather than directly, on the CPU and on
+/// a GPU alike: a 3×3 kernel (`kernel = [k_h, k_w]`) at stride 1, at least
+/// [`WINOGRAD_MIN_CHANNELS`] in and out, and at least as many 2×2 output tiles as output channels
+/// (`out = [B, H', W']`). The last because the weights' transform (16·C_out·C_in values, 100 MiB
+/// for the UNet's 1280 → 1280) is made on every call: on small maps (the UNet's deepest level,
+/// 32² at 1024) it would cost more than the input's (16·C_in·tiles) and the products would be
+/// too short to repay it.
+pub fn winograd_takes(c_in: usize, c_out: usize, kernel: [usize; 2], stride: usize, out: [usize; 3]) -> bool {
+    let [b, h_out, w_out] = out;
+    let tiles = b * h_out.div_ceil(2) * w_out.div_ceil(2);
+    kernel == [3, 3] && stride == 1 && c_in >= WINOGRAD_MIN_CHANNELS && c_out >= WINOGRAD_MIN_CHANNELS && tiles >= c_out
+}
+
 /// `conv2d(x, weight) + bias`, `x [B, C_in, H, W]`, `weight [C_out, C_in / groups, k, k]`, with
 /// per-side zero `padding [(top, bottom), (left, right)]`: every convolution of the models goes
 /// through here, so that the ungrouped ones run on [`host::conv2d`] on the CPU (both cores, no
 /// layout copies) and on a GPU on our kernels: the 3×3 stride-1 ones with enough channels and
 /// tiles by Winograd's F(2×2, 3×3) (`gpu::winograd`, 2.25× fewer multiply-adds;
-/// [`host::winograd_takes`], also the CPU's rule), the others on our GEMM (`gpu::gemm`, 5–20×
+/// [`winograd_takes`], also the CPU's rule), the others on our GEMM (`gpu::gemm`, 5–20×
 /// faster than burn's direct convolution on an H200, BENCHMARKS.md); the rest (grouped ones) on
 /// burn's.
 pub fn conv2d(

@@ -13,10 +13,10 @@
 //! The chunks bound V and M ([`CHUNK_BYTES`] each) whatever the map's size, so the transforms'
 //! 4× expansion of the map never holds a whole 1024² level in memory. With U (16·C_out·C_in
 //! values: 25 MiB for the UNet's 640 → 640, the largest that goes by Winograd at 1024, since
-//! [`host::winograd_takes`] asks for as many tiles as output channels) a call holds about 90 MiB
+//! [`winograd_takes`] asks for as many tiles as output channels) a call holds about 90 MiB
 //! beyond its input and output. Which convolutions go by
-//! Winograd is [`host::winograd_takes`]'s rule, on the CPU too (`host::conv2d` runs the same
-//! algorithm there). Reference: the direct convolution [`host::conv2d_direct`]
+//! Winograd is [`winograd_takes`]'s rule, on the CPU too (`host::conv2d` runs the same
+//! algorithm there). Reference: the direct convolution [`crate::model::host::conv2d_direct`]
 //! (`tests/gpu_model_kernels/winograd.rs`). The algorithm is exact in real arithmetic; in f32
 //! it multiplies transformed sums rather than the products themselves, and its results differ
 //! from the direct convolution's by a few units of rounding of Σ|w||x̂| (tested within 1e-6 of
@@ -30,7 +30,7 @@ use burn::tensor::{DType, Shape, Tensor};
 
 use super::cube::{self, WgslKernel};
 use super::{gemm, prelude, Shared};
-use crate::model::host;
+use crate::model::layers::winograd_takes;
 
 /// Threads per workgroup (the three kernels).
 pub(crate) const WORKGROUP: u32 = 256;
@@ -47,7 +47,7 @@ pub(crate) const SHARED: &[(&str, Shared)] =
 pub(crate) const WGSL: &str = include_str!("winograd.wgsl");
 
 /// `conv2d(x, weight) + bias` by F(2×2, 3×3) where the call is one it takes: one that
-/// [`host::winograd_takes`] gives Winograd (a 3×3 kernel at stride 1, enough channels in and out
+/// [`winograd_takes`] gives Winograd (a 3×3 kernel at stride 1, enough channels in and out
 /// and enough tiles: the rule the CPU follows too), all three `f32` on burn's wgpu device, the weight and bias
 /// contiguous, and every index within `u32`. Otherwise `None`, and the caller
 /// uses the direct GEMM ([`gemm::conv2d`]). `padding` is `[(top, bottom), (left, right)]`.
@@ -83,7 +83,7 @@ pub fn conv2d_in_chunks(
         return None;
     }
     let (h_out, w_out) = (h + top + bottom - 2, w + left + right - 2);
-    if !host::winograd_takes(c_in, c_out, [k_h, k_w], stride, [b, h_out, w_out]) {
+    if !winograd_takes(c_in, c_out, [k_h, k_w], stride, [b, h_out, w_out]) {
         return None;
     }
     let (tiles_h, tiles_w) = (h_out.div_ceil(2), w_out.div_ceil(2));

@@ -109,35 +109,42 @@ fn conv2d_by(
     }
     let rows_per_task = TASK_PIXELS.div_ceil(out_w.max(1)).clamp(1, out_h.max(1));
     let tasks_per_item = out_h.div_ceil(rows_per_task);
-    // Every value is written by exactly one task (its bias, then the GEMM adds to it), so the
-    // buffer is not zeroed first: that pass ran on one thread.
-    let len = b * c_out * out_h * out_w;
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    let out_ptr = SendPtr(out.as_mut_ptr());
-    let task = |t: usize| {
+    // Every value is written by exactly one task (its bias, then the GEMM adds to it).
+    let task = |t: usize, out_ptr: SendPtr| {
         let (item, first) = (t / tasks_per_item, (t % tasks_per_item) * rows_per_task);
         let rows = rows_per_task.min(out_h - first);
         let input = &x[item * c_in * h * w..(item + 1) * c_in * h * w];
         // SAFETY: task `t` writes only output rows `first..first + rows` of item `item`, in
-        // every channel; no other task writes them, and `out` outlives the pool's tasks.
+        // every channel; no other task writes them, and the buffer outlives the tasks.
         let dst = unsafe { out_ptr.get().add((item * c_out * out_h + first) * out_w) };
         unsafe { conv_rows(&geometry, input, &weight, &bias, c_out, first, rows, dst) };
     };
-    for_each_task(b * tasks_per_item, task);
-    // SAFETY: the tasks above wrote all `len` values (each output row of each channel, item).
-    unsafe { out.set_len(len) };
+    // SAFETY: the tasks write each output row of each channel and item once, nothing else.
+    let out = unsafe { filled_by_tasks(b * c_out * out_h * out_w, b * tasks_per_item, task) };
     Tensor::from_data(TensorData::new(out, [b, c_out, out_h, out_w]), &device)
 }
 
-/// Runs `task(t)` for every `t < n`: on rayon's pool (feature `parallel`), else in order.
-fn for_each_task(n: usize, task: impl Fn(usize) + Send + Sync) {
+/// A buffer of `len` values filled by `task(t, out)` for every `t < n` (on rayon's pool with
+/// feature `parallel`, else in order), `out` pointing at its start. It is not zeroed first: that
+/// pass would run on one thread.
+///
+/// # Safety
+/// The tasks must write every one of the `len` values, each value by one task only, and nothing
+/// outside them.
+unsafe fn filled_by_tasks(len: usize, n: usize, task: impl Fn(usize, SendPtr) + Send + Sync) -> Vec<f32> {
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    let run = |t: usize| task(t, out_ptr);
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
-        (0..n).into_par_iter().for_each(task);
+        (0..n).into_par_iter().for_each(run);
     }
     #[cfg(not(feature = "parallel"))]
-    (0..n).for_each(task);
+    (0..n).for_each(run);
+    // SAFETY: the tasks wrote all `len` values (the caller's contract).
+    unsafe { out.set_len(len) };
+    out
 }
 
 /// The shape of one convolution, for [`conv_rows`].
@@ -271,24 +278,18 @@ fn winograd(g: &Geometry, x: &[f32], weight: &[f32], bias: &[f32], b: usize, c_o
     let (tiles_h, tiles_w) = (out_h.div_ceil(2), out_w.div_ceil(2));
     let tile_rows_per_task = TASK_TILES.div_ceil(tiles_w).clamp(1, tiles_h);
     let tasks_per_item = tiles_h.div_ceil(tile_rows_per_task);
-    // Every value is written by exactly one task, so the buffer is not zeroed first.
-    let len = b * c_out * out_h * out_w;
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    let out_ptr = SendPtr(out.as_mut_ptr());
-    let task = |t: usize| {
+    let task = |t: usize, out_ptr: SendPtr| {
         let (item, first) = (t / tasks_per_item, (t % tasks_per_item) * tile_rows_per_task);
         let tile_rows = tile_rows_per_task.min(tiles_h - first);
         let input = &x[item * c_in * g.h * g.w..(item + 1) * c_in * g.h * g.w];
         // SAFETY: task `t` writes only output rows 2·first … 2·(first + tile_rows) − 1 (within
-        // out_h) of item `item`, in every channel; no other task writes them, and `out` outlives
-        // the pool's tasks.
+        // out_h) of item `item`, in every channel; no other task writes them, and the buffer
+        // outlives the tasks.
         let dst = unsafe { out_ptr.get().add((item * c_out * out_h + 2 * first) * out_w) };
         unsafe { winograd_rows(g, input, &u, bias, c_out, first, tile_rows, dst) };
     };
-    for_each_task(b * tasks_per_item, task);
-    // SAFETY: the tasks above wrote all `len` values (each output row of each channel, item).
-    unsafe { out.set_len(len) };
-    out
+    // SAFETY: the tasks write each output row of each channel and item once, nothing else.
+    unsafe { filled_by_tasks(b * c_out * out_h * out_w, b * tasks_per_item, task) }
 }
 
 /// Rows of tiles `first..first + tile_rows` of one batch item by F(2×2, 3×3): `dst` points at

@@ -248,8 +248,8 @@ impl GroupNorm {
 }
 
 /// Channels, in and out, from which a 3×3 stride-1 convolution goes by Winograd's F(2×2, 3×3),
-/// on the CPU (`host::conv2d`) and on a GPU (`gpu::winograd`): with fewer input channels its products are too short to
-/// repay the transforms (the VAE's and UNet's `conv_in`; the VAE's `conv_out` has 8 out).
+/// on the CPU (`host::conv2d`) and on a GPU (`gpu::winograd`): with fewer input channels its
+/// products are too short to repay the transforms (the VAE's and UNet's `conv_in`; the VAE's `conv_out` has 8 out).
 pub const WINOGRAD_MIN_CHANNELS: usize = 32;
 
 /// Whether a convolution goes by Winograd's F(2×2, 3×3) rather than directly, on the CPU and on

@@ -14,10 +14,11 @@
 //! 4× expansion of the map never holds a whole 1024² level in memory. With U (16·C_out·C_in
 //! values: 25 MiB for the UNet's 640 → 640, the largest that goes by Winograd at 1024, since
 //! [`winograd_takes`] asks for as many tiles as output channels) a call holds about 90 MiB
-//! beyond its input and output. Which convolutions go by
-//! Winograd is [`winograd_takes`]'s rule, on the CPU too (`host::conv2d` runs the same
-//! algorithm there). Reference: the direct convolution [`crate::model::host::conv2d_direct`]
-//! (`tests/gpu_model_kernels/winograd.rs`). The algorithm is exact in real arithmetic; in f32
+//! beyond its input and output.
+//!
+//! Which convolutions go by Winograd is [`winograd_takes`]'s rule, on the CPU too
+//! (`host::conv2d` runs the same algorithm there). Reference: the direct convolution
+//! [`crate::model::host::conv2d_direct`] (`tests/gpu_model_kernels/winograd.rs`). The algorithm is exact in real arithmetic; in f32
 //! it multiplies transformed sums rather than the products themselves, and its results differ
 //! from the direct convolution's by a few units of rounding of Σ|w||x̂| (tested within 1e-6 of
 //! it per output).
@@ -47,10 +48,10 @@ pub(crate) const SHARED: &[(&str, Shared)] =
 pub(crate) const WGSL: &str = include_str!("winograd.wgsl");
 
 /// `conv2d(x, weight) + bias` by F(2×2, 3×3) where the call is one it takes: one that
-/// [`winograd_takes`] gives Winograd (a 3×3 kernel at stride 1, enough channels in and out
-/// and enough tiles: the rule the CPU follows too), all three `f32` on burn's wgpu device, the weight and bias
-/// contiguous, and every index within `u32`. Otherwise `None`, and the caller
-/// uses the direct GEMM ([`gemm::conv2d`]). `padding` is `[(top, bottom), (left, right)]`.
+/// [`winograd_takes`] gives Winograd (a 3×3 kernel at stride 1, enough channels in and out and
+/// enough tiles: the rule the CPU follows too), all three `f32` on burn's wgpu device, the weight
+/// and bias contiguous, and every index and grid within WebGPU's limits. Otherwise `None`, and
+/// the caller uses the direct GEMM ([`gemm::conv2d`]). `padding` is `[(top, bottom), (left, right)]`.
 pub fn conv2d(
     x: &Tensor<4>,
     weight: &Tensor<4>,
@@ -107,7 +108,14 @@ pub fn conv2d_in_chunks(
         cube::product(&[POSITIONS, c_out, c_in]),
         cube::product(&[POSITIONS, c_in.max(c_out), chunk]),
     ];
-    if !sizes.into_iter().all(cube::fits_u32) {
+    // The products' grid too, so that nothing is launched before a decline (the GEMM's own
+    // checks inside the loop then always pass).
+    let products = [
+        chunk.div_ceil(gemm::TILE_PX as usize),
+        c_out.div_ceil(gemm::TILE_CO as usize),
+        POSITIONS,
+    ];
+    if !sizes.into_iter().all(cube::fits_u32) || !cube::grid_fits(products) {
         return None;
     }
     let client = x.client.clone();
